@@ -15,6 +15,7 @@ from shapely import box
 
 from cad import profile
 from cad.fmb_reference import BOARD_PITCH, BOARD_SIZE, SIZE_FACTORS
+from cad.exceptions import PrintabilityError
 from cad.part import Frame, Part, Slab, stepped_slabs
 from cad.shape_family import ShapeFamily, get_shape
 from cad.shapes import FMB_SHAPES
@@ -128,6 +129,7 @@ def make_board(spec: BoardSpec) -> Part:
     lx, ly, height = spec.outline
     outline = box(-lx / 2, -ly / 2, lx / 2, ly / 2)
     body_top = height - spec.entry_chamfer
+    _check_holes_apart(spec, outline)
 
     def at(f: float):
         return profile.normalise(outline.difference(hole_region(spec, spec.entry_chamfer * f)))
@@ -166,3 +168,17 @@ def make_board(spec: BoardSpec) -> Part:
         frames=frames,
         keepout=keepout,
     )
+
+
+def _check_holes_apart(spec: BoardSpec, outline) -> None:
+    """PrintabilityError when two holes (at their widest, the chamfer top) touch or leave the board."""
+    widest = [profile.offset(h.peg_footprint(), spec.clearance + spec.entry_chamfer) for h in spec.holes]
+    for i, a in enumerate(widest):
+        if not outline.contains(a):
+            raise PrintabilityError(f"{spec.name}: hole {spec.holes[i].key!r} runs off the board")
+        for j in range(i + 1, len(widest)):
+            if a.intersects(widest[j]):
+                raise PrintabilityError(
+                    f"{spec.name}: holes {spec.holes[i].key!r} and {spec.holes[j].key!r} overlap at "
+                    f"clearance {spec.clearance * 1e3:.3g} mm; reduce the clearance or the peg size"
+                )

@@ -124,22 +124,29 @@ def stepped_slabs(
     return [Slab(region_at((k + 0.5) / n), z_start + k * dz, z_start + (k + 1) * dz) for k in range(n)]
 
 
+_KERNEL_SCALE = 1e3
+"""manifold3d's 2D kernel (Clipper2) rounds to 1e-8 units: work in mm inside it (10 pm steps)."""
+
+
 def slabs_to_mesh(slabs: tuple[Slab, ...] | list[Slab]) -> trimesh.Trimesh:
     """Union of the extruded slabs as a watertight trimesh [m]."""
+    k = _KERNEL_SCALE
     solids = []
     for slab in slabs:
         contours = []
         for poly in polygons(slab.region):
-            contours.append(np.asarray(poly.exterior.coords)[:-1])
-            contours.extend(np.asarray(r.coords)[:-1] for r in poly.interiors)
+            contours.append(np.asarray(poly.exterior.coords)[:-1] * k)
+            contours.extend(np.asarray(r.coords)[:-1] * k for r in poly.interiors)
         section = manifold3d.CrossSection(contours, manifold3d.FillRule.EvenOdd)
-        solid = section.extrude(slab.z_max - slab.z_min).translate((0.0, 0.0, slab.z_min))
+        solid = section.extrude((slab.z_max - slab.z_min) * k).translate((0.0, 0.0, slab.z_min * k))
         solids.append(solid)
     union = manifold3d.Manifold.batch_boolean(solids, manifold3d.OpType.Add)
     out = union.to_mesh64() if hasattr(union, "to_mesh64") else union.to_mesh()
-    vertices = np.asarray(out.vert_properties, dtype=np.float64)[:, :3]
+    vertices = np.asarray(out.vert_properties, dtype=np.float64)[:, :3] / k
     faces = np.asarray(out.tri_verts, dtype=np.int64)
-    return trimesh.Trimesh(vertices=vertices, faces=faces, process=True)
+    # manifold3d returns an indexed, manifold mesh: no vertex merging (it would join
+    # vertices closer than trimesh's 1e-8 tolerance and break the topology).
+    return trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
 
 
 def slabs_to_pieces(slabs: tuple[Slab, ...] | list[Slab]) -> list[CollisionPiece]:

@@ -1,0 +1,10 @@
+# Shortcuts; the README's two commands are scripts/quickstart.sh and scripts/test.sh.
+.PHONY: quickstart test lint bench
+quickstart:
+	scripts/quickstart.sh
+test:
+	scripts/test.sh -q
+lint:
+	.venv/bin/ruff check .
+bench:
+	.venv/bin/fmb bench cad --json

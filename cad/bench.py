@@ -1,0 +1,47 @@
+"""Benchmarks for `cad`: the standard set end to end, and one part end to end."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def bench_cad(repeats: int = 3) -> dict:
+    """Time generating and writing the standard set (STL + 3MF + collision pieces + sim assets)
+    and a single part (size-M star peg with its board), `repeats` times each.
+
+    Returns:
+        JSON-ready dict: medians and all runs [s], part / piece / triangle counts.
+    """
+    from cad.export import export_set
+    from cad.object_set import single_part, standard_set
+
+    set_times, part_times = [], []
+    manifest = part_manifest = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats):
+            t = time.perf_counter()
+            manifest = export_set(standard_set(), Path(tmp) / f"set{i}", progress=False)
+            set_times.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            part_manifest = export_set(single_part("star", "M", "long"), Path(tmp) / f"part{i}", progress=False)
+            part_times.append(time.perf_counter() - t)
+    parts = manifest["parts"]
+    return {
+        "set_seconds_median": statistics.median(set_times),
+        "set_seconds": set_times,
+        "part_seconds_median": statistics.median(part_times),
+        "part_seconds": part_times,
+        "single_part_files": len(part_manifest["parts"]),
+        "parts": len(parts),
+        "pegs": sum(p["kind"] == "peg" for p in parts),
+        "boards": sum(p["kind"] == "board" for p in parts),
+        "collision_pieces": sum(p["collision_pieces"] for p in parts),
+        "triangles": sum(p["triangles"] for p in parts),
+        "repeats": repeats,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }

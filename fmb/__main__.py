@@ -1,0 +1,5 @@
+import sys
+
+from fmb.cli import main
+
+sys.exit(main())

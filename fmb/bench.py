@@ -1,0 +1,33 @@
+"""`fmb bench ...`: speed and quality benchmarks, one subcommand per layer, JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    """Add the `bench` command group to the `fmb` subparsers."""
+    bench = sub.add_parser("bench", help="benchmarks (timings, counts) as JSON")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
+    p = bench_sub.add_parser("cad", help="time the standard set export and a single part")
+    p.add_argument("--repeats", type=int, default=3, help="runs per measurement; medians are reported (default 3)")
+    p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
+    p.set_defaults(handler=_cmd_cad)
+
+
+def _cmd_cad(args) -> int:
+    import sys
+
+    from cad.bench import bench_cad
+    from fmb.errors import check_range
+
+    check_range("--repeats", args.repeats, 1, 100)
+    result = bench_cad(repeats=int(args.repeats))
+    print(json.dumps(result, indent=1, sort_keys=True))
+    if not args.json:
+        print(
+            f"standard set: {result['set_seconds_median']:.2f} s median; "
+            f"single part: {result['part_seconds_median']:.3f} s median",
+            file=sys.stderr,
+        )
+    return 0

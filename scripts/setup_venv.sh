@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Create (or update) the project-local virtual environment .venv with the given extras.
+# Usage: scripts/setup_venv.sh EXTRAS     e.g. scripts/setup_venv.sh sim   or   dev
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRAS="${1:-dev}"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+    # Debian/Ubuntu ship venv separately.
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+      apt-get install -y -q python3-venv >/dev/null
+      rm -rf .venv
+      "$PYTHON" -m venv .venv
+    else
+      echo "error: '$PYTHON -m venv' failed; install python3-venv (apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${EXTRAS}]" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c "import fmb, cad" || { echo "error: installing .[${EXTRAS}] failed" >&2; exit 1; }
