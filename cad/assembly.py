@@ -119,22 +119,39 @@ def make_bridge_assembly(
         full = f"{prefix}_{name}"
         # Collision: the print slabs with chamfers merged into one slab at mid-chamfer.
         return Part(
-            full, kind, tuple(slabs), tuple(_coarse(slabs)), {"kind": kind, "assembly": prefix, "clearance": c},
-            colour, frames or {}, keepout,
+            full,
+            kind,
+            tuple(slabs),
+            tuple(_coarse(slabs)),
+            {"kind": kind, "assembly": prefix, "clearance": c},
+            colour,
+            frames or {},
+            keepout,
         )
 
     z_base = _BOARD_FLOOR
     z_pillar = z_base + _SOCKET_FLOOR
     z_bridge = z_pillar + _PILLAR_HEIGHT - _BRIDGE_SOCKET_DEPTH
-    board = part("board", "assembly_board", board_slabs, "jeans_blue", {"slot_base": Frame((0.0, 0.0, z_base))},
-                 keepout=base_fp)
+    board = part(
+        "board", "assembly_board", board_slabs, "jeans_blue", {"slot_base": Frame((0.0, 0.0, z_base))}, keepout=base_fp
+    )
     parts = (
-        part("base", "assembly_part", base_slabs, "yellow",
-             {"socket_square": Frame((-_PILLAR_X, 0.0, _SOCKET_FLOOR)), "socket_round": Frame((_PILLAR_X, 0.0, _SOCKET_FLOOR))},
-             keepout=profile.normalise(sockets[0].union(sockets[1]))),
+        part(
+            "base",
+            "assembly_part",
+            base_slabs,
+            "yellow",
+            {
+                "socket_square": Frame((-_PILLAR_X, 0.0, _SOCKET_FLOOR)),
+                "socket_round": Frame((_PILLAR_X, 0.0, _SOCKET_FLOOR)),
+            },
+            keepout=profile.normalise(sockets[0].union(sockets[1])),
+        ),
         part("pillar_square", "assembly_part", pillar(square), "red", {"tip": Frame((0.0, 0.0, _PILLAR_HEIGHT))}),
         part("pillar_round", "assembly_part", pillar(disc), "green", {"tip": Frame((0.0, 0.0, _PILLAR_HEIGHT))}),
-        part("bridge", "assembly_part", bridge_slabs, "purple", keepout=profile.normalise(sockets[0].union(sockets[1]))),
+        part(
+            "bridge", "assembly_part", bridge_slabs, "purple", keepout=profile.normalise(sockets[0].union(sockets[1]))
+        ),
     )
     names = [p.name for p in parts]
     requires = {names[0]: (), names[1]: (names[0],), names[2]: (names[0],), names[3]: (names[1], names[2])}

@@ -14,8 +14,8 @@ import shapely
 from shapely import box
 
 from cad import profile
-from cad.fmb_reference import BOARD_PITCH, BOARD_SIZE, SIZE_FACTORS
 from cad.exceptions import PrintabilityError
+from cad.fmb_reference import BOARD_PITCH, BOARD_SIZE, SIZE_FACTORS
 from cad.part import Frame, Part, Slab, stepped_slabs
 from cad.shape_family import ShapeFamily, get_shape
 from cad.shapes import FMB_SHAPES

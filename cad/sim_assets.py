@@ -152,11 +152,15 @@ def write_urdf(part: Part, out_dir: Path, visual_mesh: str, inertial: Inertial, 
     return _write_xml(robot, out_dir / f"{name}.urdf")
 
 
+STATIC_KINDS = ("board", "fixture", "assembly_board")
+"""Part kinds written without a free joint: they are placed (welded) in a scene, not thrown in."""
+
+
 def write_sim_assets(part: Part, out_dir: Path, visual_mesh: str, mass: float) -> dict[str, str]:
     """Compute the inertial of `part` and write its MJCF, URDF and collision OBJ.
 
     Args:
-        part: the part (movable: free joint in MJCF, no fixed joint in URDF).
+        part: the part; kinds in STATIC_KINDS are written fixed, others with a free joint.
         out_dir: output folder, created if missing.
         visual_mesh: STL file in millimetres, relative to `out_dir`.
         mass: total mass [kg].
@@ -165,8 +169,9 @@ def write_sim_assets(part: Part, out_dir: Path, visual_mesh: str, mass: float) -
         {"mjcf": ..., "urdf": ..., "collision_obj": ...}: file names relative to `out_dir`.
     """
     inertial = inertial_properties(part, mass)
-    mjcf = write_mjcf(part, out_dir, visual_mesh, inertial)
-    urdf = write_urdf(part, out_dir, visual_mesh, inertial)
+    fixed = part.kind in STATIC_KINDS
+    mjcf = write_mjcf(part, out_dir, visual_mesh, inertial, fixed=fixed)
+    urdf = write_urdf(part, out_dir, visual_mesh, inertial, fixed=fixed)
     return {"mjcf": mjcf.name, "urdf": urdf.name, "collision_obj": f"{part.name}_collision.obj"}
 
 

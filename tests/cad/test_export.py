@@ -7,7 +7,7 @@ import json
 import pytest
 import trimesh
 
-from cad.export import export_set, load_manifest, write_3mf, mesh_mm
+from cad.export import export_set, load_manifest, mesh_mm, write_3mf
 from cad.object_set import sample_set, single_part
 from cad.rebuild import parts_from_manifest
 from fmb.errors import ParameterError

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import shapely
 import pytest
+import shapely
 from shapely.geometry import Polygon
 
 from cad.assembly import make_bridge_assembly

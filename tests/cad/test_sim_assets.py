@@ -13,7 +13,7 @@ from cad.board import fmb_board_spec, make_board
 from cad.mass import estimate_mass
 from cad.peg import PegSpec, make_peg
 from cad.shape_family import get_shape
-from cad.sim_assets import inertial_properties, write_mjcf, write_sim_assets, write_urdf
+from cad.sim_assets import STATIC_KINDS, inertial_properties, write_mjcf, write_sim_assets, write_urdf
 from fmb.errors import ParameterError
 
 mujoco = pytest.importorskip("mujoco")
@@ -99,7 +99,10 @@ def test_mjcf_compiles_with_pieces_inertial_and_sites(assets, key):
     inertial = inertial_properties(part, estimate_mass(part))
     n_pieces = len(part.collision_pieces())
     assert model.ngeom == n_pieces + 1
-    assert model.njnt == 1 and model.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE
+    if part.kind in STATIC_KINDS:  # boards are placed in a scene, not thrown in
+        assert model.njnt == 0
+    else:
+        assert model.njnt == 1 and model.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE
     assert body.mass[0] == pytest.approx(inertial.mass, rel=1e-8)
     np.testing.assert_allclose(body.ipos, inertial.com, atol=1e-8)
     np.testing.assert_allclose(np.sort(body.inertia), np.linalg.eigvalsh(inertial.inertia), rtol=1e-6)
@@ -168,12 +171,13 @@ def test_urdf_loads_with_inertial_and_compound_collision(assets, bullet, key):
     part, sim, names = assets[key]
     inertial = inertial_properties(part, estimate_mass(part))
     body = p.loadURDF(str(sim / names["urdf"]), flags=p.URDF_USE_INERTIA_FROM_FILE, physicsClientId=bullet)
-    info = p.getDynamicsInfo(body, -1, physicsClientId=bullet)
+    link = 0 if part.kind in STATIC_KINDS else -1  # static parts hang from a massless "world" link
+    info = p.getDynamicsInfo(body, link, physicsClientId=bullet)
     assert info[0] == pytest.approx(inertial.mass, rel=1e-6)
     np.testing.assert_allclose(info[3], inertial.com, atol=1e-6)
     np.testing.assert_allclose(np.sort(info[2]), np.linalg.eigvalsh(inertial.inertia), rtol=1e-4)
     # loadURDF reports the OBJ's compound as one mesh entry (its hulls are not listed) ...
-    (shape,) = p.getCollisionShapeData(body, -1, physicsClientId=bullet)
+    (shape,) = p.getCollisionShapeData(body, link, physicsClientId=bullet)
     assert shape[2] == p.GEOM_MESH and shape[4].decode().endswith(names["collision_obj"])
 
 
