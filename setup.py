@@ -69,7 +69,6 @@ setup(
     maintainer="FMB stack maintainers",
     maintainer_email="fmb-stack@example.org",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "fmb = fmb.cli:main",

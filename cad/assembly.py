@@ -133,7 +133,12 @@ def make_bridge_assembly(
     z_pillar = z_base + _SOCKET_FLOOR
     z_bridge = z_pillar + _PILLAR_HEIGHT - _BRIDGE_SOCKET_DEPTH
     board = part(
-        "board", "assembly_board", board_slabs, "jeans_blue", {"slot_base": Frame((0.0, 0.0, z_base))}, keepout=base_fp
+        "board",
+        "assembly_board",
+        board_slabs,
+        "jeans_blue",
+        {"slot_base": Frame((0.0, 0.0, z_base))},
+        keepout=Slab(base_fp, _BOARD_FLOOR, _BOARD[2]),
     )
     parts = (
         part(
@@ -145,12 +150,16 @@ def make_bridge_assembly(
                 "socket_square": Frame((-_PILLAR_X, 0.0, _SOCKET_FLOOR)),
                 "socket_round": Frame((_PILLAR_X, 0.0, _SOCKET_FLOOR)),
             },
-            keepout=profile.normalise(sockets[0].union(sockets[1])),
+            keepout=Slab(profile.normalise(sockets[0].union(sockets[1])), _SOCKET_FLOOR, _BASE[2]),
         ),
         part("pillar_square", "assembly_part", pillar(square), "red", {"tip": Frame((0.0, 0.0, _PILLAR_HEIGHT))}),
         part("pillar_round", "assembly_part", pillar(disc), "green", {"tip": Frame((0.0, 0.0, _PILLAR_HEIGHT))}),
         part(
-            "bridge", "assembly_part", bridge_slabs, "purple", keepout=profile.normalise(sockets[0].union(sockets[1]))
+            "bridge",
+            "assembly_part",
+            bridge_slabs,
+            "purple",
+            keepout=Slab(profile.normalise(sockets[0].union(sockets[1])), 0.0, _BRIDGE_SOCKET_DEPTH),
         ),
     )
     names = [p.name for p in parts]

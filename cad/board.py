@@ -157,7 +157,7 @@ def make_board(spec: BoardSpec) -> Part:
             for h in spec.holes
         ],
     }
-    keepout = shapely.union_all([h.peg_footprint() for h in spec.holes])
+    keepout = Slab(shapely.union_all([h.peg_footprint() for h in spec.holes]), 0.0, height)
     return Part(
         name=spec.name,
         kind="board",

@@ -79,8 +79,9 @@ class Part:
         params: JSON-ready parameters that rebuild the part (lengths in metres).
         colour: one of `cad.fmb_reference.COLOURS`.
         frames: named poses in the part frame (peg "tip", board "hole_<shape>", ...).
-        keepout: region [m] no collision piece may enter (a board's pegs at zero clearance),
-            or None.
+        keepout: where a received part sits (a board's pegs, an assembly part in its cavity)
+            as a Slab [m]: no collision piece overlapping its z range may come closer to its
+            region than the clearance. None for parts that receive nothing.
     """
 
     name: str
@@ -90,7 +91,7 @@ class Part:
     params: dict
     colour: str
     frames: dict[str, Frame] = dataclasses.field(default_factory=dict)
-    keepout: object = None
+    keepout: Slab | None = None
 
     @property
     def height(self) -> float:

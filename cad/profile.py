@@ -85,10 +85,8 @@ def offset(poly, distance: float):
 def normalise(geom):
     """Return a valid, oriented Polygon or MultiPolygon without empty or zero-area parts."""
     geom = shapely.make_valid(geom)
-    polys = [g for g in getattr(geom, "geoms", [geom]) if isinstance(g, Polygon) and g.area > 0]
-    if isinstance(geom, shapely.GeometryCollection) and not isinstance(geom, MultiPolygon):
-        polys = [g for g in geom.geoms if isinstance(g, Polygon) and g.area > 0]
-    polys = [orient(shapely.remove_repeated_points(p, 1e-9)) for p in polys]
+    parts = geom.geoms if hasattr(geom, "geoms") else [geom]
+    polys = [orient(shapely.remove_repeated_points(g, 1e-9)) for g in parts if isinstance(g, Polygon) and g.area > 0]
     if len(polys) == 1:
         return polys[0]
     return MultiPolygon(polys)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from abc import abstractmethod
 
 import numpy as np
 from shapely import affinity, box, union_all
@@ -17,6 +18,7 @@ from shapely.geometry import Polygon
 from cad import profile
 from cad.shape_family import ShapeFamily, register_shape
 from cad.units import mm
+from fmb.errors import ParameterError
 
 
 def _corner(rng: np.random.Generator) -> float:
@@ -49,8 +51,6 @@ class Round(ShapeFamily):
 
     def validate(self):
         if abs(self.width - self.depth) > 1e-9:
-            from fmb.errors import ParameterError
-
             raise ParameterError(
                 f"round.width={self.width * 1e3:.4g} mm must equal round.depth={self.depth * 1e3:.4g} mm"
             )
@@ -122,8 +122,6 @@ class Arch(ShapeFamily):
         half = math.asin(min(1.0, (w / 2) / radius))
         n = max(8, profile.quad_segs_for(radius) * 4)
         a = np.linspace(math.pi / 2 + half, math.pi / 2 - half, n)
-        if cy + radius * math.cos(half) < h - 1e-12:  # centre below the shoulder line
-            pass
         arc = np.c_[radius * np.cos(a), cy + radius * np.sin(a)]
         pts = np.vstack([[[-w / 2, 0.0], [-w / 2, h]], arc[1:-1], [[w / 2, h], [w / 2, 0.0]]])
         return Polygon(pts)
@@ -148,15 +146,14 @@ class _Dumbbell(ShapeFamily):
     def validate(self):
         self._check_ratio("neck", 0.3, 0.8)
         if self.width < 2.1 * self.depth:
-            from fmb.errors import ParameterError
-
             raise ParameterError(
                 f"{self.name}: width={self.width * 1e3:.4g} mm must be at least 2.1 x depth "
                 f"({2.1 * self.depth * 1e3:.4g} mm) to leave room for the neck"
             )
 
+    @abstractmethod
     def _end(self, right: bool) -> Polygon:
-        raise NotImplementedError
+        """The left (right=False) or right end piece, of side `depth`."""
 
     def sharp_outline(self) -> Polygon:
         w, d = self.width, self.depth

@@ -119,3 +119,34 @@ def test_existing_set_survives_a_failed_rerun(tmp_path):
     proc = run_cli("cad", "part", "--shape", "round", "--clearance", "9", "--out", str(out), "--quiet")
     assert proc.returncode == 2
     assert (out / "manifest.json").read_bytes() == before
+
+
+def test_preview_of_a_written_folder(tmp_path):
+    out = tmp_path / "o"
+    assert main(["cad", "sample", "--family", "three_prong", "--count", "2", "--seed", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    assert main(["cad", "preview", str(out)]) == 0
+    png = out / "preview.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    proc = run_cli("cad", "preview", str(tmp_path))
+    _assert_clean_failure(proc, tmp_path, "no manifest.json")
+
+
+def test_bench_cad_json():
+    proc = run_cli("bench", "cad", "--repeats", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["parts"] == 63 and result["pegs"] == 54 and result["boards"] == 3
+    assert result["set_seconds_median"] > 0 and result["part_seconds_median"] > 0
+    assert result["collision_pieces"] > 63
+
+
+def test_quickstart_writes_the_set_and_preview(tmp_path):
+    proc = run_cli("quickstart", "--out", str(tmp_path / "qs"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    objects = tmp_path / "qs" / "objects"
+    assert (objects / "preview.png").is_file()
+    assert len(json.loads((objects / "manifest.json").read_text())["parts"]) == 63
+    assert str(objects / "preview.png") in proc.stdout
+    # Running it again replaces the earlier run.
+    assert run_cli("quickstart", "--out", str(tmp_path / "qs"), "--quiet").returncode == 0

@@ -75,7 +75,7 @@ def test_board_collision_pieces_are_exact_and_outside_the_clearance(size):
         mine = [Polygon(p.polygon) for p in pieces if (p.z_min, p.z_max) == (slab.z_min, slab.z_max)]
         check_decomposition(slab.region, mine)
     tree = shapely.STRtree([Polygon(p.polygon) for p in pieces])
-    keepout = board.keepout.buffer(0)
+    keepout = board.keepout.region
     for i in tree.query(keepout.buffer(clearance * 2)):
         assert Polygon(pieces[i].polygon).distance(keepout) >= clearance - 1e-9
 
@@ -146,3 +146,21 @@ def test_bad_peg_specs(kwargs, match):
 def test_bad_board_clearance():
     with pytest.raises(ParameterError, match=r"clearance=5 mm is out of range \[0, 3\] mm"):
         fmb_board_spec("M", clearance=mm(5.0))
+
+
+def test_no_collision_piece_enters_any_clearance(standard_objects):
+    """Every part that receives another (boards, assembly board, base, bridge) keeps its pieces
+    at least the clearance away from the received part's footprint."""
+    clearance = standard_objects.clearance
+    checked = 0
+    for part in standard_objects.parts:
+        if part.keepout is None:
+            continue
+        ko = part.keepout
+        pieces = [p for p in part.collision_pieces() if p.z_max > ko.z_min + 1e-12 and p.z_min < ko.z_max - 1e-12]
+        polys = [Polygon(p.polygon) for p in pieces]
+        tree = shapely.STRtree(polys)
+        for i in tree.query(ko.region.buffer(2 * clearance)):
+            assert polys[i].distance(ko.region) >= clearance - 1e-9, part.name
+        checked += 1
+    assert checked == 6  # 3 boards, assembly board, base, bridge

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import cad.shapes  # noqa: F401  (registers the shape families)
 from cad.board import fmb_board_spec, make_board
 from cad.peg import PegSpec, make_peg
 from cad.preview import render_contact_sheet

@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-import cad.shapes  # noqa: F401  (registers the shape families)
 from cad.board import BoardSpec, fmb_board_spec, make_board
 from cad.exceptions import CadError
 from cad.peg import PegSpec, make_peg
