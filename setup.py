@@ -28,7 +28,7 @@ CAD = [
     "matplotlib>=3.7",  # contact-sheet preview
     "tqdm>=4.60",
 ]
-SIM = CAD + ["mujoco>=3.2", "pybullet>=3.2"]
+SIM = CAD + ["mujoco>=3.2", "pybullet>=3.2", "gymnasium>=1.0", "scipy>=1.10", "pyarrow>=14", "av>=12"]
 LEARN = SIM + ["torch==2.13.0", "diffusers>=0.30", "safetensors>=0.4"]
 ROS = [
     "ros-jazzy-rclpy[fastrtps]",

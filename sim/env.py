@@ -1,0 +1,241 @@
+"""`FmbEnv`: one Gymnasium environment over any backend and any task.
+
+    env = make_env("insert", backend="mujoco", seed=0)
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(action)   # action: (7,), see sim.controller
+
+Each `step` holds one 10 Hz action: the target pose is the measured TCP pose moved by the
+clipped delta, and the Cartesian impedance controller tracks it for `substeps` physics steps.
+`step_pose` takes an absolute target pose instead (for the ROS layer and for experts).
+
+Observation (dict): "tcp_pose" (7,), "tcp_vel" (6,), "wrench" (6,) [N, N m, TCP frame], "q" (7,),
+"dq" (7,), "gripper" (1,) [m]; with cameras, "rgb/<cam>" (H, W, 3) uint8 and "depth/<cam>"
+(H, W) float32 [m]; with `point_cloud=N`, "points" (N, 6) float32 (xyz [m] base frame, rgb 0-1).
+Privileged object poses are in `info["object_poses"]`, never in the observation.
+Reward: 1.0 on the step the task succeeds, else 0.0; `info["progress"]` is the dense measure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+
+from sim import panda
+from sim.backend import Backend, make_backend
+from sim.controller import ActionSpec, CartesianImpedance, ImpedanceGains
+from sim.exceptions import ActionError, UnknownNameError
+from sim.ik import solve_ik
+from sim.objects import ObjectPool
+from sim.pointcloud import fuse_point_cloud
+from sim.scene import DEFAULT_CAMERAS, CameraSpec, PhysicsConfig, SceneSpec
+from sim.spatial import apply_delta
+from sim.tasks import TASKS
+from sim.tasks.base import EpisodeStart, Evaluation, Task
+from fmb.errors import check_range
+
+WORKSPACE_LOW = np.array([0.2, -0.45, 0.0])
+WORKSPACE_HIGH = np.array([0.85, 0.45, 0.6])
+"""TCP targets are clipped into this box [m] (base frame)."""
+
+SETTLE_TIME = 0.3
+"""Seconds simulated after a reset so that grasps and contacts settle [s]."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """Environment options.
+
+    Attributes:
+        cameras: names of cameras to render into the observation (subset of side_1, side_2, wrist).
+        image_size: (width, height) of every rendered image [px].
+        point_cloud: points in the fused cloud (0 = none); needs cameras.
+        physics: timestep, control rate, friction.
+        gains: impedance controller gains.
+        actions: action limits.
+    """
+
+    cameras: tuple[str, ...] = ()
+    image_size: tuple[int, int] = (128, 128)
+    point_cloud: int = 0
+    physics: PhysicsConfig = PhysicsConfig()
+    gains: ImpedanceGains = ImpedanceGains()
+    actions: ActionSpec = ActionSpec()
+
+    def __post_init__(self):
+        known = [c.name for c in DEFAULT_CAMERAS]
+        for cam in self.cameras:
+            if cam not in known:
+                raise UnknownNameError(f"unknown camera {cam!r}; known: {', '.join(known)}")
+        check_range("point_cloud", self.point_cloud, 0, 100_000)
+        if self.point_cloud and not self.cameras:
+            raise UnknownNameError("point_cloud needs at least one camera (cameras=...)")
+
+    def camera_specs(self) -> tuple[CameraSpec, ...]:
+        w, h = self.image_size
+        return tuple(c.resized(w, h) for c in DEFAULT_CAMERAS)
+
+
+class FmbEnv(gym.Env):
+    """See module docstring."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, task: Task, backend: Backend, config: EnvConfig = EnvConfig(), seed: int | None = None):
+        self.task = task
+        self.backend = backend
+        self.config = config
+        self.controller = CartesianImpedance(config.gains, panda.TORQUE_LIMITS)
+        self.action_space = gym.spaces.Box(config.actions.low(), config.actions.high(), dtype=np.float64)
+        self.observation_space = self._observation_space()
+        self._rng = np.random.default_rng(seed)
+        self._start: EpisodeStart | None = None
+        self._target = None
+        self._gripper_width = panda.GRIPPER_OPEN
+        self.steps = 0
+
+    # -- gymnasium API ---------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        start = self.task.start(self._rng)
+        scene = SceneSpec(start.objects, self.config.camera_specs(), self.config.physics)
+        self.backend.load(scene)
+        lower, upper = panda.arm_joint_limits()
+        q = solve_ik(self.backend.forward_kinematics, start.tcp_pose, panda.HOME_Q, lower, upper)
+        self.backend.reset(q, start.gripper_width, start.object_poses)
+        self._start = start
+        self._q_rest = q
+        self._target = start.tcp_pose.copy()
+        self._gripper_width = 0.0 if start.gripper_closed else panda.GRIPPER_OPEN
+        for _ in range(int(round(SETTLE_TIME / self.config.physics.timestep))):
+            self._physics_step()
+        self.steps = 0
+        evaluation = self.task.evaluate(self, start)
+        return self._observation(), self._info(evaluation)
+
+    def step(self, action):
+        parsed = self.config.actions.parse(action)
+        state = self.backend.robot_state()
+        target = apply_delta(state.tcp_pose, parsed.delta)
+        return self.step_pose(target, parsed.close_gripper)
+
+    def step_pose(self, target_pose, close_gripper: bool):
+        """Track an absolute TCP target (7,) (clipped into the workspace) for one control period."""
+        if self._start is None:
+            raise ActionError("call reset() before step()")
+        target = np.asarray(target_pose, dtype=float)
+        if target.shape != (7,) or not np.all(np.isfinite(target)):
+            raise ActionError(f"target pose must be 7 finite numbers, got {target!r}")
+        target = target.copy()
+        target[:3] = np.clip(target[:3], WORKSPACE_LOW, WORKSPACE_HIGH)
+        target[3:] /= np.linalg.norm(target[3:])
+        self._target = target
+        self._gripper_width = 0.0 if close_gripper else panda.GRIPPER_OPEN
+        for _ in range(self.config.physics.substeps):
+            self._physics_step()
+        self.steps += 1
+        evaluation = self.task.evaluate(self, self._start)
+        terminated = evaluation.success or evaluation.failed
+        truncated = self.steps >= self.task.max_steps and not terminated
+        reward = 1.0 if evaluation.success else 0.0
+        return self._observation(), reward, terminated, truncated, self._info(evaluation)
+
+    def render(self):
+        cam = self.config.camera_specs()[0]
+        return self.backend.render(cam)[0]
+
+    def close(self):
+        self.backend.close()
+
+    # -- WorldView for tasks and experts ---------------------------------------------------------
+    def object_pose(self, key: str) -> np.ndarray:
+        return self.backend.object_pose(key)
+
+    def tcp_pose(self) -> np.ndarray:
+        return self.backend.robot_state().tcp_pose
+
+    def gripper_width(self) -> float:
+        return self.backend.robot_state().gripper_width
+
+    def touching(self, key_a: str, key_b: str) -> bool:
+        return self.backend.touching(key_a, key_b)
+
+    @property
+    def episode(self) -> EpisodeStart:
+        """What the current episode started from (task info, targets)."""
+        return self._start
+
+    # -- internals -------------------------------------------------------------------------------
+    def _physics_step(self) -> None:
+        s = self.backend.robot_state()
+        tau = self.controller.torques(s.tcp_pose, self._target, s.jacobian, s.q, s.dq, self._q_rest, s.bias)
+        self.backend.step(tau, self._gripper_width)
+
+    def _observation(self) -> dict:
+        s = self.backend.robot_state()
+        obs = {
+            "tcp_pose": s.tcp_pose.astype(np.float32),
+            "tcp_vel": s.tcp_twist.astype(np.float32),
+            "wrench": self.backend.wrench().astype(np.float32),
+            "q": s.q.astype(np.float32),
+            "dq": s.dq.astype(np.float32),
+            "gripper": np.array([s.gripper_width], dtype=np.float32),
+        }
+        if self.config.cameras:
+            specs = {c.name: c for c in self.config.camera_specs()}
+            views = []
+            for name in self.config.cameras:
+                rgb, depth = self.backend.render(specs[name])
+                obs[f"rgb/{name}"] = rgb
+                obs[f"depth/{name}"] = depth
+                views.append((specs[name], self.backend.camera_pose(specs[name]), rgb, depth))
+            if self.config.point_cloud:
+                obs["points"] = fuse_point_cloud(views, self.config.point_cloud, WORKSPACE_LOW, WORKSPACE_HIGH, self._rng)
+        return obs
+
+    def _info(self, evaluation: Evaluation) -> dict:
+        return {
+            "success": evaluation.success,
+            "progress": evaluation.progress,
+            "failed": evaluation.failed,
+            "metrics": evaluation.metrics,
+            "object_poses": {o.key: self.backend.object_pose(o.key) for o in self._start.objects},
+            "episode": self._start.info,
+            "steps": self.steps,
+        }
+
+    def _observation_space(self) -> gym.spaces.Dict:
+        box = gym.spaces.Box
+        spaces = {
+            "tcp_pose": box(-np.inf, np.inf, (7,), np.float32),
+            "tcp_vel": box(-np.inf, np.inf, (6,), np.float32),
+            "wrench": box(-np.inf, np.inf, (6,), np.float32),
+            "q": box(-np.inf, np.inf, (7,), np.float32),
+            "dq": box(-np.inf, np.inf, (7,), np.float32),
+            "gripper": box(0.0, 0.1, (1,), np.float32),
+        }
+        w, h = self.config.image_size
+        for name in self.config.cameras:
+            spaces[f"rgb/{name}"] = box(0, 255, (h, w, 3), np.uint8)
+            spaces[f"depth/{name}"] = box(0.0, np.inf, (h, w), np.float32)
+        if self.config.point_cloud:
+            spaces["points"] = box(-np.inf, np.inf, (self.config.point_cloud, 6), np.float32)
+        return gym.spaces.Dict(spaces)
+
+
+def make_env(
+    task: str,
+    backend: str = "mujoco",
+    objects: ObjectPool | None = None,
+    cameras: tuple[str, ...] = (),
+    seed: int | None = None,
+    **config,
+) -> FmbEnv:
+    """Build an environment for the task called `task` on the backend called `backend`."""
+    if task not in TASKS:
+        raise UnknownNameError(f"unknown task {task!r}; known: {', '.join(sorted(TASKS))}")
+    env_config = EnvConfig(cameras=tuple(cameras), **config)
+    return FmbEnv(TASKS[task](objects), make_backend(backend), env_config, seed=seed)

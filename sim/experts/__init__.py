@@ -1,0 +1,6 @@
+"""Privileged scripted experts: they read object poses from the simulator and act like a policy."""
+
+from sim.experts.base import EXPERTS, Expert, make_expert
+from sim.experts.insert import InsertExpert
+
+__all__ = ["EXPERTS", "Expert", "InsertExpert", "make_expert"]

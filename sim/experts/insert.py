@@ -1,0 +1,89 @@
+"""Scripted insertion: align the held peg's tip over the hole, then push it straight down.
+
+Uses the peg's measured pose (so a peg that slipped in the fingers is still aligned) and the
+task's target (the inserted peg pose). Phases: hover 10 mm above the top face until the tip is
+within 1 mm and 1.5 deg of the hole axis, then descend at <= 8 mm per step to the goal depth.
+Noise: Gaussian jitter on the approach (up to 1.5 mm, 0.6 deg per step at noise=1, fading to none
+within 3 mm of alignment) and a random approach speed; none during the final descent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cad.fmb_reference import LENGTHS
+from sim.experts.base import Expert, register_expert
+from sim.spatial import compose, inverse, pose, rotation_error
+
+
+HOVER = 0.01
+ALIGN_LATERAL = 0.0005  # [m] start the descent within this of the hole axis ...
+ALIGN_ANGLE = np.radians(0.5)  # [rad] ... and this of the hole's orientation
+ABORT_LATERAL = 0.002  # [m] go back up when the tip drifts this far before entering
+"""Height of the peg tip above the board's top face while aligning [m]."""
+
+
+@register_expert
+class InsertExpert(Expert):
+    task = "insert"
+
+    def reset(self, env) -> None:
+        self.speed = 0.015 + 0.01 * self.rng.uniform() * min(self.noise, 1.0)  # [m/step] approach
+        self.descending = False
+        self.stalled = 0
+        self.last_depth = None
+
+    def act(self, env) -> np.ndarray:
+        targets = env.episode.info["targets"]
+        goal = np.asarray(targets["peg_goal"])  # inserted peg pose
+        hole = np.asarray(targets["hole"])
+        peg = env.object_pose("peg")
+        tcp = env.tcp_pose()
+        peg_in_tcp = compose(inverse(tcp), peg)
+        length = LENGTHS[env.episode.info["length"]]
+        goal_tip = goal[:3] + length * _z(goal)
+        goal_depth = (hole[:3] - goal_tip) @ _z(hole)
+        above = goal.copy()
+        above[:3] = goal[:3] + _z(hole) * (goal_depth + HOVER)
+        # Aligned when the peg's pose matches the hover pose except along the hole axis.
+        offset = peg[:3] - above[:3]
+        lateral = offset - (offset @ _z(hole)) * _z(hole)
+        angle = np.linalg.norm(rotation_error(peg[3:], goal[3:]))
+        tip = peg[:3] + length * _z(peg)
+        depth = (hole[:3] - tip) @ _z(hole)  # tip below the top face [m]
+        aligned = np.linalg.norm(lateral) < ALIGN_LATERAL and angle < ALIGN_ANGLE
+        if not self.descending and aligned:
+            self.descending = True
+        elif self.descending:
+            # Give up the descent when off the axis before entering, or stuck (jammed).
+            moving = self.last_depth is None or depth > self.last_depth + 0.0005
+            self.stalled = 0 if moving else self.stalled + 1
+            off_axis = depth < 0.001 and np.linalg.norm(lateral) > ABORT_LATERAL
+            if off_axis or self.stalled >= 4:
+                self.descending, self.stalled = False, 0
+        self.last_depth = depth
+        target_peg = goal if self.descending else above
+        target_tcp = compose(target_peg, inverse(peg_in_tcp))
+        delta = np.zeros(7)
+        delta[:3] = target_tcp[:3] - tcp[:3]
+        delta[3:6] = rotation_error(tcp[3:], target_tcp[3:])
+        step = (0.008 if depth < -0.005 else 0.004) if self.descending else self.speed
+        norm = np.linalg.norm(delta[:3])
+        if norm > step:
+            delta[:3] *= step / norm
+        if not self.descending and self.noise > 0:
+            # Jitter that fades as the peg converges, so demonstrations differ but still align.
+            far = float(np.clip((np.linalg.norm(lateral) + 0.02 * angle - 0.003) / 0.01, 0.0, 1.0))
+            delta[:3] += self.rng.normal(0.0, 0.0015 * self.noise * far, 3)
+            delta[3:6] += self.rng.normal(0.0, np.radians(0.6) * self.noise * far, 3)
+        delta[6] = 1.0  # keep holding
+        return delta
+
+
+def _z(p: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_quat(p[3:]).apply([0.0, 0.0, 1.0])
+
+
+__all__ = ["InsertExpert", "pose"]

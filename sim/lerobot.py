@@ -1,0 +1,349 @@
+"""LeRobot dataset format v2.1: export an EpisodeStore, import a dataset (ours or foreign) back.
+
+The format is written and read directly (pyarrow, PyAV); the `lerobot` package is not needed::
+
+    meta/info.json  meta/episodes.jsonl  meta/tasks.jsonl  meta/episodes_stats.jsonl
+    data/chunk-000/episode_000000.parquet               one row per frame
+    videos/chunk-000/observation.images.<cam>/episode_000000.mp4
+
+Column mapping (store key <-> LeRobot feature), T frames:
+    obs/tcp_pose, obs/tcp_vel, obs/wrench, obs/q, obs/dq, obs/gripper <-> observation.state (T, 34)
+        float32, concatenated in that order (`STATE_NAMES`); a store holding only "obs/state"
+        exports that instead. Import always gives "obs/state" and, when the names match, the parts.
+    obs/rgb/<cam> (T, H, W, 3) uint8 <-> observation.images.<cam>, an mp4 (h264, else mpeg4;
+        yuv420p). Odd sizes are padded by one edge row/column to the even sizes yuv420p needs.
+    action <-> action; reward <-> next.reward; done <-> next.done; success <-> next.success.
+    other (T,) or (T, D) arrays: obs/<a>/<b> <-> observation.<a>.<b>, <name> <-> <name>.
+Depth images ("obs/depth/*") and point clouds ("obs/points") are not exported: LeRobot has no
+lossless depth video, and both are large. Episode metadata travels in episodes.jsonl ("fmb_meta").
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from fmb.atomic import atomic_dir
+from fmb.errors import ParameterError, check_range
+from sim.store import EpisodeStore
+
+CODEBASE_VERSION = "v2.1"
+SUPPORTED_VERSIONS = ("v2.0", "v2.1")
+CHUNKS_SIZE = 1000
+DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
+VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
+STATE_LAYOUT = (
+    ("obs/tcp_pose", ("tcp_x", "tcp_y", "tcp_z", "tcp_qx", "tcp_qy", "tcp_qz", "tcp_qw")),
+    ("obs/tcp_vel", ("tcp_vx", "tcp_vy", "tcp_vz", "tcp_wx", "tcp_wy", "tcp_wz")),
+    ("obs/wrench", ("force_x", "force_y", "force_z", "torque_x", "torque_y", "torque_z")),
+    ("obs/q", tuple(f"joint{i}_pos" for i in range(1, 8))),
+    ("obs/dq", tuple(f"joint{i}_vel" for i in range(1, 8))),
+    ("obs/gripper", ("gripper_width",)),
+)
+"""observation.state parts in order: [m, xyzw], [m/s, rad/s], [N, N m], [rad], [rad/s], [m]."""
+STATE_NAMES = [n for _, names in STATE_LAYOUT for n in names]
+_RENAME = {"observation.state": "obs/state", "action": "action", "next.reward": "reward", "next.done": "done",
+           "next.success": "success"}
+_BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
+_STORE_ONLY = ("obs/rgb/", "obs/depth/", "obs/points", "obs/state")
+
+
+def export_lerobot(store: EpisodeStore, out_dir: str | Path, task_text: str | None = None,
+                   progress: bool = True) -> Path:
+    """Write every episode of `store` as a LeRobot v2.1 dataset at `out_dir`, all at once.
+
+    Args:
+        store: episodes with the keys listed in the module docstring; fps [Hz] from store.meta
+            (default 10), action/state names from store.meta "action_names"/"state_names".
+        out_dir: created or replaced (only if empty or already a LeRobot dataset).
+        task_text: language instruction for every episode; default: each episode's meta "task".
+        progress: show a tqdm bar.
+
+    Returns:
+        The dataset folder, absolute.
+    """
+    out = Path(out_dir).absolute()
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "meta/info.json").is_file())):
+        raise ParameterError(f"{out} exists and is not a LeRobot dataset; refusing to replace it")
+    indices = store.episode_indices()
+    if not indices:
+        raise ParameterError(f"episode store {store.root} is empty; nothing to export")
+    fps = check_range("store fps", store.meta.get("fps", 10), 1e-3, 1e4, unit="Hz")
+    tasks: dict[str, int] = {}
+    features, episodes, stats, total = None, [], [], 0
+    with atomic_dir(out) as tmp:
+        for ep, index in enumerate(tqdm(indices, desc="export lerobot", unit="ep", disable=not progress)):
+            episode = store.load(index)
+            task = task_text or str(episode.meta.get("task") or store.meta.get("task", ""))
+            cols, videos, feats = _episode_columns(episode.data, episode.meta, store.meta, fps)
+            steps = len(cols["action"])
+            frame = np.arange(steps, dtype=np.int64)
+            cols.update(timestamp=(frame / fps).astype(np.float32), frame_index=frame,
+                        episode_index=np.full(steps, ep, np.int64), index=frame + total,
+                        task_index=np.full(steps, tasks.setdefault(task, len(tasks)), np.int64))
+            feats.update({k: _feature(cols[k]) for k in _BOOKKEEPING})
+            chunk = ep // CHUNKS_SIZE
+            for key, frames in videos.items():
+                path = tmp / VIDEO_PATH.format(episode_chunk=chunk, video_key=key, episode_index=ep)
+                feats[key]["info"]["video.codec"] = _encode_video(path, frames, fps)
+            if features is None:
+                features = feats
+            elif _signature(feats) != _signature(features):
+                raise ParameterError(f"episode {index} has features {_signature(feats)}, "
+                                     f"unlike the first episode's {_signature(features)}")
+            path = tmp / DATA_PATH.format(episode_chunk=chunk, episode_index=ep)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(_table(cols), path)
+            ep_stats = {k: _stats(v) for k, v in cols.items()} | {k: _stats(v, True) for k, v in videos.items()}
+            stats.append({"episode_index": ep, "stats": ep_stats})
+            episodes.append({"episode_index": ep, "tasks": [task], "length": steps, "fmb_meta": episode.meta})
+            total += steps
+        info = {
+            "codebase_version": CODEBASE_VERSION, "robot_type": store.meta.get("robot_type") or "franka",
+            "total_episodes": len(episodes), "total_frames": total, "total_tasks": len(tasks),
+            "total_videos": len(episodes) * len(videos), "total_chunks": (len(episodes) - 1) // CHUNKS_SIZE + 1,
+            "chunks_size": CHUNKS_SIZE, "fps": int(fps) if fps.is_integer() else fps,
+            "splits": {"train": f"0:{len(episodes)}"}, "data_path": DATA_PATH,
+            "video_path": VIDEO_PATH if videos else None, "features": features,
+        }
+        (tmp / "meta").mkdir()
+        (tmp / "meta/info.json").write_text(json.dumps(info, indent=4) + "\n")
+        _write_jsonl(tmp / "meta/episodes.jsonl", episodes)
+        _write_jsonl(tmp / "meta/tasks.jsonl", [{"task_index": i, "task": t} for t, i in tasks.items()])
+        _write_jsonl(tmp / "meta/episodes_stats.jsonl", stats)
+    return out
+
+
+def import_lerobot(src_dir: str | Path, store_root: str | Path, max_episodes: int | None = None,
+                   progress: bool = True) -> EpisodeStore:
+    """Read a LeRobot v2.0/v2.1 dataset into an EpisodeStore (resumable: done episodes are skipped).
+
+    Args:
+        src_dir: dataset folder holding meta/info.json.
+        store_root: store to create or extend (its task/backend must match this dataset's).
+        max_episodes: import only the first this many episodes.
+        progress: show a tqdm bar.
+
+    Returns:
+        The store. Episode meta: "task_text" (the dataset's instruction), "task" (the same, or
+        the original task for data we exported), "seed" (episode_index, or the original seed),
+        "success" (from next.success, else None), "source": "lerobot", "lerobot_episode_index".
+
+    Raises:
+        ParameterError: naming the file, when `src_dir` is not a supported LeRobot dataset.
+    """
+    src = Path(src_dir).absolute()
+    info = _read_info(src)
+    features, fps = info["features"], float(info["fps"])
+    tasks = {t["task_index"]: t["task"] for t in _read_json(src / "meta/tasks.jsonl", required=False)}
+    episodes = sorted(_read_json(src / "meta/episodes.jsonl"), key=lambda e: e["episode_index"])
+    texts = sorted({t for e in episodes for t in e.get("tasks", [])} | set(tasks.values()))
+    label = texts[0] if len(texts) == 1 else f"mixed ({len(texts)} tasks)"
+    if max_episodes is not None:
+        episodes = episodes[: int(check_range("max_episodes", max_episodes, 0, float("inf")))]
+    state_names = _flat_names(features.get("observation.state", {}).get("names"))
+    store = EpisodeStore.create(store_root, {"task": label, "backend": "lerobot", "fps": fps, "source": "lerobot",
+                                             "robot_type": info.get("robot_type"), "state_names": state_names,
+                                             "features": features})
+    done = {store.load_meta(i).get("lerobot_episode_index") for i in store.episode_indices()}
+    for ep in tqdm(episodes, desc="import lerobot", unit="ep", disable=not progress):
+        idx = int(ep["episode_index"])
+        if idx in done:
+            continue
+        chunk = idx // int(info.get("chunks_size", CHUNKS_SIZE))
+        path = src / info["data_path"].format(episode_chunk=chunk, episode_index=idx)
+        if not path.is_file():
+            raise ParameterError(f"{src} is not a complete LeRobot dataset: {path} is missing")
+        table = pq.read_table(path)
+        data = {}
+        for name in table.column_names:
+            dtype = features.get(name, {}).get("dtype")
+            if (name in _BOOKKEEPING and name != "task_index") or dtype in ("video", "image", "string"):
+                continue
+            a = _column_to_numpy(table.column(name))
+            if a.dtype.kind in "biuf":
+                data[_store_key(name)] = a
+        if state_names == STATE_NAMES and "obs/state" in data:
+            parts = np.split(data["obs/state"], np.cumsum([len(n) for _, n in STATE_LAYOUT])[:-1], axis=1)
+            data.update({key: p for (key, _), p in zip(STATE_LAYOUT, parts)})
+        for key, ft in features.items():
+            if ft.get("dtype") in ("video", "image") and key.startswith("observation.images."):
+                cam_key = "obs/rgb/" + key.removeprefix("observation.images.")
+                if ft["dtype"] == "image":
+                    data[cam_key] = _decode_images(table.column(key))
+                    continue
+                vpath = src / info["video_path"].format(episode_chunk=chunk, video_key=key, episode_index=idx)
+                data[cam_key] = _decode_video(vpath, table.num_rows)
+        task_index = int(data.pop("task_index", [-1])[0])
+        text = (ep.get("tasks") or [tasks.get(task_index, label)])[0]
+        meta = {"seed": idx, "task": text, "success": bool(data["success"].any()) if "success" in data else None}
+        meta.update({k: v for k, v in ep.get("fmb_meta", {}).items() if k not in ("episode_index", "num_steps")})
+        meta.update(task_text=text, source="lerobot", lerobot_episode_index=idx, dataset=str(src))
+        store.append(data, meta)
+    return store
+
+
+def _episode_columns(data: dict, meta: dict, store_meta: dict, fps: float):
+    """Split one episode into parquet columns, videos and their features."""
+    steps = len(next(iter(data.values())))
+    if all(k in data for k, _ in STATE_LAYOUT):
+        state = np.concatenate([data[k].reshape(steps, -1) for k, _ in STATE_LAYOUT], axis=1)
+        state_names = STATE_NAMES
+    elif "obs/state" in data:
+        state, state_names = data["obs/state"].reshape(steps, -1), store_meta.get("state_names")
+    else:
+        missing = [k for k, _ in STATE_LAYOUT if k not in data]
+        raise ParameterError(f"episode {meta.get('episode_index')} lacks {', '.join(missing)} (and obs/state)")
+    if "action" not in data:
+        raise ParameterError(f"episode {meta.get('episode_index')} has no 'action'; keys: {', '.join(data)}")
+    done = np.arange(steps) == steps - 1
+    cols = {"observation.state": state.astype(np.float32), "action": data["action"].reshape(steps, -1),
+            "next.reward": data.get("reward", np.zeros(steps)).astype(np.float32),
+            "next.done": data.get("done", done).astype(bool),
+            "next.success": data.get("success", done & bool(meta.get("success"))).astype(bool)}
+    names = {"observation.state": state_names, "action": store_meta.get("action_names")}
+    used = {k for k, _ in STATE_LAYOUT} | {"action", "reward", "done", "success"}
+    for key, a in data.items():
+        if key not in used and not key.startswith(_STORE_ONLY) and a.ndim <= 2:
+            name = "observation." + key[4:] if key.startswith("obs/") else key
+            cols[name.replace("/", ".")] = a
+    feats = {k: _feature(v, names.get(k)) for k, v in cols.items()}
+    videos = {}
+    for key, frames in data.items():
+        if key.startswith("obs/rgb/"):
+            h, w = frames.shape[1:3]
+            frames = videos["observation.images." + key[8:]] = np.pad(
+                frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+            feats["observation.images." + key[8:]] = {
+                "dtype": "video", "shape": list(frames.shape[1:]), "names": ["height", "width", "channels"],
+                "info": {"video.fps": fps, "video.height": frames.shape[1], "video.width": frames.shape[2],
+                         "video.channels": 3, "video.codec": None, "video.pix_fmt": "yuv420p",
+                         "video.is_depth_map": False, "has_audio": False}}
+    return cols, videos, feats
+
+
+def _feature(a: np.ndarray, names=None) -> dict:
+    shape = list(a.shape[1:]) or [1]
+    names = list(names) if names and len(names) == shape[0] else [f"{i}" for i in range(shape[0])]
+    return {"dtype": a.dtype.name, "shape": shape, "names": names if a.ndim == 2 else None}
+
+
+def _signature(features: dict) -> dict:
+    return {k: (f["dtype"], tuple(f["shape"])) for k, f in features.items()}
+
+
+def _table(cols: dict):
+    """Scalar columns, and (T, D) arrays as fixed-size lists (LeRobot's Sequence(length=D))."""
+    return pa.table({k: pa.array(a) if a.ndim == 1 else pa.FixedSizeListArray.from_arrays(
+        pa.array(np.ascontiguousarray(a).reshape(-1)), a.shape[1]) for k, a in cols.items()})
+
+
+def _stats(a: np.ndarray, image: bool = False) -> dict:
+    """LeRobot per-episode stats: (D,) per column, (1,) for scalars; images per channel in [0, 1]
+    with shape (3, 1, 1), over at most 100 evenly spaced frames."""
+    if image:
+        a = a[np.unique(np.linspace(0, len(a) - 1, min(len(a), 100)).round().astype(int))] / 255.0
+    axis, keep, f = ((0, 1, 2) if image else 0), a.ndim == 1, a.astype(np.float64)
+    out = {k: fn(a if k in ("min", "max") else f, axis=axis, keepdims=keep)
+           for k, fn in (("min", np.min), ("max", np.max), ("mean", np.mean), ("std", np.std))}
+    return {k: (v.reshape(3, 1, 1) if image else v).tolist() for k, v in out.items()} | {"count": [len(a)]}
+
+
+def _encode_video(path: Path, frames: np.ndarray, fps: float) -> str:
+    """Encode (T, H, W, 3) uint8 frames (H, W even) as mp4; return the codec name ("h264"/"mpeg4")."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    with av.open(str(path), "w") as container:
+        options = {"crf": "18", "g": "2"} if codec == "libx264" else {"g": "2"}
+        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        if codec != "libx264":
+            stream.bit_rate = 16 * frames.shape[1] * frames.shape[2]  # [bit/s]
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return "h264" if codec == "libx264" else codec
+
+
+def _decode_video(path: Path, steps: int) -> np.ndarray:
+    if not path.is_file():
+        raise ParameterError(f"LeRobot dataset is incomplete: {path} is missing")
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    if len(frames) < steps:
+        raise ParameterError(f"{path}: {len(frames)} frames, but the episode has {steps}")
+    return np.stack(frames[:steps])
+
+
+def _decode_images(column) -> np.ndarray:
+    """LeRobot "image" features: PNG/JPEG bytes in a {bytes, path} struct column."""
+    import io
+
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.open(io.BytesIO(v["bytes"])).convert("RGB")) for v in column.to_pylist()])
+
+
+def _column_to_numpy(column) -> np.ndarray:
+    """(T,) for scalar columns, (T, ...) for (nested) list columns of equal lengths."""
+    arr, shape = column.combine_chunks(), [len(column)]
+    while isinstance(arr.type, (pa.ListType, pa.LargeListType, pa.FixedSizeListType)):
+        lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+        if len(lengths) and lengths.min() != lengths.max():
+            raise ParameterError(f"column of ragged lists (lengths {lengths.min()}..{lengths.max()})")
+        shape, arr = shape + [int(lengths[0]) if len(lengths) else 0], arr.flatten()
+    return arr.to_numpy(zero_copy_only=False).reshape(shape)
+
+
+def _store_key(name: str) -> str:
+    if name in _RENAME:
+        return _RENAME[name]
+    if name.startswith("observation."):
+        return "obs/" + name.removeprefix("observation.").replace(".", "/")
+    return name.replace(".", "/")
+
+
+def _flat_names(names) -> list[str] | None:
+    """LeRobot names are a list, or a dict of one list ({"motors": [...]})."""
+    if isinstance(names, dict):
+        names = next(iter(names.values()), None)
+    return [str(n) for n in names] if isinstance(names, list) else None
+
+
+def _read_info(src: Path) -> dict:
+    path = src / "meta/info.json"
+    if not path.is_file():
+        raise ParameterError(f"{src} is not a LeRobot dataset: {path} is missing")
+    info = _read_json(path)[0]
+    if info.get("codebase_version") not in SUPPORTED_VERSIONS:
+        raise ParameterError(f"{path}: codebase_version {info.get('codebase_version')!r} is not supported; "
+                             f"supported: {', '.join(SUPPORTED_VERSIONS)}")
+    missing = [k for k in ("fps", "features", "data_path") if k not in info]
+    if missing:
+        raise ParameterError(f"{path}: missing {', '.join(missing)}")
+    return info
+
+
+def _read_json(path: Path, required: bool = True) -> list[dict]:
+    """The objects of a .json file (one) or a .jsonl file (one a line); [] for a missing optional file."""
+    if not path.is_file():
+        if required:
+            raise ParameterError(f"LeRobot dataset is incomplete: {path} is missing")
+        return []
+    try:
+        text = path.read_text()
+        return [json.loads(text)] if path.suffix == ".json" else [json.loads(x) for x in text.splitlines() if x.strip()]
+    except (OSError, ValueError) as e:
+        raise ParameterError(f"{path}: not valid JSON ({e})") from None
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))

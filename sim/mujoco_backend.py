@@ -1,0 +1,315 @@
+"""MuJoCo backend: the scene composed with MjSpec, the Panda torque-controlled at the physics rate.
+
+The Panda comes from its URDF (static links kept as bodies, so the hand is its own body; link
+inertias from the meshes, see `_build_spec`), with
+motor actuators on the arm joints, force-limited position actuators on the fingers, and a `tcp`
+site at `panda_grasptarget`. Parts are attached from their cad MJCF with the prefix "<key>/";
+fixed parts become mocap bodies so that a new episode moves them without recompiling. The wrench
+is the sum of contact forces on the hand and fingers (what Franka's external-wrench estimate
+reports), expressed in the TCP frame. MuJoCo's quaternions are wxyz: converted here only.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+import mujoco  # noqa: E402
+
+from sim import panda  # noqa: E402
+from sim.assets import part_assets  # noqa: E402
+from sim.backend import Backend, RobotState  # noqa: E402
+from sim.exceptions import UnknownNameError  # noqa: E402
+from sim.scene import CameraSpec, SceneSpec  # noqa: E402
+from sim.spatial import compose, pose, wxyz_to_xyzw, xyzw_to_wxyz  # noqa: E402
+
+HAND_BODIES = ("panda_hand", "panda_leftfinger", "panda_rightfinger")
+_FINGER_KP = 2000.0  # [N/m]: with a 70 N force limit, a firm grasp on anything the fingers close on
+
+
+def _look_at_quat(position, target, up) -> np.ndarray:
+    """MuJoCo camera quaternion (wxyz): looks along -z, image up along +y."""
+    forward = np.asarray(target, float) - np.asarray(position, float)
+    forward /= np.linalg.norm(forward)
+    z = -forward
+    x = np.cross(np.asarray(up, float), z)
+    if np.linalg.norm(x) < 1e-6:
+        x = np.cross([1.0, 0.0, 0.0], z)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    mat = np.stack([x, y, z], axis=1)
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, mat.ravel())
+    return quat
+
+
+class MujocoBackend(Backend):
+    """See module docstring."""
+
+    name = "mujoco"
+
+    def __init__(self):
+        self.model = None
+        self.data = None
+        self._signature = None
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+
+    # -- building ---------------------------------------------------------------------------
+    def load(self, scene: SceneSpec) -> None:
+        if self._signature == scene.signature():
+            return
+        self.close()
+        if hasattr(self, "_fk_data"):
+            del self._fk_data
+        spec = self._build_spec(scene)
+        self.spec = spec
+        self.model = spec.compile()
+        self.data = mujoco.MjData(self.model)
+        self.scene = scene
+        self._signature = scene.signature()
+        self._index()
+
+    def _build_spec(self, scene: SceneSpec) -> mujoco.MjSpec:
+        spec = mujoco.MjSpec.from_string(panda.urdf_text_absolute())
+        spec.compiler.fusestatic = False
+        # The URDF gives every link an inertia of 0.1 kg m^2 (ten times a real Panda wrist's),
+        # which makes FMB's rotational gains oscillate. Keep its masses, take inertia from the
+        # link meshes as uniform solids, and give the frame-only links no inertia at all.
+        for body in spec.bodies:
+            if not body.name.startswith("panda_"):
+                continue
+            if body.geoms:
+                for g in body.geoms:
+                    g.mass = body.mass / len(body.geoms)
+            else:
+                body.mass = 0.0
+                body.inertia = [0.0, 0.0, 0.0]
+        spec.compiler.inertiafromgeom = mujoco.mjtInertiaFromGeom.mjINERTIAFROMGEOM_TRUE
+        spec.modelname = "fmb_scene"
+        opt = spec.option
+        opt.timestep = scene.physics.timestep
+        opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+        opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+        opt.impratio = 10.0
+        spec.visual.global_.offwidth = max([640] + [c.width for c in scene.cameras])
+        spec.visual.global_.offheight = max([480] + [c.height for c in scene.cameras])
+        world = spec.worldbody
+        world.add_light(pos=[0.5, 0.0, 1.5], dir=[0.0, 0.0, -1.0], diffuse=[0.7, 0.7, 0.7], castshadow=False)
+        world.add_light(pos=[0.0, -1.0, 1.0], dir=[0.5, 1.0, -1.0], diffuse=[0.3, 0.3, 0.3], castshadow=False)
+        world.add_geom(
+            name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[1.5, 1.5, 0.01], rgba=[0.55, 0.55, 0.6, 1.0]
+        )
+        for i, joint in enumerate(panda.ARM_JOINTS):
+            j = spec.joint(joint)
+            j.damping = [0.1, 0.0, 0.0]  # MuJoCo 4: [linear, quadratic, cubic] coefficients
+            j.armature = 0.1
+            limit = panda.TORQUE_LIMITS[i]
+            spec.add_actuator(name=f"{joint}_motor", target=joint, trntype=mujoco.mjtTrn.mjTRN_JOINT,
+                              ctrlrange=[-limit, limit], ctrllimited=True)
+        for joint in panda.FINGER_JOINTS:
+            spec.joint(joint).damping = [5.0, 0.0, 0.0]
+            spec.joint(joint).armature = 0.01
+            act = spec.add_actuator(name=f"{joint}_pos", target=joint, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+            act.set_to_position(kp=_FINGER_KP)
+            act.forcerange = [-panda.GRIPPER_FORCE, panda.GRIPPER_FORCE]
+            act.forcelimited = True
+            act.ctrlrange = [0.0, panda.GRIPPER_OPEN / 2]
+            act.ctrllimited = True
+        tcp = panda.tcp_in_link7()
+        link7 = spec.body("panda_link7")
+        link7.add_site(name="tcp", pos=tcp[:3], quat=xyzw_to_wxyz(tcp[3:]))
+        for key in ("panda_leftfinger", "panda_rightfinger"):
+            for g in spec.body(key).geoms:
+                g.friction = [max(1.0, scene.physics.friction), 0.01, 0.0001]
+                g.condim = 4
+        for obj in scene.objects:
+            child = mujoco.MjSpec.from_file(str(part_assets(obj.part).mjcf))
+            frame = world.add_frame()
+            frame.attach_body(child.body(obj.part.name), f"{obj.key}/", "")
+            body = spec.body(f"{obj.key}/{obj.part.name}")
+            if obj.fixed:
+                body.mocap = True
+            for g in _subtree_geoms(body):
+                if g.contype or g.conaffinity:
+                    g.friction = [scene.physics.friction, 0.005, 0.0001]
+                    g.condim = 4
+        for cam in scene.cameras:
+            if cam.on_hand:
+                cam_in_tcp = pose(cam.position, wxyz_to_xyzw(_look_at_quat(cam.position, cam.target, cam.up)))
+                cam_in_link7 = compose(tcp, cam_in_tcp)
+                link7.add_camera(name=cam.name, pos=cam_in_link7[:3], quat=xyzw_to_wxyz(cam_in_link7[3:]),
+                                 fovy=cam.fovy)
+            else:
+                world.add_camera(name=cam.name, pos=list(cam.position),
+                                 quat=_look_at_quat(cam.position, cam.target, cam.up), fovy=cam.fovy)
+        return spec
+
+    def _index(self) -> None:
+        m = self.model
+        self._arm_qpos = np.array([m.joint(j).qposadr[0] for j in panda.ARM_JOINTS])
+        self._arm_dof = np.array([m.joint(j).dofadr[0] for j in panda.ARM_JOINTS])
+        self._finger_qpos = np.array([m.joint(j).qposadr[0] for j in panda.FINGER_JOINTS])
+        self._finger_dof = np.array([m.joint(j).dofadr[0] for j in panda.FINGER_JOINTS])
+        self._arm_act = np.array([m.actuator(f"{j}_motor").id for j in panda.ARM_JOINTS])
+        self._finger_act = np.array([m.actuator(f"{j}_pos").id for j in panda.FINGER_JOINTS])
+        self._tcp = m.site("tcp").id
+        self._jacp = np.zeros((3, m.nv))
+        self._jacr = np.zeros((3, m.nv))
+        self._bodies: dict[str, int] = {}
+        self._free_qpos: dict[str, int] = {}
+        for obj in self.scene.objects:
+            b = m.body(f"{obj.key}/{obj.part.name}")
+            self._bodies[obj.key] = b.id
+            if obj.fixed:
+                self._bodies[obj.key] = b.id
+            else:
+                self._free_qpos[obj.key] = m.joint(f"{obj.key}/{obj.part.name}_free").qposadr[0]
+        self._bodies["left_finger"] = m.body("panda_leftfinger").id
+        self._bodies["right_finger"] = m.body("panda_rightfinger").id
+        self._hand_bodies = {m.body(b).id for b in HAND_BODIES}
+        self._robot_bodies = {i for i in range(m.nbody) if m.body(i).name.startswith("panda_")}
+        self._cameras = {c.name: m.camera(c.name).id for c in self.scene.cameras}
+
+    # -- state ------------------------------------------------------------------------------
+    def reset(self, q, gripper_width, object_poses) -> None:
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        d.qpos[self._arm_qpos] = q
+        d.qpos[self._finger_qpos] = gripper_width / 2
+        d.ctrl[self._finger_act] = gripper_width / 2
+        for key, p in object_poses.items():
+            self._set_object_pose(key, np.asarray(p, float))
+        mujoco.mj_forward(m, d)
+
+    def _set_object_pose(self, key: str, p: np.ndarray) -> None:
+        if key not in self._bodies:
+            raise UnknownNameError(f"unknown object {key!r}; known: {', '.join(self._free_qpos) or 'none'}")
+        if key in self._free_qpos:
+            adr = self._free_qpos[key]
+            self.data.qpos[adr : adr + 3] = p[:3]
+            self.data.qpos[adr + 3 : adr + 7] = xyzw_to_wxyz(p[3:])
+        else:
+            mocap = self.model.body_mocapid[self._bodies[key]]
+            self.data.mocap_pos[mocap] = p[:3]
+            self.data.mocap_quat[mocap] = xyzw_to_wxyz(p[3:])
+
+    def robot_state(self) -> RobotState:
+        m, d = self.model, self.data
+        mujoco.mj_jacSite(m, d, self._jacp, self._jacr, self._tcp)
+        jac = np.vstack([self._jacp[:, self._arm_dof], self._jacr[:, self._arm_dof]])
+        dq = d.qvel[self._arm_dof].copy()
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, d.site_xmat[self._tcp])
+        tcp_pose = np.concatenate([d.site_xpos[self._tcp], wxyz_to_xyzw(quat)])
+        return RobotState(
+            q=d.qpos[self._arm_qpos].copy(),
+            dq=dq,
+            tcp_pose=tcp_pose,
+            tcp_twist=jac @ dq,
+            jacobian=jac,
+            bias=d.qfrc_bias[self._arm_dof].copy(),
+            gripper_width=float(d.qpos[self._finger_qpos].sum()),
+        )
+
+    def forward_kinematics(self, q):
+        m = self.model
+        if not hasattr(self, "_fk_data"):
+            self._fk_data = mujoco.MjData(m)
+        d = self._fk_data
+        d.qpos[self._arm_qpos] = q
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_comPos(m, d)
+        jacp, jacr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
+        mujoco.mj_jacSite(m, d, jacp, jacr, self._tcp)
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, d.site_xmat[self._tcp])
+        tcp_pose = np.concatenate([d.site_xpos[self._tcp], wxyz_to_xyzw(quat)])
+        return tcp_pose, np.vstack([jacp[:, self._arm_dof], jacr[:, self._arm_dof]])
+
+    def step(self, torques, gripper_width) -> None:
+        d = self.data
+        d.ctrl[self._arm_act] = torques
+        d.ctrl[self._finger_act] = gripper_width / 2
+        mujoco.mj_step(self.model, d)
+
+    def object_pose(self, key: str) -> np.ndarray:
+        if key not in self._bodies:
+            raise UnknownNameError(f"unknown object {key!r}; known: {', '.join(self._bodies)}")
+        b = self._bodies[key]
+        return np.concatenate([self.data.xpos[b], wxyz_to_xyzw(self.data.xquat[b])])
+
+    def wrench(self) -> np.ndarray:
+        m, d = self.model, self.data
+        tcp_pos = d.site_xpos[self._tcp]
+        tcp_rot = d.site_xmat[self._tcp].reshape(3, 3)
+        total = np.zeros(6)
+        f6 = np.zeros(6)
+        for i in range(d.ncon):
+            c = d.contact[i]
+            b1, b2 = m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]
+            on_hand = (b1 in self._hand_bodies, b2 in self._hand_bodies)
+            if on_hand[0] == on_hand[1]:
+                continue
+            mujoco.mj_contactForce(m, d, i, f6)
+            force = c.frame.reshape(3, 3).T @ f6[:3]  # on geom2 from geom1, world frame
+            if on_hand[0]:
+                force = -force  # force on the hand
+            total[:3] += force
+            total[3:] += np.cross(c.pos - tcp_pos, force)
+        return np.concatenate([tcp_rot.T @ total[:3], tcp_rot.T @ total[3:]])
+
+    def touching(self, key_a: str, key_b: str) -> bool:
+        m, d = self.model, self.data
+        a, b = self._bodies[key_a], self._bodies[key_b]
+        for i in range(d.ncon):
+            c = d.contact[i]
+            pair = {m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]}
+            if pair == {a, b}:
+                return True
+        return False
+
+    # -- cameras ----------------------------------------------------------------------------
+    def render(self, camera: CameraSpec):
+        key = (camera.height, camera.width)
+        if key not in self._renderers:
+            self._renderers[key] = mujoco.Renderer(self.model, camera.height, camera.width)
+        r = self._renderers[key]
+        r.update_scene(self.data, camera=self._cameras[camera.name])
+        rgb = r.render().copy()
+        r.enable_depth_rendering()
+        r.update_scene(self.data, camera=self._cameras[camera.name])
+        depth = r.render().astype(np.float32)
+        r.disable_depth_rendering()
+        return rgb, depth
+
+    def camera_pose(self, camera: CameraSpec) -> np.ndarray:
+        d = self.data
+        cid = self._cameras[camera.name]
+        mat = d.cam_xmat[cid].reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])  # MuJoCo (-z forward) -> OpenCV
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, mat.ravel())
+        return np.concatenate([d.cam_xpos[cid], wxyz_to_xyzw(quat)])
+
+    def save_state(self):
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        state = np.empty(mujoco.mj_stateSize(self.model, spec))
+        mujoco.mj_getState(self.model, self.data, state, spec)
+        return state
+
+    def restore_state(self, state) -> None:
+        mujoco.mj_setState(self.model, self.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(self.model, self.data)
+
+    def close(self) -> None:
+        for r in self._renderers.values():
+            r.close()
+        self._renderers.clear()
+
+
+def _subtree_geoms(body):
+    geoms = list(body.geoms)
+    for child in body.bodies:
+        geoms.extend(_subtree_geoms(child))
+    return geoms

@@ -1,0 +1,67 @@
+"""Geometry shared by tasks: target poses of pegs in holes and where a held peg sits in the hand."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from shapely import affinity
+
+from cad.peg import PegSpec
+from scipy.spatial.transform import Rotation
+
+from sim.spatial import compose, inverse, pose, quat_from_euler
+
+TCP_DOWN = np.array([1.0, 0.0, 0.0, 0.0])
+"""TCP orientation pointing straight down (180 deg about x), fingers closing along world -y."""
+
+
+@functools.lru_cache(maxsize=256)
+def flip_yaw(spec: PegSpec) -> float:
+    """Yaw [rad] that makes the section of a peg held tip-down match its (upright) hole.
+
+    Turning a peg tip-down (180 deg about its x axis) mirrors its section across the x axis;
+    for FMB's shapes a yaw of 0 or pi undoes that. We pick the yaw on a 1-degree grid whose
+    section best overlaps the unmirrored one.
+    """
+    section = spec.section()
+    mirrored = affinity.scale(section, 1.0, -1.0, origin=(0, 0))
+    best, best_iou = 0.0, -1.0
+    for deg in range(0, 360):
+        turned = affinity.rotate(mirrored, deg, origin=(0, 0))
+        iou = turned.intersection(section).area / turned.union(section).area
+        if iou > best_iou + 1e-9:
+            best, best_iou = np.radians(deg), iou
+    return float(best)
+
+
+def held_peg_in_tcp(grasp_offset: float) -> np.ndarray:
+    """(7,) pose of a peg frame in the TCP frame for a tip-down peg grasped `grasp_offset` [m]
+    below its base (the base face is at the top, the tip points along the TCP's +z)."""
+    return pose([0.0, 0.0, -grasp_offset])
+
+
+def inserted_peg_pose(hole_pose: np.ndarray, spec: PegSpec, depth: float) -> np.ndarray:
+    """(7,) world pose of a tip-down peg inserted `depth` [m] into the hole at `hole_pose` (7,)
+    (hole frame on the board's top face, +z out of the board)."""
+    length = spec.length_m
+    # Peg frame: origin at the base, +z to the tip. Tip-down: rotate 180 deg about x, then the
+    # yaw that matches the mirrored section to the hole.
+    rot = quat_from_euler(np.pi, 0.0, 0.0)
+    yaw = pose([0, 0, 0], quat_from_euler(0.0, 0.0, flip_yaw(spec)))
+    base_in_hole = pose([0.0, 0.0, length - depth], rot)
+    return compose(compose(hole_pose, yaw), base_in_hole)
+
+
+def comfortable_grasp(peg_pose: np.ndarray, peg_in_tcp: np.ndarray) -> np.ndarray:
+    """TCP pose (7,) holding a peg at `peg_pose` with `peg_in_tcp`, or the same grasp turned by
+    180 deg about the TCP axis (a parallel gripper is symmetric), whichever keeps the hand's x
+    axis pointing forward (+x of the base), away from the wrist's joint limit."""
+    best = None
+    for flip in (0.0, np.pi):
+        turned = compose(pose([0, 0, 0], quat_from_euler(0.0, 0.0, flip)), peg_in_tcp)
+        tcp = compose(peg_pose, inverse(turned))
+        forward = Rotation.from_quat(tcp[3:]).apply([1.0, 0.0, 0.0])[0]
+        if best is None or forward > best[0]:
+            best = (forward, tcp)
+    return best[1]

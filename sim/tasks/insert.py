@@ -1,0 +1,126 @@
+"""Insert: a peg held tip-down above its board goes into its hole (FMB primitive "insert").
+
+Start: the peg is in the closed gripper, grasped 20-40 mm below its base; its tip hovers 20-60 mm
+above the board, within +-20 mm of the hole axis and +-10 deg of the hole's yaw. The board's
+centre is drawn within a 32 x 32 cm box around (0.50, 0.00) m with +-10 deg yaw (FMB's range).
+
+Success (all at once):
+    - the peg tip is at least 20 mm below the board's top face (40 % of the 50 mm board),
+    - the peg axis passes within 4 mm of the hole axis at the top face,
+    - the peg axis is within 5 deg of the hole axis.
+Failure: the peg left the hand (its base more than 50 mm from the TCP) before success.
+Progress: 0.5 x lateral alignment (1 at the axis, 0 beyond 30 mm) + 0.5 x depth (0 with the tip
+30 mm above the top face, 1 at 20 mm below it).
+Step limit: 100 (FMB).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.objects import board_for, peg_part
+from sim.scene import SceneObject
+from sim.spatial import axis_angle_between, compose, pose, quat_from_yaw
+from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose
+
+BOARD_CENTRE = np.array([0.50, 0.0])
+BOARD_HALF_RANGE = np.array([0.16, 0.16])  # [m], FMB: 32 x 32 cm
+BOARD_YAW_RANGE = np.radians(10.0)
+SUCCESS_DEPTH = 0.020
+SUCCESS_LATERAL = 0.004
+SUCCESS_TILT = np.radians(5.0)
+DROP_DISTANCE = 0.05
+
+
+@register_task
+class InsertTask(Task):
+    """See module docstring."""
+
+    name = "insert"
+    max_steps = 100
+
+    def start(self, rng: np.random.Generator) -> EpisodeStart:
+        spec = self.pool.draw(rng)
+        peg = peg_part(spec)
+        board, hole_key = board_for(spec, self.pool.clearance)
+        xy = BOARD_CENTRE + rng.uniform(-1, 1, 2) * BOARD_HALF_RANGE
+        board_pose = pose([xy[0], xy[1], 0.0], quat_from_yaw(rng.uniform(-1, 1) * BOARD_YAW_RANGE))
+        frame = board.frames[hole_key]
+        hole = compose(board_pose, pose(frame.position, frame.quaternion))
+        # Peg pose at the start: aligned with the hole, then offset and turned.
+        hover = rng.uniform(0.02, 0.06)
+        aligned = inserted_peg_pose(hole, spec, depth=-hover)
+        offset = pose(
+            [*rng.uniform(-0.02, 0.02, 2), 0.0], quat_from_yaw(rng.uniform(-1, 1) * np.radians(10.0))
+        )
+        peg_pose = compose(pose(hole[:3]), compose(offset, compose(pose(-hole[:3]), aligned)))
+        grasp = rng.uniform(0.02, 0.04)
+        tcp = comfortable_grasp(peg_pose, held_peg_in_tcp(grasp))
+        section = spec.section()
+        width = float(section.bounds[3] - section.bounds[1])
+        info = {
+            "peg": peg.name,
+            "family": spec.shape.name,
+            "size": spec.size,
+            "length": spec.length,
+            "board": board.name,
+            "hole": hole_key,
+            "grasp_offset": float(grasp),
+        }
+        return EpisodeStart(
+            objects=[SceneObject("board", board, fixed=True), SceneObject("peg", peg)],
+            object_poses={"board": board_pose, "peg": peg_pose},
+            tcp_pose=tcp,
+            gripper_width=width,
+            gripper_closed=True,
+            info=info | {"targets": {"hole": hole.tolist(), "peg_goal": inserted_peg_pose(hole, spec, SUCCESS_DEPTH + 0.005).tolist()}},
+        )
+
+    def evaluate(self, world: WorldView, start: EpisodeStart) -> Evaluation:
+        hole = np.asarray(start.info["targets"]["hole"])
+        peg = world.object_pose("peg")
+        length = float(np.linalg.norm(peg_tip(peg, start)[0] - peg[:3]))
+        tip, axis = peg_tip(peg, start)
+        hole_axis = _z_axis(hole[3:])
+        rel = tip - hole[:3]
+        depth = -float(rel @ hole_axis)
+        # Where the peg axis crosses the top face.
+        t = (hole[:3] - peg[:3]) @ hole_axis / (axis @ hole_axis) if abs(axis @ hole_axis) > 1e-6 else 0.0
+        crossing = peg[:3] + t * axis
+        lateral = float(np.linalg.norm((crossing - hole[:3]) - ((crossing - hole[:3]) @ hole_axis) * hole_axis))
+        tilt = axis_angle_between(_flip(peg[3:]), hole[3:])
+        success = depth >= SUCCESS_DEPTH and lateral <= SUCCESS_LATERAL and tilt <= SUCCESS_TILT
+        dropped = float(np.linalg.norm(peg[:3] - world.tcp_pose()[:3])) > DROP_DISTANCE + start.info["grasp_offset"]
+        progress = 1.0 if success else 0.5 * (1 - min(1.0, lateral / 0.03)) + 0.5 * float(
+            np.clip((depth + 0.03) / (SUCCESS_DEPTH + 0.03), 0.0, 1.0)
+        )
+        metrics = {"depth": depth, "lateral": lateral, "tilt": tilt, "length": length}
+        return Evaluation(success, min(progress, 1.0), dropped and not success, metrics)
+
+
+def peg_tip(peg_pose: np.ndarray, start: EpisodeStart) -> tuple[np.ndarray, np.ndarray]:
+    """Tip position (3,) [m] and unit axis from base to tip (3,) of the peg at `peg_pose`."""
+    from cad.fmb_reference import LENGTHS
+
+    axis = _z_axis(peg_pose[3:])
+    return peg_pose[:3] + LENGTHS[start.info["length"]] * axis, axis
+
+
+def _z_axis(quat) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_quat(quat).apply([0.0, 0.0, 1.0])
+
+
+def _flip(quat) -> np.ndarray:
+    """Orientation with its z axis reversed (a tip-down peg's axis compared to a hole's +z)."""
+    from scipy.spatial.transform import Rotation
+
+    return (Rotation.from_quat(quat) * Rotation.from_euler("x", np.pi)).as_quat()
+
+
+def _inverse(p: np.ndarray) -> np.ndarray:
+    from sim.spatial import inverse
+
+    return inverse(p)
