@@ -25,8 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from cad import cli as cad_cli
     from fmb import bench, quickstart
+    from sim import cli as sim_cli
 
     cad_cli.register(sub)
+    sim_cli.register(sub)
     bench.register(sub)
     quickstart.register(sub)
     return parser

@@ -1,4 +1,23 @@
-"""Simulation of FMB tasks: one environment API, MuJoCo and PyBullet backends (issue: `sim/`).
+"""Simulation of FMB tasks: one Gymnasium environment API over MuJoCo and PyBullet backends.
 
-Depends on `cad` only; never imports torch or rclpy.
+    from sim import make_env
+    env = make_env("insert", backend="mujoco", seed=0)
+
+Depends on `cad` only; never imports torch or rclpy. Rendering is headless (EGL) unless
+MUJOCO_GL says otherwise; the variable is set here, before MuJoCo is imported. The environment
+is imported on first use, so `fmb cad ...` works with only the [cad] extra installed.
 """
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+__all__ = ["EnvConfig", "FmbEnv", "make_env"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from sim import env
+
+        return getattr(env, name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")

@@ -21,9 +21,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fmb.errors import check_range
 from sim.exceptions import ActionError
 from sim.spatial import rotation_error
-from fmb.errors import check_range
 
 ACTION_DIM = 7
 
@@ -63,8 +63,10 @@ class ActionSpec:
         if not np.all(np.isfinite(a)):
             raise ActionError(f"action has NaN or inf: {a.tolist()}")
         delta = np.concatenate(
-            [np.clip(a[:3], -self.max_translation, self.max_translation),
-             np.clip(a[3:6], -self.max_rotation, self.max_rotation)]
+            [
+                np.clip(a[:3], -self.max_translation, self.max_translation),
+                np.clip(a[3:6], -self.max_rotation, self.max_rotation),
+            ]
         )
         return ParsedAction(delta, bool(a[6] >= 0.5))
 

@@ -22,6 +22,7 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 
+from fmb.errors import check_range
 from sim import panda
 from sim.backend import Backend, make_backend
 from sim.controller import ActionSpec, CartesianImpedance, ImpedanceGains
@@ -33,7 +34,6 @@ from sim.scene import DEFAULT_CAMERAS, CameraSpec, PhysicsConfig, SceneSpec
 from sim.spatial import apply_delta
 from sim.tasks import TASKS
 from sim.tasks.base import EpisodeStart, Evaluation, Task
-from fmb.errors import check_range
 
 WORKSPACE_LOW = np.array([0.2, -0.45, 0.0])
 WORKSPACE_HIGH = np.array([0.85, 0.45, 0.6])
@@ -193,7 +193,9 @@ class FmbEnv(gym.Env):
                 obs[f"depth/{name}"] = depth
                 views.append((specs[name], self.backend.camera_pose(specs[name]), rgb, depth))
             if self.config.point_cloud:
-                obs["points"] = fuse_point_cloud(views, self.config.point_cloud, WORKSPACE_LOW, WORKSPACE_HIGH, self._rng)
+                obs["points"] = fuse_point_cloud(
+                    views, self.config.point_cloud, WORKSPACE_LOW, WORKSPACE_HIGH, self._rng
+                )
         return obs
 
     def _info(self, evaluation: Evaluation) -> dict:

@@ -74,6 +74,7 @@ class MujocoBackend(Backend):
     def _build_spec(self, scene: SceneSpec) -> mujoco.MjSpec:
         spec = mujoco.MjSpec.from_string(panda.urdf_text_absolute())
         spec.compiler.fusestatic = False
+        spec.compiler.discardvisual = False  # the URDF importer sets it; it would drop part visuals
         # The URDF gives every link an inertia of 0.1 kg m^2 (ten times a real Panda wrist's),
         # which makes FMB's rotational gains oscillate. Keep its masses, take inertia from the
         # link meshes as uniform solids, and give the frame-only links no inertia at all.
@@ -106,8 +107,13 @@ class MujocoBackend(Backend):
             j.damping = [0.1, 0.0, 0.0]  # MuJoCo 4: [linear, quadratic, cubic] coefficients
             j.armature = 0.1
             limit = panda.TORQUE_LIMITS[i]
-            spec.add_actuator(name=f"{joint}_motor", target=joint, trntype=mujoco.mjtTrn.mjTRN_JOINT,
-                              ctrlrange=[-limit, limit], ctrllimited=True)
+            spec.add_actuator(
+                name=f"{joint}_motor",
+                target=joint,
+                trntype=mujoco.mjtTrn.mjTRN_JOINT,
+                ctrlrange=[-limit, limit],
+                ctrllimited=True,
+            )
         for joint in panda.FINGER_JOINTS:
             spec.joint(joint).damping = [5.0, 0.0, 0.0]
             spec.joint(joint).armature = 0.01
@@ -119,7 +125,7 @@ class MujocoBackend(Backend):
             act.ctrllimited = True
         tcp = panda.tcp_in_link7()
         link7 = spec.body("panda_link7")
-        link7.add_site(name="tcp", pos=tcp[:3], quat=xyzw_to_wxyz(tcp[3:]))
+        link7.add_site(name="tcp", pos=tcp[:3], quat=xyzw_to_wxyz(tcp[3:]), group=4)
         for key in ("panda_leftfinger", "panda_rightfinger"):
             for g in spec.body(key).geoms:
                 g.friction = [max(1.0, scene.physics.friction), 0.01, 0.0001]
@@ -131,6 +137,8 @@ class MujocoBackend(Backend):
             body = spec.body(f"{obj.key}/{obj.part.name}")
             if obj.fixed:
                 body.mocap = True
+            for site in _subtree_sites(body):
+                site.group = 4  # frames are for code, not for the cameras
             for g in _subtree_geoms(body):
                 if g.contype or g.conaffinity:
                     g.friction = [scene.physics.friction, 0.005, 0.0001]
@@ -139,11 +147,16 @@ class MujocoBackend(Backend):
             if cam.on_hand:
                 cam_in_tcp = pose(cam.position, wxyz_to_xyzw(_look_at_quat(cam.position, cam.target, cam.up)))
                 cam_in_link7 = compose(tcp, cam_in_tcp)
-                link7.add_camera(name=cam.name, pos=cam_in_link7[:3], quat=xyzw_to_wxyz(cam_in_link7[3:]),
-                                 fovy=cam.fovy)
+                link7.add_camera(
+                    name=cam.name, pos=cam_in_link7[:3], quat=xyzw_to_wxyz(cam_in_link7[3:]), fovy=cam.fovy
+                )
             else:
-                world.add_camera(name=cam.name, pos=list(cam.position),
-                                 quat=_look_at_quat(cam.position, cam.target, cam.up), fovy=cam.fovy)
+                world.add_camera(
+                    name=cam.name,
+                    pos=list(cam.position),
+                    quat=_look_at_quat(cam.position, cam.target, cam.up),
+                    fovy=cam.fovy,
+                )
         return spec
 
     def _index(self) -> None:
@@ -229,10 +242,14 @@ class MujocoBackend(Backend):
         return tcp_pose, np.vstack([jacp[:, self._arm_dof], jacr[:, self._arm_dof]])
 
     def step(self, torques, gripper_width) -> None:
+        # mj_step2 then mj_step1: after every step the kinematics, Jacobians and bias forces in
+        # `data` describe the *current* state, so the controller never acts on a stale one and a
+        # restored snapshot continues exactly as the original run did.
         d = self.data
         d.ctrl[self._arm_act] = torques
         d.ctrl[self._finger_act] = gripper_width / 2
-        mujoco.mj_step(self.model, d)
+        mujoco.mj_step2(self.model, d)
+        mujoco.mj_step1(self.model, d)
 
     def object_pose(self, key: str) -> np.ndarray:
         if key not in self._bodies:
@@ -313,3 +330,10 @@ def _subtree_geoms(body):
     for child in body.bodies:
         geoms.extend(_subtree_geoms(child))
     return geoms
+
+
+def _subtree_sites(body):
+    sites = list(body.sites)
+    for child in body.bodies:
+        sites.extend(_subtree_sites(child))
+    return sites

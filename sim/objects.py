@@ -95,7 +95,9 @@ def _fmb_board(size: str, clearance: float) -> Part:
 def _one_hole_board(spec: PegSpec, clearance: float) -> Part:
     hole = Hole("target", spec.shape, spec.section_scale, 0.0, 0.0)
     side = max(spec.shape.width, spec.shape.depth) * spec.section_scale + mm(60.0)
-    return make_board(BoardSpec((hole,), name=f"board_{spec.part_name}", clearance=clearance, outline=(side, side, mm(50.0))))
+    return make_board(
+        BoardSpec((hole,), name=f"board_{spec.part_name}", clearance=clearance, outline=(side, side, mm(50.0)))
+    )
 
 
 @functools.lru_cache(maxsize=1)

@@ -64,8 +64,8 @@ class CameraSpec:
 
 
 DEFAULT_CAMERAS: tuple[CameraSpec, ...] = (
-    CameraSpec("side_1", (0.55, -0.65, 0.55), (0.5, 0.0, 0.05)),
-    CameraSpec("side_2", (0.55, 0.65, 0.55), (0.5, 0.0, 0.05)),
+    CameraSpec("side_1", (0.60, -0.50, 0.45), (0.52, 0.0, 0.05)),
+    CameraSpec("side_2", (0.60, 0.50, 0.45), (0.52, 0.0, 0.05)),
     # Wrist camera in the TCP frame (z along the fingers, towards the workspace).
     CameraSpec("wrist", (0.0, 0.09, -0.12), (0.0, 0.0, 0.12), fovy=80.0, on_hand=True, up=(0.0, 1.0, 0.0)),
 )

@@ -15,7 +15,6 @@ from cad.fmb_reference import LENGTHS
 from sim.experts.base import Expert, register_expert
 from sim.spatial import compose, inverse, pose, rotation_error
 
-
 HOVER = 0.01
 ALIGN_LATERAL = 0.0005  # [m] start the descent within this of the hole axis ...
 ALIGN_ANGLE = np.radians(0.5)  # [rad] ... and this of the hole's orientation
@@ -67,10 +66,20 @@ class InsertExpert(Expert):
         delta = np.zeros(7)
         delta[:3] = target_tcp[:3] - tcp[:3]
         delta[3:6] = rotation_error(tcp[3:], target_tcp[3:])
-        step = (0.008 if depth < -0.005 else 0.004) if self.descending else self.speed
-        norm = np.linalg.norm(delta[:3])
-        if norm > step:
-            delta[:3] *= step / norm
+        if self.descending:
+            # Along the hole axis at most 8 mm per step (3 mm around the entry); across it, the
+            # full correction, so that the descent never squeezes out the alignment.
+            axis = _z(hole)
+            along = (delta[:3] @ axis) * axis
+            across = delta[:3] - along
+            limit = 0.003 if -0.005 < depth < 0.005 else 0.008
+            along *= min(1.0, limit / max(np.linalg.norm(along), 1e-12))
+            across *= min(1.0, 0.005 / max(np.linalg.norm(across), 1e-12))
+            delta[:3] = along + across
+        else:
+            norm = np.linalg.norm(delta[:3])
+            if norm > self.speed:
+                delta[:3] *= self.speed / norm
         if not self.descending and self.noise > 0:
             # Jitter that fades as the peg converges, so demonstrations differ but still align.
             far = float(np.clip((np.linalg.norm(lateral) + 0.02 * angle - 0.003) / 0.01, 0.0, 1.0))

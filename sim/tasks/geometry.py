@@ -5,11 +5,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 from shapely import affinity
 
 from cad.peg import PegSpec
-from scipy.spatial.transform import Rotation
-
 from sim.spatial import compose, inverse, pose, quat_from_euler
 
 TCP_DOWN = np.array([1.0, 0.0, 0.0, 0.0])

@@ -2,7 +2,8 @@
 
 Start: the peg is in the closed gripper, grasped 20-40 mm below its base; its tip hovers 20-60 mm
 above the board, within +-20 mm of the hole axis and +-10 deg of the hole's yaw. The board's
-centre is drawn within a 32 x 32 cm box around (0.50, 0.00) m with +-10 deg yaw (FMB's range).
+centre is drawn within a 32 x 32 cm box around (0.52, 0.00) m with +-10 deg yaw (FMB's range),
+redrawn while the target hole lies outside 0.36-0.74 m from the robot base (the arm's easy reach).
 
 Success (all at once):
     - the peg tip is at least 20 mm below the board's top face (40 % of the 50 mm board),
@@ -24,7 +25,8 @@ from sim.spatial import axis_angle_between, compose, pose, quat_from_yaw
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose
 
-BOARD_CENTRE = np.array([0.50, 0.0])
+BOARD_CENTRE = np.array([0.52, 0.0])
+REACH = (0.36, 0.74)  # [m] horizontal distance of the target hole from the robot base
 BOARD_HALF_RANGE = np.array([0.16, 0.16])  # [m], FMB: 32 x 32 cm
 BOARD_YAW_RANGE = np.radians(10.0)
 SUCCESS_DEPTH = 0.020
@@ -44,16 +46,17 @@ class InsertTask(Task):
         spec = self.pool.draw(rng)
         peg = peg_part(spec)
         board, hole_key = board_for(spec, self.pool.clearance)
-        xy = BOARD_CENTRE + rng.uniform(-1, 1, 2) * BOARD_HALF_RANGE
-        board_pose = pose([xy[0], xy[1], 0.0], quat_from_yaw(rng.uniform(-1, 1) * BOARD_YAW_RANGE))
         frame = board.frames[hole_key]
-        hole = compose(board_pose, pose(frame.position, frame.quaternion))
+        for _ in range(100):  # FMB's box, less the placements that put the hole out of easy reach
+            xy = BOARD_CENTRE + rng.uniform(-1, 1, 2) * BOARD_HALF_RANGE
+            board_pose = pose([xy[0], xy[1], 0.0], quat_from_yaw(rng.uniform(-1, 1) * BOARD_YAW_RANGE))
+            hole = compose(board_pose, pose(frame.position, frame.quaternion))
+            if REACH[0] <= np.hypot(*hole[:2]) <= REACH[1]:
+                break
         # Peg pose at the start: aligned with the hole, then offset and turned.
         hover = rng.uniform(0.02, 0.06)
         aligned = inserted_peg_pose(hole, spec, depth=-hover)
-        offset = pose(
-            [*rng.uniform(-0.02, 0.02, 2), 0.0], quat_from_yaw(rng.uniform(-1, 1) * np.radians(10.0))
-        )
+        offset = pose([*rng.uniform(-0.02, 0.02, 2), 0.0], quat_from_yaw(rng.uniform(-1, 1) * np.radians(10.0)))
         peg_pose = compose(pose(hole[:3]), compose(offset, compose(pose(-hole[:3]), aligned)))
         grasp = rng.uniform(0.02, 0.04)
         tcp = comfortable_grasp(peg_pose, held_peg_in_tcp(grasp))
@@ -74,13 +77,18 @@ class InsertTask(Task):
             tcp_pose=tcp,
             gripper_width=width,
             gripper_closed=True,
-            info=info | {"targets": {"hole": hole.tolist(), "peg_goal": inserted_peg_pose(hole, spec, SUCCESS_DEPTH + 0.005).tolist()}},
+            info=info
+            | {
+                "targets": {
+                    "hole": hole.tolist(),
+                    "peg_goal": inserted_peg_pose(hole, spec, SUCCESS_DEPTH + 0.005).tolist(),
+                }
+            },
         )
 
     def evaluate(self, world: WorldView, start: EpisodeStart) -> Evaluation:
         hole = np.asarray(start.info["targets"]["hole"])
         peg = world.object_pose("peg")
-        length = float(np.linalg.norm(peg_tip(peg, start)[0] - peg[:3]))
         tip, axis = peg_tip(peg, start)
         hole_axis = _z_axis(hole[3:])
         rel = tip - hole[:3]
@@ -92,10 +100,13 @@ class InsertTask(Task):
         tilt = axis_angle_between(_flip(peg[3:]), hole[3:])
         success = depth >= SUCCESS_DEPTH and lateral <= SUCCESS_LATERAL and tilt <= SUCCESS_TILT
         dropped = float(np.linalg.norm(peg[:3] - world.tcp_pose()[:3])) > DROP_DISTANCE + start.info["grasp_offset"]
-        progress = 1.0 if success else 0.5 * (1 - min(1.0, lateral / 0.03)) + 0.5 * float(
-            np.clip((depth + 0.03) / (SUCCESS_DEPTH + 0.03), 0.0, 1.0)
+        progress = (
+            1.0
+            if success
+            else 0.5 * (1 - min(1.0, lateral / 0.03))
+            + 0.5 * float(np.clip((depth + 0.03) / (SUCCESS_DEPTH + 0.03), 0.0, 1.0))
         )
-        metrics = {"depth": depth, "lateral": lateral, "tilt": tilt, "length": length}
+        metrics = {"depth": depth, "lateral": lateral, "tilt": tilt}
         return Evaluation(success, min(progress, 1.0), dropped and not success, metrics)
 
 

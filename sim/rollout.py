@@ -1,0 +1,74 @@
+"""Run episodes: one function used by collection, evaluation and video playback.
+
+A controller here is anything with `reset(env)` and `act(env) -> (7,) action` (scripted experts;
+later, policy runners).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+
+class EpisodeResult(NamedTuple):
+    """Outcome of one episode.
+
+    Attributes:
+        success: the task's success check held at the end.
+        steps: actions taken.
+        info: the final `info` dict of the environment (metrics, episode facts).
+        data: recorded arrays (T steps) or None when not recording.
+        frames: rendered RGB frames (for videos) or None.
+    """
+
+    success: bool
+    steps: int
+    info: dict
+    data: dict | None
+    frames: list | None
+
+
+def run_episode(env, controller, seed: int, record: bool = False, render_camera=None) -> EpisodeResult:
+    """Reset `env` with `seed`, act with `controller` until termination or the step limit.
+
+    Args:
+        env: an FmbEnv.
+        controller: has reset(env) and act(env).
+        seed: episode seed (the same seed gives the same episode).
+        record: keep observations ("obs/<key>"), actions, rewards and progress, each (T, ...).
+        render_camera: CameraSpec to render a frame of after every step (for videos), or None.
+    """
+    obs, info = env.reset(seed=seed)
+    controller.reset(env)
+    rows: dict[str, list] = {}
+    frames = [] if render_camera is not None else None
+    if frames is not None:
+        frames.append(env.backend.render(render_camera)[0])
+    terminated = truncated = False
+    while not (terminated or truncated):
+        action = np.asarray(controller.act(env), dtype=np.float32)
+        if record:
+            for key, value in obs.items():
+                rows.setdefault(f"obs/{key}", []).append(value)
+            rows.setdefault("action", []).append(action)
+        obs, reward, terminated, truncated, info = env.step(action)
+        if record:
+            rows.setdefault("reward", []).append(np.float32(reward))
+            rows.setdefault("progress", []).append(np.float32(info["progress"]))
+        if frames is not None:
+            frames.append(env.backend.render(render_camera)[0])
+    data = {k: np.stack(v) for k, v in rows.items()} if record else None
+    return EpisodeResult(bool(info["success"]), env.steps, info, data, frames)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a success rate (low, high)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))

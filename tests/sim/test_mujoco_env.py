@@ -1,0 +1,130 @@
+"""The environment on the MuJoCo backend: determinism, tracking, the insert task and its expert."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.env import make_env
+from sim.exceptions import ActionError, UnknownNameError
+from sim.experts import make_expert
+from sim.objects import ObjectPool
+from sim.rollout import run_episode
+from sim.spatial import pose
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = make_env("insert", objects=ObjectPool.fmb(families=("round", "star", "double_square")), seed=0)
+    yield e
+    e.close()
+
+
+def test_reset_is_deterministic(env):
+    a, info_a = env.reset(seed=11)
+    b, info_b = env.reset(seed=11)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert info_a["episode"] == info_b["episode"]
+    c, _ = env.reset(seed=12)
+    assert not np.array_equal(a["tcp_pose"], c["tcp_pose"])
+
+
+def test_controller_tracks_a_pose_step(env):
+    env.reset(seed=3)
+    start = env.tcp_pose()
+    target = start.copy()
+    target[:3] += [0.05, 0.0, 0.03]
+    errors = []
+    for _ in range(15):  # 1.5 s at 10 Hz
+        env.step_pose(target, close_gripper=True)
+        errors.append(np.abs(env.tcp_pose()[:3] - target[:3]).max())
+    assert errors[-1] < 0.002, errors  # within 2 mm after 1.5 s
+    assert errors[3] < 0.02  # most of the way after 0.4 s (FMB's clipped gains limit the speed)
+
+
+def test_insert_expert_succeeds(env):
+    expert = make_expert("insert")
+    results = [run_episode(env, expert, seed) for seed in range(5)]
+    assert sum(r.success for r in results) >= 5, [(r.info["episode"]["peg"], r.info["metrics"]) for r in results]
+    for r in results:
+        m = r.info["metrics"]
+        assert m["depth"] >= 0.020 and m["lateral"] <= 0.004 and r.info["progress"] == 1.0
+
+
+def test_success_check_does_not_fire_on_a_staged_failure(env):
+    env.reset(seed=4)
+    hole = np.asarray(env.episode.info["targets"]["hole"])
+    tcp = env.tcp_pose()
+    peg = env.object_pose("peg")
+    # Push the peg down 15 mm beside the hole: it lands on the board's top face.
+    target = tcp.copy()
+    target[:3] += (hole[:3] - peg[:3]) * [1, 1, 0] + [0.03, 0.0, 0.0]
+    for _ in range(10):
+        env.step_pose(target, True)
+    target[2] -= 0.15
+    for _ in range(15):
+        _, reward, terminated, _, info = env.step_pose(target, True)
+    assert not info["success"] and reward == 0.0
+    assert info["metrics"]["depth"] < 0.005
+    assert info["progress"] < 0.9
+
+
+def test_observation_layout_and_privileged_info(env):
+    obs, info = env.reset(seed=1)
+    assert set(obs) == {"tcp_pose", "tcp_vel", "wrench", "q", "dq", "gripper"}
+    assert env.observation_space.contains(obs)
+    assert set(info["object_poses"]) == {"board", "peg"}
+    assert 0.0 < obs["gripper"][0] < 0.08  # holding the peg
+
+
+def test_bad_actions(env):
+    env.reset(seed=0)
+    with pytest.raises(ActionError, match="shape"):
+        env.step(np.zeros(6))
+    with pytest.raises(ActionError, match="NaN"):
+        env.step([0, 0, np.nan, 0, 0, 0, 1])
+    with pytest.raises(ActionError):
+        env.step_pose(pose([0.5, 0, np.inf]), True)
+
+
+def test_unknown_names():
+    with pytest.raises(UnknownNameError, match="known: .*insert"):
+        make_env("juggle")
+    with pytest.raises(UnknownNameError, match="mujoco, pybullet"):
+        make_env("insert", backend="gazebo")
+    with pytest.raises(UnknownNameError, match="side_1"):
+        make_env("insert", cameras=("top",))
+
+
+def test_cameras_and_point_cloud():
+    e = make_env(
+        "insert",
+        objects=ObjectPool.fmb(families=("round",), sizes=("M",)),
+        cameras=("side_1", "wrist"),
+        image_size=(64, 48),
+        point_cloud=512,
+    )
+    obs, info = e.reset(seed=0)
+    assert obs["rgb/side_1"].shape == (48, 64, 3) and obs["rgb/side_1"].dtype == np.uint8
+    assert obs["depth/wrist"].shape == (48, 64) and np.all(np.isfinite(obs["depth/wrist"]))
+    assert obs["points"].shape == (512, 6)
+    pts = obs["points"]
+    assert np.all(pts[:, 2] > 0.0) and np.all(pts[:, 3:] >= 0) and np.all(pts[:, 3:] <= 1)
+    # The board's top face (z = 50 mm) is in the cloud.
+    assert np.any(np.abs(pts[:, 2] - 0.05) < 0.003)
+    e.close()
+
+
+def test_save_and_restore_state(env):
+    """Restoring a snapshot and replaying an action reproduces the first outcome exactly."""
+    env.reset(seed=2)
+    saved = env.backend.save_state()
+    action = [0.03, 0, -0.01, 0, 0, 0.05, 1]
+    first, *_ = env.step(action)
+    env.step([-0.03, 0.02, 0, 0, 0, 0, 1])
+    env.backend.restore_state(saved)
+    np.testing.assert_array_equal(env.backend.save_state(), saved)
+    again, *_ = env.step(action)
+    for key in first:
+        np.testing.assert_allclose(again[key], first[key], atol=1e-9, err_msg=key)
