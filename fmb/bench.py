@@ -13,6 +13,11 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=3, help="runs per measurement; medians are reported (default 3)")
     p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
     p.set_defaults(handler=_cmd_cad)
+    p = bench_sub.add_parser("sim", help="physics rate, rendering cost and demonstrations per minute")
+    p.add_argument("--backend", default="mujoco", help="mujoco or pybullet (default mujoco)")
+    p.add_argument("--episodes", type=int, default=6, help="expert episodes per measurement (default 6)")
+    p.add_argument("--json", action="store_true", help="JSON only on stdout")
+    p.set_defaults(handler=_cmd_sim)
 
 
 def _cmd_cad(args) -> int:
@@ -30,4 +35,17 @@ def _cmd_cad(args) -> int:
             f"single part: {result['part_seconds_median']:.3f} s median",
             file=sys.stderr,
         )
+    return 0
+
+
+def _cmd_sim(args) -> int:
+    from fmb.errors import check_range
+    from sim.backend import BACKENDS
+    from sim.bench import bench_sim
+    from sim.exceptions import UnknownNameError
+
+    if args.backend not in BACKENDS:
+        raise UnknownNameError(f"unknown backend {args.backend!r}; known: {', '.join(BACKENDS)}")
+    check_range("--episodes", args.episodes, 1, 1000)
+    print(json.dumps(bench_sim(args.backend, int(args.episodes)), indent=1, sort_keys=True))
     return 0

@@ -94,3 +94,19 @@ def xyzw_to_wxyz(q) -> np.ndarray:
 def wxyz_to_xyzw(q) -> np.ndarray:
     q = np.asarray(q, float)
     return np.array([q[1], q[2], q[3], q[0]])
+
+
+def z_axis(quat) -> np.ndarray:
+    """(3,) unit z axis of the frame with orientation `quat` (xyzw)."""
+    x, y, z, w = quat
+    return np.array([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)])
+
+
+def flip_z(quat) -> np.ndarray:
+    """Orientation turned 180 deg about its own x axis (its z axis reversed)."""
+    return quat_multiply(quat, np.array([1.0, 0.0, 0.0, 0.0]))
+
+
+def quat_from_matrix(matrix) -> np.ndarray:
+    """Quaternion xyzw of a (3, 3) rotation matrix."""
+    return Rotation.from_matrix(matrix).as_quat()

@@ -1,6 +1,7 @@
 """Privileged scripted experts: they read object poses from the simulator and act like a policy."""
 
 from sim.experts.base import EXPERTS, Expert, make_expert
+from sim.experts.grasp import GraspExpert
 from sim.experts.insert import InsertExpert
 
-__all__ = ["EXPERTS", "Expert", "InsertExpert", "make_expert"]
+__all__ = ["EXPERTS", "Expert", "GraspExpert", "InsertExpert", "make_expert"]

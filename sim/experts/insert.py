@@ -13,7 +13,7 @@ import numpy as np
 
 from cad.fmb_reference import LENGTHS
 from sim.experts.base import Expert, register_expert
-from sim.spatial import compose, inverse, pose, rotation_error
+from sim.spatial import compose, inverse, rotation_error, z_axis
 
 HOVER = 0.01
 ALIGN_LATERAL = 0.0005  # [m] start the descent within this of the hole axis ...
@@ -90,9 +90,4 @@ class InsertExpert(Expert):
 
 
 def _z(p: np.ndarray) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_quat(p[3:]).apply([0.0, 0.0, 1.0])
-
-
-__all__ = ["InsertExpert", "pose"]
+    return z_axis(p[3:])

@@ -1,6 +1,7 @@
 """Tasks: FMB's primitives and chains, each with a written-down success check."""
 
 from sim.tasks.base import TASKS, EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.grasp import GraspTask
 from sim.tasks.insert import InsertTask
 
-__all__ = ["TASKS", "EpisodeStart", "Evaluation", "InsertTask", "Task", "WorldView", "register_task"]
+__all__ = ["TASKS", "EpisodeStart", "Evaluation", "GraspTask", "InsertTask", "Task", "WorldView", "register_task"]

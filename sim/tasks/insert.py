@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from cad.fmb_reference import LENGTHS
 from sim.objects import board_for, peg_part
 from sim.scene import SceneObject
-from sim.spatial import axis_angle_between, compose, pose, quat_from_yaw
+from sim.spatial import axis_angle_between, compose, flip_z, pose, quat_from_yaw, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose
 
@@ -90,14 +91,14 @@ class InsertTask(Task):
         hole = np.asarray(start.info["targets"]["hole"])
         peg = world.object_pose("peg")
         tip, axis = peg_tip(peg, start)
-        hole_axis = _z_axis(hole[3:])
+        hole_axis = z_axis(hole[3:])
         rel = tip - hole[:3]
         depth = -float(rel @ hole_axis)
         # Where the peg axis crosses the top face.
         t = (hole[:3] - peg[:3]) @ hole_axis / (axis @ hole_axis) if abs(axis @ hole_axis) > 1e-6 else 0.0
         crossing = peg[:3] + t * axis
         lateral = float(np.linalg.norm((crossing - hole[:3]) - ((crossing - hole[:3]) @ hole_axis) * hole_axis))
-        tilt = axis_angle_between(_flip(peg[3:]), hole[3:])
+        tilt = axis_angle_between(flip_z(peg[3:]), hole[3:])
         success = depth >= SUCCESS_DEPTH and lateral <= SUCCESS_LATERAL and tilt <= SUCCESS_TILT
         dropped = float(np.linalg.norm(peg[:3] - world.tcp_pose()[:3])) > DROP_DISTANCE + start.info["grasp_offset"]
         progress = (
@@ -112,26 +113,5 @@ class InsertTask(Task):
 
 def peg_tip(peg_pose: np.ndarray, start: EpisodeStart) -> tuple[np.ndarray, np.ndarray]:
     """Tip position (3,) [m] and unit axis from base to tip (3,) of the peg at `peg_pose`."""
-    from cad.fmb_reference import LENGTHS
-
-    axis = _z_axis(peg_pose[3:])
+    axis = z_axis(peg_pose[3:])
     return peg_pose[:3] + LENGTHS[start.info["length"]] * axis, axis
-
-
-def _z_axis(quat) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_quat(quat).apply([0.0, 0.0, 1.0])
-
-
-def _flip(quat) -> np.ndarray:
-    """Orientation with its z axis reversed (a tip-down peg's axis compared to a hole's +z)."""
-    from scipy.spatial.transform import Rotation
-
-    return (Rotation.from_quat(quat) * Rotation.from_euler("x", np.pi)).as_quat()
-
-
-def _inverse(p: np.ndarray) -> np.ndarray:
-    from sim.spatial import inverse
-
-    return inverse(p)

@@ -1,0 +1,155 @@
+"""Grasp: pick a peg up from the table (FMB primitive "grasp").
+
+Start: the peg stands on its base or lies on its side (even odds) at a random yaw, its centre
+within a 20 x 25 cm area around (0.50, 0.00) m (FMB's range); the gripper is open, pointing
+down, 25-35 cm above the table within +-5 cm of (0.45, 0.0) m.
+
+Success: the peg is held (touching both fingers) and its lowest point (a vertex of its section's
+convex hull at either end) is at least 50 mm above the table. Progress: 0.5 x closeness of the
+TCP to the planned grasp point (0 beyond 20 cm) + 0.5 x lift (1 at 50 mm) once held.
+Step limit: 70 (FMB).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+from shapely.geometry import LineString, MultiPoint
+from shapely.geometry.polygon import orient
+
+from cad.fmb_reference import LENGTHS
+from sim.objects import peg_part
+from sim.scene import SceneObject
+from sim.spatial import compose, inverse, pose, quat_from_euler, quat_from_matrix
+from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.geometry import TCP_DOWN, comfortable_grasp
+
+AREA_CENTRE = np.array([0.50, 0.0])
+AREA_HALF = np.array([0.10, 0.125])  # [m], FMB: 20 x 25 cm
+SUCCESS_LIFT = 0.05
+STANDING_GRASP_DEPTH = 0.025  # [m] below the top face of a standing peg
+PALM_CLEARANCE = 0.042  # [m] the palm is ~46 mm above the TCP: keep 4 mm between it and the peg
+
+
+def lying_pose(section, length: float, xy, yaw: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """Pose of a peg lying on the longest edge of its section's convex hull.
+
+    Returns:
+        (peg pose (7,), height of the peg's axis above the table [m], the resting edge's outward
+        normal (2,) in the section plane).
+    """
+    hull = np.asarray(orient(MultiPoint(list(section.exterior.coords)).convex_hull).exterior.coords)[:-1]
+    edges = np.roll(hull, -1, axis=0) - hull
+    k = int(np.argmax(np.linalg.norm(edges, axis=1)))
+    t = edges[k] / np.linalg.norm(edges[k])
+    n = np.array([t[1], -t[0]])  # outward normal of a counter-clockwise hull edge
+    support = float(hull[k] @ n)  # distance of the edge's line from the axis
+    axis = np.array([np.cos(yaw), np.sin(yaw), 0.0])
+    # Columns: where the peg's x, y, z axes go. n (in the section plane) points down; z -> axis.
+    down = np.array([0.0, 0.0, -1.0])
+    ex, ey = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    e1 = np.cross(axis, down)  # world image of the in-plane direction perpendicular to n
+    # Peg-frame in-plane unit vectors: n and m = z x n; map n -> down, m -> axis x down.
+    m = np.array([-n[1], n[0]])
+    world_x = (ex @ n) * down + (ex @ m) * e1
+    world_y = (ey @ n) * down + (ey @ m) * e1
+    rot = np.stack([world_x, world_y, axis], axis=1)
+    origin = np.array([xy[0], xy[1], support]) - 0.5 * length * axis
+    return np.concatenate([origin, quat_from_matrix(rot)]), support, n
+
+
+@register_task
+class GraspTask(Task):
+    """See module docstring."""
+
+    name = "grasp"
+    max_steps = 70
+
+    def start(self, rng: np.random.Generator) -> EpisodeStart:
+        spec = self.pool.draw(rng)
+        peg = peg_part(spec)
+        section = spec.section()
+        length = spec.length_m
+        xy = AREA_CENTRE + rng.uniform(-1, 1, 2) * AREA_HALF
+        yaw = rng.uniform(-np.pi, np.pi)
+        standing = bool(rng.uniform() < 0.5)
+        if standing:
+            peg_pose = pose([xy[0], xy[1], 0.0], quat_from_euler(0.0, 0.0, yaw))
+            # Fingers close along the section's y axis (its narrower side for FMB's shapes).
+            grasp_in_peg = pose([0.0, 0.0, length - STANDING_GRASP_DEPTH], TCP_DOWN)
+            width = float(section.bounds[3] - section.bounds[1])
+        else:
+            peg_pose, support, n = lying_pose(section, length, xy, yaw)
+            m = np.array([-n[1], n[0]])
+            tcp_height = lying_grasp_height(section, n, support)
+            # TCP: z down (= n in the peg frame), y across the axis (= m), x = y cross z.
+            y_axis, z_axis_ = np.array([m[0], m[1], 0.0]), np.array([n[0], n[1], 0.0])
+            rot = np.stack([np.cross(y_axis, z_axis_), y_axis, z_axis_], axis=1)
+            offset = (tcp_height - support) * -np.array([n[0], n[1], 0.0])
+            grasp_in_peg = pose(offset + [0.0, 0.0, 0.5 * length], quat_from_matrix(rot))
+            extent = np.asarray(section.exterior.coords) @ m
+            width = float(extent.max() - extent.min())
+        grasp = comfortable_grasp(compose(peg_pose, grasp_in_peg), pose([0, 0, 0]))
+        tcp_start = pose(
+            [0.45 + rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(0.25, 0.35)],
+            compose(pose([0, 0, 0], quat_from_euler(0, 0, rng.uniform(-0.5, 0.5))), pose([0, 0, 0], TCP_DOWN))[3:],
+        )
+        info = {
+            "peg": peg.name,
+            "family": spec.shape.name,
+            "size": spec.size,
+            "length": spec.length,
+            "standing": standing,
+            "section_hull": np.asarray(section.convex_hull.exterior.coords)[:-1].round(6).tolist(),
+            "targets": {
+                "grasp": grasp.tolist(),
+                "grasp_in_peg": compose(inverse(peg_pose), grasp).tolist(),
+                "peg_start": peg_pose.tolist(),
+                "grasp_width": width,
+            },
+        }
+        return EpisodeStart([SceneObject("peg", peg)], {"peg": peg_pose}, tcp_start, 0.08, False, info)
+
+    def evaluate(self, world: WorldView, start: EpisodeStart) -> Evaluation:
+        peg = world.object_pose("peg")
+        start_pose = np.asarray(start.info["targets"]["peg_start"])
+        lift = lowest_point(peg, start.info["section_hull"], LENGTHS[start.info["length"]])
+        held = world.touching("peg", "left_finger") and world.touching("peg", "right_finger")
+        success = held and lift >= SUCCESS_LIFT
+        grasp = np.asarray(start.info["targets"]["grasp"])
+        reach = 1 - min(1.0, float(np.linalg.norm(world.tcp_pose()[:3] - grasp[:3] - (peg[:3] - start_pose[:3]))) / 0.2)
+        progress = 1.0 if success else 0.5 * reach + (0.5 * float(np.clip(lift / SUCCESS_LIFT, 0, 1)) if held else 0.0)
+        return Evaluation(success, min(1.0, progress), False, {"lift": lift, "held": float(held)})
+
+
+def lowest_point(peg_pose: np.ndarray, section_hull, length: float) -> float:
+    """Height [m] of the peg's lowest point: the lowest vertex of its section's convex hull at
+    either end face (a prism's lowest point is always one of these)."""
+    hull = np.asarray(section_hull, float)
+    corners = np.concatenate([np.c_[hull, np.zeros(len(hull))], np.c_[hull, np.full(len(hull), length)]])
+    return float(np.min(Rotation.from_quat(peg_pose[3:]).apply(corners)[:, 2] + peg_pose[2]))
+
+
+def lying_grasp_height(section, n: np.ndarray, support: float) -> float:
+    """TCP height [m] for grasping a peg lying with its section's direction `n` down.
+
+    The fingers should close where the lying section is widest (vertical sides there, so the
+    squeeze does not pop the peg out). The fingertips reach 7 mm past the TCP and their pads
+    span ~20 mm above it, so the TCP goes 2 mm above the middle of the widest band, never lower
+    than 10 mm above the table or PALM_CLEARANCE below the top, nor higher than 4 mm below the top.
+    """
+    m = np.array([-n[1], n[0]])
+    coords = np.asarray(section.exterior.coords)
+    top = float(np.max(support - coords @ n))
+    heights = np.linspace(0.0005, top - 0.0005, 60)
+    widths = []
+    for h in heights:
+        level = support - h  # the line p . n = level in the section plane
+        a = level * n - m  # a long segment across the section at that level
+        b = level * n + m
+        cut = section.intersection(LineString([a, b]))
+        widths.append(cut.length)
+    widths = np.asarray(widths)
+    band = heights[widths >= widths.max() - 1e-4]
+    low = max(0.010, top - PALM_CLEARANCE)  # the palm must stay above the peg's top
+    return float(np.clip(0.5 * (band.min() + band.max()) + 0.002, low, max(low, top - 0.004)))
