@@ -19,6 +19,14 @@ if [ ! -x .venv/bin/python ]; then
     fi
   fi
 fi
+# Headless rendering (MuJoCo through EGL) needs Mesa's EGL; install it where it is missing.
+if [ "$EXTRAS" != "cad" ] && ! "$PYTHON" -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('EGL'))"; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q libegl1 libgl1 libgl1-mesa-dri >/dev/null || echo "warning: could not install Mesa EGL" >&2
+  else
+    echo "warning: libEGL not found; camera rendering needs it (apt-get install libegl1 libgl1-mesa-dri)" >&2
+  fi
+fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${EXTRAS}]" 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import fmb, cad" || { echo "error: installing .[${EXTRAS}] failed" >&2; exit 1; }
