@@ -3,5 +3,6 @@
 from sim.experts.base import EXPERTS, Expert, make_expert
 from sim.experts.grasp import GraspExpert
 from sim.experts.insert import InsertExpert
+from sim.experts.rotate import RotateExpert
 
-__all__ = ["EXPERTS", "Expert", "GraspExpert", "InsertExpert", "make_expert"]
+__all__ = ["EXPERTS", "Expert", "GraspExpert", "InsertExpert", "RotateExpert", "make_expert"]

@@ -64,3 +64,51 @@ def comfortable_grasp(peg_pose: np.ndarray, peg_in_tcp: np.ndarray) -> np.ndarra
         if best is None or forward > best[0]:
             best = (forward, tcp)
     return best[1]
+
+
+@functools.lru_cache(maxsize=256)
+def symmetry_angles(spec: PegSpec, clearance: float) -> tuple[float, ...]:
+    """Rotations [rad] in [0, 2 pi) after which the peg still fits its hole; 0 first.
+
+    A rotation counts when the section turned about its centroid (a star's centre of symmetry is
+    not its bounding-box centre) stays inside the section offset by `clearance` [m]. FMB's star,
+    hexagon and 3-prong are stretched slightly to their measured bounding boxes, so this is the
+    test that matters, not exact symmetry. Neighbouring degrees are grouped and the best of each
+    group kept; a group wider than 90 degrees means a round section: every degree is returned.
+    """
+    section = spec.section()
+    centre = section.centroid
+    hole = section.buffer(clearance, quad_segs=16)
+    slack = []
+    for d in range(360):
+        turned = affinity.rotate(section, d, origin=centre)
+        slack.append(turned.difference(hole).area)
+    slack = np.asarray(slack)
+    good = slack <= 1e-10
+    if good.all():
+        return tuple(np.radians(np.arange(360.0)))
+    start = int(np.argmin(good))  # a bad degree: groups do not wrap around it
+    groups, current = [], []
+    for k in range(360):
+        d = (start + k) % 360
+        if good[d]:
+            current.append(d)
+        elif current:
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    if any(len(g) > 90 for g in groups):
+        return tuple(np.radians(np.arange(360.0)))
+    best = sorted(g[len(g) // 2] for g in groups)
+    return tuple(float(np.radians(d)) for d in best)
+
+
+def yaw_error(peg_quat, goal_quat, symmetries) -> float:
+    """Smallest rotation [rad] about the goal's z axis from the peg's orientation to the goal's,
+    modulo the section's `symmetries` (angles [rad], see `symmetry_angles`); tilt is ignored."""
+    x_peg = Rotation.from_quat(peg_quat).apply([1.0, 0.0, 0.0])
+    goal = Rotation.from_quat(goal_quat)
+    local = goal.inv().apply(x_peg)
+    yaw = np.arctan2(local[1], local[0])
+    return float(min(abs((yaw - a + np.pi) % (2 * np.pi) - np.pi) for a in symmetries))

@@ -1,6 +1,7 @@
 """Grasp: pick a peg up from the table (FMB primitive "grasp").
 
-Start: the peg stands on its base or lies on its side (even odds) at a random yaw, its centre
+Start: the peg stands on its tip (base up, ready to be inserted once grasped from above) or lies
+on its side (even odds) at a random yaw, its centre
 within a 20 x 25 cm area around (0.50, 0.00) m (FMB's range); the gripper is open, pointing
 down, 25-35 cm above the table within +-5 cm of (0.45, 0.0) m.
 
@@ -22,7 +23,7 @@ from sim.objects import peg_part
 from sim.scene import SceneObject
 from sim.spatial import compose, inverse, pose, quat_from_euler, quat_from_matrix
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
-from sim.tasks.geometry import TCP_DOWN, comfortable_grasp
+from sim.tasks.geometry import TCP_DOWN, comfortable_grasp, held_peg_in_tcp
 
 AREA_CENTRE = np.array([0.50, 0.0])
 AREA_HALF = np.array([0.10, 0.125])  # [m], FMB: 20 x 25 cm
@@ -74,9 +75,10 @@ class GraspTask(Task):
         yaw = rng.uniform(-np.pi, np.pi)
         standing = bool(rng.uniform() < 0.5)
         if standing:
-            peg_pose = pose([xy[0], xy[1], 0.0], quat_from_euler(0.0, 0.0, yaw))
+            # Tip down, base up: grasped from above, the peg is then held as insertion wants it.
+            peg_pose = pose([xy[0], xy[1], length], quat_from_euler(np.pi, 0.0, yaw))
             # Fingers close along the section's y axis (its narrower side for FMB's shapes).
-            grasp_in_peg = pose([0.0, 0.0, length - STANDING_GRASP_DEPTH], TCP_DOWN)
+            grasp_in_peg = held_peg_in_tcp_inverse(STANDING_GRASP_DEPTH)
             width = float(section.bounds[3] - section.bounds[1])
         else:
             peg_pose, support, n = lying_pose(section, length, xy, yaw)
@@ -120,6 +122,11 @@ class GraspTask(Task):
         reach = 1 - min(1.0, float(np.linalg.norm(world.tcp_pose()[:3] - grasp[:3] - (peg[:3] - start_pose[:3]))) / 0.2)
         progress = 1.0 if success else 0.5 * reach + (0.5 * float(np.clip(lift / SUCCESS_LIFT, 0, 1)) if held else 0.0)
         return Evaluation(success, min(1.0, progress), False, {"lift": lift, "held": float(held)})
+
+
+def held_peg_in_tcp_inverse(grasp_offset: float) -> np.ndarray:
+    """TCP pose in the peg frame for the insertion grasp `grasp_offset` [m] below the base."""
+    return inverse(held_peg_in_tcp(grasp_offset))
 
 
 def lowest_point(peg_pose: np.ndarray, section_hull, length: float) -> float:

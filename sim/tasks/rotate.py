@@ -1,0 +1,86 @@
+"""Rotate: turn a held peg about its axis until its section lines up with its hole (FMB primitive
+"rotate", between grasp and insert for a standing peg).
+
+Start: the peg is held tip-down (grasped 20-40 mm below its base), its tip 40-80 mm above the
+board, within +-30 mm of the hole axis, turned 20-90 deg (either way) away from the hole's yaw.
+The board is placed as in `insert`.
+
+Success: the section's yaw matches the hole's within 3 deg, modulo the section's symmetries
+(a star matches every 72 deg), the peg axis is within 5 deg of vertical, the peg is still held
+by both fingers and its tip is above the board. Progress: 1 - yaw error / 90 deg while held.
+Step limit: 70.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.objects import board_for, peg_part
+from sim.scene import SceneObject
+from sim.spatial import axis_angle_between, compose, flip_z, pose, quat_from_yaw, z_axis
+from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles, yaw_error
+from sim.tasks.insert import BOARD_CENTRE, BOARD_HALF_RANGE, BOARD_YAW_RANGE, REACH
+
+SUCCESS_YAW = np.radians(3.0)
+SUCCESS_TILT = np.radians(5.0)
+
+
+@register_task
+class RotateTask(Task):
+    """See module docstring."""
+
+    name = "rotate"
+    max_steps = 70
+
+    def start(self, rng: np.random.Generator) -> EpisodeStart:
+        spec = self.pool.draw(rng)
+        peg = peg_part(spec)
+        board, hole_key = board_for(spec, self.pool.clearance)
+        frame = board.frames[hole_key]
+        for _ in range(100):
+            xy = BOARD_CENTRE + rng.uniform(-1, 1, 2) * BOARD_HALF_RANGE
+            board_pose = pose([xy[0], xy[1], 0.0], quat_from_yaw(rng.uniform(-1, 1) * BOARD_YAW_RANGE))
+            hole = compose(board_pose, pose(frame.position, frame.quaternion))
+            if REACH[0] <= np.hypot(*hole[:2]) <= REACH[1]:
+                break
+        aligned = inserted_peg_pose(hole, spec, depth=-rng.uniform(0.04, 0.08))
+        turn = rng.choice([-1.0, 1.0]) * rng.uniform(np.radians(20.0), np.radians(90.0))
+        shift = pose([*rng.uniform(-0.03, 0.03, 2), 0.0], quat_from_yaw(turn))
+        peg_pose = compose(pose(hole[:3]), compose(shift, compose(pose(-hole[:3]), aligned)))
+        grasp = rng.uniform(0.02, 0.04)
+        tcp = comfortable_grasp(peg_pose, held_peg_in_tcp(grasp))
+        section = spec.section()
+        info = {
+            "peg": peg.name,
+            "family": spec.shape.name,
+            "size": spec.size,
+            "length": spec.length,
+            "board": board.name,
+            "hole": hole_key,
+            "grasp_offset": float(grasp),
+            "length_m": spec.length_m,
+            "symmetries": list(symmetry_angles(spec, self.pool.clearance)),
+            "targets": {"hole": hole.tolist(), "peg_goal": inserted_peg_pose(hole, spec, 0.025).tolist()},
+        }
+        return EpisodeStart(
+            [SceneObject("board", board, fixed=True), SceneObject("peg", peg)],
+            {"board": board_pose, "peg": peg_pose},
+            tcp,
+            float(section.bounds[3] - section.bounds[1]),
+            True,
+            info,
+        )
+
+    def evaluate(self, world: WorldView, start: EpisodeStart) -> Evaluation:
+        peg = world.object_pose("peg")
+        goal = np.asarray(start.info["targets"]["peg_goal"])
+        hole = np.asarray(start.info["targets"]["hole"])
+        error = yaw_error(peg[3:], goal[3:], start.info["symmetries"])
+        tilt = axis_angle_between(flip_z(peg[3:]), hole[3:])
+        held = world.touching("peg", "left_finger") and world.touching("peg", "right_finger")
+        tip = peg[:3] + start.info["length_m"] * z_axis(peg[3:])
+        above = (tip - hole[:3]) @ z_axis(hole[3:]) > 0.0
+        success = error <= SUCCESS_YAW and tilt <= SUCCESS_TILT and held and above
+        progress = 1.0 if success else (1 - min(1.0, error / np.radians(90.0))) * (1.0 if held else 0.0)
+        return Evaluation(success, progress, not held, {"yaw_error": error, "tilt": tilt, "held": float(held)})
