@@ -26,7 +26,7 @@ from fmb.errors import check_range
 from sim import panda
 from sim.backend import Backend, make_backend
 from sim.controller import ActionSpec, CartesianImpedance, ImpedanceGains
-from sim.exceptions import ActionError, UnknownNameError
+from sim.exceptions import ActionError, SimError, UnknownNameError
 from sim.ik import solve_ik
 from sim.objects import ObjectPool
 from sim.pointcloud import fuse_point_cloud
@@ -112,6 +112,11 @@ class FmbEnv(gym.Env):
         self._gripper_width = 0.0 if start.gripper_closed else panda.GRIPPER_OPEN
         for _ in range(int(round(SETTLE_TIME / self.config.physics.timestep))):
             self._physics_step()
+        for target, close in start.warmup:
+            self._target = np.asarray(target, float)
+            self._gripper_width = 0.0 if close else panda.GRIPPER_OPEN
+            for _ in range(self.config.physics.substeps):
+                self._physics_step()
         self.steps = 0
         evaluation = self.task.evaluate(self, start)
         return self._observation(), self._info(evaluation)
@@ -162,6 +167,21 @@ class FmbEnv(gym.Env):
 
     def touching(self, key_a: str, key_b: str) -> bool:
         return self.backend.touching(key_a, key_b)
+
+    def joint_positions(self) -> np.ndarray:
+        """Current arm joint positions [rad] (7,), for experts planning in joint space."""
+        return self.backend.robot_state().q
+
+    def inverse_kinematics(self, tcp_pose: np.ndarray, margin: float = 0.1) -> np.ndarray | None:
+        """Arm joints [rad] reaching `tcp_pose` (7,) from the current configuration, or None when
+        out of reach or within `margin` [rad] of a joint limit (for experts planning a move)."""
+        lower, upper = panda.arm_joint_limits()
+        try:
+            q = solve_ik(self.backend.forward_kinematics, np.asarray(tcp_pose, float),
+                         self.backend.robot_state().q, lower + margin, upper - margin, q_rest=self._q_rest)
+        except SimError:
+            return None
+        return q
 
     @property
     def episode(self) -> EpisodeStart:

@@ -3,6 +3,17 @@
 from sim.experts.base import EXPERTS, Expert, make_expert
 from sim.experts.grasp import GraspExpert
 from sim.experts.insert import InsertExpert
+from sim.experts.place import PlaceExpert
+from sim.experts.regrasp import RegraspExpert
 from sim.experts.rotate import RotateExpert
 
-__all__ = ["EXPERTS", "Expert", "GraspExpert", "InsertExpert", "RotateExpert", "make_expert"]
+__all__ = [
+    "EXPERTS",
+    "Expert",
+    "GraspExpert",
+    "InsertExpert",
+    "PlaceExpert",
+    "RegraspExpert",
+    "RotateExpert",
+    "make_expert",
+]

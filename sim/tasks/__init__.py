@@ -3,6 +3,8 @@
 from sim.tasks.base import TASKS, EpisodeStart, Evaluation, Task, WorldView, register_task
 from sim.tasks.grasp import GraspTask
 from sim.tasks.insert import InsertTask
+from sim.tasks.place import PlaceTask
+from sim.tasks.regrasp import RegraspTask
 from sim.tasks.rotate import RotateTask
 
 __all__ = [
@@ -11,6 +13,8 @@ __all__ = [
     "Evaluation",
     "GraspTask",
     "InsertTask",
+    "PlaceTask",
+    "RegraspTask",
     "RotateTask",
     "Task",
     "WorldView",

@@ -39,6 +39,9 @@ class EpisodeStart:
         gripper_width: initial finger opening [m].
         gripper_closed: whether the gripper starts closed (holding something).
         info: JSON-ready facts about the episode (peg family, size, target, ...).
+        warmup: absolute (TCP pose (7,), close gripper) targets the environment tracks for one
+            control period each after the reset, before the episode's first step (not recorded):
+            a start such as "peg held after a grasp" is reached by doing the grasp physically.
     """
 
     objects: list[SceneObject]
@@ -47,6 +50,7 @@ class EpisodeStart:
     gripper_width: float
     gripper_closed: bool
     info: dict
+    warmup: list = dataclasses.field(default_factory=list)
 
 
 class Evaluation(NamedTuple):

@@ -29,6 +29,7 @@ AREA_CENTRE = np.array([0.50, 0.0])
 AREA_HALF = np.array([0.10, 0.125])  # [m], FMB: 20 x 25 cm
 SUCCESS_LIFT = 0.05
 STANDING_GRASP_DEPTH = 0.025  # [m] below the top face of a standing peg
+LYING_GRASP_AT = 0.3  # a lying peg is grasped this fraction of its length from its base
 PALM_CLEARANCE = 0.042  # [m] the palm is ~46 mm above the TCP: keep 4 mm between it and the peg
 
 
@@ -81,16 +82,8 @@ class GraspTask(Task):
             grasp_in_peg = held_peg_in_tcp_inverse(STANDING_GRASP_DEPTH)
             width = float(section.bounds[3] - section.bounds[1])
         else:
-            peg_pose, support, n = lying_pose(section, length, xy, yaw)
-            m = np.array([-n[1], n[0]])
-            tcp_height = lying_grasp_height(section, n, support)
-            # TCP: z down (= n in the peg frame), y across the axis (= m), x = y cross z.
-            y_axis, z_axis_ = np.array([m[0], m[1], 0.0]), np.array([n[0], n[1], 0.0])
-            rot = np.stack([np.cross(y_axis, z_axis_), y_axis, z_axis_], axis=1)
-            offset = (tcp_height - support) * -np.array([n[0], n[1], 0.0])
-            grasp_in_peg = pose(offset + [0.0, 0.0, 0.5 * length], quat_from_matrix(rot))
-            extent = np.asarray(section.exterior.coords) @ m
-            width = float(extent.max() - extent.min())
+            peg_pose, _, _ = lying_pose(section, length, xy, yaw)
+            grasp_in_peg, width = lying_grasp(spec)
         grasp = comfortable_grasp(compose(peg_pose, grasp_in_peg), pose([0, 0, 0]))
         tcp_start = pose(
             [0.45 + rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(0.25, 0.35)],
@@ -122,6 +115,31 @@ class GraspTask(Task):
         reach = 1 - min(1.0, float(np.linalg.norm(world.tcp_pose()[:3] - grasp[:3] - (peg[:3] - start_pose[:3]))) / 0.2)
         progress = 1.0 if success else 0.5 * reach + (0.5 * float(np.clip(lift / SUCCESS_LIFT, 0, 1)) if held else 0.0)
         return Evaluation(success, min(1.0, progress), False, {"lift": lift, "held": float(held)})
+
+
+def lying_grasp(spec) -> tuple[np.ndarray, float]:
+    """(TCP pose (7,) in the peg frame, finger opening [m]) for a top grasp of the peg lying as
+    `lying_pose` lays it: across its axis, at the widest band, 30 % of its length from the base."""
+    section, length = spec.section(), spec.length_m
+    _, support, n = lying_pose(section, length, (0.0, 0.0), 0.0)
+    m = np.array([-n[1], n[0]])
+    tcp_height = lying_grasp_height(section, n, support)
+    # TCP: z down (= n in the peg frame), y across the axis (= m), x = y cross z.
+    y_axis, z_axis_ = np.array([m[0], m[1], 0.0]), np.array([n[0], n[1], 0.0])
+    rot = np.stack([np.cross(y_axis, z_axis_), y_axis, z_axis_], axis=1)
+    offset = (tcp_height - support) * -np.array([n[0], n[1], 0.0])
+    # Off centre, nearer the base: stood up tip-down in the fixture, the fingers then stay well
+    # above the fixture's walls.
+    grasp_in_peg = pose(offset + [0.0, 0.0, LYING_GRASP_AT * length], quat_from_matrix(rot))
+    # Finger opening: the section's width where the pads close (TCP height + 5 mm), so a peg
+    # spawned in the hand is touched by both fingers from the first step.
+    level = support - (tcp_height + 0.005)
+    cut = section.intersection(LineString([level * n - m, level * n + m]))
+    if cut.is_empty:
+        extent = np.asarray(section.exterior.coords) @ m
+        return grasp_in_peg, float(extent.max() - extent.min())
+    ends = np.asarray([c for g in getattr(cut, "geoms", [cut]) for c in g.coords]) @ m
+    return grasp_in_peg, float(ends.max() - ends.min())
 
 
 def held_peg_in_tcp_inverse(grasp_offset: float) -> np.ndarray:

@@ -1,0 +1,81 @@
+"""Regrasp: take a peg standing tip-down in the fixture from above and lift it out, held the way
+insertion wants it (FMB primitive "regrasp", between place_on_fixture and insert).
+
+Start: the peg stands on the pocket floor, turned to one of the four yaws the square pocket
+allows (+-5 deg); the gripper is open, pointing down, 25-32 cm above the table within +-5 cm of
+(0.45, 0.15) m. The fixture stands as `fixture_layout` says.
+
+Success: the peg is held by both fingers and its tip is at least 10 mm above the fixture's top
+face. Progress: 0.5 x closeness of the TCP to the grasp pose (0 beyond 20 cm) + 0.5 x how far
+the tip has risen towards that height once held. Step limit: 70 (FMB).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim import panda
+from sim.objects import fixture_part, peg_part
+from sim.scene import SceneObject
+from sim.spatial import compose, inverse, pose, quat_from_euler, z_axis
+from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.fixture_layout import draw_fixture_pose, fixture_top, standing_in_pocket
+from sim.tasks.geometry import TCP_DOWN, comfortable_grasp
+from sim.tasks.grasp import STANDING_GRASP_DEPTH, held_peg_in_tcp_inverse
+
+SUCCESS_CLEARANCE = 0.010
+
+
+@register_task
+class RegraspTask(Task):
+    """See module docstring."""
+
+    name = "regrasp"
+    max_steps = 70
+
+    def start(self, rng: np.random.Generator) -> EpisodeStart:
+        spec = self.pool.draw(rng)
+        peg = peg_part(spec)
+        fixture = fixture_part()
+        fixture_pose = draw_fixture_pose(rng)
+        yaw = np.radians(90.0 * rng.integers(4) + rng.uniform(-5.0, 5.0))
+        peg_pose = standing_in_pocket(fixture_pose, spec.length_m, yaw, lift=0.001)
+        grasp = comfortable_grasp(peg_pose, inverse(held_peg_in_tcp_inverse(STANDING_GRASP_DEPTH)))
+        tcp = pose(
+            [0.45 + rng.uniform(-0.05, 0.05), 0.15 + rng.uniform(-0.05, 0.05), rng.uniform(0.25, 0.32)],
+            compose(pose([0, 0, 0], quat_from_euler(0.0, 0.0, rng.uniform(-0.5, 0.5))), pose([0, 0, 0], TCP_DOWN))[3:],
+        )
+        info = {
+            "peg": peg.name,
+            "family": spec.shape.name,
+            "size": spec.size,
+            "length": spec.length,
+            "length_m": spec.length_m,
+            "targets": {
+                "grasp": grasp.tolist(),
+                "grasp_in_peg": compose(inverse(peg_pose), grasp).tolist(),
+                "fixture_top": fixture_top(fixture_pose),
+            },
+        }
+        return EpisodeStart(
+            [SceneObject("fixture", fixture, fixed=True), SceneObject("peg", peg)],
+            {"fixture": fixture_pose, "peg": peg_pose},
+            tcp,
+            panda.GRIPPER_OPEN,
+            False,
+            info,
+        )
+
+    def evaluate(self, world: WorldView, start: EpisodeStart) -> Evaluation:
+        t = start.info["targets"]
+        peg = world.object_pose("peg")
+        tip = peg[:3] + start.info["length_m"] * z_axis(peg[3:])
+        rise = float(tip[2] - t["fixture_top"])
+        held = world.touching("peg", "left_finger") and world.touching("peg", "right_finger")
+        success = held and rise >= SUCCESS_CLEARANCE
+        grasp = np.asarray(t["grasp"])
+        reach = 1 - min(1.0, float(np.linalg.norm(world.tcp_pose()[:3] - grasp[:3])) / 0.2)
+        start_rise = -start.info["length_m"] * 0.4  # roughly where the tip starts: deep in the pocket
+        lift = float(np.clip((rise - start_rise) / (SUCCESS_CLEARANCE - start_rise), 0.0, 1.0))
+        progress = 1.0 if success else 0.5 * reach + (0.5 * lift if held else 0.0)
+        return Evaluation(success, min(progress, 1.0), False, {"tip_above_fixture": rise, "held": float(held)})
