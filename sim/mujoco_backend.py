@@ -87,6 +87,7 @@ class MujocoBackend(Backend):
             else:
                 body.mass = 0.0
                 body.inertia = [0.0, 0.0, 0.0]
+                body.fullinertia = [np.nan] * 6  # the URDF importer's fullinertia overrides `inertia`
         spec.compiler.inertiafromgeom = mujoco.mjtInertiaFromGeom.mjINERTIAFROMGEOM_TRUE
         spec.modelname = "fmb_scene"
         opt = spec.option
@@ -259,6 +260,10 @@ class MujocoBackend(Backend):
 
     def wrench(self) -> np.ndarray:
         m, d = self.model, self.data
+        # After mj_step1 the contact list is new but efc_force still holds the last step's
+        # solution (indices no longer match: kN spikes). Solve the constraints for the current
+        # state first (acceleration stage only, no integration).
+        mujoco.mj_forwardSkip(m, d, mujoco.mjtStage.mjSTAGE_VEL, 1)
         tcp_pos = d.site_xpos[self._tcp]
         tcp_rot = d.site_xmat[self._tcp].reshape(3, 3)
         total = np.zeros(6)
