@@ -118,6 +118,7 @@ class CartesianImpedance:
         self.damping = np.array([g.translational_damping] * 3 + [g.rotational_damping] * 3)
         self.clip = np.array([g.translational_clip] * 3 + [g.rotational_clip] * 3)
         self.torque_limits = None if torque_limits is None else np.asarray(torque_limits, float)
+        self._damping6 = 1e-6 * np.eye(6)
 
     def pose_error(self, tcp_pose: np.ndarray, target_pose: np.ndarray) -> np.ndarray:
         """(6,) clipped error current - target: position [m], rotation vector [rad], base frame."""
@@ -151,7 +152,7 @@ class CartesianImpedance:
         wrench = -self.stiffness * self.pose_error(tcp_pose, target_pose) - self.damping * twist
         tau = jacobian.T @ wrench
         # Null-space projector I - (J+ J)^T with a damped pseudo-inverse J+ = J^T (J J^T + l I)^-1.
-        j_pinv = jacobian.T @ np.linalg.solve(jacobian @ jacobian.T + 1e-6 * np.eye(6), np.eye(6))  # (n, 6)
+        j_pinv = jacobian.T @ np.linalg.inv(jacobian @ jacobian.T + self._damping6)  # (n, 6)
         null = np.eye(len(q)) - (j_pinv @ jacobian).T
         tau += null @ (g.nullspace_stiffness * (q_rest - q) - g.nullspace_damping * dq)
         tau += bias

@@ -101,7 +101,8 @@ class MujocoBackend(Backend):
         world.add_light(pos=[0.5, 0.0, 1.5], dir=[0.0, 0.0, -1.0], diffuse=[0.7, 0.7, 0.7], castshadow=False)
         world.add_light(pos=[0.0, -1.0, 1.0], dir=[0.5, 1.0, -1.0], diffuse=[0.3, 0.3, 0.3], castshadow=False)
         world.add_geom(
-            name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[1.5, 1.5, 0.01], rgba=[0.55, 0.55, 0.6, 1.0]
+            name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[1.5, 1.5, 0.01], rgba=[0.55, 0.55, 0.6, 1.0],
+            contype=1, conaffinity=3,
         )
         for i, joint in enumerate(panda.ARM_JOINTS):
             j = spec.joint(joint)
@@ -127,6 +128,12 @@ class MujocoBackend(Backend):
         tcp = panda.tcp_in_link7()
         link7 = spec.body("panda_link7")
         link7.add_site(name="tcp", pos=tcp[:3], quat=xyzw_to_wxyz(tcp[3:]), group=4)
+        # Robot links collide with the world but not with each other (FMB's motions keep the arm
+        # clear of itself, and skipping those pairs saves ~10 % of a physics step).
+        for body in spec.bodies:
+            if body.name.startswith("panda_"):
+                for g in body.geoms:
+                    g.contype, g.conaffinity = 2, 1
         for key in ("panda_leftfinger", "panda_rightfinger"):
             for g in spec.body(key).geoms:
                 g.friction = [max(1.0, scene.physics.friction), 0.01, 0.0001]
@@ -142,6 +149,7 @@ class MujocoBackend(Backend):
                 site.group = 4  # frames are for code, not for the cameras
             for g in _subtree_geoms(body):
                 if g.contype or g.conaffinity:
+                    g.contype, g.conaffinity = 1, 3  # objects collide with objects and the robot
                     g.friction = [scene.physics.friction, 0.005, 0.0001]
                     g.condim = 4
         for cam in scene.cameras:

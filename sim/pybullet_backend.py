@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import pybullet as p
 import trimesh
 from scipy.spatial.transform import Rotation
 
@@ -42,6 +41,26 @@ from sim.backend import Backend, RobotState
 from sim.exceptions import AssetError, SimError, UnknownNameError
 from sim.scene import CameraSpec, SceneSpec
 from sim.spatial import compose, inverse, pose
+
+
+def _import_pybullet_quietly():
+    """pybullet prints its build time on stdout when imported; send that to stderr so that
+    commands printing JSON on stdout (`fmb bench sim --backend pybullet --json`) stay parseable."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        import pybullet
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return pybullet
+
+
+p = _import_pybullet_quietly()
 
 HAND_LINKS = ("panda_hand", "panda_leftfinger", "panda_rightfinger")
 TABLE_COLOUR = (0.55, 0.55, 0.6, 1.0)
