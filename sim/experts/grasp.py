@@ -9,9 +9,10 @@ the pre-grasp pose), a random pre-grasp height (6-10 cm) and lift height (8-12 c
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from sim.experts.base import Expert, register_expert
-from sim.spatial import compose, rotation_error
+from sim.spatial import compose, pose, rotation_error
 
 
 @register_expert
@@ -25,12 +26,19 @@ class GraspExpert(Expert):
         self.phase = "approach"
         self.closing = 0
         self.grasp = None
+        # A parallel gripper grasps the same way turned by 180 deg about its axis: keep the turn
+        # whose hand x axis points forward (away from the wrist's joint limit) for where the peg is.
+        grasp_in_peg = np.asarray(env.episode.info["targets"]["grasp_in_peg"])
+        turned = compose(grasp_in_peg, pose([0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]))
+        peg = env.object_pose("peg")
+        self.grasp_in_peg = max(
+            (grasp_in_peg, turned), key=lambda g: Rotation.from_quat(compose(peg, g)[3:]).apply([1.0, 0.0, 0.0])[0]
+        )
 
     def act(self, env) -> np.ndarray:
-        targets = env.episode.info["targets"]
         tcp = env.tcp_pose()
         if self.phase in ("approach", "descend"):
-            self.grasp = compose(env.object_pose("peg"), np.asarray(targets["grasp_in_peg"]))
+            self.grasp = compose(env.object_pose("peg"), self.grasp_in_peg)
         grasp = self.grasp
         pre = grasp.copy()
         pre[2] += self.above

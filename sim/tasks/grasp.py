@@ -19,6 +19,7 @@ from shapely.geometry import LineString, MultiPoint
 from shapely.geometry.polygon import orient
 
 from cad.fmb_reference import LENGTHS
+from sim import panda
 from sim.objects import peg_part
 from sim.scene import SceneObject
 from sim.spatial import compose, inverse, pose, quat_from_euler, quat_from_matrix
@@ -69,41 +70,18 @@ class GraspTask(Task):
 
     def start(self, rng: np.random.Generator) -> EpisodeStart:
         spec = self.pool.draw(rng)
-        peg = peg_part(spec)
-        section = spec.section()
-        length = spec.length_m
         xy = AREA_CENTRE + rng.uniform(-1, 1, 2) * AREA_HALF
         yaw = rng.uniform(-np.pi, np.pi)
         standing = bool(rng.uniform() < 0.5)
-        if standing:
-            # Tip down, base up: grasped from above, the peg is then held as insertion wants it.
-            peg_pose = pose([xy[0], xy[1], length], quat_from_euler(np.pi, 0.0, yaw))
-            # Fingers close along the section's y axis (its narrower side for FMB's shapes).
-            grasp_in_peg = held_peg_in_tcp_inverse(STANDING_GRASP_DEPTH)
-            width = float(section.bounds[3] - section.bounds[1])
-        else:
-            peg_pose, _, _ = lying_pose(section, length, xy, yaw)
-            grasp_in_peg, width = lying_grasp(spec)
-        grasp = comfortable_grasp(compose(peg_pose, grasp_in_peg), pose([0, 0, 0]))
-        tcp_start = pose(
-            [0.45 + rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(0.25, 0.35)],
-            compose(pose([0, 0, 0], quat_from_euler(0, 0, rng.uniform(-0.5, 0.5))), pose([0, 0, 0], TCP_DOWN))[3:],
+        peg_pose = resting_pose(spec, xy, yaw, standing)
+        return EpisodeStart(
+            [SceneObject("peg", peg_part(spec))],
+            {"peg": peg_pose},
+            start_above_table(rng),
+            panda.GRIPPER_OPEN,
+            False,
+            grasp_info(spec, peg_pose, standing),
         )
-        info = {
-            "peg": peg.name,
-            "family": spec.shape.name,
-            "size": spec.size,
-            "length": spec.length,
-            "standing": standing,
-            "section_hull": np.asarray(section.convex_hull.exterior.coords)[:-1].round(6).tolist(),
-            "targets": {
-                "grasp": grasp.tolist(),
-                "grasp_in_peg": compose(inverse(peg_pose), grasp).tolist(),
-                "peg_start": peg_pose.tolist(),
-                "grasp_width": width,
-            },
-        }
-        return EpisodeStart([SceneObject("peg", peg)], {"peg": peg_pose}, tcp_start, 0.08, False, info)
 
     def evaluate(self, world: WorldView, start: EpisodeStart) -> Evaluation:
         peg = world.object_pose("peg")
@@ -145,6 +123,48 @@ def lying_grasp(spec) -> tuple[np.ndarray, float]:
 def held_peg_in_tcp_inverse(grasp_offset: float) -> np.ndarray:
     """TCP pose in the peg frame for the insertion grasp `grasp_offset` [m] below the base."""
     return inverse(held_peg_in_tcp(grasp_offset))
+
+
+def resting_pose(spec, xy, yaw: float, standing: bool) -> np.ndarray:
+    """(7,) pose of a peg resting on the table at `xy` [m]: standing on its tip (base up) turned by
+    `yaw` [rad], or lying on its side with its axis along `yaw`."""
+    if standing:
+        return pose([xy[0], xy[1], spec.length_m], quat_from_euler(np.pi, 0.0, yaw))
+    return lying_pose(spec.section(), spec.length_m, xy, yaw)[0]
+
+
+def start_above_table(rng: np.random.Generator) -> np.ndarray:
+    """(7,) TCP start: pointing down, 25-35 cm up, within +-5 cm of (0.45, 0.0) m, yaw +-0.5 rad."""
+    return pose(
+        [0.45 + rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(0.25, 0.35)],
+        compose(pose([0, 0, 0], quat_from_euler(0, 0, rng.uniform(-0.5, 0.5))), pose([0, 0, 0], TCP_DOWN))[3:],
+    )
+
+
+def grasp_info(spec, peg_pose: np.ndarray, standing: bool) -> dict:
+    """The grasp task's episode facts and targets for a peg resting at `peg_pose`."""
+    section = spec.section()
+    if standing:
+        # Fingers close along the section's y axis (its narrower side for FMB's shapes).
+        grasp_in_peg = held_peg_in_tcp_inverse(STANDING_GRASP_DEPTH)
+        width = float(section.bounds[3] - section.bounds[1])
+    else:
+        grasp_in_peg, width = lying_grasp(spec)
+    grasp = comfortable_grasp(compose(peg_pose, grasp_in_peg), pose([0, 0, 0]))
+    return {
+        "peg": spec.part_name,
+        "family": spec.shape.name,
+        "size": spec.size,
+        "length": spec.length,
+        "standing": standing,
+        "section_hull": np.asarray(section.convex_hull.exterior.coords)[:-1].round(6).tolist(),
+        "targets": {
+            "grasp": grasp.tolist(),
+            "grasp_in_peg": compose(inverse(peg_pose), grasp).tolist(),
+            "peg_start": peg_pose.tolist(),
+            "grasp_width": width,
+        },
+    }
 
 
 def lowest_point(peg_pose: np.ndarray, section_hull, length: float) -> float:

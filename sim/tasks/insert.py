@@ -47,13 +47,7 @@ class InsertTask(Task):
         spec = self.pool.draw(rng)
         peg = peg_part(spec)
         board, hole_key = board_for(spec, self.pool.clearance)
-        frame = board.frames[hole_key]
-        for _ in range(100):  # FMB's box, less the placements that put the hole out of easy reach
-            xy = BOARD_CENTRE + rng.uniform(-1, 1, 2) * BOARD_HALF_RANGE
-            board_pose = pose([xy[0], xy[1], 0.0], quat_from_yaw(rng.uniform(-1, 1) * BOARD_YAW_RANGE))
-            hole = compose(board_pose, pose(frame.position, frame.quaternion))
-            if REACH[0] <= np.hypot(*hole[:2]) <= REACH[1]:
-                break
+        board_pose, hole = place_board(board, hole_key, rng)
         # Peg pose at the start: aligned with the hole, then offset and turned.
         hover = rng.uniform(0.02, 0.06)
         aligned = inserted_peg_pose(hole, spec, depth=-hover)
@@ -62,29 +56,13 @@ class InsertTask(Task):
         grasp = rng.uniform(0.02, 0.04)
         tcp = comfortable_grasp(peg_pose, held_peg_in_tcp(grasp))
         section = spec.section()
-        width = float(section.bounds[3] - section.bounds[1])
-        info = {
-            "peg": peg.name,
-            "family": spec.shape.name,
-            "size": spec.size,
-            "length": spec.length,
-            "board": board.name,
-            "hole": hole_key,
-            "grasp_offset": float(grasp),
-        }
         return EpisodeStart(
             objects=[SceneObject("board", board, fixed=True), SceneObject("peg", peg)],
             object_poses={"board": board_pose, "peg": peg_pose},
             tcp_pose=tcp,
-            gripper_width=width,
+            gripper_width=float(section.bounds[3] - section.bounds[1]),
             gripper_closed=True,
-            info=info
-            | {
-                "targets": {
-                    "hole": hole.tolist(),
-                    "peg_goal": inserted_peg_pose(hole, spec, SUCCESS_DEPTH + 0.005).tolist(),
-                }
-            },
+            info=insert_info(spec, board.name, hole_key, hole, grasp),
         )
 
     def evaluate(self, world: WorldView, start: EpisodeStart) -> Evaluation:
@@ -109,6 +87,36 @@ class InsertTask(Task):
         )
         metrics = {"depth": depth, "lateral": lateral, "tilt": tilt}
         return Evaluation(success, min(progress, 1.0), dropped and not success, metrics)
+
+
+def place_board(board, hole_key: str, rng: np.random.Generator, centre=BOARD_CENTRE, half_range=BOARD_HALF_RANGE):
+    """(board pose (7,), target hole pose (7,)): the board's centre uniform in `centre` +-
+    `half_range` [m] with +-10 deg yaw, redrawn (up to 100 times) while the hole is out of REACH."""
+    frame = board.frames[hole_key]
+    for _ in range(100):
+        xy = np.asarray(centre) + rng.uniform(-1, 1, 2) * np.asarray(half_range)
+        board_pose = pose([xy[0], xy[1], 0.0], quat_from_yaw(rng.uniform(-1, 1) * BOARD_YAW_RANGE))
+        hole = compose(board_pose, pose(frame.position, frame.quaternion))
+        if REACH[0] <= np.hypot(*hole[:2]) <= REACH[1]:
+            break
+    return board_pose, hole
+
+
+def insert_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_offset: float) -> dict:
+    """The insert task's episode facts and targets for the hole at `hole` (7,)."""
+    return {
+        "peg": spec.part_name,
+        "family": spec.shape.name,
+        "size": spec.size,
+        "length": spec.length,
+        "board": board_name,
+        "hole": hole_key,
+        "grasp_offset": float(grasp_offset),
+        "targets": {
+            "hole": np.asarray(hole).tolist(),
+            "peg_goal": inserted_peg_pose(hole, spec, SUCCESS_DEPTH + 0.005).tolist(),
+        },
+    }
 
 
 def peg_tip(peg_pose: np.ndarray, start: EpisodeStart) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,22 @@ SUCCESS_DEPTH = 0.020
 SUCCESS_TILT = np.radians(15.0)
 
 
+def place_info(spec, fixture_pose: np.ndarray) -> dict:
+    """The place task's episode facts and targets for the fixture at `fixture_pose` (7,)."""
+    return {
+        "peg": spec.part_name,
+        "family": spec.shape.name,
+        "size": spec.size,
+        "length": spec.length,
+        "length_m": spec.length_m,
+        "targets": {
+            "pocket": pocket_frame(fixture_pose).tolist(),
+            "fixture_top": fixture_top(fixture_pose),
+            "pocket_half": fixture_part().params["pocket"] / 2,
+        },
+    }
+
+
 @register_task
 class PlaceTask(Task):
     """See module docstring."""
@@ -50,18 +66,7 @@ class PlaceTask(Task):
         lifted = tcp.copy()
         lifted[2] += rng.uniform(0.15, 0.20)
         warmup = [(tcp, True)] * 4 + [(lifted, True)] * 8
-        info = {
-            "peg": peg.name,
-            "family": spec.shape.name,
-            "size": spec.size,
-            "length": spec.length,
-            "length_m": spec.length_m,
-            "targets": {
-                "pocket": pocket_frame(fixture_pose).tolist(),
-                "fixture_top": fixture_top(fixture_pose),
-                "pocket_half": fixture.params["pocket"] / 2,
-            },
-        }
+        info = place_info(spec, fixture_pose)
         return EpisodeStart(
             [SceneObject("fixture", fixture, fixed=True), SceneObject("peg", peg)],
             {"fixture": fixture_pose, "peg": peg_pose},

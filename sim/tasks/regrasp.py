@@ -17,13 +17,32 @@ import numpy as np
 from sim import panda
 from sim.objects import fixture_part, peg_part
 from sim.scene import SceneObject
-from sim.spatial import compose, inverse, pose, quat_from_euler, z_axis
+from sim.spatial import compose, pose, quat_from_euler, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
 from sim.tasks.fixture_layout import draw_fixture_pose, fixture_top, standing_in_pocket
-from sim.tasks.geometry import TCP_DOWN, comfortable_grasp
+from sim.tasks.geometry import TCP_DOWN
 from sim.tasks.grasp import STANDING_GRASP_DEPTH, held_peg_in_tcp_inverse
 
 SUCCESS_CLEARANCE = 0.010
+
+
+def regrasp_info(spec, fixture_pose: np.ndarray) -> dict:
+    """The regrasp task's episode facts and targets for a peg in the fixture at `fixture_pose`.
+
+    The grasp is the insertion grasp, 25 mm below the base; which of its two 180-degree turns the
+    hand uses is the expert's choice (it depends on how the peg stands when it gets there).
+    """
+    return {
+        "peg": spec.part_name,
+        "family": spec.shape.name,
+        "size": spec.size,
+        "length": spec.length,
+        "length_m": spec.length_m,
+        "targets": {
+            "grasp_in_peg": held_peg_in_tcp_inverse(STANDING_GRASP_DEPTH).tolist(),
+            "fixture_top": fixture_top(fixture_pose),
+        },
+    }
 
 
 @register_task
@@ -40,23 +59,11 @@ class RegraspTask(Task):
         fixture_pose = draw_fixture_pose(rng)
         yaw = np.radians(90.0 * rng.integers(4) + rng.uniform(-5.0, 5.0))
         peg_pose = standing_in_pocket(fixture_pose, spec.length_m, yaw, lift=0.001)
-        grasp = comfortable_grasp(peg_pose, inverse(held_peg_in_tcp_inverse(STANDING_GRASP_DEPTH)))
         tcp = pose(
             [0.45 + rng.uniform(-0.05, 0.05), 0.15 + rng.uniform(-0.05, 0.05), rng.uniform(0.25, 0.32)],
             compose(pose([0, 0, 0], quat_from_euler(0.0, 0.0, rng.uniform(-0.5, 0.5))), pose([0, 0, 0], TCP_DOWN))[3:],
         )
-        info = {
-            "peg": peg.name,
-            "family": spec.shape.name,
-            "size": spec.size,
-            "length": spec.length,
-            "length_m": spec.length_m,
-            "targets": {
-                "grasp": grasp.tolist(),
-                "grasp_in_peg": compose(inverse(peg_pose), grasp).tolist(),
-                "fixture_top": fixture_top(fixture_pose),
-            },
-        }
+        info = regrasp_info(spec, fixture_pose)
         return EpisodeStart(
             [SceneObject("fixture", fixture, fixed=True), SceneObject("peg", peg)],
             {"fixture": fixture_pose, "peg": peg_pose},
@@ -73,7 +80,7 @@ class RegraspTask(Task):
         rise = float(tip[2] - t["fixture_top"])
         held = world.touching("peg", "left_finger") and world.touching("peg", "right_finger")
         success = held and rise >= SUCCESS_CLEARANCE
-        grasp = np.asarray(t["grasp"])
+        grasp = compose(peg, np.asarray(t["grasp_in_peg"]))
         reach = 1 - min(1.0, float(np.linalg.norm(world.tcp_pose()[:3] - grasp[:3])) / 0.2)
         start_rise = -start.info["length_m"] * 0.4  # roughly where the tip starts: deep in the pocket
         lift = float(np.clip((rise - start_rise) / (SUCCESS_CLEARANCE - start_rise), 0.0, 1.0))

@@ -20,10 +20,26 @@ from sim.scene import SceneObject
 from sim.spatial import axis_angle_between, compose, flip_z, pose, quat_from_yaw, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles, yaw_error
-from sim.tasks.insert import BOARD_CENTRE, BOARD_HALF_RANGE, BOARD_YAW_RANGE, REACH
+from sim.tasks.insert import place_board
 
 SUCCESS_YAW = np.radians(3.0)
 SUCCESS_TILT = np.radians(5.0)
+
+
+def rotate_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_offset: float, clearance: float) -> dict:
+    """The rotate task's episode facts and targets for the hole at `hole` (7,)."""
+    return {
+        "peg": spec.part_name,
+        "family": spec.shape.name,
+        "size": spec.size,
+        "length": spec.length,
+        "board": board_name,
+        "hole": hole_key,
+        "grasp_offset": float(grasp_offset),
+        "length_m": spec.length_m,
+        "symmetries": list(symmetry_angles(spec, clearance)),
+        "targets": {"hole": np.asarray(hole).tolist(), "peg_goal": inserted_peg_pose(hole, spec, 0.025).tolist()},
+    }
 
 
 @register_task
@@ -37,13 +53,7 @@ class RotateTask(Task):
         spec = self.pool.draw(rng)
         peg = peg_part(spec)
         board, hole_key = board_for(spec, self.pool.clearance)
-        frame = board.frames[hole_key]
-        for _ in range(100):
-            xy = BOARD_CENTRE + rng.uniform(-1, 1, 2) * BOARD_HALF_RANGE
-            board_pose = pose([xy[0], xy[1], 0.0], quat_from_yaw(rng.uniform(-1, 1) * BOARD_YAW_RANGE))
-            hole = compose(board_pose, pose(frame.position, frame.quaternion))
-            if REACH[0] <= np.hypot(*hole[:2]) <= REACH[1]:
-                break
+        board_pose, hole = place_board(board, hole_key, rng)
         aligned = inserted_peg_pose(hole, spec, depth=-rng.uniform(0.04, 0.08))
         turn = rng.choice([-1.0, 1.0]) * rng.uniform(np.radians(20.0), np.radians(90.0))
         shift = pose([*rng.uniform(-0.03, 0.03, 2), 0.0], quat_from_yaw(turn))
@@ -51,18 +61,7 @@ class RotateTask(Task):
         grasp = rng.uniform(0.02, 0.04)
         tcp = comfortable_grasp(peg_pose, held_peg_in_tcp(grasp))
         section = spec.section()
-        info = {
-            "peg": peg.name,
-            "family": spec.shape.name,
-            "size": spec.size,
-            "length": spec.length,
-            "board": board.name,
-            "hole": hole_key,
-            "grasp_offset": float(grasp),
-            "length_m": spec.length_m,
-            "symmetries": list(symmetry_angles(spec, self.pool.clearance)),
-            "targets": {"hole": hole.tolist(), "peg_goal": inserted_peg_pose(hole, spec, 0.025).tolist()},
-        }
+        info = rotate_info(spec, board.name, hole_key, hole, grasp, self.pool.clearance)
         return EpisodeStart(
             [SceneObject("board", board, fixed=True), SceneObject("peg", peg)],
             {"board": board_pose, "peg": peg_pose},
