@@ -1,6 +1,7 @@
 """Privileged scripted experts: they read object poses from the simulator and act like a policy."""
 
 from sim.experts.base import EXPERTS, Expert, make_expert
+from sim.experts.chain import HorizontalChainExpert, VerticalChainExpert
 from sim.experts.grasp import GraspExpert
 from sim.experts.insert import InsertExpert
 from sim.experts.place import PlaceExpert
@@ -11,9 +12,11 @@ __all__ = [
     "EXPERTS",
     "Expert",
     "GraspExpert",
+    "HorizontalChainExpert",
     "InsertExpert",
     "PlaceExpert",
     "RegraspExpert",
     "RotateExpert",
+    "VerticalChainExpert",
     "make_expert",
 ]

@@ -1,6 +1,7 @@
 """Tasks: FMB's primitives and chains, each with a written-down success check."""
 
 from sim.tasks.base import TASKS, EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.chain import HorizontalChain, VerticalChain
 from sim.tasks.grasp import GraspTask
 from sim.tasks.insert import InsertTask
 from sim.tasks.place import PlaceTask
@@ -12,11 +13,13 @@ __all__ = [
     "EpisodeStart",
     "Evaluation",
     "GraspTask",
+    "HorizontalChain",
     "InsertTask",
     "PlaceTask",
     "RegraspTask",
     "RotateTask",
     "Task",
+    "VerticalChain",
     "WorldView",
     "register_task",
 ]
