@@ -136,7 +136,9 @@ class MujocoBackend(Backend):
                     g.contype, g.conaffinity = 2, 1
         for key in ("panda_leftfinger", "panda_rightfinger"):
             for g in spec.body(key).geoms:
-                g.friction = [max(1.0, scene.physics.friction), 0.01, 0.0001]
+                # Torsional friction as of rubber-padded fingers: a 70 N grasp resists ~3.5 N m of
+                # twist about the finger axis, so an off-centre peg does not swing in the grasp.
+                g.friction = [max(1.0, scene.physics.friction), 0.05, 0.0001]
                 g.condim = 4
         for obj in scene.objects:
             child = mujoco.MjSpec.from_file(str(part_assets(obj.part).mjcf))

@@ -10,10 +10,11 @@ within 3 mm of alignment) and a random approach speed; none during the final des
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from cad.fmb_reference import LENGTHS
 from sim.experts.base import Expert, register_expert
-from sim.spatial import compose, inverse, rotation_error, z_axis
+from sim.spatial import compose, inverse, pose, rotation_error, z_axis
 
 HOVER = 0.01
 ALIGN_LATERAL = 0.0005  # [m] start the descent within this of the hole axis ...
@@ -32,11 +33,29 @@ class InsertExpert(Expert):
         self.stalled = 0
         self.last_depth = None
 
+    def _nearest_goal(self, info: dict, goal: np.ndarray, hole: np.ndarray, peg: np.ndarray) -> np.ndarray:
+        """The inserted pose, turned about the hole axis through the section's centroid by the
+        fitting turn (info["symmetries"]) that is nearest the peg's current orientation."""
+        if "symmetries" not in info:
+            return goal
+        axis = _z(hole)
+        centre = compose(goal, pose(info["centroid"]))[:3]
+        best, best_angle = goal, np.inf
+        for turn in info["symmetries"]:
+            r = Rotation.from_rotvec(turn * axis)
+            candidate = np.concatenate(
+                [centre + r.apply(goal[:3] - centre), (r * Rotation.from_quat(goal[3:])).as_quat()]
+            )
+            angle = np.linalg.norm(rotation_error(peg[3:], candidate[3:]))
+            if angle < best_angle:
+                best, best_angle = candidate, angle
+        return best
+
     def act(self, env) -> np.ndarray:
         targets = env.episode.info["targets"]
-        goal = np.asarray(targets["peg_goal"])  # inserted peg pose
         hole = np.asarray(targets["hole"])
         peg = env.object_pose("peg")
+        goal = self._nearest_goal(env.episode.info, np.asarray(targets["peg_goal"]), hole, peg)
         tcp = env.tcp_pose()
         peg_in_tcp = compose(inverse(tcp), peg)
         length = LENGTHS[env.episode.info["length"]]

@@ -65,7 +65,7 @@ class ChainTask(Task):
             "rotate": lambda: rotate_info(spec, board.name, hole_key, hole, STANDING_GRASP_DEPTH, self.pool.clearance),
             "place_on_fixture": lambda: place_info(spec, fixture_pose),
             "regrasp": lambda: regrasp_info(spec, fixture_pose),
-            "insert": lambda: insert_info(spec, board.name, hole_key, hole, STANDING_GRASP_DEPTH),
+            "insert": lambda: insert_info(spec, board.name, hole_key, hole, STANDING_GRASP_DEPTH, self.pool.clearance),
         }
         info = {
             "peg": peg.name,

@@ -24,7 +24,7 @@ from sim.objects import board_for, peg_part
 from sim.scene import SceneObject
 from sim.spatial import axis_angle_between, compose, flip_z, pose, quat_from_yaw, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
-from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose
+from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles
 
 BOARD_CENTRE = np.array([0.52, 0.0])
 REACH = (0.36, 0.74)  # [m] horizontal distance of the target hole from the robot base
@@ -62,7 +62,7 @@ class InsertTask(Task):
             tcp_pose=tcp,
             gripper_width=float(section.bounds[3] - section.bounds[1]),
             gripper_closed=True,
-            info=insert_info(spec, board.name, hole_key, hole, grasp),
+            info=insert_info(spec, board.name, hole_key, hole, grasp, self.pool.clearance),
         )
 
     def evaluate(self, world: WorldView, start: EpisodeStart) -> Evaluation:
@@ -102,8 +102,14 @@ def place_board(board, hole_key: str, rng: np.random.Generator, centre=BOARD_CEN
     return board_pose, hole
 
 
-def insert_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_offset: float) -> dict:
-    """The insert task's episode facts and targets for the hole at `hole` (7,)."""
+def insert_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_offset: float, clearance: float) -> dict:
+    """The insert task's episode facts and targets for the hole at `hole` (7,).
+
+    "symmetries" (turns about the section's centroid after which the peg still fits, see
+    `symmetry_angles`) and "centroid" (that point in the peg frame [m]) let a controller aim at
+    whichever fitting orientation is nearest, rather than turn the peg all the way to `peg_goal`.
+    """
+    centroid = spec.section().centroid
     return {
         "peg": spec.part_name,
         "family": spec.shape.name,
@@ -112,6 +118,8 @@ def insert_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_of
         "board": board_name,
         "hole": hole_key,
         "grasp_offset": float(grasp_offset),
+        "symmetries": list(symmetry_angles(spec, clearance)),
+        "centroid": [centroid.x, centroid.y, 0.0],
         "targets": {
             "hole": np.asarray(hole).tolist(),
             "peg_goal": inserted_peg_pose(hole, spec, SUCCESS_DEPTH + 0.005).tolist(),
