@@ -37,8 +37,12 @@ def register(sub) -> None:
     p.set_defaults(handler=_cmd_play)
 
 
+TASK_NAMES = ("grasp", "place_on_fixture", "regrasp", "rotate", "insert", "vertical_chain", "horizontal_chain")
+"""For --help only (the parser is built without importing the simulator); a test keeps it in sync."""
+
+
 def _common(p) -> None:
-    p.add_argument("--task", default="insert", help="task name (default insert)")
+    p.add_argument("--task", default="insert", help=f"task: {', '.join(TASK_NAMES)} (default insert)")
     p.add_argument("--backend", default="mujoco", help="physics backend: mujoco or pybullet (default mujoco)")
     p.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
     p.add_argument("--families", default="", help="comma-separated shape families (default all nine)")

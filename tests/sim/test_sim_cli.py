@@ -109,3 +109,11 @@ def test_bad_input(tmp_path):
     )
     _assert_clean_error(fmb("sim", "play", "--video", str(tmp_path / "x.avi")), ".mp4")
     _assert_clean_error(fmb("sim", "expert-eval", "--episodes", "0"), "--episodes=0")
+
+
+def test_help_lists_every_task():
+    from sim.cli import TASK_NAMES
+    from sim.tasks import TASKS
+
+    assert sorted(TASK_NAMES) == sorted(TASKS)
+    assert "vertical_chain" in fmb("sim", "collect", "--help").stdout
