@@ -14,7 +14,7 @@ layer installs and tests on its own:
 
 from glob import glob
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 PACKAGE_NAME = "fmb_ros"
 
@@ -48,7 +48,7 @@ setup(
     version="0.1.0",
     description="Functional Manipulation Benchmark stack: CAD, simulation, policies, ROS 2 nodes",
     python_requires=">=3.10,<3.13",
-    packages=["fmb", "cad", "sim", "policies", PACKAGE_NAME],
+    packages=find_packages(include=["fmb", "cad", "sim", "sim.*", "policies", "policies.*", PACKAGE_NAME + "*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE_NAME]),
         ("share/" + PACKAGE_NAME, ["package.xml"]),

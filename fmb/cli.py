@@ -13,6 +13,15 @@ from fmb.errors import FmbError
 
 EXIT_USAGE = 2
 
+EXTRAS = {
+    **dict.fromkeys(("numpy", "shapely", "trimesh", "manifold3d", "networkx", "lxml", "matplotlib", "tqdm"), "cad"),
+    **dict.fromkeys(("mujoco", "pybullet", "pybullet_data", "gymnasium", "scipy", "pyarrow", "av"), "sim"),
+    **dict.fromkeys(("torch", "diffusers", "safetensors"), "learn"),
+    "build123d": "step",
+    "rclpy": "ros",
+}
+"""Third-party module -> the setup.py extra that installs it (for the missing-dependency message)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every layer's subcommands."""
@@ -44,11 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fmb: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ModuleNotFoundError as e:
-        print(
-            f"fmb: error: missing dependency {e.name!r}; install the extra for this command, "
-            "for example: pip install -e .[cad]",
-            file=sys.stderr,
-        )
+        top = (e.name or "").split(".")[0]
+        extra = EXTRAS.get(top, "all")
+        print(f"fmb: error: missing dependency {top!r}; install it with: pip install -e .[{extra}]", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("fmb: interrupted; nothing partial was kept", file=sys.stderr)
