@@ -77,6 +77,11 @@ class Backend(ABC):
         """Whether two bodies are in contact; keys are object keys or "left_finger"/"right_finger"."""
 
     @abstractmethod
+    def set_object_properties(self, key: str, rgba, friction: float, mass_scale: float) -> None:
+        """Colour (4,) in [0, 1], sliding friction and mass factor (on the part's estimated mass and
+        inertia) of object `key`; applied until the next call, including across resets."""
+
+    @abstractmethod
     def render(self, camera: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
         """RGB (H, W, 3) uint8 and depth (H, W) float32 [m] of `camera`."""
 

@@ -22,6 +22,7 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 
+from cad.fmb_reference import COLOURS
 from fmb.errors import check_range
 from sim import panda
 from sim.backend import Backend, make_backend
@@ -30,6 +31,7 @@ from sim.exceptions import ActionError, SimError, UnknownNameError
 from sim.ik import solve_ik
 from sim.objects import ObjectPool
 from sim.pointcloud import fuse_point_cloud
+from sim.randomization import ObjectProperties, Randomization
 from sim.scene import DEFAULT_CAMERAS, CameraSpec, PhysicsConfig, SceneSpec
 from sim.spatial import apply_delta
 from sim.tasks import TASKS
@@ -52,6 +54,8 @@ class EnvConfig:
         image_size: (width, height) of every rendered image [px].
         point_cloud: points in the fused cloud (0 = none); needs cameras.
         physics: timestep, control rate, friction.
+        randomize: draw object colours, friction and mass per episode (see sim.randomization).
+        randomization: the ranges of those draws.
         gains: impedance controller gains.
         actions: action limits.
     """
@@ -60,6 +64,8 @@ class EnvConfig:
     image_size: tuple[int, int] = (128, 128)
     point_cloud: int = 0
     physics: PhysicsConfig = PhysicsConfig()
+    randomize: bool = True
+    randomization: Randomization = Randomization()
     gains: ImpedanceGains = ImpedanceGains()
     actions: ActionSpec = ActionSpec()
 
@@ -105,6 +111,22 @@ class FmbEnv(gym.Env):
         self.backend.load(scene)
         lower, upper = panda.arm_joint_limits()
         q = solve_ik(self.backend.forward_kinematics, start.tcp_pose, panda.HOME_Q, lower, upper)
+        # Object properties first: the reset's forward pass must already see the new masses.
+        keys = [o.key for o in start.objects]
+        if self.config.randomize:
+            self._properties = self.config.randomization.draw(self._rng, keys)
+        else:
+            self._properties = {
+                o.key: ObjectProperties(
+                    o.part.colour,
+                    tuple(c / 255.0 for c in COLOURS[o.part.colour]) + (1.0,),
+                    self.config.physics.friction,
+                    1.0,
+                )
+                for o in start.objects
+            }
+        for key, props in self._properties.items():
+            self.backend.set_object_properties(key, props.rgba, props.friction, props.mass_scale)
         self.backend.reset(q, start.gripper_width, start.object_poses)
         self._start = start
         self._q_rest = q
@@ -177,8 +199,14 @@ class FmbEnv(gym.Env):
         out of reach or within `margin` [rad] of a joint limit (for experts planning a move)."""
         lower, upper = panda.arm_joint_limits()
         try:
-            q = solve_ik(self.backend.forward_kinematics, np.asarray(tcp_pose, float),
-                         self.backend.robot_state().q, lower + margin, upper - margin, q_rest=self._q_rest)
+            q = solve_ik(
+                self.backend.forward_kinematics,
+                np.asarray(tcp_pose, float),
+                self.backend.robot_state().q,
+                lower + margin,
+                upper - margin,
+                q_rest=self._q_rest,
+            )
         except SimError:
             return None
         return q
@@ -225,6 +253,7 @@ class FmbEnv(gym.Env):
             "failed": evaluation.failed,
             "metrics": evaluation.metrics,
             "object_poses": {o.key: self.backend.object_pose(o.key) for o in self._start.objects},
+            "object_properties": {k: p._asdict() for k, p in self._properties.items()},
             "episode": self._start.info,
             "steps": self.steps,
         }

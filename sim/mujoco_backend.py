@@ -101,8 +101,12 @@ class MujocoBackend(Backend):
         world.add_light(pos=[0.5, 0.0, 1.5], dir=[0.0, 0.0, -1.0], diffuse=[0.7, 0.7, 0.7], castshadow=False)
         world.add_light(pos=[0.0, -1.0, 1.0], dir=[0.5, 1.0, -1.0], diffuse=[0.3, 0.3, 0.3], castshadow=False)
         world.add_geom(
-            name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[1.5, 1.5, 0.01], rgba=[0.55, 0.55, 0.6, 1.0],
-            contype=1, conaffinity=3,
+            name="table",
+            type=mujoco.mjtGeom.mjGEOM_PLANE,
+            size=[1.5, 1.5, 0.01],
+            rgba=[0.55, 0.55, 0.6, 1.0],
+            contype=1,
+            conaffinity=3,
         )
         for i, joint in enumerate(panda.ARM_JOINTS):
             j = spec.joint(joint)
@@ -190,6 +194,14 @@ class MujocoBackend(Backend):
                 self._bodies[obj.key] = b.id
             else:
                 self._free_qpos[obj.key] = m.joint(f"{obj.key}/{obj.part.name}_free").qposadr[0]
+        self._object_geoms = {
+            obj.key: [g for g in range(m.ngeom) if m.geom_bodyid[g] == self._bodies[obj.key]]
+            for obj in self.scene.objects
+        }
+        self._nominal = {
+            obj.key: (float(m.body_mass[self._bodies[obj.key]]), m.body_inertia[self._bodies[obj.key]].copy())
+            for obj in self.scene.objects
+        }
         self._bodies["left_finger"] = m.body("panda_leftfinger").id
         self._bodies["right_finger"] = m.body("panda_rightfinger").id
         self._hand_bodies = {m.body(b).id for b in HAND_BODIES}
@@ -291,6 +303,20 @@ class MujocoBackend(Backend):
             total[:3] += force
             total[3:] += np.cross(c.pos - tcp_pos, force)
         return np.concatenate([tcp_rot.T @ total[:3], tcp_rot.T @ total[3:]])
+
+    def set_object_properties(self, key: str, rgba, friction: float, mass_scale: float) -> None:
+        m = self.model
+        if key not in self._free_qpos and key not in self._object_geoms:
+            raise UnknownNameError(f"unknown object {key!r}; known: {', '.join(self._object_geoms)}")
+        body = self._bodies[key]
+        nominal_mass, nominal_inertia = self._nominal[key]
+        m.body_mass[body] = nominal_mass * mass_scale
+        m.body_inertia[body] = nominal_inertia * mass_scale
+        for g in self._object_geoms[key]:
+            if m.geom_contype[g] or m.geom_conaffinity[g]:
+                m.geom_friction[g, 0] = friction
+            else:
+                m.geom_rgba[g] = rgba
 
     def touching(self, key_a: str, key_b: str) -> bool:
         m, d = self.model, self.data

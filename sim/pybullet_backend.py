@@ -211,10 +211,12 @@ class PybulletBackend(Backend):
             "right_finger": (self._robot, self._fingers[1]),
         }
         self._inertial_in_part: dict[str, np.ndarray] = {}  # key -> (7,) body inertial frame
+        self._nominal: dict[str, tuple[float, np.ndarray]] = {}  # key -> (mass, principal moments)
         for obj in scene.objects:
             body, inertial = self._add_part(obj.part, obj.fixed, friction.objects)
             self._bodies[obj.key] = (body, -1)
             self._inertial_in_part[obj.key] = inertial
+            self._nominal[obj.key] = self._last_nominal
 
     def _add_part(self, part, fixed: bool, friction: tuple[float, float]) -> tuple[int, np.ndarray]:
         c = self._client
@@ -234,6 +236,7 @@ class PybulletBackend(Backend):
                          linearDamping=0.0, angularDamping=0.0, physicsClientId=c)
         if moments is not None:
             p.changeDynamics(body, -1, localInertiaDiagonal=moments.tolist(), physicsClientId=c)
+        self._last_nominal = (mass, np.zeros(3) if moments is None else np.asarray(moments, float))
         return body, inertial
 
     # -- state ------------------------------------------------------------------------------
@@ -320,6 +323,18 @@ class PybulletBackend(Backend):
             total[:3] += force
             total[3:] += np.cross(np.array(cp[5]) - tcp_pos, force)
         return np.concatenate([tcp_rot.T @ total[:3], tcp_rot.T @ total[3:]])
+
+    def set_object_properties(self, key: str, rgba, friction: float, mass_scale: float) -> None:
+        c = self._client
+        body = self._object_body(key)
+        mass, moments = self._nominal[key]
+        # PyBullet multiplies coefficients: sqrt keeps object-object pairs at `friction`; pairs with
+        # the fingers and the table scale with it (an approximation of MuJoCo's max rule).
+        p.changeDynamics(body, -1, lateralFriction=float(np.sqrt(friction)), physicsClientId=c)
+        if mass > 0:
+            p.changeDynamics(body, -1, mass=mass * mass_scale, localInertiaDiagonal=(moments * mass_scale).tolist(),
+                             physicsClientId=c)
+        p.changeVisualShape(body, -1, rgbaColor=list(rgba), physicsClientId=c)
 
     def touching(self, key_a: str, key_b: str) -> bool:
         for key in (key_a, key_b):
