@@ -194,15 +194,21 @@ class FmbEnv(gym.Env):
         """Current arm joint positions [rad] (7,), for experts planning in joint space."""
         return self.backend.robot_state().q
 
-    def inverse_kinematics(self, tcp_pose: np.ndarray, margin: float = 0.1) -> np.ndarray | None:
-        """Arm joints [rad] reaching `tcp_pose` (7,) from the current configuration, or None when
-        out of reach or within `margin` [rad] of a joint limit (for experts planning a move)."""
+    def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) arm joint limits [rad], each (7,)."""
+        return panda.arm_joint_limits()
+
+    def inverse_kinematics(
+        self, tcp_pose: np.ndarray, margin: float = 0.1, seed: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """Arm joints [rad] reaching `tcp_pose` (7,) from `seed` (default: the current joints), or
+        None when out of reach or within `margin` [rad] of a joint limit (for experts planning)."""
         lower, upper = panda.arm_joint_limits()
         try:
             q = solve_ik(
                 self.backend.forward_kinematics,
                 np.asarray(tcp_pose, float),
-                self.backend.robot_state().q,
+                self.backend.robot_state().q if seed is None else np.asarray(seed, float),
                 lower + margin,
                 upper - margin,
                 q_rest=self._q_rest,

@@ -1,7 +1,9 @@
 """Scripted place-on-fixture: lift, turn the peg upright (tip down) over the pocket, lower it in,
 let go, back away.
 
-Of the four yaws the square pocket allows, the one nearest the current hand orientation is used.
+Of the four yaws the square pocket allows, the one whose path keeps the arm farthest from its
+joint limits is used; the peg is let go only once its tip is on the pocket floor and it stands
+upright (otherwise the expert lifts it over the pocket and tries again).
 Noise: jitter of up to 2 mm and 1 deg per step at noise=1 while moving (none within 2 cm of the
 pre-place pose), and a random lift height (28-32 cm).
 """
@@ -31,6 +33,38 @@ class PlaceExpert(Expert):
         base = pose([0.0, 0.0, info["length_m"] + clearance], quat_from_euler(np.pi, 0.0, 0.0))
         return compose(compose(pocket, pose([0, 0, 0], quat_from_euler(0.0, 0.0, self.yaw))), base)
 
+    def _choose_yaw(self, env, tcp: np.ndarray, peg_in_tcp: np.ndarray, above: float) -> float:
+        """Of the four yaws the square pocket allows, the one whose straight Cartesian path (what
+        the impedance controller follows) keeps the arm farthest from its joint limits.
+
+        The path is checked by inverse kinematics at eight poses along it, each solution seeding
+        the next, as the controller's null-space posture would carry the arm.
+        """
+        from scipy.spatial.transform import Rotation, Slerp
+
+        lower, upper = env.joint_limits()
+        best = (-np.inf, 0.0)
+        for yaw in np.radians([0.0, 90.0, 180.0, 270.0]):
+            self.yaw = yaw
+            goal = compose(self._peg_target(env, above), inverse(peg_in_tcp))
+            lifted = tcp.copy()
+            lifted[2] = self.safe
+            slerp = Slerp([0.0, 1.0], Rotation.from_quat([lifted[3:], goal[3:]]))
+            q, margin = env.joint_positions(), np.inf
+            for t in np.linspace(0.0, 1.0, 8):
+                waypoint = np.concatenate([(1 - t) * lifted[:3] + t * goal[:3], slerp([t]).as_quat()[0]])
+                q = env.inverse_kinematics(waypoint, margin=0.0, seed=q)
+                if q is None:
+                    margin = -np.inf
+                    break
+                margin = min(margin, float(np.min(np.minimum(q - lower, upper - q))))
+            low = compose(self._peg_target(env, 0.004), inverse(peg_in_tcp))
+            if margin > -np.inf and env.inverse_kinematics(low, margin=0.05, seed=q) is None:
+                margin = -np.inf
+            if margin > best[0]:
+                best = (margin, yaw)
+        return float(best[1])
+
     def act(self, env) -> np.ndarray:
         info = env.episode.info
         tcp = env.tcp_pose()
@@ -39,20 +73,7 @@ class PlaceExpert(Expert):
         pocket_z = float(np.asarray(info["targets"]["pocket"])[2])
         above = info["targets"]["fixture_top"] - pocket_z + 0.03
         if self.yaw is None:
-            # The square pocket takes the peg at four yaws: use the reachable one (away from the
-            # joint limits, low enough to lower the peg in) needing the least joint motion.
-            q_now = env.joint_positions()
-            best = None
-            for yaw in np.radians([0.0, 90.0, 180.0, 270.0]):
-                self.yaw = yaw
-                goals = [compose(self._peg_target(env, c), inverse(peg_in_tcp)) for c in (above, 0.004)]
-                qs = [env.inverse_kinematics(g, margin=0.15) for g in goals]
-                if any(q is None for q in qs):
-                    continue
-                cost = float(np.abs(qs[0] - q_now).sum())
-                if best is None or cost < best[0]:
-                    best = (cost, yaw)
-            self.yaw = best[1] if best else 0.0
+            self.yaw = self._choose_yaw(env, tcp, peg_in_tcp, above)
         close = True
         limit, turn_limit = 0.03, 0.2
         if self.phase == "lift":
@@ -69,9 +90,15 @@ class PlaceExpert(Expert):
             target = compose(self._peg_target(env, 0.004), inverse(peg_in_tcp))
             limit = 0.01
             self.count += 1
-            tip_z = peg[2] + info["length_m"] * z_axis(peg[3:])[2]
-            if tip_z - pocket_z < 0.006 or self.count > 15:
+            tip = peg[:3] + info["length_m"] * z_axis(peg[3:])
+            local = compose(inverse(np.asarray(info["targets"]["pocket"])), pose(tip))[:3]
+            inside = max(abs(local[0]), abs(local[1])) < info["targets"]["pocket_half"] - 0.002
+            upright = np.degrees(np.arccos(np.clip(-z_axis(peg[3:])[2], -1.0, 1.0))) < 5.0
+            down = tip[2] - pocket_z < 0.006 or (self.count > 15 and tip[2] - pocket_z < 0.02)
+            if inside and upright and down:
                 self.phase, self.count = "release", 0
+            elif self.count > 25:  # not going in: lift back over the pocket and try again
+                self.phase, self.count = "move", 0
         if self.phase == "release":
             target, close = tcp, False
             self.count += 1
