@@ -55,8 +55,12 @@ def bench_sim(backend: str = "mujoco", episodes: int = 6) -> dict:
         wall += time.perf_counter() - t
         sim_time += (r.steps * env.config.physics.substeps + 150) * env.config.physics.timestep
         successes += r.success
-    result["insert_episodes"] = {"episodes": episodes, "successes": successes, "real_time_factor": sim_time / wall,
-                                 "seconds_per_episode": wall / episodes}
+    result["insert_episodes"] = {
+        "episodes": episodes,
+        "successes": successes,
+        "real_time_factor": sim_time / wall,
+        "seconds_per_episode": wall / episodes,
+    }
     # Rendering: the three cameras at two sizes.
     render = {}
     for size in (128, 256):

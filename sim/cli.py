@@ -37,7 +37,16 @@ def register(sub) -> None:
     p.set_defaults(handler=_cmd_play)
 
 
-TASK_NAMES = ("grasp", "place_on_fixture", "regrasp", "rotate", "insert", "vertical_chain", "horizontal_chain")
+TASK_NAMES = (
+    "grasp",
+    "place_on_fixture",
+    "regrasp",
+    "rotate",
+    "insert",
+    "vertical_chain",
+    "horizontal_chain",
+    "assemble",
+)
 """For --help only (the parser is built without importing the simulator); a test keeps it in sync."""
 
 

@@ -113,7 +113,12 @@ def collect(spec: RunSpec, out: Path, episodes: int, seed: int = 0, workers: int
     bar = tqdm(
         total=episodes, initial=episodes - len(todo), desc=f"collect {spec.task}", unit="ep", disable=not progress
     )
+    unstable = 0
     for s, result in run_many(spec, todo, record=True, workers=workers):
+        if result.data is None:  # the physics blew up before the first step: nothing to store
+            unstable += 1
+            bar.update(1)
+            continue
         meta = {
             "seed": int(s),
             "task": spec.task,
@@ -121,6 +126,7 @@ def collect(spec: RunSpec, out: Path, episodes: int, seed: int = 0, workers: int
             "steps": result.steps,
             "backend": spec.backend,
             "noise": spec.noise,
+            "unstable": result.info.get("unstable", ""),
             **_facts(result.info),
         }
         store.append(result.data, meta)
@@ -134,6 +140,7 @@ def collect(spec: RunSpec, out: Path, episodes: int, seed: int = 0, workers: int
         "new": len(todo),
         "new_successes": successes,
         "skipped_existing": episodes - len(todo),
+        "unstable_not_stored": unstable,
     }
 
 

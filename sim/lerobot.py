@@ -50,14 +50,20 @@ STATE_LAYOUT = (
 )
 """observation.state parts in order: [m, xyzw], [m/s, rad/s], [N, N m], [rad], [rad/s], [m]."""
 STATE_NAMES = [n for _, names in STATE_LAYOUT for n in names]
-_RENAME = {"observation.state": "obs/state", "action": "action", "next.reward": "reward", "next.done": "done",
-           "next.success": "success"}
+_RENAME = {
+    "observation.state": "obs/state",
+    "action": "action",
+    "next.reward": "reward",
+    "next.done": "done",
+    "next.success": "success",
+}
 _BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
 _STORE_ONLY = ("obs/rgb/", "obs/depth/", "obs/points", "obs/state")
 
 
-def export_lerobot(store: EpisodeStore, out_dir: str | Path, task_text: str | None = None,
-                   progress: bool = True) -> Path:
+def export_lerobot(
+    store: EpisodeStore, out_dir: str | Path, task_text: str | None = None, progress: bool = True
+) -> Path:
     """Write every episode of `store` as a LeRobot v2.1 dataset at `out_dir`, all at once.
 
     Args:
@@ -86,9 +92,13 @@ def export_lerobot(store: EpisodeStore, out_dir: str | Path, task_text: str | No
             cols, videos, feats = _episode_columns(episode.data, episode.meta, store.meta, fps)
             steps = len(cols["action"])
             frame = np.arange(steps, dtype=np.int64)
-            cols.update(timestamp=(frame / fps).astype(np.float32), frame_index=frame,
-                        episode_index=np.full(steps, ep, np.int64), index=frame + total,
-                        task_index=np.full(steps, tasks.setdefault(task, len(tasks)), np.int64))
+            cols.update(
+                timestamp=(frame / fps).astype(np.float32),
+                frame_index=frame,
+                episode_index=np.full(steps, ep, np.int64),
+                index=frame + total,
+                task_index=np.full(steps, tasks.setdefault(task, len(tasks)), np.int64),
+            )
             feats.update({k: _feature(cols[k]) for k in _BOOKKEEPING})
             chunk = ep // CHUNKS_SIZE
             for key, frames in videos.items():
@@ -97,8 +107,10 @@ def export_lerobot(store: EpisodeStore, out_dir: str | Path, task_text: str | No
             if features is None:
                 features = feats
             elif _signature(feats) != _signature(features):
-                raise ParameterError(f"episode {index} has features {_signature(feats)}, "
-                                     f"unlike the first episode's {_signature(features)}")
+                raise ParameterError(
+                    f"episode {index} has features {_signature(feats)}, "
+                    f"unlike the first episode's {_signature(features)}"
+                )
             path = tmp / DATA_PATH.format(episode_chunk=chunk, episode_index=ep)
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(_table(cols), path)
@@ -107,12 +119,19 @@ def export_lerobot(store: EpisodeStore, out_dir: str | Path, task_text: str | No
             episodes.append({"episode_index": ep, "tasks": [task], "length": steps, "fmb_meta": episode.meta})
             total += steps
         info = {
-            "codebase_version": CODEBASE_VERSION, "robot_type": store.meta.get("robot_type") or "franka",
-            "total_episodes": len(episodes), "total_frames": total, "total_tasks": len(tasks),
-            "total_videos": len(episodes) * len(videos), "total_chunks": (len(episodes) - 1) // CHUNKS_SIZE + 1,
-            "chunks_size": CHUNKS_SIZE, "fps": int(fps) if fps.is_integer() else fps,
-            "splits": {"train": f"0:{len(episodes)}"}, "data_path": DATA_PATH,
-            "video_path": VIDEO_PATH if videos else None, "features": features,
+            "codebase_version": CODEBASE_VERSION,
+            "robot_type": store.meta.get("robot_type") or "franka",
+            "total_episodes": len(episodes),
+            "total_frames": total,
+            "total_tasks": len(tasks),
+            "total_videos": len(episodes) * len(videos),
+            "total_chunks": (len(episodes) - 1) // CHUNKS_SIZE + 1,
+            "chunks_size": CHUNKS_SIZE,
+            "fps": int(fps) if fps.is_integer() else fps,
+            "splits": {"train": f"0:{len(episodes)}"},
+            "data_path": DATA_PATH,
+            "video_path": VIDEO_PATH if videos else None,
+            "features": features,
         }
         (tmp / "meta").mkdir()
         (tmp / "meta/info.json").write_text(json.dumps(info, indent=4) + "\n")
@@ -122,8 +141,9 @@ def export_lerobot(store: EpisodeStore, out_dir: str | Path, task_text: str | No
     return out
 
 
-def import_lerobot(src_dir: str | Path, store_root: str | Path, max_episodes: int | None = None,
-                   progress: bool = True) -> EpisodeStore:
+def import_lerobot(
+    src_dir: str | Path, store_root: str | Path, max_episodes: int | None = None, progress: bool = True
+) -> EpisodeStore:
     """Read a LeRobot v2.0/v2.1 dataset into an EpisodeStore (resumable: done episodes are skipped).
 
     Args:
@@ -150,9 +170,18 @@ def import_lerobot(src_dir: str | Path, store_root: str | Path, max_episodes: in
     if max_episodes is not None:
         episodes = episodes[: int(check_range("max_episodes", max_episodes, 0, float("inf")))]
     state_names = _flat_names(features.get("observation.state", {}).get("names"))
-    store = EpisodeStore.create(store_root, {"task": label, "backend": "lerobot", "fps": fps, "source": "lerobot",
-                                             "robot_type": info.get("robot_type"), "state_names": state_names,
-                                             "features": features})
+    store = EpisodeStore.create(
+        store_root,
+        {
+            "task": label,
+            "backend": "lerobot",
+            "fps": fps,
+            "source": "lerobot",
+            "robot_type": info.get("robot_type"),
+            "state_names": state_names,
+            "features": features,
+        },
+    )
     done = {store.load_meta(i).get("lerobot_episode_index") for i in store.episode_indices()}
     for ep in tqdm(episodes, desc="import lerobot", unit="ep", disable=not progress):
         idx = int(ep["episode_index"])
@@ -205,10 +234,13 @@ def _episode_columns(data: dict, meta: dict, store_meta: dict, fps: float):
     if "action" not in data:
         raise ParameterError(f"episode {meta.get('episode_index')} has no 'action'; keys: {', '.join(data)}")
     done = np.arange(steps) == steps - 1
-    cols = {"observation.state": state.astype(np.float32), "action": data["action"].reshape(steps, -1),
-            "next.reward": data.get("reward", np.zeros(steps)).astype(np.float32),
-            "next.done": data.get("done", done).astype(bool),
-            "next.success": data.get("success", done & bool(meta.get("success"))).astype(bool)}
+    cols = {
+        "observation.state": state.astype(np.float32),
+        "action": data["action"].reshape(steps, -1),
+        "next.reward": data.get("reward", np.zeros(steps)).astype(np.float32),
+        "next.done": data.get("done", done).astype(bool),
+        "next.success": data.get("success", done & bool(meta.get("success"))).astype(bool),
+    }
     names = {"observation.state": state_names, "action": store_meta.get("action_names")}
     used = {k for k, _ in STATE_LAYOUT} | {"action", "reward", "done", "success"}
     for key, a in data.items():
@@ -221,12 +253,23 @@ def _episode_columns(data: dict, meta: dict, store_meta: dict, fps: float):
         if key.startswith("obs/rgb/"):
             h, w = frames.shape[1:3]
             frames = videos["observation.images." + key[8:]] = np.pad(
-                frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+                frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge"
+            )
             feats["observation.images." + key[8:]] = {
-                "dtype": "video", "shape": list(frames.shape[1:]), "names": ["height", "width", "channels"],
-                "info": {"video.fps": fps, "video.height": frames.shape[1], "video.width": frames.shape[2],
-                         "video.channels": 3, "video.codec": None, "video.pix_fmt": "yuv420p",
-                         "video.is_depth_map": False, "has_audio": False}}
+                "dtype": "video",
+                "shape": list(frames.shape[1:]),
+                "names": ["height", "width", "channels"],
+                "info": {
+                    "video.fps": fps,
+                    "video.height": frames.shape[1],
+                    "video.width": frames.shape[2],
+                    "video.channels": 3,
+                    "video.codec": None,
+                    "video.pix_fmt": "yuv420p",
+                    "video.is_depth_map": False,
+                    "has_audio": False,
+                },
+            }
     return cols, videos, feats
 
 
@@ -242,8 +285,14 @@ def _signature(features: dict) -> dict:
 
 def _table(cols: dict):
     """Scalar columns, and (T, D) arrays as fixed-size lists (LeRobot's Sequence(length=D))."""
-    return pa.table({k: pa.array(a) if a.ndim == 1 else pa.FixedSizeListArray.from_arrays(
-        pa.array(np.ascontiguousarray(a).reshape(-1)), a.shape[1]) for k, a in cols.items()})
+    return pa.table(
+        {
+            k: pa.array(a)
+            if a.ndim == 1
+            else pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a).reshape(-1)), a.shape[1])
+            for k, a in cols.items()
+        }
+    )
 
 
 def _stats(a: np.ndarray, image: bool = False) -> dict:
@@ -252,8 +301,10 @@ def _stats(a: np.ndarray, image: bool = False) -> dict:
     if image:
         a = a[np.unique(np.linspace(0, len(a) - 1, min(len(a), 100)).round().astype(int))] / 255.0
     axis, keep, f = ((0, 1, 2) if image else 0), a.ndim == 1, a.astype(np.float64)
-    out = {k: fn(a if k in ("min", "max") else f, axis=axis, keepdims=keep)
-           for k, fn in (("min", np.min), ("max", np.max), ("mean", np.mean), ("std", np.std))}
+    out = {
+        k: fn(a if k in ("min", "max") else f, axis=axis, keepdims=keep)
+        for k, fn in (("min", np.min), ("max", np.max), ("mean", np.mean), ("std", np.std))
+    }
     return {k: (v.reshape(3, 1, 1) if image else v).tolist() for k, v in out.items()} | {"count": [len(a)]}
 
 
@@ -324,8 +375,10 @@ def _read_info(src: Path) -> dict:
         raise ParameterError(f"{src} is not a LeRobot dataset: {path} is missing")
     info = _read_json(path)[0]
     if info.get("codebase_version") not in SUPPORTED_VERSIONS:
-        raise ParameterError(f"{path}: codebase_version {info.get('codebase_version')!r} is not supported; "
-                             f"supported: {', '.join(SUPPORTED_VERSIONS)}")
+        raise ParameterError(
+            f"{path}: codebase_version {info.get('codebase_version')!r} is not supported; "
+            f"supported: {', '.join(SUPPORTED_VERSIONS)}"
+        )
     missing = [k for k in ("fps", "features", "data_path") if k not in info]
     if missing:
         raise ParameterError(f"{path}: missing {', '.join(missing)}")

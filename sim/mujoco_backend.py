@@ -21,7 +21,7 @@ import mujoco  # noqa: E402
 from sim import panda  # noqa: E402
 from sim.assets import part_assets  # noqa: E402
 from sim.backend import Backend, RobotState  # noqa: E402
-from sim.exceptions import UnknownNameError  # noqa: E402
+from sim.exceptions import SimError, UnknownNameError  # noqa: E402
 from sim.scene import CameraSpec, SceneSpec  # noqa: E402
 from sim.spatial import compose, pose, wxyz_to_xyzw, xyzw_to_wxyz  # noqa: E402
 
@@ -90,6 +90,7 @@ class MujocoBackend(Backend):
                 body.fullinertia = [np.nan] * 6  # the URDF importer's fullinertia overrides `inertia`
         spec.compiler.inertiafromgeom = mujoco.mjtInertiaFromGeom.mjINERTIAFROMGEOM_TRUE
         spec.modelname = "fmb_scene"
+        spec.memory = 64 * 2**20  # [bytes] room for thousands of contacts among exact collision pieces
         opt = spec.option
         opt.timestep = scene.physics.timestep
         opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
@@ -212,6 +213,8 @@ class MujocoBackend(Backend):
     def reset(self, q, gripper_width, object_poses) -> None:
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
+        for w in d.warning:  # a previous episode's instability must not fail this one
+            w.number = 0
         d.qpos[self._arm_qpos] = q
         d.qpos[self._finger_qpos] = gripper_width / 2
         d.ctrl[self._finger_act] = gripper_width / 2
@@ -270,9 +273,14 @@ class MujocoBackend(Backend):
         # restored snapshot continues exactly as the original run did.
         d = self.data
         d.ctrl[self._arm_act] = torques
-        d.ctrl[self._finger_act] = gripper_width / 2
+        # The finger targets move at the hand's rated speed: a position servo jumping straight to
+        # "closed" would fling the fingers through a thin part within one control period.
+        step = panda.FINGER_SPEED * self.model.opt.timestep
+        d.ctrl[self._finger_act] += np.clip(gripper_width / 2 - d.ctrl[self._finger_act], -step, step)
         mujoco.mj_step2(self.model, d)
         mujoco.mj_step1(self.model, d)
+        if d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number or d.warning[mujoco.mjtWarning.mjWARN_BADQVEL].number:
+            raise SimError("the simulation became unstable (NaN or huge accelerations; MuJoCo reset its state)")
 
     def object_pose(self, key: str) -> np.ndarray:
         if key not in self._bodies:

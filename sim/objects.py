@@ -103,3 +103,11 @@ def _one_hole_board(spec: PegSpec, clearance: float) -> Part:
 @functools.lru_cache(maxsize=1)
 def fixture_part() -> Part:
     return make_fixture()
+
+
+@functools.lru_cache(maxsize=2)
+def bridge_assembly(clearance: float):
+    """The cad bridge assembly (board and four parts) at `clearance` [m]."""
+    from cad.assembly import make_bridge_assembly
+
+    return make_bridge_assembly(clearance=clearance)

@@ -31,6 +31,9 @@ GRIPPER_OPEN = 0.08
 GRIPPER_FORCE = 70.0
 """Continuous grasp force of the Panda hand [N]."""
 
+FINGER_SPEED = 0.1
+"""Speed of each finger when opening or closing [m/s] (the Panda hand's rated maximum)."""
+
 
 def description_dir() -> Path:
     """Folder holding panda.urdf and its meshes; AssetError if pybullet_data is missing."""

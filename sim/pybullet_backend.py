@@ -181,31 +181,60 @@ class PybulletBackend(Backend):
         c, robot = self._client, self._robot
         lateral, spinning = _friction(scene.physics.friction).robot
         for link in [-1, *self._robot_links]:
-            p.changeDynamics(robot, link, linearDamping=0.0, angularDamping=0.0, lateralFriction=lateral,
-                             spinningFriction=spinning, physicsClientId=c)
+            p.changeDynamics(
+                robot,
+                link,
+                linearDamping=0.0,
+                angularDamping=0.0,
+                lateralFriction=lateral,
+                spinningFriction=spinning,
+                physicsClientId=c,
+            )
         for j in self._arm:
             p.changeDynamics(robot, j, jointDamping=ARM_DAMPING, physicsClientId=c)
-        p.setJointMotorControlArray(robot, self._arm, p.VELOCITY_CONTROL, forces=[0.0] * len(self._arm),
-                                    physicsClientId=c)
+        p.setJointMotorControlArray(
+            robot, self._arm, p.VELOCITY_CONTROL, forces=[0.0] * len(self._arm), physicsClientId=c
+        )
         # One drive moves both fingers: without the coupling, two saturated position motors let a
         # held part slide sideways between them.
-        gear = p.createConstraint(robot, self._fingers[0], robot, self._fingers[1], p.JOINT_GEAR, [1, 0, 0],
-                                  [0, 0, 0], [0, 0, 0], physicsClientId=c)
+        gear = p.createConstraint(
+            robot,
+            self._fingers[0],
+            robot,
+            self._fingers[1],
+            p.JOINT_GEAR,
+            [1, 0, 0],
+            [0, 0, 0],
+            [0, 0, 0],
+            physicsClientId=c,
+        )
         p.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=GEAR_FORCE, physicsClientId=c)
 
     def _build_world(self, scene: SceneSpec) -> None:
         c = self._client
         p.setTimeStep(scene.physics.timestep, physicsClientId=c)
+        self._timestep = scene.physics.timestep
         p.setGravity(0.0, 0.0, -9.81, physicsClientId=c)
-        p.setPhysicsEngineParameter(numSolverIterations=50, deterministicOverlappingPairs=1, contactERP=CONTACT_ERP,
-                                    contactBreakingThreshold=CONTACT_THRESHOLD, physicsClientId=c)
+        p.setPhysicsEngineParameter(
+            numSolverIterations=50,
+            deterministicOverlappingPairs=1,
+            contactERP=CONTACT_ERP,
+            contactBreakingThreshold=CONTACT_THRESHOLD,
+            physicsClientId=c,
+        )
         friction = _friction(scene.physics.friction)
         plane = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=c)
-        slab = p.createVisualShape(p.GEOM_BOX, halfExtents=[1.5, 1.5, 0.005], visualFramePosition=[0, 0, -0.005],
-                                   rgbaColor=TABLE_COLOUR, physicsClientId=c)
+        slab = p.createVisualShape(
+            p.GEOM_BOX,
+            halfExtents=[1.5, 1.5, 0.005],
+            visualFramePosition=[0, 0, -0.005],
+            rgbaColor=TABLE_COLOUR,
+            physicsClientId=c,
+        )
         table = p.createMultiBody(0.0, plane, slab, physicsClientId=c)
-        p.changeDynamics(table, -1, lateralFriction=friction.table[0], spinningFriction=friction.table[1],
-                         physicsClientId=c)
+        p.changeDynamics(
+            table, -1, lateralFriction=friction.table[0], spinningFriction=friction.table[1], physicsClientId=c
+        )
         self._bodies: dict[str, tuple[int, int]] = {
             "left_finger": (self._robot, self._fingers[0]),
             "right_finger": (self._robot, self._fingers[1]),
@@ -222,18 +251,33 @@ class PybulletBackend(Backend):
         c = self._client
         link = _read_part_urdf(part_assets(part).urdf, part.name)
         col = p.createCollisionShape(p.GEOM_MESH, fileName=str(link.collision), physicsClientId=c)
-        vis = p.createVisualShape(p.GEOM_MESH, fileName=str(link.visual), meshScale=[0.001] * 3,
-                                  rgbaColor=link.rgba, physicsClientId=c)
+        vis = p.createVisualShape(
+            p.GEOM_MESH, fileName=str(link.visual), meshScale=[0.001] * 3, rgbaColor=link.rgba, physicsClientId=c
+        )
         mass, inertial, moments = 0.0, pose([0.0, 0.0, 0.0]), None
         if not fixed:
             moments, axes = np.linalg.eigh(link.inertia)
             if np.linalg.det(axes) < 0:
                 axes[:, 0] = -axes[:, 0]
             mass, inertial = link.mass, pose(link.com, Rotation.from_matrix(axes).as_quat())
-        body = p.createMultiBody(mass, col, vis, baseInertialFramePosition=inertial[:3],
-                                 baseInertialFrameOrientation=inertial[3:], physicsClientId=c)
-        p.changeDynamics(body, -1, collisionMargin=0.0, lateralFriction=friction[0], spinningFriction=friction[1],
-                         linearDamping=0.0, angularDamping=0.0, physicsClientId=c)
+        body = p.createMultiBody(
+            mass,
+            col,
+            vis,
+            baseInertialFramePosition=inertial[:3],
+            baseInertialFrameOrientation=inertial[3:],
+            physicsClientId=c,
+        )
+        p.changeDynamics(
+            body,
+            -1,
+            collisionMargin=0.0,
+            lateralFriction=friction[0],
+            spinningFriction=friction[1],
+            linearDamping=0.0,
+            angularDamping=0.0,
+            physicsClientId=c,
+        )
         if moments is not None:
             p.changeDynamics(body, -1, localInertiaDiagonal=moments.tolist(), physicsClientId=c)
         self._last_nominal = (mass, np.zeros(3) if moments is None else np.asarray(moments, float))
@@ -259,17 +303,26 @@ class PybulletBackend(Backend):
             raise UnknownNameError(f"unknown object {key!r}; known: {', '.join(self._inertial_in_part) or 'none'}")
         return self._bodies[key][0]
 
-    def _command_fingers(self, width: float) -> None:
+    def _command_fingers(self, width: float, ramp: bool = False) -> None:
         half = float(np.clip(width / 2, 0.0, panda.GRIPPER_OPEN / 2))
-        p.setJointMotorControlArray(self._robot, self._fingers, p.POSITION_CONTROL, targetPositions=[half, half],
-                                    forces=[panda.GRIPPER_FORCE] * 2, physicsClientId=self._client)
+        if ramp:  # the target moves at the hand's rated speed, as in the MuJoCo backend
+            step = panda.FINGER_SPEED * self._timestep
+            half = self._finger_ctrl + float(np.clip(half - self._finger_ctrl, -step, step))
+        self._finger_ctrl = half
+        p.setJointMotorControlArray(
+            self._robot,
+            self._fingers,
+            p.POSITION_CONTROL,
+            targetPositions=[half, half],
+            forces=[panda.GRIPPER_FORCE] * 2,
+            physicsClientId=self._client,
+        )
 
     def robot_state(self) -> RobotState:
         c, robot = self._client, self._robot
         states = p.getJointStates(robot, self._movable, physicsClientId=c)
         q_all, dq_all = [s[0] for s in states], [s[1] for s in states]
-        lin, ang = p.calculateJacobian(robot, self._tcp, self._tcp_local, q_all, dq_all, self._zeros,
-                                       physicsClientId=c)
+        lin, ang = p.calculateJacobian(robot, self._tcp, self._tcp_local, q_all, dq_all, self._zeros, physicsClientId=c)
         jac = np.vstack([np.asarray(lin)[:, self._arm_dof], np.asarray(ang)[:, self._arm_dof]])  # (6, 7)
         bias = np.asarray(p.calculateInverseDynamics(robot, q_all, dq_all, self._zeros, physicsClientId=c))
         link = p.getLinkState(robot, self._tcp, computeForwardKinematics=True, physicsClientId=c)
@@ -292,16 +345,18 @@ class PybulletBackend(Backend):
         for j, value in zip(self._movable, q_all):
             p.resetJointState(robot, j, value, 0.0, physicsClientId=c)
         link = p.getLinkState(robot, self._tcp, computeForwardKinematics=True, physicsClientId=c)
-        lin, ang = p.calculateJacobian(robot, self._tcp, self._tcp_local, q_all, self._zeros, self._zeros,
-                                       physicsClientId=c)
+        lin, ang = p.calculateJacobian(
+            robot, self._tcp, self._tcp_local, q_all, self._zeros, self._zeros, physicsClientId=c
+        )
         jac = np.vstack([np.asarray(lin)[:, self._arm_dof], np.asarray(ang)[:, self._arm_dof]])
         return np.array(link[4] + link[5]), jac
 
     def step(self, torques, gripper_width) -> None:
         c = self._client
-        p.setJointMotorControlArray(self._robot, self._arm, p.TORQUE_CONTROL, forces=[float(t) for t in torques],
-                                    physicsClientId=c)
-        self._command_fingers(gripper_width)
+        p.setJointMotorControlArray(
+            self._robot, self._arm, p.TORQUE_CONTROL, forces=[float(t) for t in torques], physicsClientId=c
+        )
+        self._command_fingers(gripper_width, ramp=True)
         p.stepSimulation(physicsClientId=c)
 
     def object_pose(self, key: str) -> np.ndarray:
@@ -332,8 +387,13 @@ class PybulletBackend(Backend):
         # the fingers and the table scale with it (an approximation of MuJoCo's max rule).
         p.changeDynamics(body, -1, lateralFriction=float(np.sqrt(friction)), physicsClientId=c)
         if mass > 0:
-            p.changeDynamics(body, -1, mass=mass * mass_scale, localInertiaDiagonal=(moments * mass_scale).tolist(),
-                             physicsClientId=c)
+            p.changeDynamics(
+                body,
+                -1,
+                mass=mass * mass_scale,
+                localInertiaDiagonal=(moments * mass_scale).tolist(),
+                physicsClientId=c,
+            )
         p.changeVisualShape(body, -1, rgbaColor=list(rgba), physicsClientId=c)
 
     def touching(self, key_a: str, key_b: str) -> bool:
@@ -349,8 +409,7 @@ class PybulletBackend(Backend):
         """Eye, target and up vector of `camera` in the world frame."""
         eye, target, up = (np.asarray(v, float) for v in (camera.position, camera.target, camera.up))
         if camera.on_hand:
-            link = p.getLinkState(self._robot, self._tcp, computeForwardKinematics=True,
-                                  physicsClientId=self._client)
+            link = p.getLinkState(self._robot, self._tcp, computeForwardKinematics=True, physicsClientId=self._client)
             rot, origin = Rotation.from_quat(link[5]), np.array(link[4])
             eye, target, up = rot.apply(eye) + origin, rot.apply(target) + origin, rot.apply(up)
         return eye, target, up
@@ -376,8 +435,16 @@ class PybulletBackend(Backend):
         # shift the image by half a pixel so that rays go through pixel centres (sim.pointcloud).
         proj[8] += 1.0 / w
         proj[9] += 1.0 / h
-        _, _, rgba, zbuf, _ = p.getCameraImage(w, h, view, proj, renderer=p.ER_TINY_RENDERER, shadow=0,
-                                               flags=p.ER_NO_SEGMENTATION_MASK, physicsClientId=self._client)
+        _, _, rgba, zbuf, _ = p.getCameraImage(
+            w,
+            h,
+            view,
+            proj,
+            renderer=p.ER_TINY_RENDERER,
+            shadow=0,
+            flags=p.ER_NO_SEGMENTATION_MASK,
+            physicsClientId=self._client,
+        )
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(h, w, 4)[:, :, :3].copy()
         zbuf = np.asarray(zbuf, dtype=np.float64).reshape(h, w)
         depth = FAR * NEAR / (FAR - (FAR - NEAR) * zbuf)  # OpenGL depth buffer -> distance along the axis
@@ -463,8 +530,9 @@ def _panda_urdf_text() -> str:
 
 def _mesh_inertial(folder: Path, collision: ET.Element, mass: float) -> tuple[np.ndarray, np.ndarray]:
     """COM (3,) [m] and inertia (3, 3) [kg m^2] about it, link axes, of a collision mesh as a solid."""
-    mesh = trimesh.load(folder / collision.find("geometry/mesh").get("filename").replace("package://", ""),
-                        force="mesh")
+    mesh = trimesh.load(
+        folder / collision.find("geometry/mesh").get("filename").replace("package://", ""), force="mesh"
+    )
     mesh.merge_vertices(merge_tex=True, merge_norm=True)  # the OBJ splits vertices at normal seams
     if not mesh.is_watertight:
         mesh = mesh.convex_hull
@@ -484,8 +552,9 @@ def _read_part_urdf(path: Path, name: str) -> _PartLink:
         link = ET.parse(path).getroot().find(f"link[@name='{name}']")
         inertial = link.find("inertial")
         t = {k: float(v) for k, v in inertial.find("inertia").attrib.items()}
-        tensor = np.array([[t["ixx"], t["ixy"], t["ixz"]], [t["ixy"], t["iyy"], t["iyz"]],
-                           [t["ixz"], t["iyz"], t["izz"]]])
+        tensor = np.array(
+            [[t["ixx"], t["ixy"], t["ixz"]], [t["ixy"], t["iyy"], t["iyz"]], [t["ixz"], t["iyz"], t["izz"]]]
+        )
         return _PartLink(
             mass=float(inertial.find("mass").get("value")),
             com=np.array(inertial.find("origin").get("xyz").split(), dtype=float),

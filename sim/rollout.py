@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sim.exceptions import SimError
+
 
 class EpisodeResult(NamedTuple):
     """Outcome of one episode.
@@ -49,17 +51,22 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
     terminated = truncated = False
     while not (terminated or truncated):
         action = np.asarray(controller.act(env), dtype=np.float32)
+        try:
+            next_obs, reward, terminated, truncated, next_info = env.step(action)
+        except SimError as e:  # the physics blew up: the episode ends as a failure, marked so
+            info = {**info, "success": False, "failed": True, "unstable": str(e)}
+            break
         if record:
             for key, value in obs.items():
                 rows.setdefault(f"obs/{key}", []).append(value)
             rows.setdefault("action", []).append(action)
-        obs, reward, terminated, truncated, info = env.step(action)
+        obs, info = next_obs, next_info
         if record:
             rows.setdefault("reward", []).append(np.float32(reward))
             rows.setdefault("progress", []).append(np.float32(info["progress"]))
         if frames is not None:
             frames.append(env.backend.render(render_camera)[0])
-    data = {k: np.stack(v) for k, v in rows.items()} if record else None
+    data = {k: np.stack(v) for k, v in rows.items()} if record and rows else None
     return EpisodeResult(bool(info["success"]), env.steps, info, data, frames)
 
 

@@ -1,5 +1,6 @@
 """Privileged scripted experts: they read object poses from the simulator and act like a policy."""
 
+from sim.experts.assemble import AssembleExpert
 from sim.experts.base import EXPERTS, Expert, make_expert
 from sim.experts.chain import HorizontalChainExpert, VerticalChainExpert
 from sim.experts.grasp import GraspExpert
@@ -9,6 +10,7 @@ from sim.experts.regrasp import RegraspExpert
 from sim.experts.rotate import RotateExpert
 
 __all__ = [
+    "AssembleExpert",
     "EXPERTS",
     "Expert",
     "GraspExpert",

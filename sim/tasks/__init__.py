@@ -1,5 +1,6 @@
 """Tasks: FMB's primitives and chains, each with a written-down success check."""
 
+from sim.tasks.assembly import AssembleTask
 from sim.tasks.base import TASKS, EpisodeStart, Evaluation, Task, WorldView, register_task
 from sim.tasks.chain import HorizontalChain, VerticalChain
 from sim.tasks.grasp import GraspTask
@@ -9,6 +10,7 @@ from sim.tasks.regrasp import RegraspTask
 from sim.tasks.rotate import RotateTask
 
 __all__ = [
+    "AssembleTask",
     "TASKS",
     "EpisodeStart",
     "Evaluation",
