@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from sim.experts.base import Expert, register_expert
-from sim.spatial import compose, inverse, pose, rotation_error
+from sim.experts.base import Expert, near, register_expert, servo
+from sim.spatial import compose, inverse, pose
 from sim.tasks.geometry import TCP_DOWN
 
 GRASP_BELOW_TOP = {"bridge": 0.008}
@@ -57,11 +57,11 @@ class AssembleExpert(Expert):
         if self.phase == "approach":
             target, close = grasp.copy(), False
             target[2] += 0.08
-            if _near(tcp, target, 0.008, np.radians(4.0)):
+            if near(tcp, target, 0.008, np.radians(4.0)):
                 self.phase = "descend"
         if self.phase == "descend":
             target, close, limit = grasp, False, 0.03
-            if _near(tcp, grasp, 0.003, np.radians(2.0)):
+            if near(tcp, grasp, 0.003, np.radians(2.0)):
                 self.phase = "close"
         if self.phase == "close":
             target = grasp
@@ -89,7 +89,7 @@ class AssembleExpert(Expert):
         if self.phase == "carry":
             target = over.copy()
             target[2] = carry if np.linalg.norm(tcp[:2] - over[:2]) > 0.01 else over[2]
-            if _near(tcp, over, 0.003, np.radians(2.0)):
+            if near(tcp, over, 0.003, np.radians(2.0)):
                 self.phase = "place"
             elif np.linalg.norm(tcp[:2] - over[:2]) < 0.03:
                 limit = 0.01  # slow down over the goal so the alignment settles
@@ -111,19 +111,8 @@ class AssembleExpert(Expert):
             if tcp[2] >= CARRY_HEIGHT - 0.02:
                 self.index += 1
                 self._next_part()
-        delta = np.zeros(7)
-        delta[:3] = target[:3] - tcp[:3]
-        delta[3:6] = rotation_error(tcp[3:], target[3:])
-        norm = np.linalg.norm(delta[:3])
-        if norm > limit:
-            delta[:3] *= limit / norm
-        if self.phase in ("approach", "carry") and self.noise > 0:
-            far = float(np.clip((norm - 0.02) / 0.05, 0.0, 1.0))
-            delta[:3] += self.rng.normal(0, 0.002 * self.noise * far, 3)
-            delta[3:6] += self.rng.normal(0, np.radians(1.0) * self.noise * far, 3)
-        delta[6] = 1.0 if close else 0.0
+        norm = float(np.linalg.norm(target[:3] - tcp[:3]))
+        delta = servo(tcp, target, close, limit)
+        if self.phase in ("approach", "carry"):
+            self.jitter(delta, float(np.clip((norm - 0.02) / 0.05, 0.0, 1.0)))
         return delta
-
-
-def _near(a: np.ndarray, b: np.ndarray, distance: float, angle: float) -> bool:
-    return np.linalg.norm(a[:3] - b[:3]) < distance and np.linalg.norm(rotation_error(a[3:], b[3:])) < angle

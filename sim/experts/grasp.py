@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from sim.experts.base import Expert, register_expert
-from sim.spatial import compose, pose, rotation_error
+from sim.experts.base import Expert, near, register_expert, servo
+from sim.spatial import compose, pose
 
 
 @register_expert
@@ -45,11 +45,11 @@ class GraspExpert(Expert):
         close = False
         if self.phase == "approach":
             target = pre
-            if _near(tcp, pre, 0.004, np.radians(2.0)):
+            if near(tcp, pre, 0.004, np.radians(2.0)):
                 self.phase = "descend"
         if self.phase == "descend":
             target = grasp
-            if _near(tcp, grasp, 0.003, np.radians(2.0)):
+            if near(tcp, grasp, 0.003, np.radians(2.0)):
                 self.phase = "close"
         if self.phase == "close":
             target, close = grasp, True
@@ -59,20 +59,7 @@ class GraspExpert(Expert):
         if self.phase == "lift":
             target, close = grasp.copy(), True
             target[2] += self.lift
-        delta = np.zeros(7)
-        delta[:3] = target[:3] - tcp[:3]
-        delta[3:6] = rotation_error(tcp[3:], target[3:])
-        limit = 0.04 if self.phase == "approach" else 0.02
-        norm = np.linalg.norm(delta[:3])
-        if norm > limit:
-            delta[:3] *= limit / norm
-        if self.phase == "approach" and self.noise > 0:
-            far = float(np.clip((np.linalg.norm(pre[:3] - tcp[:3]) - 0.005) / 0.02, 0, 1))
-            delta[:3] += self.rng.normal(0, 0.002 * self.noise * far, 3)
-            delta[3:6] += self.rng.normal(0, np.radians(1.0) * self.noise * far, 3)
-        delta[6] = 1.0 if close else 0.0
+        delta = servo(tcp, target, close, 0.04 if self.phase == "approach" else 0.02)
+        if self.phase == "approach":
+            self.jitter(delta, float(np.clip((np.linalg.norm(pre[:3] - tcp[:3]) - 0.005) / 0.02, 0, 1)))
         return delta
-
-
-def _near(a: np.ndarray, b: np.ndarray, distance: float, angle: float) -> bool:
-    return np.linalg.norm(a[:3] - b[:3]) < distance and np.linalg.norm(rotation_error(a[3:], b[3:])) < angle

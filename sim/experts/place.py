@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.experts.base import Expert, register_expert
-from sim.spatial import compose, inverse, pose, quat_from_euler, rotation_error, z_axis
+from sim.experts.base import Expert, near, register_expert, servo
+from sim.spatial import compose, inverse, pose, quat_from_euler, z_axis
 
 
 @register_expert
@@ -84,7 +84,7 @@ class PlaceExpert(Expert):
         if self.phase == "move":
             target = compose(self._peg_target(env, above), inverse(peg_in_tcp))
             self.count += 1
-            if _near(tcp, target, 0.004, np.radians(3.0)) or self.count > 30:
+            if near(tcp, target, 0.004, np.radians(3.0)) or self.count > 30:
                 self.phase, self.count = "lower", 0
         if self.phase == "lower":
             target = compose(self._peg_target(env, 0.004), inverse(peg_in_tcp))
@@ -109,22 +109,8 @@ class PlaceExpert(Expert):
             target = self.retreat_from.copy()
             target[:3] += -0.08 * z_axis(self.retreat_from[3:]) + [0.0, 0.0, 0.02]
             close = False
-        delta = np.zeros(7)
-        delta[:3] = target[:3] - tcp[:3]
-        delta[3:6] = rotation_error(tcp[3:], target[3:])
-        norm = np.linalg.norm(delta[:3])
-        if norm > limit:
-            delta[:3] *= limit / norm
-        size = np.linalg.norm(delta[3:6])
-        if size > turn_limit:
-            delta[3:6] *= turn_limit / size
-        if self.phase in ("lift", "move") and self.noise > 0:
-            far = float(np.clip((norm - 0.02) / 0.05, 0.0, 1.0))
-            delta[:3] += self.rng.normal(0, 0.002 * self.noise * far, 3)
-            delta[3:6] += self.rng.normal(0, np.radians(1.0) * self.noise * far, 3)
-        delta[6] = 1.0 if close else 0.0
+        norm = float(np.linalg.norm(target[:3] - tcp[:3]))
+        delta = servo(tcp, target, close, limit, turn_limit)
+        if self.phase in ("lift", "move"):
+            self.jitter(delta, float(np.clip((norm - 0.02) / 0.05, 0.0, 1.0)))
         return delta
-
-
-def _near(a: np.ndarray, b: np.ndarray, distance: float, angle: float) -> bool:
-    return np.linalg.norm(a[:3] - b[:3]) < distance and np.linalg.norm(rotation_error(a[3:], b[3:])) < angle

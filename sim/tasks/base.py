@@ -87,6 +87,11 @@ class Task(ABC):
         """Judge the current state of `world` for the episode that began with `start`."""
 
 
+def peg_facts(spec) -> dict:
+    """The facts about a peg every task records: part name, family, size and length names."""
+    return {"peg": spec.part_name, "family": spec.shape.name, "size": spec.size, "length": spec.length}
+
+
 TASKS: dict[str, type[Task]] = {}
 
 

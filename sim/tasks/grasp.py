@@ -23,7 +23,7 @@ from sim import panda
 from sim.objects import peg_part
 from sim.scene import SceneObject
 from sim.spatial import compose, inverse, pose, quat_from_euler, quat_from_matrix
-from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.geometry import TCP_DOWN, comfortable_grasp, held_peg_in_tcp
 
 AREA_CENTRE = np.array([0.50, 0.0])
@@ -152,10 +152,7 @@ def grasp_info(spec, peg_pose: np.ndarray, standing: bool) -> dict:
         grasp_in_peg, width = lying_grasp(spec)
     grasp = comfortable_grasp(compose(peg_pose, grasp_in_peg), pose([0, 0, 0]))
     return {
-        "peg": spec.part_name,
-        "family": spec.shape.name,
-        "size": spec.size,
-        "length": spec.length,
+        **peg_facts(spec),
         "standing": standing,
         "section_hull": np.asarray(section.convex_hull.exterior.coords)[:-1].round(6).tolist(),
         "targets": {

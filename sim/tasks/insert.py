@@ -23,7 +23,7 @@ from cad.fmb_reference import LENGTHS
 from sim.objects import board_for, peg_part
 from sim.scene import SceneObject
 from sim.spatial import axis_angle_between, compose, flip_z, pose, quat_from_yaw, z_axis
-from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles
 
 BOARD_CENTRE = np.array([0.52, 0.0])
@@ -111,10 +111,7 @@ def insert_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_of
     """
     centroid = spec.section().centroid
     return {
-        "peg": spec.part_name,
-        "family": spec.shape.name,
-        "size": spec.size,
-        "length": spec.length,
+        **peg_facts(spec),
         "board": board_name,
         "hole": hole_key,
         "grasp_offset": float(grasp_offset),

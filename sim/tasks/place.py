@@ -20,7 +20,7 @@ from sim import panda
 from sim.objects import fixture_part, peg_part
 from sim.scene import SceneObject
 from sim.spatial import axis_angle_between, compose, inverse, pose, z_axis
-from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.fixture_layout import draw_fixture_pose, fixture_top, pocket_frame
 from sim.tasks.geometry import comfortable_grasp
 from sim.tasks.grasp import AREA_CENTRE, AREA_HALF, lying_grasp, lying_pose
@@ -32,10 +32,7 @@ SUCCESS_TILT = np.radians(15.0)
 def place_info(spec, fixture_pose: np.ndarray) -> dict:
     """The place task's episode facts and targets for the fixture at `fixture_pose` (7,)."""
     return {
-        "peg": spec.part_name,
-        "family": spec.shape.name,
-        "size": spec.size,
-        "length": spec.length,
+        **peg_facts(spec),
         "length_m": spec.length_m,
         "targets": {
             "pocket": pocket_frame(fixture_pose).tolist(),

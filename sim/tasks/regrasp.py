@@ -18,7 +18,7 @@ from sim import panda
 from sim.objects import fixture_part, peg_part
 from sim.scene import SceneObject
 from sim.spatial import compose, pose, quat_from_euler, z_axis
-from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.fixture_layout import draw_fixture_pose, fixture_top, standing_in_pocket
 from sim.tasks.geometry import TCP_DOWN
 from sim.tasks.grasp import STANDING_GRASP_DEPTH, held_peg_in_tcp_inverse
@@ -33,10 +33,7 @@ def regrasp_info(spec, fixture_pose: np.ndarray) -> dict:
     hand uses is the expert's choice (it depends on how the peg stands when it gets there).
     """
     return {
-        "peg": spec.part_name,
-        "family": spec.shape.name,
-        "size": spec.size,
-        "length": spec.length,
+        **peg_facts(spec),
         "length_m": spec.length_m,
         "targets": {
             "grasp_in_peg": held_peg_in_tcp_inverse(STANDING_GRASP_DEPTH).tolist(),

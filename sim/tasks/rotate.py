@@ -18,7 +18,7 @@ import numpy as np
 from sim.objects import board_for, peg_part
 from sim.scene import SceneObject
 from sim.spatial import axis_angle_between, compose, flip_z, pose, quat_from_yaw, z_axis
-from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles, yaw_error
 from sim.tasks.insert import place_board
 
@@ -29,10 +29,7 @@ SUCCESS_TILT = np.radians(5.0)
 def rotate_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_offset: float, clearance: float) -> dict:
     """The rotate task's episode facts and targets for the hole at `hole` (7,)."""
     return {
-        "peg": spec.part_name,
-        "family": spec.shape.name,
-        "size": spec.size,
-        "length": spec.length,
+        **peg_facts(spec),
         "board": board_name,
         "hole": hole_key,
         "grasp_offset": float(grasp_offset),
