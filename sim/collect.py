@@ -145,13 +145,16 @@ def collect(spec: RunSpec, out: Path, episodes: int, seed: int = 0, workers: int
 
 
 def expert_eval(spec: RunSpec, episodes: int, seed: int = 0, workers: int = 1, progress: bool = True) -> dict:
-    """Success rate of the expert with 95 % Wilson intervals, per shape family, size and overall."""
+    """Success rate of the expert with 95 % Wilson intervals, per shape family, size and overall,
+    plus the mean of each task metric at the end of the episodes (e.g. parts placed)."""
     from tqdm import tqdm
 
     check_range("--episodes", episodes, 1, 1_000_000)
     groups: dict[str, dict[str, list[int]]] = {"family": defaultdict(list), "size": defaultdict(list)}
     outcomes = []
     steps = []
+    metrics: dict[str, list[float]] = defaultdict(list)
+    unstable = 0
     for _, result in tqdm(
         run_many(spec, list(range(seed, seed + episodes)), record=False, workers=workers),
         total=episodes,
@@ -162,6 +165,9 @@ def expert_eval(spec: RunSpec, episodes: int, seed: int = 0, workers: int = 1, p
         facts = result.info["episode"]
         outcomes.append(int(result.success))
         steps.append(result.steps)
+        unstable += "unstable" in result.info
+        for key, value in result.info["metrics"].items():
+            metrics[key].append(float(value))
         groups["family"][facts["family"]].append(int(result.success))
         groups["size"][facts["size"]].append(int(result.success))
 
@@ -177,7 +183,8 @@ def expert_eval(spec: RunSpec, episodes: int, seed: int = 0, workers: int = 1, p
     return {
         "task": spec.task,
         "backend": spec.backend,
-        "overall": summary(outcomes) | {"mean_steps": sum(steps) / len(steps)},
+        "overall": summary(outcomes) | {"mean_steps": sum(steps) / len(steps), "unstable_episodes": unstable},
+        "final_metrics_mean": {k: sum(v) / len(v) for k, v in sorted(metrics.items())},
         "per_family": {k: summary(v) for k, v in sorted(groups["family"].items())},
         "per_size": {k: summary(v) for k, v in sorted(groups["size"].items())},
     }
