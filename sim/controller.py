@@ -119,6 +119,12 @@ class CartesianImpedance:
         self.clip = np.array([g.translational_clip] * 3 + [g.rotational_clip] * 3)
         self.torque_limits = None if torque_limits is None else np.asarray(torque_limits, float)
         self._damping6 = 1e-6 * np.eye(6)
+        self._eyes: dict[int, np.ndarray] = {}
+
+    def _eye(self, n: int) -> np.ndarray:
+        if n not in self._eyes:
+            self._eyes[n] = np.eye(n)
+        return self._eyes[n]
 
     def pose_error(self, tcp_pose: np.ndarray, target_pose: np.ndarray) -> np.ndarray:
         """(6,) clipped error current - target: position [m], rotation vector [rad], base frame."""
@@ -151,9 +157,9 @@ class CartesianImpedance:
         twist = jacobian @ dq
         wrench = -self.stiffness * self.pose_error(tcp_pose, target_pose) - self.damping * twist
         tau = jacobian.T @ wrench
-        # Null-space projector I - (J+ J)^T with a damped pseudo-inverse J+ = J^T (J J^T + l I)^-1.
-        j_pinv = jacobian.T @ np.linalg.inv(jacobian @ jacobian.T + self._damping6)  # (n, 6)
-        null = np.eye(len(q)) - (j_pinv @ jacobian).T
+        # Null-space projector I - (J+ J)^T with a damped pseudo-inverse J+ = J^T (J J^T + l I)^-1;
+        # J+ J = J^T (J J^T + l I)^-1 J is symmetric, so no transpose is needed.
+        null = self._eye(len(q)) - jacobian.T @ np.linalg.solve(jacobian @ jacobian.T + self._damping6, jacobian)
         tau += null @ (g.nullspace_stiffness * (q_rest - q) - g.nullspace_damping * dq)
         tau += bias
         if self.torque_limits is not None:

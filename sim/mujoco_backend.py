@@ -183,6 +183,9 @@ class MujocoBackend(Backend):
         self._finger_dof = np.array([m.joint(j).dofadr[0] for j in panda.FINGER_JOINTS])
         self._arm_act = np.array([m.actuator(f"{j}_motor").id for j in panda.ARM_JOINTS])
         self._finger_act = np.array([m.actuator(f"{j}_pos").id for j in panda.FINGER_JOINTS])
+        self._finger_act_ids = [int(a) for a in self._finger_act]
+        self._finger_step = panda.FINGER_SPEED * m.opt.timestep
+        self._steps = 0
         self._tcp = m.site("tcp").id
         self._jacp = np.zeros((3, m.nv))
         self._jacr = np.zeros((3, m.nv))
@@ -275,12 +278,18 @@ class MujocoBackend(Backend):
         d.ctrl[self._arm_act] = torques
         # The finger targets move at the hand's rated speed: a position servo jumping straight to
         # "closed" would fling the fingers through a thin part within one control period.
-        step = panda.FINGER_SPEED * self.model.opt.timestep
-        d.ctrl[self._finger_act] += np.clip(gripper_width / 2 - d.ctrl[self._finger_act], -step, step)
+        step = self._finger_step
+        for a in self._finger_act_ids:
+            d.ctrl[a] += min(step, max(-step, gripper_width / 2 - d.ctrl[a]))
         mujoco.mj_step2(self.model, d)
         mujoco.mj_step1(self.model, d)
-        if d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number or d.warning[mujoco.mjtWarning.mjWARN_BADQVEL].number:
-            raise SimError("the simulation became unstable (NaN or huge accelerations; MuJoCo reset its state)")
+        self._steps += 1
+        if self._steps % 25 == 0:  # MuJoCo resets an unstable state itself; its warning counters stay
+            bad = (
+                d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number + d.warning[mujoco.mjtWarning.mjWARN_BADQVEL].number
+            )
+            if bad:
+                raise SimError("the simulation became unstable (NaN or huge accelerations; MuJoCo reset its state)")
 
     def object_pose(self, key: str) -> np.ndarray:
         if key not in self._bodies:
