@@ -1,6 +1,6 @@
 """PyBullet backend: the Panda and the parts in a DIRECT client, the arm torque-controlled per step.
 
-Robot. A rewritten copy of the Panda URDF (`_panda_urdf_text`): link inertias are those of the
+Robot. A rewritten copy of the Panda URDF (`sim.pybullet_assets.panda_urdf_text`): link inertias are those of the
 collision meshes as uniform solids with the URDF masses (the file's 0.1 kg m^2 everywhere makes
 FMB's rotational impedance oscillate; the MuJoCo backend does the same), and each arm link carries
 a rotor on its joint axis in place of MuJoCo's joint armature, which PyBullet lacks (without it
@@ -24,21 +24,19 @@ so that a 70 N grasp does not sink into the part.
 
 from __future__ import annotations
 
-import functools
 import tempfile
 import weakref
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import trimesh
 from scipy.spatial.transform import Rotation
 
 from sim import panda
 from sim.assets import part_assets
 from sim.backend import Backend, RobotState
-from sim.exceptions import AssetError, SimError, UnknownNameError
+from sim.exceptions import SimError, UnknownNameError
+from sim.pybullet_assets import panda_urdf_text, read_part_urdf
 from sim.scene import CameraSpec, SceneSpec
 from sim.spatial import compose, inverse, pose
 
@@ -65,7 +63,6 @@ p = _import_pybullet_quietly()
 HAND_LINKS = ("panda_hand", "panda_leftfinger", "panda_rightfinger")
 TABLE_COLOUR = (0.55, 0.55, 0.6, 1.0)
 NEAR, FAR = 0.01, 10.0  # [m] camera clipping planes; the background reads FAR
-ARMATURE = 0.1  # [kg m^2] rotor inertia on each arm joint axis (the MuJoCo backend's armature)
 ARM_DAMPING = 0.1  # [N m s/rad] joint damping (as the MuJoCo backend)
 GEAR_FORCE = 100.0  # [N] strength of the coupling between the two fingers
 CONTACT_THRESHOLD = 1e-3  # [m] closest points kept as contacts
@@ -87,17 +84,6 @@ def _friction(mu: float) -> _Friction:
     lateral, spinning = np.sqrt(mu), np.sqrt(0.005)
     grip = max(1.0, mu) / lateral
     return _Friction((lateral, spinning), (grip, 0.01 / spinning), (grip, spinning))
-
-
-class _PartLink(NamedTuple):
-    """What a part's URDF says about its link (part frame, SI units)."""
-
-    mass: float
-    com: np.ndarray  # (3,)
-    inertia: np.ndarray  # (3, 3) about the COM
-    visual: Path  # STL [mm]
-    rgba: tuple[float, ...]
-    collision: Path  # OBJ, one object per convex piece [m]
 
 
 class _Session:
@@ -249,7 +235,7 @@ class PybulletBackend(Backend):
 
     def _add_part(self, part, fixed: bool, friction: tuple[float, float]) -> tuple[int, np.ndarray]:
         c = self._client
-        link = _read_part_urdf(part_assets(part).urdf, part.name)
+        link = read_part_urdf(part_assets(part).urdf, part.name)
         col = p.createCollisionShape(p.GEOM_MESH, fileName=str(link.collision), physicsClientId=c)
         vis = p.createVisualShape(
             p.GEOM_MESH, fileName=str(link.visual), meshScale=[0.001] * 3, rgbaColor=link.rgba, physicsClientId=c
@@ -485,83 +471,6 @@ def _load_robot(client: int) -> int:
     """Load the rewritten Panda URDF into `client`; the arm's base is fixed at the origin."""
     with tempfile.TemporaryDirectory(prefix="fmb_panda_") as tmp:
         path = Path(tmp) / "panda.urdf"
-        path.write_text(_panda_urdf_text())
+        path.write_text(panda_urdf_text())
         flags = p.URDF_USE_INERTIA_FROM_FILE | p.URDF_MAINTAIN_LINK_ORDER
         return p.loadURDF(str(path), useFixedBase=True, flags=flags, physicsClientId=client)
-
-
-@functools.lru_cache(maxsize=1)
-def _panda_urdf_text() -> str:
-    """The Panda URDF for this backend, mesh paths made absolute.
-
-    Each link with mass gets the inertial of its collision mesh as a uniform solid of that mass
-    (COM and full tensor, PyBullet diagonalises it; the massless frame links get none). Each arm
-    link also gets ARMATURE about its joint axis (the link's z) as a massless thin disc,
-    ARMATURE * diag(1/2, 1/2, 1): a rotor about z alone would be closer to MuJoCo's armature, but
-    it breaks the triangle inequality that PyBullet's importer and inverse dynamics enforce.
-    The fingers' <contact> blocks (compliant contact, friction) are dropped: friction is set by
-    the backend, and contacts stay rigid as for the parts.
-    """
-    folder = panda.description_dir()
-    root = ET.parse(panda.urdf_path()).getroot()
-    rotors = {}
-    for joint in root.findall("joint"):
-        if joint.get("name") in panda.ARM_JOINTS:
-            if joint.find("axis").get("xyz").split() != ["0", "0", "1"]:
-                raise AssetError(f"{joint.get('name')}: expected its axis along the child link's z")
-            rotors[joint.find("child").get("link")] = ARMATURE * np.diag([0.5, 0.5, 1.0])
-    for link in root.findall("link"):
-        inertial = link.find("inertial")
-        if inertial is None:
-            continue
-        mass = float(inertial.find("mass").get("value"))
-        com, tensor = np.zeros(3), np.zeros((3, 3))
-        collision = link.find("collision")
-        if mass > 0 and collision is not None:
-            com, tensor = _mesh_inertial(folder, collision, mass)
-        tensor = tensor + rotors.get(link.get("name"), 0.0)
-        inertial.find("origin").attrib.update(xyz=" ".join(f"{v:.9g}" for v in com), rpy="0 0 0")
-        axes = {"ixx": (0, 0), "ixy": (0, 1), "ixz": (0, 2), "iyy": (1, 1), "iyz": (1, 2), "izz": (2, 2)}
-        inertial.find("inertia").attrib.update({k: f"{tensor[ij]:.9g}" for k, ij in axes.items()})
-        for contact in link.findall("contact"):
-            link.remove(contact)
-    return ET.tostring(root, encoding="unicode").replace("package://", f"{folder}/")
-
-
-def _mesh_inertial(folder: Path, collision: ET.Element, mass: float) -> tuple[np.ndarray, np.ndarray]:
-    """COM (3,) [m] and inertia (3, 3) [kg m^2] about it, link axes, of a collision mesh as a solid."""
-    mesh = trimesh.load(
-        folder / collision.find("geometry/mesh").get("filename").replace("package://", ""), force="mesh"
-    )
-    mesh.merge_vertices(merge_tex=True, merge_norm=True)  # the OBJ splits vertices at normal seams
-    if not mesh.is_watertight:
-        mesh = mesh.convex_hull
-    origin = collision.find("origin")
-    if origin is not None:
-        rpy = [float(v) for v in origin.get("rpy", "0 0 0").split()]
-        transform = np.eye(4)
-        transform[:3, :3] = Rotation.from_euler("xyz", rpy).as_matrix()  # URDF rpy: fixed axes x, y, z
-        transform[:3, 3] = [float(v) for v in origin.get("xyz", "0 0 0").split()]
-        mesh.apply_transform(transform)
-    return np.array(mesh.center_mass), np.array(mesh.moment_inertia) * (mass / mesh.mass)
-
-
-def _read_part_urdf(path: Path, name: str) -> _PartLink:
-    """Inertial, visual and collision of link `name` of a cad part URDF (see cad.sim_assets)."""
-    try:
-        link = ET.parse(path).getroot().find(f"link[@name='{name}']")
-        inertial = link.find("inertial")
-        t = {k: float(v) for k, v in inertial.find("inertia").attrib.items()}
-        tensor = np.array(
-            [[t["ixx"], t["ixy"], t["ixz"]], [t["ixy"], t["iyy"], t["iyz"]], [t["ixz"], t["iyz"], t["izz"]]]
-        )
-        return _PartLink(
-            mass=float(inertial.find("mass").get("value")),
-            com=np.array(inertial.find("origin").get("xyz").split(), dtype=float),
-            inertia=tensor,
-            visual=path.parent / link.find("visual/geometry/mesh").get("filename"),
-            rgba=tuple(float(v) for v in link.find("visual/material/color").get("rgba").split()),
-            collision=path.parent / link.find("collision/geometry/mesh").get("filename"),
-        )
-    except (AttributeError, KeyError, ValueError, ET.ParseError) as err:
-        raise AssetError(f"{path}: not a cad part URDF with a link {name!r} ({err})") from None

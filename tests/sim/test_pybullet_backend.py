@@ -120,7 +120,7 @@ def test_fingers_keep_a_pushed_part_centred(env):
 
 
 def test_pegs_rest_on_the_table_and_drop_through_their_holes():
-    from sim.pybullet_backend import _read_part_urdf
+    from sim.pybullet_assets import read_part_urdf
 
     # With PyBullet's default 1 mm collision margin a peg would float 1 mm up and stick on the rim.
     spec = PegSpec(get_shape("star"), size="M", length="short")
@@ -137,7 +137,7 @@ def test_pegs_rest_on_the_table_and_drop_through_their_holes():
     backend.reset(panda.HOME_Q, panda.GRIPPER_OPEN, poses)
     body, c = backend._bodies["spare"][0], backend._client
     mass, _, moments, com = p.getDynamicsInfo(body, -1, physicsClientId=c)[:4]
-    urdf = _read_part_urdf(part_assets(peg).urdf, peg.name)
+    urdf = read_part_urdf(part_assets(peg).urdf, peg.name)
     assert mass == pytest.approx(urdf.mass) and p.getDynamicsInfo(body, -1, physicsClientId=c)[-1] == 0.0
     np.testing.assert_allclose(np.sort(moments), np.linalg.eigvalsh(urdf.inertia), rtol=1e-6)
     np.testing.assert_allclose(com, urdf.com, atol=1e-9)
