@@ -1,12 +1,10 @@
-"""MuJoCo backend: the scene composed with MjSpec, the Panda torque-controlled at the physics rate.
+"""MuJoCo backend: the world from `sim.mujoco_scene`, the Panda torque-controlled at the physics rate.
 
-The Panda comes from its URDF (static links kept as bodies, so the hand is its own body; link
-inertias from the meshes, see `_build_spec`), with
-motor actuators on the arm joints, force-limited position actuators on the fingers, and a `tcp`
-site at `panda_grasptarget`. Parts are attached from their cad MJCF with the prefix "<key>/";
-fixed parts become mocap bodies so that a new episode moves them without recompiling. The wrench
-is the sum of contact forces on the hand and fingers (what Franka's external-wrench estimate
-reports), expressed in the TCP frame. MuJoCo's quaternions are wxyz: converted here only.
+Fixed parts are mocap bodies, so a new episode moves them without recompiling; a new set of parts
+recompiles. Each step runs mj_step2 then mj_step1, so what the controller reads always describes
+the current state. The wrench is the sum of contact forces on the hand and fingers (what Franka's
+external-wrench estimate reports), expressed in the TCP frame. Instability (MuJoCo resetting a
+blown-up state) raises SimError. MuJoCo's quaternions are wxyz: converted here and in the scene only.
 """
 
 from __future__ import annotations
@@ -19,30 +17,13 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco  # noqa: E402
 
 from sim import panda  # noqa: E402
-from sim.assets import part_assets  # noqa: E402
 from sim.backend import Backend, RobotState  # noqa: E402
 from sim.exceptions import SimError, UnknownNameError  # noqa: E402
+from sim.mujoco_scene import scene_spec  # noqa: E402
 from sim.scene import CameraSpec, SceneSpec  # noqa: E402
-from sim.spatial import compose, pose, wxyz_to_xyzw, xyzw_to_wxyz  # noqa: E402
+from sim.spatial import wxyz_to_xyzw, xyzw_to_wxyz  # noqa: E402
 
 HAND_BODIES = ("panda_hand", "panda_leftfinger", "panda_rightfinger")
-_FINGER_KP = 2000.0  # [N/m]: with a 70 N force limit, a firm grasp on anything the fingers close on
-
-
-def _look_at_quat(position, target, up) -> np.ndarray:
-    """MuJoCo camera quaternion (wxyz): looks along -z, image up along +y."""
-    forward = np.asarray(target, float) - np.asarray(position, float)
-    forward /= np.linalg.norm(forward)
-    z = -forward
-    x = np.cross(np.asarray(up, float), z)
-    if np.linalg.norm(x) < 1e-6:
-        x = np.cross([1.0, 0.0, 0.0], z)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    mat = np.stack([x, y, z], axis=1)
-    quat = np.zeros(4)
-    mujoco.mju_mat2Quat(quat, mat.ravel())
-    return quat
 
 
 class MujocoBackend(Backend):
@@ -63,117 +44,13 @@ class MujocoBackend(Backend):
         self.close()
         if hasattr(self, "_fk_data"):
             del self._fk_data
-        spec = self._build_spec(scene)
+        spec = scene_spec(scene)
         self.spec = spec
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         self.scene = scene
         self._signature = scene.signature()
         self._index()
-
-    def _build_spec(self, scene: SceneSpec) -> mujoco.MjSpec:
-        spec = mujoco.MjSpec.from_string(panda.urdf_text_absolute())
-        spec.compiler.fusestatic = False
-        spec.compiler.discardvisual = False  # the URDF importer sets it; it would drop part visuals
-        # The URDF gives every link an inertia of 0.1 kg m^2 (ten times a real Panda wrist's),
-        # which makes FMB's rotational gains oscillate. Keep its masses, take inertia from the
-        # link meshes as uniform solids, and give the frame-only links no inertia at all.
-        for body in spec.bodies:
-            if not body.name.startswith("panda_"):
-                continue
-            if body.geoms:
-                for g in body.geoms:
-                    g.mass = body.mass / len(body.geoms)
-            else:
-                body.mass = 0.0
-                body.inertia = [0.0, 0.0, 0.0]
-                body.fullinertia = [np.nan] * 6  # the URDF importer's fullinertia overrides `inertia`
-        spec.compiler.inertiafromgeom = mujoco.mjtInertiaFromGeom.mjINERTIAFROMGEOM_TRUE
-        spec.modelname = "fmb_scene"
-        spec.memory = 64 * 2**20  # [bytes] room for thousands of contacts among exact collision pieces
-        opt = spec.option
-        opt.timestep = scene.physics.timestep
-        opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
-        opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
-        opt.impratio = 10.0
-        spec.visual.global_.offwidth = max([640] + [c.width for c in scene.cameras])
-        spec.visual.global_.offheight = max([480] + [c.height for c in scene.cameras])
-        world = spec.worldbody
-        world.add_light(pos=[0.5, 0.0, 1.5], dir=[0.0, 0.0, -1.0], diffuse=[0.7, 0.7, 0.7], castshadow=False)
-        world.add_light(pos=[0.0, -1.0, 1.0], dir=[0.5, 1.0, -1.0], diffuse=[0.3, 0.3, 0.3], castshadow=False)
-        world.add_geom(
-            name="table",
-            type=mujoco.mjtGeom.mjGEOM_PLANE,
-            size=[1.5, 1.5, 0.01],
-            rgba=[0.55, 0.55, 0.6, 1.0],
-            contype=1,
-            conaffinity=3,
-        )
-        for i, joint in enumerate(panda.ARM_JOINTS):
-            j = spec.joint(joint)
-            j.damping = [0.1, 0.0, 0.0]  # MuJoCo 4: [linear, quadratic, cubic] coefficients
-            j.armature = 0.1
-            limit = panda.TORQUE_LIMITS[i]
-            spec.add_actuator(
-                name=f"{joint}_motor",
-                target=joint,
-                trntype=mujoco.mjtTrn.mjTRN_JOINT,
-                ctrlrange=[-limit, limit],
-                ctrllimited=True,
-            )
-        for joint in panda.FINGER_JOINTS:
-            spec.joint(joint).damping = [5.0, 0.0, 0.0]
-            spec.joint(joint).armature = 0.01
-            act = spec.add_actuator(name=f"{joint}_pos", target=joint, trntype=mujoco.mjtTrn.mjTRN_JOINT)
-            act.set_to_position(kp=_FINGER_KP)
-            act.forcerange = [-panda.GRIPPER_FORCE, panda.GRIPPER_FORCE]
-            act.forcelimited = True
-            act.ctrlrange = [0.0, panda.GRIPPER_OPEN / 2]
-            act.ctrllimited = True
-        tcp = panda.tcp_in_link7()
-        link7 = spec.body("panda_link7")
-        link7.add_site(name="tcp", pos=tcp[:3], quat=xyzw_to_wxyz(tcp[3:]), group=4)
-        # Robot links collide with the world but not with each other (FMB's motions keep the arm
-        # clear of itself, and skipping those pairs saves ~10 % of a physics step).
-        for body in spec.bodies:
-            if body.name.startswith("panda_"):
-                for g in body.geoms:
-                    g.contype, g.conaffinity = 2, 1
-        for key in ("panda_leftfinger", "panda_rightfinger"):
-            for g in spec.body(key).geoms:
-                # Torsional friction as of rubber-padded fingers: a 70 N grasp resists ~3.5 N m of
-                # twist about the finger axis, so an off-centre peg does not swing in the grasp.
-                g.friction = [max(1.0, scene.physics.friction), 0.05, 0.0001]
-                g.condim = 4
-        for obj in scene.objects:
-            child = mujoco.MjSpec.from_file(str(part_assets(obj.part).mjcf))
-            frame = world.add_frame()
-            frame.attach_body(child.body(obj.part.name), f"{obj.key}/", "")
-            body = spec.body(f"{obj.key}/{obj.part.name}")
-            if obj.fixed:
-                body.mocap = True
-            for site in _subtree_sites(body):
-                site.group = 4  # frames are for code, not for the cameras
-            for g in _subtree_geoms(body):
-                if g.contype or g.conaffinity:
-                    g.contype, g.conaffinity = 1, 3  # objects collide with objects and the robot
-                    g.friction = [scene.physics.friction, 0.005, 0.0001]
-                    g.condim = 4
-        for cam in scene.cameras:
-            if cam.on_hand:
-                cam_in_tcp = pose(cam.position, wxyz_to_xyzw(_look_at_quat(cam.position, cam.target, cam.up)))
-                cam_in_link7 = compose(tcp, cam_in_tcp)
-                link7.add_camera(
-                    name=cam.name, pos=cam_in_link7[:3], quat=xyzw_to_wxyz(cam_in_link7[3:]), fovy=cam.fovy
-                )
-            else:
-                world.add_camera(
-                    name=cam.name,
-                    pos=list(cam.position),
-                    quat=_look_at_quat(cam.position, cam.target, cam.up),
-                    fovy=cam.fovy,
-                )
-        return spec
 
     def _index(self) -> None:
         m = self.model
@@ -381,17 +258,3 @@ class MujocoBackend(Backend):
         for r in self._renderers.values():
             r.close()
         self._renderers.clear()
-
-
-def _subtree_geoms(body):
-    geoms = list(body.geoms)
-    for child in body.bodies:
-        geoms.extend(_subtree_geoms(child))
-    return geoms
-
-
-def _subtree_sites(body):
-    sites = list(body.sites)
-    for child in body.bodies:
-        sites.extend(_subtree_sites(child))
-    return sites
