@@ -9,6 +9,7 @@ the exact convex collision pieces (one convex prism per piece of each slab's reg
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -99,12 +100,21 @@ class Part:
         return max(s.z_max for s in self.slabs)
 
     def mesh(self) -> trimesh.Trimesh:
-        """Watertight triangle mesh of the print solid [m]."""
-        return slabs_to_mesh(self.slabs)
+        """Watertight triangle mesh of the print solid [m] (a copy: callers may scale it)."""
+        return self._mesh.copy()
 
     def collision_pieces(self) -> list[CollisionPiece]:
         """Exact convex prisms whose union is the collision solid [m]."""
-        return slabs_to_pieces(self.collision_slabs)
+        return list(self._pieces)
+
+    # Built once per part: checks, file export and simulator assets all ask for them.
+    @functools.cached_property
+    def _mesh(self) -> trimesh.Trimesh:
+        return slabs_to_mesh(self.slabs)
+
+    @functools.cached_property
+    def _pieces(self) -> tuple[CollisionPiece, ...]:
+        return tuple(slabs_to_pieces(self.collision_slabs))
 
 
 def stepped_slabs(
