@@ -39,6 +39,11 @@ def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return pose(a[:3] + ra.apply(b[:3]), (ra * Rotation.from_quat(b[3:])).as_quat())
 
 
+def about(point, transform: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Pose `p` (7,) moved by `transform` (7,) applied about `point` (3,) [m] instead of the origin."""
+    return compose(pose(point), compose(transform, compose(pose(-np.asarray(point, float)), p)))
+
+
 def inverse(a: np.ndarray) -> np.ndarray:
     """Inverse of pose `a`."""
     r = Rotation.from_quat(a[3:]).inv()

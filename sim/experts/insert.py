@@ -40,16 +40,11 @@ class InsertExpert(Expert):
             return goal
         axis = _z(hole)
         centre = compose(goal, pose(info["centroid"]))[:3]
-        best, best_angle = goal, np.inf
-        for turn in info["symmetries"]:
-            r = Rotation.from_rotvec(turn * axis)
-            candidate = np.concatenate(
-                [centre + r.apply(goal[:3] - centre), (r * Rotation.from_quat(goal[3:])).as_quat()]
-            )
-            angle = np.linalg.norm(rotation_error(peg[3:], candidate[3:]))
-            if angle < best_angle:
-                best, best_angle = candidate, angle
-        return best
+        # All turns at once (a round peg has 360 of them, and this runs every step).
+        turns = Rotation.from_rotvec(np.asarray(info["symmetries"], float)[:, None] * axis)
+        candidates = turns * Rotation.from_quat(goal[3:])
+        k = int(np.argmin((candidates * Rotation.from_quat(peg[3:]).inv()).magnitude()))
+        return np.concatenate([centre + turns[k].apply(goal[:3] - centre), candidates[k].as_quat()])
 
     def act(self, env) -> np.ndarray:
         targets = env.episode.info["targets"]

@@ -133,10 +133,11 @@ def resting_pose(spec, xy, yaw: float, standing: bool) -> np.ndarray:
     return lying_pose(spec.section(), spec.length_m, xy, yaw)[0]
 
 
-def start_above_table(rng: np.random.Generator) -> np.ndarray:
-    """(7,) TCP start: pointing down, 25-35 cm up, within +-5 cm of (0.45, 0.0) m, yaw +-0.5 rad."""
+def start_above_table(rng: np.random.Generator, centre=(0.45, 0.0), heights=(0.25, 0.35)) -> np.ndarray:
+    """(7,) TCP start: pointing down, at a height in `heights` [m], within +-5 cm of `centre` (x, y)
+    [m], yaw +-0.5 rad."""
     return pose(
-        [0.45 + rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(0.25, 0.35)],
+        [centre[0] + rng.uniform(-0.05, 0.05), centre[1] + rng.uniform(-0.05, 0.05), rng.uniform(*heights)],
         compose(pose([0, 0, 0], quat_from_euler(0, 0, rng.uniform(-0.5, 0.5))), pose([0, 0, 0], TCP_DOWN))[3:],
     )
 

@@ -22,7 +22,7 @@ import numpy as np
 from cad.fmb_reference import LENGTHS
 from sim.objects import board_for, peg_part
 from sim.scene import SceneObject
-from sim.spatial import axis_angle_between, compose, flip_z, pose, quat_from_yaw, z_axis
+from sim.spatial import about, axis_angle_between, compose, flip_z, pose, quat_from_yaw, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles
 
@@ -52,7 +52,7 @@ class InsertTask(Task):
         hover = rng.uniform(0.02, 0.06)
         aligned = inserted_peg_pose(hole, spec, depth=-hover)
         offset = pose([*rng.uniform(-0.02, 0.02, 2), 0.0], quat_from_yaw(rng.uniform(-1, 1) * np.radians(10.0)))
-        peg_pose = compose(pose(hole[:3]), compose(offset, compose(pose(-hole[:3]), aligned)))
+        peg_pose = about(hole[:3], offset, aligned)
         grasp = rng.uniform(0.02, 0.04)
         tcp = comfortable_grasp(peg_pose, held_peg_in_tcp(grasp))
         section = spec.section()

@@ -17,11 +17,10 @@ import numpy as np
 from sim import panda
 from sim.objects import fixture_part, peg_part
 from sim.scene import SceneObject
-from sim.spatial import compose, pose, quat_from_euler, z_axis
+from sim.spatial import compose, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.fixture_layout import draw_fixture_pose, fixture_top, standing_in_pocket
-from sim.tasks.geometry import TCP_DOWN
-from sim.tasks.grasp import STANDING_GRASP_DEPTH, held_peg_in_tcp_inverse
+from sim.tasks.grasp import STANDING_GRASP_DEPTH, held_peg_in_tcp_inverse, start_above_table
 
 SUCCESS_CLEARANCE = 0.010
 
@@ -56,10 +55,7 @@ class RegraspTask(Task):
         fixture_pose = draw_fixture_pose(rng)
         yaw = np.radians(90.0 * rng.integers(4) + rng.uniform(-5.0, 5.0))
         peg_pose = standing_in_pocket(fixture_pose, spec.length_m, yaw, lift=0.001)
-        tcp = pose(
-            [0.45 + rng.uniform(-0.05, 0.05), 0.15 + rng.uniform(-0.05, 0.05), rng.uniform(0.25, 0.32)],
-            compose(pose([0, 0, 0], quat_from_euler(0.0, 0.0, rng.uniform(-0.5, 0.5))), pose([0, 0, 0], TCP_DOWN))[3:],
-        )
+        tcp = start_above_table(rng, centre=(0.45, 0.15), heights=(0.25, 0.32))
         info = regrasp_info(spec, fixture_pose)
         return EpisodeStart(
             [SceneObject("fixture", fixture, fixed=True), SceneObject("peg", peg)],

@@ -17,7 +17,7 @@ import numpy as np
 
 from sim.objects import board_for, peg_part
 from sim.scene import SceneObject
-from sim.spatial import axis_angle_between, compose, flip_z, pose, quat_from_yaw, z_axis
+from sim.spatial import about, axis_angle_between, flip_z, pose, quat_from_yaw, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles, yaw_error
 from sim.tasks.insert import place_board
@@ -54,7 +54,7 @@ class RotateTask(Task):
         aligned = inserted_peg_pose(hole, spec, depth=-rng.uniform(0.04, 0.08))
         turn = rng.choice([-1.0, 1.0]) * rng.uniform(np.radians(20.0), np.radians(90.0))
         shift = pose([*rng.uniform(-0.03, 0.03, 2), 0.0], quat_from_yaw(turn))
-        peg_pose = compose(pose(hole[:3]), compose(shift, compose(pose(-hole[:3]), aligned)))
+        peg_pose = about(hole[:3], shift, aligned)
         grasp = rng.uniform(0.02, 0.04)
         tcp = comfortable_grasp(peg_pose, held_peg_in_tcp(grasp))
         section = spec.section()
