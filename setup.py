@@ -41,7 +41,7 @@ ROS = [
     "ros-jazzy-diagnostic-msgs",
 ]
 STEP = ["build123d>=0.9"]
-DEV = SIM + STEP + ["pytest>=8", "ruff>=0.6"]
+DEV = LEARN + STEP + ["pytest>=8", "ruff>=0.6"]
 
 setup(
     name=PACKAGE_NAME,

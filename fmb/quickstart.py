@@ -1,20 +1,54 @@
-"""`fmb quickstart`: the README's main job.
+"""`fmb quickstart`: the README's main job, end to end on one CPU machine (about 20 minutes).
 
-For now: generate the full FMB object set (print files, simulator assets, manifest) and its
-contact-sheet preview under `runs/quickstart/`. Later stages (demonstrations, training,
-evaluation) will extend it.
+Stages (each shows progress; a rerun reuses what is already done):
+
+1. the FMB object set (print files, simulator assets, manifest) and its contact-sheet preview;
+2. scripted-expert demonstrations of one skill (default: insertion) on the training side of a
+   split (default: family_holdout, so hexagon and star pegs are never seen in training);
+3. the `small` diffusion policy and the BC baseline, trained on those demonstrations;
+4. both evaluated on seen objects and on the held-out families;
+5. a Markdown report with plots: runs/quickstart/report.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from pathlib import Path
 
 
+@dataclasses.dataclass(frozen=True)
+class QuickstartConfig:
+    """Every field is a flag of `fmb quickstart` (underscores become dashes)."""
+
+    task: str = "insert"
+    demos: int = 100
+    split: str = "family_holdout"
+    diffusion_steps: int = 2500
+    bc_steps: int = 2000
+    eval_episodes: int = 24
+    workers: int = 2
+    point_cloud: int = 2048
+    image_size: int = 96
+    config: str = "small"
+
+
 def register(sub) -> None:
     """Add `fmb quickstart` to the `fmb` subparsers."""
-    p = sub.add_parser("quickstart", help="generate the FMB object set and its preview (the README's main job)")
+    p = sub.add_parser(
+        "quickstart",
+        help="the main job: objects, demonstrations, diffusion policy + BC baseline, evaluation, report",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="run folder (default runs/quickstart)")
+    for field in dataclasses.fields(QuickstartConfig):
+        p.add_argument(
+            "--" + field.name.replace("_", "-"),
+            type=type(field.default),
+            default=field.default,
+            help=f"(default {field.default})",
+        )
+    p.add_argument("--objects-only", action="store_true", help="stop after the object set (no torch needed)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
 
@@ -25,13 +59,114 @@ def run(args) -> int:
     from cad.preview import render_contact_sheet
 
     t0 = time.perf_counter()
-    objects_dir = Path(args.out).absolute() / "objects"
-    print("[1/2] generating the FMB object set (54 pegs, 3 boards, fixture, bridge assembly)")
+    out = Path(args.out).absolute()
+    cfg = QuickstartConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(QuickstartConfig)})
+    progress = not args.quiet
+    stages = 1 if args.objects_only else 5
+    objects_dir = out / "objects"
+    print(f"[1/{stages}] generating the FMB object set (54 pegs, 3 boards, fixture, bridge assembly)", flush=True)
     objects = standard_set()
-    manifest = export_set(objects, objects_dir, progress=not args.quiet, force=False)
-    print("[2/2] rendering the preview")
+    manifest = export_set(objects, objects_dir, progress=progress, force=False)
     preview = render_contact_sheet(list(objects.parts), objects_dir / "preview.png", title="FMB object set")
-    print(f"quickstart done in {time.perf_counter() - t0:.1f} s")
-    print(f"  object set: {objects_dir} ({len(manifest['parts'])} parts, manifest.json)")
-    print(f"  preview:    {preview}")
+    print(f"  object set: {objects_dir} ({len(manifest['parts'])} parts, manifest.json); preview: {preview}")
+    if args.objects_only:
+        print(f"quickstart (objects only) done in {time.perf_counter() - t0:.1f} s")
+        return 0
+    report = run_learning(cfg, out, progress, t0)
+    print(f"quickstart done in {(time.perf_counter() - t0) / 60:.1f} min")
+    print(f"  report: {report}")
     return 0
+
+
+def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) -> Path:
+    """Stages 2-5; returns the report path."""
+    from policies.config import preset
+    from policies.evaluate import PolicyRunSpec, evaluate
+    from policies.report import plot_losses, plot_success, video_still, write_report
+    from policies.train import train
+    from sim.collect import RunSpec, collect
+
+    def stamp() -> str:
+        return f"{(time.perf_counter() - t0) / 60:.1f} min"
+
+    data = out / "demos"
+    print(f"[2/5] collecting {cfg.demos} {cfg.task} demonstrations ({cfg.split} train side) [{stamp()}]", flush=True)
+    spec = RunSpec(
+        cfg.task,
+        cameras=("side_1", "side_2", "wrist"),
+        image_size=(cfg.image_size, cfg.image_size),
+        point_cloud=cfg.point_cloud,
+        split=cfg.split,
+        side="train",
+    )
+    summary = collect(spec, data, cfg.demos, seed=0, workers=cfg.workers, progress=progress)
+    print(f"  {summary['episodes']} episodes in {data}")
+
+    runs = {}
+    for kind, steps in (("diffusion", cfg.diffusion_steps), ("bc", cfg.bc_steps)):
+        print(f"[3/5] training the {cfg.config} {kind} policy, {steps} steps [{stamp()}]", flush=True)
+        run_dir = out / kind
+        policy, training = preset(cfg.config, policy_type=kind)
+        training = dataclasses.replace(training, steps=steps, checkpoint_every=max(steps // 2, 1), device="auto")
+        runs[kind] = run_dir
+        if _trained_to(run_dir) >= steps:
+            print(f"  {run_dir} is already trained to {steps} steps")
+            continue
+        resume = _trained_to(run_dir) > 0
+        train([data], run_dir, policy, training, resume=resume, progress=progress)
+
+    results: dict[str, dict[str, dict]] = {}
+    videos = {}
+    for kind, run_dir in runs.items():
+        results[kind] = {}
+        for label, side in (("seen", "train"), ("held-out", "test")):
+            print(f"[4/5] evaluating {kind} on {label} objects, {cfg.eval_episodes} episodes [{stamp()}]", flush=True)
+            spec = PolicyRunSpec(str(run_dir), cfg.task, split=cfg.split, side=side, device="auto")
+            folder = out / "eval" / f"{kind}_{label}"
+            result = evaluate(
+                spec,
+                cfg.eval_episodes,
+                workers=cfg.workers,
+                videos=1 if side == "train" else 0,
+                out=folder,
+                progress=progress,
+            )
+            results[kind][label] = result
+            if result.get("videos"):
+                videos[kind] = Path(result["videos"][0])
+            o = result["overall"]
+            print(f"  {kind} / {label}: {o['successes']}/{o['episodes']} = {o['success_rate']:.0%}")
+
+    print(f"[5/5] writing the report [{stamp()}]", flush=True)
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    images = {
+        "Success per shape family": plot_success(results, plots / "success_per_family.png"),
+        "Training loss": plot_losses({k: r / "train_log.csv" for k, r in runs.items()}, plots / "loss.png"),
+    }
+    for kind, mp4 in videos.items():
+        images[f"Video still ({kind}, seen object; full video: {mp4.relative_to(out)})"] = video_still(
+            mp4, plots / f"still_{kind}.png"
+        )
+    facts = {
+        "task": cfg.task,
+        "demonstrations": f"{summary['episodes']} scripted-expert episodes ({data.relative_to(out)})",
+        "objects": f"split {cfg.split}: trained on its train side, held-out = its test side",
+        "policies": f"{cfg.config} diffusion ({cfg.diffusion_steps} steps) and BC baseline ({cfg.bc_steps} steps)",
+        "observations": f"TCP state + local point cloud ({cfg.point_cloud}-point fused cloud from 3 cameras at "
+        f"{cfg.image_size} px)",
+        "evaluation": f"{cfg.eval_episodes} episodes per row, seeds from 100000 (never used for demonstrations)",
+        "wall time": stamp(),
+    }
+    (out / "results.json").write_text(json.dumps({"config": dataclasses.asdict(cfg), "results": results}, indent=1))
+    return write_report(out, facts, results, images)
+
+
+def _trained_to(run_dir: Path) -> int:
+    """The step of the latest checkpoint in `run_dir` (0 when there is none)."""
+    from policies import checkpoint
+
+    try:
+        return int(checkpoint.load_meta(checkpoint.resolve(run_dir))["step"])
+    except checkpoint.CheckpointError:
+        return 0

@@ -31,6 +31,7 @@ class RunSpec:
         point_cloud: fused cloud size (0 = none).
         families, sizes: restrict the object pool (None = all FMB pegs).
         noise: expert noise scale.
+        split, side: draw pegs from one side ("train"/"test") of a named split (cad.splits).
     """
 
     task: str = "insert"
@@ -41,13 +42,15 @@ class RunSpec:
     families: tuple[str, ...] | None = None
     sizes: tuple[str, ...] | None = None
     noise: float = 1.0
+    split: str = "all"
+    side: str = "train"
 
     def build(self):
         from sim.env import make_env
         from sim.experts import make_expert
         from sim.objects import ObjectPool
 
-        pool = ObjectPool.fmb(families=self.families, sizes=self.sizes)
+        pool = ObjectPool.fmb(families=self.families, sizes=self.sizes, split=self.split, side=self.side)
         env = make_env(
             self.task,
             self.backend,
@@ -105,6 +108,7 @@ def collect(spec: RunSpec, out: Path, episodes: int, seed: int = 0, workers: int
             "image_size": list(spec.image_size),
             "point_cloud": spec.point_cloud,
             "source": "fmb scripted expert",
+            "split": {"name": spec.split, "side": spec.side},
         },
     )
     done = store.done_seeds()
@@ -144,9 +148,14 @@ def collect(spec: RunSpec, out: Path, episodes: int, seed: int = 0, workers: int
     }
 
 
-def expert_eval(spec: RunSpec, episodes: int, seed: int = 0, workers: int = 1, progress: bool = True) -> dict:
+def expert_eval(
+    spec: RunSpec, episodes: int, seed: int = 0, workers: int = 1, progress: bool = True, label: str = "expert"
+) -> dict:
     """Success rate of the expert with 95 % Wilson intervals, per shape family, size and overall,
-    plus the mean of each task metric at the end of the episodes (e.g. parts placed)."""
+    plus the mean of each task metric at the end of the episodes (e.g. parts placed).
+
+    `spec` is anything whose `build()` gives (env, controller), e.g. a RunSpec (scripted expert)
+    or a policy run spec; `label` names it on the progress bar."""
     from tqdm import tqdm
 
     check_range("--episodes", episodes, 1, 1_000_000)
@@ -158,7 +167,7 @@ def expert_eval(spec: RunSpec, episodes: int, seed: int = 0, workers: int = 1, p
     for _, result in tqdm(
         run_many(spec, list(range(seed, seed + episodes)), record=False, workers=workers),
         total=episodes,
-        desc=f"expert {spec.task}",
+        desc=f"{label} {spec.task}",
         unit="ep",
         disable=not progress,
     ):

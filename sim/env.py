@@ -100,6 +100,8 @@ class FmbEnv(gym.Env):
         self._target = None
         self._gripper_width = panda.GRIPPER_OPEN
         self.steps = 0
+        self.last_observation: dict | None = None
+        """The observation the last reset()/step() returned (what a policy runner acts on)."""
 
     # -- gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -141,7 +143,8 @@ class FmbEnv(gym.Env):
                 self._physics_step()
         self.steps = 0
         evaluation = self.task.evaluate(self, start)
-        return self._observation(), self._info(evaluation)
+        self.last_observation = self._observation()
+        return self.last_observation, self._info(evaluation)
 
     def step(self, action):
         parsed = self.config.actions.parse(action)
@@ -168,7 +171,8 @@ class FmbEnv(gym.Env):
         terminated = evaluation.success or evaluation.failed
         truncated = self.steps >= self.task.max_steps and not terminated
         reward = 1.0 if evaluation.success else 0.0
-        return self._observation(), reward, terminated, truncated, self._info(evaluation)
+        self.last_observation = self._observation()
+        return self.last_observation, reward, terminated, truncated, self._info(evaluation)
 
     def render(self):
         cam = self.config.camera_specs()[0]

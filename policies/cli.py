@@ -1,0 +1,113 @@
+"""`fmb train` and `fmb eval`: train a policy on episode stores, evaluate it in simulation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    """Add `train` and `eval` to the `fmb` subparsers."""
+    p = sub.add_parser("train", help="train a diffusion policy (or the BC baseline) on demonstrations")
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="episode store folder(s) (fmb sim collect)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (created; --resume continues it)")
+    p.add_argument("--task", default="", help="skill the data must hold (default: whatever it holds)")
+    p.add_argument("--config", default="small", help="preset: small (this CPU), base, large (GPU) (default small)")
+    p.add_argument("--policy-type", default="diffusion", help="diffusion or bc (default diffusion)")
+    p.add_argument("--steps", type=int, default=None, help="gradient steps (default: the preset's)")
+    p.add_argument("--batch-size", type=int, default=None, help="windows per step (default: the preset's)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--image", default="", help="also encode this camera image, e.g. rgb/wrist (default none)")
+    p.add_argument("--object-one-hot", action="store_true", help="condition on the object's shape family (FMB)")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a trained policy in simulation (success per shape, videos)")
+    p.add_argument("--policy", type=Path, required=True, help="run folder or checkpoint folder")
+    p.add_argument("--task", default="", help="task (default: the policy's skill)")
+    p.add_argument("--episodes", type=int, default=50, help="episodes (default 50)")
+    p.add_argument("--split", default="all", help="object split (cad.splits): all, family_holdout, ... (default all)")
+    p.add_argument("--side", default="", help="train or test side of the split (default: test, or train for 'all')")
+    p.add_argument("--families", default="", help="comma-separated shape families (default all of the side)")
+    p.add_argument("--backend", default="mujoco", help="mujoco or pybullet (default mujoco)")
+    p.add_argument("--candidates", type=int, default=1, help="action chunks sampled per decision (default 1)")
+    p.add_argument("--ensemble", type=float, default=0.0, help="temporal ensembling weight, 0 = off (default 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--seed", type=int, default=100_000, help="first episode seed (default 100000)")
+    p.add_argument("--videos", type=int, default=2, help="episodes rendered to mp4 when --out is given (default 2)")
+    p.add_argument("--out", type=Path, default=None, help="folder for result.json and videos")
+    p.add_argument("--json", type=Path, default=None, help="write the result JSON to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_eval)
+
+
+def _cmd_train(args) -> int:
+    from fmb.errors import ParameterError
+    from policies.config import preset
+    from policies.dataset import open_stores
+    from policies.train import train
+
+    policy, training = preset(args.config, policy_type=args.policy_type, image_key=args.image)
+    changes = {
+        k: v
+        for k, v in {
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "checkpoint_every": args.checkpoint_every,
+        }.items()
+        if v is not None
+    }
+    training = dataclasses.replace(training, device=args.device, seed=args.seed, **changes)
+    stores = open_stores(args.data)
+    if args.task:
+        held = sorted({s.meta.get("task") for s in stores})
+        if held != [args.task]:
+            raise ParameterError(f"--task {args.task}: the data holds {', '.join(map(str, held))}")
+    if args.object_one_hot:
+        from cad.shapes import FMB_SHAPES
+
+        policy = dataclasses.replace(policy, families=tuple(FMB_SHAPES))
+    summary = train(args.data, args.out, policy, training, resume=args.resume, progress=not args.quiet)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from fmb.errors import ParameterError
+    from policies.evaluate import PolicyRunSpec, evaluate
+
+    side = args.side or ("train" if args.split == "all" else "test")
+    if side not in ("train", "test"):
+        raise ParameterError(f"--side {args.side!r}: expected train or test")
+    families = tuple(f.strip() for f in args.families.split(",") if f.strip()) or None
+    spec = PolicyRunSpec(
+        str(args.policy),
+        args.task,
+        args.backend,
+        args.split,
+        side,
+        families,
+        args.candidates,
+        args.ensemble,
+        args.device,
+    )
+    spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
+    result = evaluate(
+        spec, args.episodes, args.seed, args.workers, args.videos if args.out else 0, args.out, not args.quiet
+    )
+    text = json.dumps(result, indent=1)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text)
+    print(text)
+    o = result["overall"]
+    low, high = o["ci95"]
+    print(f"overall {o['successes']}/{o['episodes']} = {o['success_rate']:.1%} (95% CI {low:.1%}-{high:.1%})")
+    return 0

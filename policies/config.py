@@ -1,0 +1,178 @@
+"""Policy and training configuration: typed dataclasses with presets and checks.
+
+Timeline of one decision (Diffusion Policy's convention), o = observation, a = action::
+
+    t:        t-1   t    t+1  ...  t+6  ...  t+14
+    obs:      o     o                                   obs_horizon = 2
+    predict:  a     a    a    ...  a    ...  a          pred_horizon = 16 (starts at t-1)
+    execute:        a    a    ...  a                    action_horizon = 8 (from index obs_horizon-1)
+
+Presets (`PRESETS`): `small` is sized for a 2-core CPU (one decision with 10 DDIM steps in a few
+tens of milliseconds), `base` and `large` for a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fmb.errors import ParameterError, check_choice, check_range
+
+POLICY_TYPES = ("diffusion", "bc")
+SCHEDULERS = ("ddim", "dpm", "ddpm")
+STATE_KEYS = ("tcp_pose", "tcp_vel", "wrench", "q", "dq", "gripper", "state")
+"""Observation keys the state encoder understands ("state" = a flat vector from foreign data)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyConfig:
+    """Everything that shapes a policy network; saved with every checkpoint.
+
+    Args:
+        policy_type: "diffusion" (1D U-Net denoiser) or "bc" (MLP regressor of the same chunk).
+        obs_horizon, pred_horizon, action_horizon: see the module timeline [steps].
+        state_keys: observation keys concatenated into the state vector (tcp_pose becomes
+            position + 6-D rotation so that the quaternion's sign does not matter).
+        points: points of the local cloud fed to the point encoder (0 = no point encoder).
+        crop_low, crop_high: box around the TCP position (base-frame axes) [m] that the local
+            cloud is cut from.
+        image_key: camera whose RGB image goes to the image encoder ("" = none), e.g. "rgb/wrist".
+        image_size: side the image is resized to [px].
+        skills: skill names for the one-hot skill input (one-hot only when more than one).
+        families: shape families for the one-hot object input (empty = no object input).
+        state_hidden: width of the state MLP.
+        point_channels: widths of the shared point MLP (PointNet, max-pooled).
+        feature_dim: output width of each encoder.
+        down_dims: U-Net channel widths per level (the horizon halves at each level).
+        kernel_size, n_groups: U-Net convolution kernel and GroupNorm groups.
+        step_embed_dim: width of the diffusion-step embedding.
+        train_timesteps: DDPM steps in training; beta_schedule: diffusers beta schedule name.
+        inference_steps: denoising steps when sampling; scheduler: ddim, dpm (DPM-Solver++) or ddpm.
+        bc_hidden: hidden widths of the BC regressor.
+    """
+
+    policy_type: str = "diffusion"
+    # inputs
+    obs_horizon: int = 2
+    pred_horizon: int = 16
+    action_horizon: int = 8
+    state_keys: tuple[str, ...] = ("tcp_pose", "tcp_vel", "wrench", "gripper")
+    points: int = 256
+    crop_low: tuple[float, float, float] = (-0.12, -0.12, -0.26)
+    crop_high: tuple[float, float, float] = (0.12, 0.12, 0.04)
+    image_key: str = ""
+    image_size: int = 64
+    skills: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+    # encoders
+    state_hidden: int = 64
+    point_channels: tuple[int, ...] = (32, 64, 128)
+    feature_dim: int = 64
+    # U-Net
+    down_dims: tuple[int, ...] = (64, 128, 256)
+    kernel_size: int = 5
+    n_groups: int = 8
+    step_embed_dim: int = 64
+    # noise schedule
+    train_timesteps: int = 100
+    beta_schedule: str = "squaredcos_cap_v2"
+    inference_steps: int = 10
+    scheduler: str = "ddim"
+    # baseline
+    bc_hidden: tuple[int, ...] = (512, 512)
+
+    def __post_init__(self):
+        check_choice("policy_type", self.policy_type, POLICY_TYPES)
+        check_choice("scheduler", self.scheduler, SCHEDULERS)
+        check_range("obs_horizon", self.obs_horizon, 1, 16)
+        check_range("pred_horizon", self.pred_horizon, 1, 256)
+        check_range("action_horizon", self.action_horizon, 1, self.pred_horizon - self.obs_horizon + 1)
+        factor = 2 ** (len(self.down_dims) - 1)
+        if self.policy_type == "diffusion" and self.pred_horizon % factor:
+            raise ParameterError(
+                f"pred_horizon={self.pred_horizon} must be a multiple of {factor} "
+                f"(2**(len(down_dims)-1) for down_dims={list(self.down_dims)})"
+            )
+        for key in self.state_keys:
+            check_choice("state key", key, STATE_KEYS)
+        check_range("points", self.points, 0, 8192)
+        check_range("inference_steps", self.inference_steps, 1, self.train_timesteps)
+        if any(lo >= hi for lo, hi in zip(self.crop_low, self.crop_high)):
+            raise ParameterError(f"crop_low {self.crop_low} must lie below crop_high {self.crop_high} on every axis")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PolicyConfig:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ParameterError(f"unknown policy config keys: {', '.join(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings.
+
+    Args:
+        steps: gradient steps.
+        batch_size: windows per step.
+        lr: peak AdamW learning rate; weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up before the cosine decay.
+        ema_power: power of the EMA warm-up (diffusers EMAModel, as Diffusion Policy).
+        checkpoint_every: steps between checkpoints (the last step is always saved).
+        log_every: steps between loss log rows.
+        seed: seed of initialisation and batch sampling.
+        device: "cpu", "cuda" or "auto" (CUDA when present).
+        amp: mixed precision on CUDA.
+    """
+
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    warmup_steps: int = 100
+    ema_power: float = 0.75
+    checkpoint_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+
+    def __post_init__(self):
+        check_range("--steps", self.steps, 1, 10_000_000)
+        check_range("--batch-size", self.batch_size, 1, 65536)
+        check_range("lr", self.lr, 1e-8, 1.0)
+        check_range("checkpoint_every", self.checkpoint_every, 1, 10_000_000)
+        check_choice("--device", self.device, ("auto", "cpu", "cuda"))
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "small": {
+        "policy": {"down_dims": (64, 128, 256), "point_channels": (32, 64, 128), "points": 256, "feature_dim": 64},
+        "train": {"batch_size": 64, "lr": 1e-3},
+    },
+    "base": {
+        "policy": {"down_dims": (128, 256, 512), "point_channels": (64, 128, 256), "points": 1024, "feature_dim": 128},
+        "train": {"batch_size": 128, "lr": 3e-4},
+    },
+    "large": {
+        "policy": {
+            "down_dims": (256, 512, 1024),
+            "point_channels": (64, 128, 256, 512),
+            "points": 1024,
+            "feature_dim": 256,
+        },
+        "train": {"batch_size": 256, "lr": 1e-4},
+    },
+}
+"""Named sizes: `small` for this CPU, `base`/`large` for a GPU (Diffusion Policy's own U-Net is `large`)."""
+
+
+def preset(name: str, **policy_overrides) -> tuple[PolicyConfig, TrainConfig]:
+    """(PolicyConfig, TrainConfig) of the preset `name` with policy fields overridden."""
+    check_choice("--config", name, PRESETS)
+    p = PRESETS[name]
+    return PolicyConfig(**{**p["policy"], **policy_overrides}), TrainConfig(**p["train"])

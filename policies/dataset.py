@@ -1,0 +1,179 @@
+"""Training windows over episode stores (the sim's npz store, or one imported from LeRobot).
+
+Every step t of every episode is one window (see `policies.config` for the timeline)::
+
+    observations  t-To+1 .. t             indices below 0 repeat the first observation
+    actions       t-To+1 .. t-To+Tp       outside the episode: zero motion, gripper held as at
+                                          the nearest edge (the robot waits; it never jumps);
+                                          foreign data (not our delta-pose actions) repeats the
+                                          edge action instead, as Diffusion Policy does
+
+Episodes are loaded into memory once, already converted by `policies.features` (the local point
+clouds are cut when loading), and batches are gathered with numpy fancy indexing: no DataLoader
+workers are needed on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from fmb.errors import ParameterError
+from policies.config import PolicyConfig
+from policies.features import MinMaxNormalizer, condition_vector, episode_features
+
+GRIPPER = 6
+"""Index of the gripper command in an action."""
+
+
+def fit_config_to_data(config: PolicyConfig, stores: list) -> tuple[PolicyConfig, list[str]]:
+    """Choose encoders from what the stores record: state parts that exist (or the flat
+    "state" vector of imported data), no point encoder without clouds, and the skill list.
+    Returns the adjusted config and one note per change (for the log)."""
+    keys = set.intersection(*(_episode_keys(s) for s in stores))
+    notes = []
+    state_keys = tuple(k for k in config.state_keys if f"obs/{k}" in keys)
+    if not state_keys and "obs/state" in keys:
+        state_keys = ("state",)
+    if not state_keys:
+        raise ParameterError(
+            f"the data has none of the state observations {list(config.state_keys)} nor 'obs/state'; "
+            f"it has: {', '.join(sorted(keys))}"
+        )
+    if state_keys != config.state_keys:
+        notes.append(f"state inputs: {', '.join(state_keys)} (what the data records)")
+    points = config.points
+    if points and "obs/points" not in keys:
+        points = 0
+        notes.append("no point clouds in the data: the point encoder is off")
+    if points and "obs/tcp_pose" not in keys:
+        raise ParameterError("point clouds are cut around the TCP, but the data has no 'obs/tcp_pose'")
+    image_key = config.image_key
+    if image_key and f"obs/{image_key}" not in keys:
+        raise ParameterError(f"--image {image_key!r}: the data has no 'obs/{image_key}'")
+    skills = tuple(sorted({s.meta["task"] for s in stores}))
+    config = dataclasses.replace(config, state_keys=state_keys, points=points, skills=skills)
+    return config, notes
+
+
+def _episode_keys(store) -> set[str]:
+    indices = store.episode_indices()
+    if not indices:
+        raise ParameterError(f"episode store {store.root} holds no episodes")
+    with np.load(store.root / "episodes" / f"episode_{indices[0]:06d}.npz") as z:
+        return set(z.files)
+
+
+class SequenceDataset:
+    """Windows of (observation history, action chunk) from one or more episode stores.
+
+    Args:
+        stores: EpisodeStore objects (all of the policy's skills).
+        config: the policy config (horizons, features).
+        only_successful: skip episodes whose "success" is False (None = unknown is kept).
+        seed: seed of the point subsampling when loading.
+        progress: show a progress bar while loading.
+    """
+
+    def __init__(self, stores: list, config: PolicyConfig, only_successful: bool = True, seed: int = 0, progress=True):
+        self.config = config
+        rng = np.random.default_rng(seed)
+        obs_keys = [f"obs/{k}" for k in config.state_keys]
+        if config.points:
+            obs_keys += ["obs/points", "obs/tcp_pose"]
+        if config.image_key:
+            obs_keys.append(f"obs/{config.image_key}")
+        keys = sorted(set(obs_keys)) + ["action"]
+        self.episodes: list[dict] = []
+        self.families: list[str] = []
+        total = sum(len(s) for s in stores)
+        bar = tqdm(total=total, desc="load episodes", unit="ep", disable=not progress)
+        for store in stores:
+            for index in store.episode_indices():
+                meta = store.load_meta(index)
+                bar.update(1)
+                if only_successful and meta.get("success") is False:
+                    continue
+                data = store.load(index, keys).data
+                missing = [k for k in keys if k not in data]
+                if missing:
+                    raise ParameterError(f"{store.root} episode {index}: missing {', '.join(missing)}")
+                obs = {k[4:]: v for k, v in data.items() if k.startswith("obs/")}
+                feats = episode_features(obs, config, rng)
+                feats["action"] = np.asarray(data["action"], np.float32)
+                feats["cond"] = condition_vector(config, meta.get("task", ""), meta.get("family", ""))
+                self.episodes.append(feats)
+                self.families.append(meta.get("family", ""))
+        bar.close()
+        if not self.episodes:
+            raise ParameterError("no usable episodes: every episode in the data failed (or the stores are empty)")
+        self.lengths = np.array([len(e["action"]) for e in self.episodes])
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        self._flat = {k: np.concatenate([e[k] for e in self.episodes]) for k in self.episodes[0] if k != "cond"}
+        self._cond = np.stack([e["cond"] for e in self.episodes])
+        self.zero_motion_padding = self._flat["action"].shape[1] == 7 and all(
+            str(s.meta.get("source", "")).startswith("fmb") for s in stores
+        )
+        self.state_normalizer = MinMaxNormalizer.fit(self._flat["state"])
+        self.action_normalizer = MinMaxNormalizer.fit(self._flat["action"])
+
+    def __len__(self) -> int:
+        return int(self.lengths.sum())
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-step feature shapes the networks are built for."""
+        out = {"state": (self._flat["state"].shape[1],), "action": (self._flat["action"].shape[1],)}
+        out["cond"] = (self._cond.shape[1],)
+        if "points" in self._flat:
+            out["points"] = tuple(self._flat["points"].shape[1:])
+        if "image" in self._flat:
+            out["image"] = tuple(self._flat["image"].shape[1:])
+        return out
+
+    def _windows(self, episode: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+        c = self.config
+        length = self.lengths[episode][:, None]
+        start = self.starts[episode][:, None]
+        obs_t = t[:, None] + np.arange(-c.obs_horizon + 1, 1)[None]  # (B, To)
+        obs_idx = start + np.clip(obs_t, 0, None)
+        act_t = t[:, None] + np.arange(-c.obs_horizon + 1, -c.obs_horizon + 1 + c.pred_horizon)[None]  # (B, Tp)
+        act_idx = start + np.clip(act_t, 0, length - 1)
+        actions = self._flat["action"][act_idx].copy()
+        outside = (act_t < 0) | (act_t >= length)
+        if self.zero_motion_padding:
+            actions[..., :GRIPPER][outside] = 0.0  # zero motion; the gripper keeps the edge's command
+        batch = {
+            "state": self.state_normalizer.normalize(self._flat["state"][obs_idx]),
+            "action": self.action_normalizer.normalize(actions),
+            "cond": self._cond[episode],
+        }
+        for key in ("points", "image"):
+            if key in self._flat:
+                batch[key] = self._flat[key][obs_idx]
+        return batch
+
+    def window(self, episode: int, t: int) -> dict[str, np.ndarray]:
+        """The window of step `t` of episode number `episode` (batch axis of 1)."""
+        if not 0 <= t < self.lengths[episode]:
+            raise ParameterError(f"step {t} is outside episode {episode} (length {self.lengths[episode]})")
+        return self._windows(np.array([episode]), np.array([t]))
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """A batch of windows drawn uniformly over all steps of all episodes."""
+        flat = rng.integers(0, len(self), batch_size)
+        episode = np.searchsorted(self.starts, flat, side="right") - 1
+        return self._windows(episode, flat - self.starts[episode])
+
+    def save_summary(self) -> dict:
+        return {"episodes": len(self.episodes), "steps": len(self), "families": sorted(set(self.families))}
+
+
+def open_stores(paths: list[str | Path]) -> list:
+    """EpisodeStore objects for `paths` (clear error for a path that is not a store)."""
+    from sim.store import EpisodeStore
+
+    return [EpisodeStore.open(p) for p in paths]

@@ -1,0 +1,103 @@
+"""Acting with a policy in a loop: receding-horizon chunks, optional temporal ensembling, and a
+hook that chooses among several sampled candidates (preference-scored selection plugs in here).
+
+A runner is a controller for `sim.rollout.run_episode` (`reset(env)`, `act(env)`): it reads the
+environment's latest observation only, never privileged state (the object family is read from the
+episode facts only when the policy was trained with object one-hots, as FMB's policies were).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from fmb.errors import check_range
+from policies.policy import Policy
+
+Selector = Callable[[list, np.ndarray], int]
+"""(observation history, candidates (N, Tp, A)) -> index of the candidate to execute."""
+
+
+class PolicyRunner:
+    """Turns a Policy into 10 Hz actions.
+
+    Args:
+        policy: the trained policy.
+        num_samples: candidates drawn per decision (one batched pass).
+        selector: picks a candidate (default: the first, i.e. a plain sample).
+        ensemble: 0 = receding horizon (execute `action_horizon` actions of each chunk, then
+            re-plan); > 0 = temporal ensembling: re-plan every step and average every prediction
+            made for the current step with weights exp(-ensemble * age) (ACT), which smooths chunk
+            switches.
+        skill: skill to condition on (multi-skill policies).
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        num_samples: int = 1,
+        selector: Selector | None = None,
+        ensemble: float = 0.0,
+        skill: str = "",
+    ):
+        check_range("--candidates", num_samples, 1, 4096)
+        check_range("--ensemble", ensemble, 0.0, 10.0)
+        self.policy = policy
+        self.num_samples = int(num_samples)
+        self.selector = selector
+        self.ensemble = float(ensemble)
+        self.skill = skill
+        self.rng = np.random.default_rng(0)
+        self.decisions = 0
+        self.reset(None)
+
+    def reset(self, env) -> None:
+        c = self.policy.config
+        self.history: deque = deque(maxlen=c.obs_horizon)
+        self.queue: deque = deque()
+        self.predictions: deque = deque(maxlen=c.pred_horizon)  # (time made, chunk)
+        self.t = 0
+        self.family = ""
+        if env is not None and self.policy.config.families:
+            self.family = env.episode.info.get("family", "")
+
+    def _decide(self) -> np.ndarray:
+        """The chosen (Tp, A) chunk for the current history."""
+        chunks = self.policy.predict(
+            list(self.history),
+            self.num_samples,
+            seed=int(self.rng.integers(2**31)),
+            skill=self.skill,
+            family=self.family,
+        )
+        self.decisions += 1
+        k = 0 if self.selector is None or len(chunks) == 1 else int(self.selector(list(self.history), chunks))
+        return chunks[k]
+
+    def act(self, env) -> np.ndarray:
+        obs = env.last_observation
+        if obs is None:
+            raise RuntimeError("the environment has no observation yet; call env.reset() first")
+        self.history.append(obs)
+        c = self.policy.config
+        first = c.obs_horizon - 1  # chunk index of the current step
+        if self.ensemble > 0:
+            self.predictions.append((self.t, self._decide()))
+            rows, ages = [], []
+            for made, chunk in self.predictions:
+                i = first + self.t - made
+                if i < len(chunk):
+                    rows.append(chunk[i])
+                    ages.append(self.t - made)
+            w = np.exp(-self.ensemble * np.asarray(ages, float))
+            action = (np.asarray(rows) * w[:, None]).sum(0) / w.sum()
+        else:
+            if not self.queue:
+                self.queue.extend(self._decide()[first : first + c.action_horizon])
+            action = self.queue.popleft()
+        self.t += 1
+        action = np.asarray(action, np.float64).copy()
+        action[6] = 1.0 if action[6] >= 0.5 else 0.0
+        return action

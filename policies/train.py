@@ -1,0 +1,230 @@
+"""Training: AdamW with a cosine schedule and warm-up, EMA weights (diffusers' EMAModel, power
+0.75 as Diffusion Policy), periodic checkpoints, CSV loss log and a PNG loss curve.
+
+Run folder::
+
+    RUN/run.json                     what was trained on, with which configs
+    RUN/train_log.csv                step, loss, lr, elapsed seconds
+    RUN/loss.png                     the loss curve
+    RUN/checkpoints/step_NNNNNNN/    see policies.checkpoint
+
+`--resume` continues from the latest checkpoint (model, EMA, optimiser, schedule, step) up to the
+requested total steps; without it an existing run is never overwritten.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fmb.errors import ParameterError
+from policies import checkpoint
+from policies.config import PolicyConfig, TrainConfig
+from policies.dataset import SequenceDataset, fit_config_to_data, open_stores
+from policies.policy import resolve_device
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def train(
+    data: list[str | Path],
+    out: str | Path,
+    policy_config: PolicyConfig,
+    train_config: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    log=_log,
+) -> dict:
+    """Train a policy on the episode stores `data` into the run folder `out`; return a summary."""
+    import torch
+    from diffusers.optimization import get_cosine_schedule_with_warmup
+    from diffusers.training_utils import EMAModel
+    from tqdm import tqdm
+
+    from policies.models import build_model
+
+    out = Path(out).absolute()
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {out}: is a file, expected a run folder")
+    has_run = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
+    if has_run and not resume:
+        raise ParameterError(f"--out {out}: holds a trained run; pass --resume to continue it or choose another folder")
+    if not has_run and out.is_dir() and any(out.iterdir()) and not (out / "run.json").exists():
+        raise ParameterError(f"--out {out}: folder is not empty and is not a run")
+    if resume and not has_run:
+        raise ParameterError(f"--resume: {out} holds no checkpoint to resume from")
+
+    stores = open_stores(data)
+    start_step = 0
+    resume_state = None
+    if resume:
+        folder = checkpoint.resolve(out)
+        meta = checkpoint.load_meta(folder)
+        policy_config = PolicyConfig.from_dict(meta["policy"])
+        resume_state = checkpoint.load_training(folder)
+        start_step = int(meta["step"])
+        log(f"resuming {out.name} from step {start_step} ({folder.name})")
+    else:
+        policy_config, notes = fit_config_to_data(policy_config, stores)
+        for note in notes:
+            log(f"note: {note}")
+    device = resolve_device(train_config.device)
+    torch.manual_seed(train_config.seed)
+    rng = np.random.default_rng(train_config.seed + start_step)
+
+    dataset = SequenceDataset(stores, policy_config, seed=train_config.seed, progress=progress)
+    if resume:
+        if {k: list(v) for k, v in dataset.shapes.items()} != meta["shapes"]:
+            raise checkpoint.CheckpointError(
+                f"{folder}: trained on features {meta['shapes']}, but --data gives {dataset.shapes}"
+            )
+        norms = meta["normalizers"]
+    else:
+        norms = {"state": dataset.state_normalizer.to_dict(), "action": dataset.action_normalizer.to_dict()}
+    from policies.features import MinMaxNormalizer
+
+    state_norm, action_norm = MinMaxNormalizer.from_dict(norms["state"]), MinMaxNormalizer.from_dict(norms["action"])
+    dataset.state_normalizer, dataset.action_normalizer = state_norm, action_norm
+
+    model = build_model(policy_config, dataset.shapes).to(device)
+    ema = EMAModel(model.parameters(), power=train_config.ema_power, use_ema_warmup=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
+    lr_schedule = get_cosine_schedule_with_warmup(optimizer, train_config.warmup_steps, train_config.steps)
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        ema.load_state_dict(resume_state["ema"])
+        ema.to(device)
+        optimizer.load_state_dict(resume_state["optimizer"])
+        lr_schedule.load_state_dict(resume_state["lr_schedule"])
+    n_params = sum(p.numel() for p in model.parameters())
+    log(
+        f"{policy_config.policy_type} policy, {n_params / 1e6:.2f} M parameters, {device}; "
+        f"{len(dataset.episodes)} episodes, {len(dataset)} windows; inputs: "
+        + ", ".join(["state"] + [k for k in ("points", "image") if k in dataset.shapes])
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    run_info = {
+        "data": [str(Path(p).absolute()) for p in data],
+        "skills": list(policy_config.skills),
+        "dataset": dataset.save_summary(),
+        "policy": policy_config.to_dict(),
+        "train": dataclasses.asdict(train_config),
+        "parameters": n_params,
+        "device": device,
+    }
+    (out / "run.json").write_text(json.dumps(run_info, indent=1))
+    log_file = out / "train_log.csv"
+    if not resume or not log_file.exists():
+        log_file.write_text("step,loss,lr,seconds\n")
+
+    def save(step: int) -> Path:
+        ema_model = build_model(policy_config, dataset.shapes)
+        ema.copy_to(ema_model.parameters())
+        meta = {
+            "policy": policy_config.to_dict(),
+            "shapes": {k: list(v) for k, v in dataset.shapes.items()},
+            "normalizers": norms,
+            "data": run_info["dataset"] | {"stores": run_info["data"]},
+            "observation": {k: stores[0].meta.get(k) for k in ("cameras", "image_size", "point_cloud", "fps")},
+            "step": step,
+            "train": run_info["train"],
+        }
+        training = {
+            "model": model.state_dict(),
+            "ema": ema.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "lr_schedule": lr_schedule.state_dict(),
+        }
+        folder = checkpoint.save(checkpoint.step_dir(out, step), meta, ema_model.state_dict(), training)
+        for older in (out / "checkpoints").glob("step_*"):  # only the latest resume state is kept
+            if older != folder and (older / checkpoint.TRAINING).exists():
+                (older / checkpoint.TRAINING).unlink()
+        plot_loss(log_file, out / "loss.png")
+        return folder
+
+    use_amp = train_config.amp and device == "cuda"
+    t0 = time.perf_counter()
+    losses: list[float] = []
+    model.train()
+    bar = tqdm(
+        range(start_step, train_config.steps),
+        initial=start_step,
+        total=train_config.steps,
+        desc=f"train {policy_config.policy_type}",
+        unit="step",
+        disable=not progress,
+    )
+    last_saved = None
+    with open(log_file, "a", newline="") as fh:
+        writer = csv.writer(fh)
+        for step in bar:
+            batch = {
+                k: torch.as_tensor(v, device=device) for k, v in dataset.sample(train_config.batch_size, rng).items()
+            }
+            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_amp):
+                loss = model.loss(batch)
+            if not torch.isfinite(loss):
+                raise ParameterError(
+                    f"training diverged at step {step + 1} (loss {loss.item()}); lower the learning rate"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            lr_schedule.step()
+            ema.step(model.parameters())
+            losses.append(loss.item())
+            done = step + 1
+            if done % train_config.log_every == 0 or done == train_config.steps:
+                mean = float(np.mean(losses))
+                writer.writerow(
+                    [done, f"{mean:.6f}", f"{lr_schedule.get_last_lr()[0]:.3e}", f"{time.perf_counter() - t0:.1f}"]
+                )
+                fh.flush()
+                bar.set_postfix(loss=f"{mean:.4f}")
+                losses.clear()
+            if done % train_config.checkpoint_every == 0 or done == train_config.steps:
+                last_saved = save(done)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    if last_saved is None:  # resumed a run that had already reached --steps
+        last_saved = checkpoint.resolve(out)
+    log(f"trained to step {train_config.steps} in {seconds:.0f} s; checkpoint {last_saved}")
+    return {"run": str(out), "checkpoint": str(last_saved), "steps": train_config.steps, "seconds": seconds}
+
+
+def read_log(log_file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, losses) from a train_log.csv."""
+    with open(log_file) as fh:
+        rows = list(csv.DictReader(fh))
+    return np.array([int(r["step"]) for r in rows]), np.array([float(r["loss"]) for r in rows])
+
+
+def plot_loss(log_file: Path, png: Path) -> Path | None:
+    """Write the loss curve of `log_file` to `png` (log scale); None when there is nothing to plot."""
+    steps, losses = read_log(log_file)
+    if len(steps) == 0:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    ax.plot(steps, losses, lw=1.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+    return png
