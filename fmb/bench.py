@@ -18,6 +18,10 @@ def register(sub) -> None:
     p.add_argument("--episodes", type=int, default=6, help="expert episodes per measurement (default 6)")
     p.add_argument("--json", action="store_true", help="JSON only on stdout")
     p.set_defaults(handler=_cmd_sim)
+    p = bench_sub.add_parser("policy", help="decision latency of the policies (CPU; CUDA when present)")
+    p.add_argument("--repeats", type=int, default=20, help="timed decisions per figure; medians (default 20)")
+    p.add_argument("--json", action="store_true", help="JSON only on stdout")
+    p.set_defaults(handler=_cmd_policy)
 
 
 def _cmd_cad(args) -> int:
@@ -48,4 +52,13 @@ def _cmd_sim(args) -> int:
         raise UnknownNameError(f"unknown backend {args.backend!r}; known: {', '.join(BACKENDS)}")
     check_range("--episodes", args.episodes, 1, 1000)
     print(json.dumps(bench_sim(args.backend, int(args.episodes)), indent=1, sort_keys=True))
+    return 0
+
+
+def _cmd_policy(args) -> int:
+    from fmb.errors import check_range
+    from policies.bench import bench_policy
+
+    check_range("--repeats", args.repeats, 1, 1000)
+    print(json.dumps(bench_policy(int(args.repeats)), indent=1, sort_keys=True))
     return 0

@@ -58,8 +58,8 @@ class PolicyConfig:
     action_horizon: int = 8
     state_keys: tuple[str, ...] = ("tcp_pose", "tcp_vel", "wrench", "gripper")
     points: int = 256
-    crop_low: tuple[float, float, float] = (-0.12, -0.12, -0.26)
-    crop_high: tuple[float, float, float] = (0.12, 0.12, 0.04)
+    crop_low: tuple[float, float, float] = (-0.06, -0.06, -0.26)
+    crop_high: tuple[float, float, float] = (0.06, 0.06, 0.0)
     image_key: str = ""
     image_size: int = 64
     skills: tuple[str, ...] = ()

@@ -9,8 +9,9 @@ Every step t of every episode is one window (see `policies.config` for the timel
                                           edge action instead, as Diffusion Policy does
 
 Episodes are loaded into memory once, already converted by `policies.features` (the local point
-clouds are cut when loading), and batches are gathered with numpy fancy indexing: no DataLoader
-workers are needed on a 2-core machine.
+clouds are cut when loading, twice as many points as the policy takes; every training window draws
+its own subset, a cheap augmentation), and batches are gathered with numpy fancy indexing: no
+DataLoader workers are needed on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from policies.features import MinMaxNormalizer, condition_vector, episode_featur
 
 GRIPPER = 6
 """Index of the gripper command in an action."""
+POINT_POOL = 2
+"""Local points kept per frame when loading, as a multiple of the points a window takes."""
 
 
 def fit_config_to_data(config: PolicyConfig, stores: list) -> tuple[PolicyConfig, list[str]]:
@@ -87,6 +90,7 @@ class SequenceDataset:
         if config.image_key:
             obs_keys.append(f"obs/{config.image_key}")
         keys = sorted(set(obs_keys)) + ["action"]
+        load_config = dataclasses.replace(config, points=POINT_POOL * config.points)
         self.episodes: list[dict] = []
         self.families: list[str] = []
         total = sum(len(s) for s in stores)
@@ -102,7 +106,7 @@ class SequenceDataset:
                 if missing:
                     raise ParameterError(f"{store.root} episode {index}: missing {', '.join(missing)}")
                 obs = {k[4:]: v for k, v in data.items() if k.startswith("obs/")}
-                feats = episode_features(obs, config, rng)
+                feats = episode_features(obs, load_config, rng)
                 feats["action"] = np.asarray(data["action"], np.float32)
                 feats["cond"] = condition_vector(config, meta.get("task", ""), meta.get("family", ""))
                 self.episodes.append(feats)
@@ -129,12 +133,14 @@ class SequenceDataset:
         out = {"state": (self._flat["state"].shape[1],), "action": (self._flat["action"].shape[1],)}
         out["cond"] = (self._cond.shape[1],)
         if "points" in self._flat:
-            out["points"] = tuple(self._flat["points"].shape[1:])
+            out["points"] = (self.config.points, self._flat["points"].shape[-1])
         if "image" in self._flat:
             out["image"] = tuple(self._flat["image"].shape[1:])
         return out
 
-    def _windows(self, episode: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+    def _windows(
+        self, episode: np.ndarray, t: np.ndarray, rng: np.random.Generator | None = None
+    ) -> dict[str, np.ndarray]:
         c = self.config
         length = self.lengths[episode][:, None]
         start = self.starts[episode][:, None]
@@ -151,9 +157,15 @@ class SequenceDataset:
             "action": self.action_normalizer.normalize(actions),
             "cond": self._cond[episode],
         }
-        for key in ("points", "image"):
-            if key in self._flat:
-                batch[key] = self._flat[key][obs_idx]
+        if "points" in self._flat:
+            k = c.points
+            if rng is None:  # a fixed subset
+                batch["points"] = self._flat["points"][obs_idx][:, :, :k]
+            else:  # every window its own subset of the pooled points
+                pick = rng.integers(0, POINT_POOL * k, (*obs_idx.shape, k))
+                batch["points"] = self._flat["points"][obs_idx[..., None], pick]
+        if "image" in self._flat:
+            batch["image"] = self._flat["image"][obs_idx]
         return batch
 
     def window(self, episode: int, t: int) -> dict[str, np.ndarray]:
@@ -166,7 +178,7 @@ class SequenceDataset:
         """A batch of windows drawn uniformly over all steps of all episodes."""
         flat = rng.integers(0, len(self), batch_size)
         episode = np.searchsorted(self.starts, flat, side="right") - 1
-        return self._windows(episode, flat - self.starts[episode])
+        return self._windows(episode, flat - self.starts[episode], rng)
 
     def save_summary(self) -> dict:
         return {"episodes": len(self.episodes), "steps": len(self), "families": sorted(set(self.families))}

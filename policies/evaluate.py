@@ -24,7 +24,7 @@ class PolicyRunSpec:
         task, backend: environment; task "" = the policy's (only) skill.
         split, side: object pool: one side of a named split (cad.splits).
         families: restrict to these families (None = all of the split side).
-        num_samples, ensemble: runner options (see PolicyRunner).
+        num_samples, ensemble, action_horizon: runner options (see PolicyRunner; 0 = the policy's).
         device: torch device ("auto", "cpu", "cuda").
         torch_threads: torch CPU threads per worker (0 = torch's default).
         noise: unused (keeps the expert-spec interface).
@@ -38,6 +38,7 @@ class PolicyRunSpec:
     families: tuple[str, ...] | None = None
     num_samples: int = 1
     ensemble: float = 0.0
+    action_horizon: int = 0
     device: str = "auto"
     torch_threads: int = 0
     noise: float = 0.0
@@ -70,7 +71,9 @@ class PolicyRunSpec:
             image_size=tuple(obs.get("image_size", (128, 128))),
             point_cloud=int(obs.get("point_cloud", 0)),
         )
-        return env, PolicyRunner(policy, self.num_samples, ensemble=self.ensemble, skill=task)
+        return env, PolicyRunner(
+            policy, self.num_samples, ensemble=self.ensemble, skill=task, action_horizon=self.action_horizon
+        )
 
 
 def evaluate(
@@ -99,7 +102,7 @@ def evaluate(
     result = expert_eval(spec, episodes, seed, workers, progress=progress, label="policy")
     result["policy"] = str(checkpoint.resolve(spec.policy))
     result["split"] = {"name": spec.split, "side": spec.side}
-    result["runner"] = {"candidates": spec.num_samples, "ensemble": spec.ensemble}
+    result["runner"] = {"candidates": spec.num_samples, "ensemble": spec.ensemble, "action_horizon": spec.action_horizon}
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

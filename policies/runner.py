@@ -32,6 +32,8 @@ class PolicyRunner:
             made for the current step with weights exp(-ensemble * age) (ACT), which smooths chunk
             switches.
         skill: skill to condition on (multi-skill policies).
+        action_horizon: actions executed per chunk before re-planning (default: the policy's);
+            shorter reacts faster, longer is smoother and cheaper.
     """
 
     def __init__(
@@ -41,9 +43,13 @@ class PolicyRunner:
         selector: Selector | None = None,
         ensemble: float = 0.0,
         skill: str = "",
+        action_horizon: int = 0,
     ):
+        c = policy.config
         check_range("--candidates", num_samples, 1, 4096)
         check_range("--ensemble", ensemble, 0.0, 10.0)
+        check_range("--action-horizon", action_horizon, 0, c.pred_horizon - c.obs_horizon + 1)
+        self.action_horizon = int(action_horizon) or c.action_horizon
         self.policy = policy
         self.num_samples = int(num_samples)
         self.selector = selector
@@ -95,7 +101,7 @@ class PolicyRunner:
             action = (np.asarray(rows) * w[:, None]).sum(0) / w.sum()
         else:
             if not self.queue:
-                self.queue.extend(self._decide()[first : first + c.action_horizon])
+                self.queue.extend(self._decide()[first : first + self.action_horizon])
             action = self.queue.popleft()
         self.t += 1
         action = np.asarray(action, np.float64).copy()

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up .venv and run the main job: the FMB object set and its preview under runs/quickstart/.
+# Set up .venv (simulation + learning extras) and run the main job: the FMB object set, insertion
+# demonstrations, the small diffusion policy and the BC baseline, their evaluation on seen and
+# held-out objects, and a report in runs/quickstart/report.md. Extra arguments go to `fmb quickstart`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup_venv.sh sim
+scripts/setup_venv.sh learn
 exec .venv/bin/fmb quickstart "$@"
