@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--families", default="", help="comma-separated shape families (default all of the side)")
     p.add_argument("--backend", default="mujoco", help="mujoco or pybullet (default mujoco)")
     p.add_argument("--candidates", type=int, default=1, help="action chunks sampled per decision (default 1)")
-    p.add_argument("--action-horizon", type=int, default=0, help="actions per chunk before re-planning (default: policy's)")
+    p.add_argument("--action-horizon", type=int, default=0, help="actions per chunk before re-planning")
     p.add_argument("--ensemble", type=float, default=0.0, help="temporal ensembling weight, 0 = off (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")

@@ -102,7 +102,11 @@ def evaluate(
     result = expert_eval(spec, episodes, seed, workers, progress=progress, label="policy")
     result["policy"] = str(checkpoint.resolve(spec.policy))
     result["split"] = {"name": spec.split, "side": spec.side}
-    result["runner"] = {"candidates": spec.num_samples, "ensemble": spec.ensemble, "action_horizon": spec.action_horizon}
+    result["runner"] = {
+        "candidates": spec.num_samples,
+        "ensemble": spec.ensemble,
+        "action_horizon": spec.action_horizon,
+    }
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -119,6 +123,7 @@ def record_videos(spec: PolicyRunSpec, count: int, seed: int, out: Path, size: i
 
     env, runner = spec.build()
     cams = {c.name: c.resized(size, size) for c in env.config.camera_specs()}
+
     def frame(env_):
         return tile([env_.backend.render(cams["side_1"])[0], env_.backend.render(cams["wrist"])[0]])
 
