@@ -29,8 +29,8 @@ class QuickstartConfig:
     bc_steps: int = 2000
     eval_episodes: int = 24
     workers: int = 2
-    point_cloud: int = 2048
-    image_size: int = 96
+    point_cloud: int = 4096
+    image_size: int = 128
     config: str = "small"
 
 

@@ -20,8 +20,9 @@ from fmb.errors import ParameterError, check_choice, check_range
 
 POLICY_TYPES = ("diffusion", "bc")
 SCHEDULERS = ("ddim", "dpm", "ddpm")
-STATE_KEYS = ("tcp_pose", "tcp_vel", "wrench", "q", "dq", "gripper", "state")
-"""Observation keys the state encoder understands ("state" = a flat vector from foreign data)."""
+STATE_KEYS = ("tcp_pose", "tcp_vel", "wrench", "q", "dq", "gripper", "state", "goal")
+"""Observation keys the state encoder understands ("state" = a flat vector from foreign data;
+"goal" = the skill's target pose relative to the TCP, see `goal`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,11 @@ class PolicyConfig:
             cloud is cut from.
         image_key: camera whose RGB image goes to the image encoder ("" = none), e.g. "rgb/wrist".
         image_size: side the image is resized to [px].
+        goal: name of the task target the skill is conditioned on ("" = none), e.g. "hole" for
+            insert: its pose relative to the TCP joins the state (position offset [m] in base
+            axes + 6-D relative rotation). It is the skill's command, as a ROS goal gives it: in
+            simulation read from the task specification (ground truth, an upper bound), on a robot
+            from perception.
         skills: skill names for the one-hot skill input (one-hot only when more than one).
         families: shape families for the one-hot object input (empty = no object input).
         state_hidden: width of the state MLP.
@@ -62,6 +68,7 @@ class PolicyConfig:
     crop_high: tuple[float, float, float] = (0.06, 0.06, 0.0)
     image_key: str = ""
     image_size: int = 64
+    goal: str = ""
     skills: tuple[str, ...] = ()
     families: tuple[str, ...] = ()
     # encoders

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from fmb.errors import ParameterError
 from policies.config import PolicyConfig
-from policies.features import MinMaxNormalizer, condition_vector, episode_features
+from policies.features import GOAL_POSE, MinMaxNormalizer, condition_vector, episode_features
 
 GRIPPER = 6
 """Index of the gripper command in an action."""
@@ -39,6 +39,15 @@ def fit_config_to_data(config: PolicyConfig, stores: list) -> tuple[PolicyConfig
     keys = set.intersection(*(_episode_keys(s) for s in stores))
     notes = []
     state_keys = tuple(k for k in config.state_keys if f"obs/{k}" in keys)
+    if config.goal:
+        for store in stores:
+            meta = store.load_meta(store.episode_indices()[0])
+            if config.goal not in meta.get("targets", {}):
+                known = ", ".join(meta.get("targets", {})) or "none"
+                raise ParameterError(f"--goal {config.goal}: episodes in {store.root} have no such target ({known})")
+        if "obs/tcp_pose" not in keys:
+            raise ParameterError("a goal is given relative to the TCP, but the data has no 'obs/tcp_pose'")
+        state_keys = tuple(k for k in state_keys if k != "goal") + ("goal",)
     if not state_keys and "obs/state" in keys:
         state_keys = ("state",)
     if not state_keys:
@@ -84,7 +93,9 @@ class SequenceDataset:
     def __init__(self, stores: list, config: PolicyConfig, only_successful: bool = True, seed: int = 0, progress=True):
         self.config = config
         rng = np.random.default_rng(seed)
-        obs_keys = [f"obs/{k}" for k in config.state_keys]
+        obs_keys = [f"obs/{k}" for k in config.state_keys if k != "goal"]
+        if config.goal:
+            obs_keys.append("obs/tcp_pose")
         if config.points:
             obs_keys += ["obs/points", "obs/tcp_pose"]
         if config.image_key:
@@ -106,6 +117,8 @@ class SequenceDataset:
                 if missing:
                     raise ParameterError(f"{store.root} episode {index}: missing {', '.join(missing)}")
                 obs = {k[4:]: v for k, v in data.items() if k.startswith("obs/")}
+                if config.goal:  # the skill's target, the same at every step of the episode
+                    obs[GOAL_POSE] = np.asarray(meta["targets"][config.goal], np.float64)[None]
                 feats = episode_features(obs, load_config, rng)
                 feats["action"] = np.asarray(data["action"], np.float32)
                 feats["cond"] = condition_vector(config, meta.get("task", ""), meta.get("family", ""))

@@ -13,8 +13,22 @@ from scipy.spatial.transform import Rotation
 from fmb.errors import ParameterError
 from policies.config import PolicyConfig
 
-STATE_WIDTHS = {"tcp_pose": 9, "tcp_vel": 6, "wrench": 6, "q": 7, "dq": 7, "gripper": 1}
-"""Width of each state part after conversion (tcp_pose: position + 6-D rotation)."""
+STATE_WIDTHS = {"tcp_pose": 9, "tcp_vel": 6, "wrench": 6, "q": 7, "dq": 7, "gripper": 1, "goal": 9}
+"""Width of each state part after conversion (tcp_pose: position + 6-D rotation; goal: offset +
+6-D rotation relative to the TCP)."""
+GOAL_POSE = "goal_pose"
+"""Observation key of the skill's target pose (7,) [m, xyzw] in the base frame (see PolicyConfig.goal)."""
+
+
+def goal_features(goal_pose: np.ndarray, tcp_pose: np.ndarray) -> np.ndarray:
+    """(..., 9): goal position minus TCP position [m] (base-frame axes, like the actions) and the
+    6-D form of the goal's rotation seen from the TCP (R_tcp^T R_goal)."""
+    g, t = np.asarray(goal_pose, np.float64), np.asarray(tcp_pose, np.float64)
+    g, t = np.broadcast_arrays(g, t)
+    r_tcp = Rotation.from_quat(t[..., 3:7].reshape(-1, 4))
+    r_goal = Rotation.from_quat(g[..., 3:7].reshape(-1, 4))
+    rel = (r_tcp.inv() * r_goal).as_matrix()[:, :, :2].transpose(0, 2, 1).reshape(*t.shape[:-1], 6)
+    return np.concatenate([g[..., :3] - t[..., :3], rel], axis=-1)
 
 
 def rot6d(quat: np.ndarray) -> np.ndarray:
@@ -32,6 +46,11 @@ def state_vector(obs: dict[str, np.ndarray], keys: tuple[str, ...]) -> np.ndarra
     """
     parts = []
     for key in keys:
+        if key == "goal":
+            if GOAL_POSE not in obs or "tcp_pose" not in obs:
+                raise ParameterError(f"the policy is goal-conditioned but the observation has no {GOAL_POSE!r}")
+            parts.append(goal_features(obs[GOAL_POSE], obs["tcp_pose"]))
+            continue
         if key not in obs:
             raise ParameterError(f"observation has no {key!r}; it has: {', '.join(sorted(obs))}")
         x = np.asarray(obs[key], dtype=np.float64)

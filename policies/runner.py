@@ -2,8 +2,11 @@
 hook that chooses among several sampled candidates (preference-scored selection plugs in here).
 
 A runner is a controller for `sim.rollout.run_episode` (`reset(env)`, `act(env)`): it reads the
-environment's latest observation only, never privileged state (the object family is read from the
-episode facts only when the policy was trained with object one-hots, as FMB's policies were).
+environment's latest observation only, never privileged state, with two stated exceptions that are
+the skill's *command* rather than its observation: the object family, when the policy was trained
+with object one-hots (as FMB's were), and the goal pose of a goal-conditioned policy. In
+simulation `reset` reads the goal from the task specification (ground truth, an upper bound); a
+caller with its own estimate (the ROS skill server, a perception module) sets `runner.goal_pose`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fmb.errors import check_range
+from policies.features import GOAL_POSE
 from policies.policy import Policy
 
 Selector = Callable[[list, np.ndarray], int]
@@ -66,8 +70,11 @@ class PolicyRunner:
         self.predictions: deque = deque(maxlen=c.pred_horizon)  # (time made, chunk)
         self.t = 0
         self.family = ""
+        self.goal_pose: np.ndarray | None = None
         if env is not None and self.policy.config.families:
             self.family = env.episode.info.get("family", "")
+        if env is not None and self.policy.config.goal:
+            self.goal_pose = np.asarray(env.episode.info["targets"][self.policy.config.goal], float)
 
     def _decide(self) -> np.ndarray:
         """The chosen (Tp, A) chunk for the current history."""
@@ -86,6 +93,10 @@ class PolicyRunner:
         obs = env.last_observation
         if obs is None:
             raise RuntimeError("the environment has no observation yet; call env.reset() first")
+        if self.policy.config.goal:
+            if self.goal_pose is None:
+                raise RuntimeError(f"the policy needs its goal ({self.policy.config.goal!r}); set runner.goal_pose")
+            obs = {**obs, GOAL_POSE: self.goal_pose}
         self.history.append(obs)
         c = self.policy.config
         first = c.obs_horizon - 1  # chunk index of the current step

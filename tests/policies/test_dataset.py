@@ -55,3 +55,15 @@ def test_point_cloud_features(cloud_store):
 def test_data_without_the_requested_inputs_is_refused(state_store):
     with pytest.raises(ParameterError, match="rgb/wrist"):
         fit_config_to_data(dataclasses.replace(tiny(), image_key="rgb/wrist"), [state_store])
+
+
+def test_goal_conditioning_reads_the_task_target(state_store):
+    config, notes = fit_config_to_data(dataclasses.replace(tiny(), goal="hole"), [state_store])
+    assert config.state_keys[-1] == "goal"
+    ds = SequenceDataset([state_store], config, progress=False)
+    raw = state_store.load(0)
+    hole = np.asarray(raw.meta["targets"]["hole"])
+    state = ds.state_normalizer.unnormalize(ds.window(0, 3)["state"][0, -1])
+    np.testing.assert_allclose(state[-9:-6], hole[:3] - raw.data["obs/tcp_pose"][3, :3], atol=1e-5)
+    with pytest.raises(ParameterError, match="--goal fixture: .* no such target \\(hole, peg_goal\\)"):
+        fit_config_to_data(dataclasses.replace(tiny(), goal="fixture"), [state_store])

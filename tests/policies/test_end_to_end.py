@@ -4,6 +4,7 @@ the `fmb train` / `fmb eval` commands run on real data."""
 import json
 
 import numpy as np
+import pytest
 
 from fmb.cli import main
 from policies.evaluate import PolicyRunSpec, evaluate
@@ -146,3 +147,27 @@ def test_evaluate_held_out_side(state_store, tmp_path):
     spec = PolicyRunSpec(str(tmp_path / "run"), split="family_holdout", side="test", families=("star",))
     result = evaluate(spec, 1, progress=False)
     assert set(result["per_family"]) == {"star"} and result["split"] == {"name": "family_holdout", "side": "test"}
+
+
+def test_goal_conditioned_runner_takes_the_goal_from_the_task_or_the_caller(state_store, tmp_path):
+    train(
+        [state_store.root],
+        tmp_path / "run",
+        tiny(goal="hole"),
+        tiny_training(steps=3),
+        progress=False,
+        log=lambda m: None,
+    )
+    policy = Policy.load(tmp_path / "run", "cpu")
+    env = make_env("insert", objects=ObjectPool.fmb(families=("rectangle",)))
+    env.reset(seed=4)
+    runner = PolicyRunner(policy)
+    runner.reset(env)
+    np.testing.assert_allclose(runner.goal_pose, env.episode.info["targets"]["hole"])
+    assert runner.act(env).shape == (7,)
+    runner.reset(None)  # no task to read it from: the caller must set it
+    with pytest.raises(RuntimeError, match="goal"):
+        runner.act(env)
+    runner.goal_pose = np.asarray(env.episode.info["targets"]["hole"])
+    assert runner.act(env).shape == (7,)
+    env.close()

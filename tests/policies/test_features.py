@@ -45,3 +45,26 @@ def test_local_points_crop_around_the_tcp():
     assert pts.shape == (64, 6)
     assert np.all(np.abs(pts[:, :3]) <= 1) and np.all(pts[:, 3:] == 1.0)  # only the white near points
     assert np.all(local_points(far, tcp, config, rng) == 0)  # nothing in the box: zeros
+
+
+def test_goal_features_are_relative_to_the_tcp():
+    from scipy.spatial.transform import Rotation
+
+    from policies.features import goal_features
+
+    tcp = np.r_[0.5, 0.1, 0.3, Rotation.from_euler("xyz", [np.pi, 0, 0.4]).as_quat()]
+    goal = np.r_[0.52, 0.08, 0.05, Rotation.from_euler("xyz", [0, 0, 0.1]).as_quat()]
+    f = goal_features(goal, tcp)
+    np.testing.assert_allclose(f[:3], [0.02, -0.02, -0.25], atol=1e-12)
+    rel = Rotation.from_quat(tcp[3:]).inv() * Rotation.from_quat(goal[3:])
+    np.testing.assert_allclose(f[3:], rel.as_matrix()[:, :2].T.ravel(), atol=1e-12)
+    # the same scene turned about the base z axis: same relative rotation, offset turned with it
+    turn = Rotation.from_euler("z", 0.7)
+    f2 = goal_features(
+        np.r_[turn.apply(goal[:3]), (turn * Rotation.from_quat(goal[3:])).as_quat()],
+        np.r_[turn.apply(tcp[:3]), (turn * Rotation.from_quat(tcp[3:])).as_quat()],
+    )
+    np.testing.assert_allclose(f2[3:], f[3:], atol=1e-9)
+    np.testing.assert_allclose(f2[:3], turn.apply(f[:3]), atol=1e-12)
+    with pytest.raises(ParameterError, match="goal-conditioned"):
+        state_vector({"tcp_pose": tcp}, ("goal",))
