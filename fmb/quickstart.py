@@ -5,7 +5,9 @@ Stages (each shows progress; a rerun reuses what is already done):
 1. the FMB object set (print files, simulator assets, manifest) and its contact-sheet preview;
 2. scripted-expert demonstrations of one skill (default: insertion) on the training side of a
    split (default: family_holdout, so hexagon and star pegs are never seen in training);
-3. the `small` diffusion policy and the BC baseline, trained on those demonstrations;
+3. the `small` diffusion policy and the BC baseline, trained on those demonstrations, both
+   conditioned on the target hole's pose (the skill's goal, read from the task specification
+   here, from perception on a robot; `--goal ""` trains from the point cloud alone);
 4. both evaluated on seen objects and on the held-out families;
 5. a Markdown report with plots: runs/quickstart/report.md.
 """
@@ -32,6 +34,22 @@ class QuickstartConfig:
     point_cloud: int = 4096
     image_size: int = 128
     config: str = "small"
+    goal: str = "hole"
+
+
+HELP = {
+    "task": "skill to learn",
+    "demos": "scripted-expert demonstrations to collect",
+    "split": "object split (cad.splits): train on its train side, evaluate on both sides",
+    "diffusion_steps": "training steps of the diffusion policy",
+    "bc_steps": "training steps of the BC baseline",
+    "eval_episodes": "evaluation episodes per policy and object side",
+    "workers": "worker processes for collection and evaluation",
+    "point_cloud": "points in the fused cloud of the three cameras",
+    "image_size": "camera image side [px]",
+    "config": "policy preset: small, base, large",
+    "goal": "task target the policies are conditioned on ('' = none: point cloud alone)",
+}
 
 
 def register(sub) -> None:
@@ -46,7 +64,7 @@ def register(sub) -> None:
             "--" + field.name.replace("_", "-"),
             type=type(field.default),
             default=field.default,
-            help=f"(default {field.default})",
+            help=f"{HELP[field.name]} (default {field.default!r})",
         )
     p.add_argument("--objects-only", action="store_true", help="stop after the object set (no torch needed)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -106,7 +124,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
     for kind, steps in (("diffusion", cfg.diffusion_steps), ("bc", cfg.bc_steps)):
         print(f"[3/5] training the {cfg.config} {kind} policy, {steps} steps [{stamp()}]", flush=True)
         run_dir = out / kind
-        policy, training = preset(cfg.config, policy_type=kind)
+        policy, training = preset(cfg.config, policy_type=kind, goal=cfg.goal)
         training = dataclasses.replace(training, steps=steps, checkpoint_every=max(steps // 2, 1), device="auto")
         runs[kind] = run_dir
         if _trained_to(run_dir) >= steps:
@@ -123,14 +141,18 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
             print(f"[4/5] evaluating {kind} on {label} objects, {cfg.eval_episodes} episodes [{stamp()}]", flush=True)
             spec = PolicyRunSpec(str(run_dir), cfg.task, split=cfg.split, side=side, device="auto")
             folder = out / "eval" / f"{kind}_{label}"
-            result = evaluate(
-                spec,
-                cfg.eval_episodes,
-                workers=cfg.workers,
-                videos=1 if side == "train" else 0,
-                out=folder,
-                progress=progress,
-            )
+            result = _earlier_result(folder, run_dir, cfg.eval_episodes)
+            if result is not None:
+                print(f"  reusing {folder / 'result.json'} (same checkpoint, same episodes)")
+            else:
+                result = evaluate(
+                    spec,
+                    cfg.eval_episodes,
+                    workers=cfg.workers,
+                    videos=1 if side == "train" else 0,
+                    out=folder,
+                    progress=progress,
+                )
             results[kind][label] = result
             if result.get("videos"):
                 videos[kind] = Path(result["videos"][0])
@@ -154,12 +176,31 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
         "objects": f"split {cfg.split}: trained on its train side, held-out = its test side",
         "policies": f"{cfg.config} diffusion ({cfg.diffusion_steps} steps) and BC baseline ({cfg.bc_steps} steps)",
         "observations": f"TCP state + local point cloud ({cfg.point_cloud}-point fused cloud from 3 cameras at "
-        f"{cfg.image_size} px)",
+        f"{cfg.image_size} px)"
+        + (
+            f" + the goal: the target {cfg.goal}'s pose relative to the TCP, from the task specification"
+            " (ground truth in simulation; a perception estimate on a robot)"
+            if cfg.goal
+            else ""
+        ),
         "evaluation": f"{cfg.eval_episodes} episodes per row, seeds from 100000 (never used for demonstrations)",
         "wall time": stamp(),
     }
     (out / "results.json").write_text(json.dumps({"config": dataclasses.asdict(cfg), "results": results}, indent=1))
     return write_report(out, facts, results, images)
+
+
+def _earlier_result(folder: Path, run_dir: Path, episodes: int) -> dict | None:
+    """The evaluation stored in `folder` when it judged the current checkpoint of `run_dir` over
+    `episodes` episodes, else None."""
+    from policies import checkpoint
+
+    try:
+        result = json.loads((folder / "result.json").read_text())
+        same = result["policy"] == str(checkpoint.resolve(run_dir)) and result["overall"]["episodes"] == episodes
+    except (OSError, ValueError, KeyError, checkpoint.CheckpointError):
+        return None
+    return result if same else None
 
 
 def _trained_to(run_dir: Path) -> int:

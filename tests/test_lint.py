@@ -19,10 +19,12 @@ def test_ruff_clean():
 
 def test_layers_do_not_import_heavier_layers():
     """cad and sim never import torch; nothing but fmb_ros imports rclpy; cad never imports sim."""
-    forbidden = {"cad": ("torch", "rclpy", "sim", "policies", "fmb_ros", "mujoco", "pybullet"),
-                 "sim": ("torch", "rclpy", "policies", "fmb_ros"),
-                 "policies": ("rclpy", "fmb_ros"),
-                 "fmb": ("torch", "rclpy")}
+    forbidden = {
+        "cad": ("torch", "rclpy", "sim", "policies", "fmb_ros", "mujoco", "pybullet"),
+        "sim": ("torch", "rclpy", "policies", "fmb_ros"),
+        "policies": ("rclpy", "fmb_ros"),
+        "fmb": ("torch", "rclpy"),
+    }
     bad = []
     for package, names in forbidden.items():
         for path in (ROOT / package).rglob("*.py"):

@@ -25,8 +25,26 @@ def test_help_lists_subcommands_and_units():
 
 def test_part_end_to_end(tmp_path):
     out = tmp_path / "part"
-    assert main(["cad", "part", "--shape", "3-prong", "--size", "L", "--length", "short",
-                 "--clearance", "0.3", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "cad",
+                "part",
+                "--shape",
+                "3-prong",
+                "--size",
+                "L",
+                "--length",
+                "short",
+                "--clearance",
+                "0.3",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     names = [p["name"] for p in manifest["parts"]]
     assert names == ["peg_three_prong_L_short", "board_three_prong_L"]
@@ -37,8 +55,24 @@ def test_part_end_to_end(tmp_path):
 
 def test_sample_end_to_end_is_deterministic(tmp_path):
     for name in ("a", "b"):
-        assert main(["cad", "sample", "--family", "star", "--count", "2", "--seed", "5",
-                     "--out", str(tmp_path / name), "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "cad",
+                    "sample",
+                    "--family",
+                    "star",
+                    "--count",
+                    "2",
+                    "--seed",
+                    "5",
+                    "--out",
+                    str(tmp_path / name),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     a = (tmp_path / "a" / "manifest.json").read_bytes()
     assert a == (tmp_path / "b" / "manifest.json").read_bytes()
     assert [p["name"] for p in json.loads(a)["parts"]] == ["peg_star_s5_000", "peg_star_s5_001", "board_s5_00"]
@@ -123,8 +157,10 @@ def test_existing_set_survives_a_failed_rerun(tmp_path):
 
 def test_preview_of_a_written_folder(tmp_path):
     out = tmp_path / "o"
-    assert main(["cad", "sample", "--family", "three_prong", "--count", "2", "--seed", "1",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(["cad", "sample", "--family", "three_prong", "--count", "2", "--seed", "1", "--out", str(out), "--quiet"])
+        == 0
+    )
     assert main(["cad", "preview", str(out)]) == 0
     png = out / "preview.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -142,11 +178,11 @@ def test_bench_cad_json():
 
 
 def test_quickstart_writes_the_set_and_preview(tmp_path):
-    proc = run_cli("quickstart", "--out", str(tmp_path / "qs"), "--quiet")
+    proc = run_cli("quickstart", "--out", str(tmp_path / "qs"), "--objects-only", "--quiet")
     assert proc.returncode == 0, proc.stderr
     objects = tmp_path / "qs" / "objects"
     assert (objects / "preview.png").is_file()
     assert len(json.loads((objects / "manifest.json").read_text())["parts"]) == 63
     assert str(objects / "preview.png") in proc.stdout
     # Running it again replaces the earlier run.
-    assert run_cli("quickstart", "--out", str(tmp_path / "qs"), "--quiet").returncode == 0
+    assert run_cli("quickstart", "--out", str(tmp_path / "qs"), "--objects-only", "--quiet").returncode == 0

@@ -19,7 +19,11 @@ def test_standard_set_contents(exported_set):
     assert kinds.count("peg") == 54 and kinds.count("board") == 3 and kinds.count("fixture") == 1
     assert kinds.count("assembly_part") == 4 and kinds.count("assembly_board") == 1
     assert manifest["assemblies"][0]["order"] == [
-        "bridge_base", "bridge_pillar_square", "bridge_pillar_round", "bridge_bridge"]
+        "bridge_base",
+        "bridge_pillar_square",
+        "bridge_pillar_round",
+        "bridge_bridge",
+    ]
     assert json.loads((out / "manifest.json").read_text()) == manifest
     for entry in manifest["parts"]:
         for key in ("stl", "3mf", "mjcf", "urdf", "collision_obj"):

@@ -51,8 +51,15 @@ def test_non_convex_families_are_non_convex():
         assert s.convex_hull.area == pytest.approx(s.area, rel=1e-6), name
 
 
-@pytest.mark.parametrize("alias,canonical", [("3-prong", "three_prong"), ("Square-Circle", "square_circle"),
-                                             ("double square", "double_square"), ("hex", "hexagon")])
+@pytest.mark.parametrize(
+    "alias,canonical",
+    [
+        ("3-prong", "three_prong"),
+        ("Square-Circle", "square_circle"),
+        ("double square", "double_square"),
+        ("hex", "hexagon"),
+    ],
+)
 def test_aliases(alias, canonical):
     assert canonical_shape_name(alias) == canonical
 
@@ -66,8 +73,14 @@ def test_unknown_shape_lists_known():
 
 @pytest.mark.parametrize(
     "name,field,value",
-    [("star", "points", 3), ("star", "inner_ratio", 0.1), ("three_prong", "prongs", 9), ("arch", "shoulder", 0.95),
-     ("rectangle", "width", 1.0), ("double_square", "neck", 0.05)],
+    [
+        ("star", "points", 3),
+        ("star", "inner_ratio", 0.1),
+        ("three_prong", "prongs", 9),
+        ("arch", "shoulder", 0.95),
+        ("rectangle", "width", 1.0),
+        ("double_square", "neck", 0.05),
+    ],
 )
 def test_bad_shape_parameters_name_the_field(name, field, value):
     with pytest.raises(ParameterError, match=field):

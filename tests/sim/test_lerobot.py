@@ -114,31 +114,50 @@ def write_foreign_dataset(root, lengths=(6, 4)):
     features = {
         "observation.state": {"dtype": "float32", "shape": [5], "names": {"motors": [f"m{i}" for i in range(5)]}},
         "action": {"dtype": "float32", "shape": [3], "names": ["x", "y", "gripper"]},
-        **{k: {"dtype": "int64", "shape": [1], "names": None}
-           for k in ("frame_index", "episode_index", "index", "task_index")},
+        **{
+            k: {"dtype": "int64", "shape": [1], "names": None}
+            for k in ("frame_index", "episode_index", "index", "task_index")
+        },
         "timestamp": {"dtype": "float32", "shape": [1], "names": None},
     }
-    info = {"codebase_version": "v2.1", "robot_type": "so100", "fps": 30, "total_episodes": len(lengths),
-            "total_frames": sum(lengths), "total_tasks": 1, "total_videos": 0, "total_chunks": 1,
-            "chunks_size": 1000, "splits": {"train": f"0:{len(lengths)}"},
-            "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
-            "video_path": None, "features": features}
+    info = {
+        "codebase_version": "v2.1",
+        "robot_type": "so100",
+        "fps": 30,
+        "total_episodes": len(lengths),
+        "total_frames": sum(lengths),
+        "total_tasks": 1,
+        "total_videos": 0,
+        "total_chunks": 1,
+        "chunks_size": 1000,
+        "splits": {"train": f"0:{len(lengths)}"},
+        "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
+        "video_path": None,
+        "features": features,
+    }
     (root / "meta/info.json").write_text(json.dumps(info))
     (root / "meta/tasks.jsonl").write_text(json.dumps({"task_index": 0, "task": "pick the cube"}) + "\n")
-    (root / "meta/episodes.jsonl").write_text("".join(
-        json.dumps({"episode_index": i, "tasks": ["pick the cube"], "length": n}) + "\n"
-        for i, n in enumerate(lengths)))
+    (root / "meta/episodes.jsonl").write_text(
+        "".join(
+            json.dumps({"episode_index": i, "tasks": ["pick the cube"], "length": n}) + "\n"
+            for i, n in enumerate(lengths)
+        )
+    )
     rng, start, states = np.random.default_rng(3), 0, []
     (root / "data/chunk-000").mkdir(parents=True)
     for i, n in enumerate(lengths):
         state, action = rng.normal(size=(n, 5)).astype(np.float32), rng.normal(size=(n, 3)).astype(np.float32)
-        table = pa.table({
-            "observation.state": pa.array(state.tolist(), type=pa.list_(pa.float32())),
-            "action": pa.array(action.tolist(), type=pa.list_(pa.float32())),
-            "timestamp": pa.array(np.arange(n, dtype=np.float32) / 30),
-            "frame_index": pa.array(np.arange(n)), "episode_index": pa.array(np.full(n, i)),
-            "index": pa.array(np.arange(start, start + n)), "task_index": pa.array(np.zeros(n, np.int64)),
-        })
+        table = pa.table(
+            {
+                "observation.state": pa.array(state.tolist(), type=pa.list_(pa.float32())),
+                "action": pa.array(action.tolist(), type=pa.list_(pa.float32())),
+                "timestamp": pa.array(np.arange(n, dtype=np.float32) / 30),
+                "frame_index": pa.array(np.arange(n)),
+                "episode_index": pa.array(np.full(n, i)),
+                "index": pa.array(np.arange(start, start + n)),
+                "task_index": pa.array(np.zeros(n, np.int64)),
+            }
+        )
         pq.write_table(table, root / f"data/chunk-000/episode_{i:06d}.parquet")
         states.append((state, action))
         start += n

@@ -109,8 +109,9 @@ def test_fingers_keep_a_pushed_part_centred(env):
     side = Rotation.from_quat(backend.robot_state().tcp_pose[3:]).apply([0.0, 20.0, 0.0])  # [N] along the closing axis
     peg = backend._bodies["peg"][0]
     for _ in range(100):
-        p.applyExternalForce(peg, -1, side.tolist(), backend.object_pose("peg")[:3].tolist(), p.WORLD_FRAME,
-                             physicsClientId=c)
+        p.applyExternalForce(
+            peg, -1, side.tolist(), backend.object_pose("peg")[:3].tolist(), p.WORLD_FRAME, physicsClientId=c
+        )
         backend.step(backend.robot_state().bias, 0.0)
     left, right = (s[0] for s in p.getJointStates(backend._robot, backend._fingers, physicsClientId=c))
     assert abs(left - right) < 5e-4

@@ -32,8 +32,7 @@ def test_properties_reach_the_mujoco_model():
     body = env.backend._bodies["peg"]
     nominal_mass = env.backend._nominal["peg"][0]
     assert m.body_mass[body] == pytest.approx(nominal_mass * props["mass_scale"])
-    frictions = {round(float(m.geom_friction[g, 0]), 9) for g in env.backend._object_geoms["peg"]
-                 if m.geom_contype[g]}
+    frictions = {round(float(m.geom_friction[g, 0]), 9) for g in env.backend._object_geoms["peg"] if m.geom_contype[g]}
     assert frictions == {round(props["friction"], 9)}
     # Off: the part's own colour, the scene's friction, the estimated mass.
     plain = make_env("insert", objects=ObjectPool.fmb(families=("round",), sizes=("M",)), randomize=False)

@@ -24,8 +24,9 @@ def make_episode(steps: int, seed: int, images: bool = True) -> dict[str, np.nda
     rng = np.random.default_rng(seed)
     quat = rng.normal(size=(steps, 4))
     data = {
-        "obs/tcp_pose": np.concatenate([rng.uniform(-0.5, 0.5, (steps, 3)), quat / np.linalg.norm(
-            quat, axis=1, keepdims=True)], axis=1).astype(np.float32),
+        "obs/tcp_pose": np.concatenate(
+            [rng.uniform(-0.5, 0.5, (steps, 3)), quat / np.linalg.norm(quat, axis=1, keepdims=True)], axis=1
+        ).astype(np.float32),
         "obs/tcp_vel": rng.normal(size=(steps, 6)).astype(np.float32),
         "obs/wrench": rng.normal(scale=5.0, size=(steps, 6)).astype(np.float32),
         "obs/q": rng.uniform(-2, 2, (steps, 7)).astype(np.float32),

@@ -1,0 +1,47 @@
+"""The README's main job end to end, at toy sizes: every stage runs and the report links its plots."""
+
+import json
+import re
+
+from fmb.cli import main
+
+
+def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
+    out = tmp_path / "qs"
+    argv = [
+        "quickstart",
+        "--out",
+        str(out),
+        "--demos",
+        "2",
+        "--diffusion-steps",
+        "4",
+        "--bc-steps",
+        "4",
+        "--eval-episodes",
+        "1",
+        "--workers",
+        "1",
+        "--point-cloud",
+        "512",
+        "--image-size",
+        "48",
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    report = out / "report.md"
+    assert f"report: {report}" in printed
+    text = report.read_text()
+    for row in ("| diffusion | seen |", "| diffusion | held-out |", "| bc | seen |", "| bc | held-out |"):
+        assert row in text
+    for image in re.findall(r"\]\(([^)]+\.png)\)", text):
+        assert (out / image).stat().st_size > 1000, image
+    assert len(re.findall(r"\.png\)", text)) >= 3  # success per family, loss curves, a video still
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert results["bc"]["held-out"]["split"] == {"name": "family_holdout", "side": "test"}
+    assert set(results["diffusion"]["held-out"]["per_family"]) <= {"hexagon", "star"}
+    # A rerun reuses the demonstrations, the trained policies and their evaluations.
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("already trained to 4 steps") == 2 and printed.count("reusing") == 4
