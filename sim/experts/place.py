@@ -83,13 +83,17 @@ class PlaceExpert(Expert):
             for way in ways:
                 n = max(1, int(np.ceil(np.linalg.norm(way) / 0.6)))
                 turn = [
-                    np.concatenate([(1 - t) * start[:3] + t * heading[:3], (Rotation.from_rotvec(t * way) * r_start).as_quat()])
+                    np.concatenate(
+                        [(1 - t) * start[:3] + t * heading[:3], (Rotation.from_rotvec(t * way) * r_start).as_quat()]
+                    )
                     for t in np.linspace(1.0 / n, 1.0, n)
                 ]
                 r_goal = Rotation.from_quat(goal[3:])
                 pitch = (r_goal * r_heading.inv()).as_rotvec()
                 waypoints = turn + [
-                    np.concatenate([(1 - t) * heading[:3] + t * goal[:3], (Rotation.from_rotvec(t * pitch) * r_heading).as_quat()])
+                    np.concatenate(
+                        [(1 - t) * heading[:3] + t * goal[:3], (Rotation.from_rotvec(t * pitch) * r_heading).as_quat()]
+                    )
                     for t in np.linspace(0.2, 1.0, 5)
                 ]
                 waypoints.append(compose(self._peg_target(env, 0.004), inverse(peg_in_tcp)))

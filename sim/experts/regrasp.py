@@ -20,8 +20,8 @@ from sim.experts.grasp import GraspExpert
 from sim.spatial import compose, pose, z_axis
 
 LEVEL_HEIGHT = 0.28  # [m] TCP height at which the hand, pointing down again, starts the approach
-SIDEWAYS = np.radians(30.0)
-ROOM = 0.2  # [rad] joint-limit room that keeps the grasp expert's choice of turn  # a hand tilted more than this from pointing down unwinds first
+SIDEWAYS = np.radians(30.0)  # a hand tilted more than this from pointing down unwinds first
+ROOM = 0.2  # [rad] joint-limit room that keeps the grasp expert's choice of turn
 
 
 @register_expert
