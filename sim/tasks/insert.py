@@ -1,7 +1,8 @@
 """Insert: a peg held tip-down above its board goes into its hole (FMB primitive "insert").
 
-Start: the peg is in the closed gripper, grasped 20-40 mm below its base; its tip hovers 20-60 mm
-above the board, within +-20 mm of the hole axis and +-10 deg of the hole's yaw. The board's
+Start: the peg is in the closed gripper, grasped 20-40 mm below its base (on its axis, or off a
+neck as `standing_grasp_x` says); its tip hovers 20-60 mm above the board, within +-20 mm of the
+hole axis and +-10 deg of the hole's yaw. The board's
 centre is drawn within a 32 x 32 cm box around (0.52, 0.00) m with +-10 deg yaw (FMB's range),
 redrawn while the target hole lies outside 0.36-0.74 m from the robot base (the arm's easy reach).
 
@@ -30,6 +31,7 @@ from sim.scene import SceneObject
 from sim.spatial import about, axis_angle_between, compose, flip_z, pose, quat_from_yaw, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles
+from sim.tasks.grasp import standing_grasp_x
 
 BOARD_CENTRE = np.array([0.52, 0.0])
 REACH = (0.36, 0.74)  # [m] horizontal distance of the target hole from the robot base
@@ -59,7 +61,9 @@ class InsertTask(Task):
         offset = pose([*rng.uniform(-0.02, 0.02, 2), 0.0], quat_from_yaw(rng.uniform(-1, 1) * np.radians(10.0)))
         peg_pose = about(hole[:3], offset, aligned)
         grasp = rng.uniform(0.02, 0.04)
-        tcp = comfortable_grasp(peg_pose, held_peg_in_tcp(grasp))
+        held = held_peg_in_tcp(grasp)
+        held[0] = -standing_grasp_x(spec.section())  # off a neck, where the grasp task holds it
+        tcp = comfortable_grasp(peg_pose, held)
         section = spec.section()
         return EpisodeStart(
             objects=[SceneObject("board", board, fixed=True), SceneObject("peg", peg)],
