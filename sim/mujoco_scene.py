@@ -113,6 +113,12 @@ def scene_spec(scene: SceneSpec) -> mujoco.MjSpec:
             # twist about the finger axis, so an off-centre peg does not swing in the grasp.
             g.friction = [max(1.0, scene.physics.friction), 0.05, 0.0001]
             g.condim = 4
+            # Stiff finger contacts (the fingers' parameters win by priority): with MuJoCo's
+            # default solref (0.02 s) a 70 N squeeze sank the pads ~4 mm into a light peg, and a
+            # star or a thin peg held on slanted faces then squirted out of the grasp.
+            g.priority = 1
+            g.solref = [0.004, 1.0]  # [s, -]: time constant at twice the 2 ms physics step
+            g.solimp = [0.95, 0.99, 0.001, 0.5, 2.0]
     for obj in scene.objects:
         child = mujoco.MjSpec.from_file(str(part_assets(obj.part).mjcf))
         frame = world.add_frame()

@@ -1,7 +1,8 @@
 """Scripted grasp: open, go above the grasp pose, descend, close, lift.
 
 The grasp pose comes from the task (on the peg's narrow side, 25 mm below the top of a standing
-peg, or across a lying one 30 % of its length from the base) and follows the peg if it is pushed before the fingers
+peg and on its axis unless that is a neck, see `standing_grasp_x`, or across a lying one 30 % of
+its length from the base) and follows the peg if it is pushed before the fingers
 close. Noise: jitter on the approach (up to 2 mm, 1 deg per step at noise=1, none within 5 mm of
 the pre-grasp pose), a random pre-grasp height (6-10 cm) and lift height (8-12 cm).
 """

@@ -1,19 +1,30 @@
-"""Scripted place-on-fixture: lift, turn the peg upright (tip down) over the pocket, lower it in,
-let go, back away.
+"""Scripted place-on-fixture: lift while turning the lying peg about the vertical, pitch it upright
+(tip down) over the pocket, lower it in, let go, back away.
 
-Of the four yaws the square pocket allows, the one whose path keeps the arm farthest from its
-joint limits is used; the peg is let go only once its tip is on the pocket floor and it stands
-upright (otherwise the expert lifts it over the pocket and tries again).
-Noise: jitter of up to 2 mm and 1 deg per step at noise=1 while moving (none within 2 cm of the
-pre-place pose), and a random lift height (28-32 cm).
+The motion is split so that the arm never needs an awkward wrist: first, with the hand still
+pointing down, the peg is turned about the vertical (joint 7 does that) to the heading from which
+a pure pitch about the hand's finger axis stands it upright in one of the four yaws the square
+pocket allows; then the hand pitches (joints 2, 4, 6, in the arm's vertical plane) while moving
+over the pocket. Of the four yaws, the one whose path inverse kinematics finds within the joint
+limits and that leaves the hand pointing most nearly away from the robot's base is used (a hand
+pointing back at the base drives joint 6 into its limit; a straight turn from the grasp pose to
+the upright one drives joint 7 into its limit).
+
+The peg is let go only once its tip is on the pocket floor and it stands upright (otherwise the
+expert lifts it over the pocket and tries again). Noise: jitter of up to 2 mm and 1 deg per step
+at noise=1 while moving (none within 2 cm of the pre-place pose), and a random lift height
+(26-30 cm).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from sim.experts.base import Expert, near, register_expert, servo
 from sim.spatial import compose, inverse, pose, quat_from_euler, z_axis
+
+UP = np.array([0.0, 0.0, 1.0])
 
 
 @register_expert
@@ -21,9 +32,10 @@ class PlaceExpert(Expert):
     task = "place_on_fixture"
 
     def reset(self, env) -> None:
-        self.phase = "lift"
-        self.safe = 0.30 + 0.02 * min(self.noise, 1.0) * self.rng.uniform(-1, 1)
+        self.phase = "turn"
+        self.safe = 0.28 + 0.02 * min(self.noise, 1.0) * self.rng.uniform(-1, 1)
         self.yaw = None
+        self.turn = []
         self.count = 0
         self.retreat_from = None
 
@@ -33,37 +45,69 @@ class PlaceExpert(Expert):
         base = pose([0.0, 0.0, info["length_m"] + clearance], quat_from_euler(np.pi, 0.0, 0.0))
         return compose(compose(pocket, pose([0, 0, 0], quat_from_euler(0.0, 0.0, self.yaw))), base)
 
-    def _choose_yaw(self, env, tcp: np.ndarray, peg_in_tcp: np.ndarray, above: float) -> float:
-        """Of the four yaws the square pocket allows, the one whose straight Cartesian path (what
-        the impedance controller follows) keeps the arm farthest from its joint limits.
+    def _heading_pose(self, tcp: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """TCP pose (7,) pointing down at the lift height over `tcp`'s position, from which a
+        pure pitch about the hand's y axis (the fingers' closing axis) reaches `goal`'s
+        orientation (hand z horizontal, hand x vertical: the peg upright)."""
+        rot = Rotation.from_quat(goal[3:])
+        x_up = rot.apply([1.0, 0.0, 0.0])[2] > 0
+        # R_H = R_G R_y(a) with R_H e_z = sin(a) x_G + cos(a) z_G = -up.
+        heading = rot * Rotation.from_euler("y", -np.pi / 2 if x_up else np.pi / 2)
+        out = np.concatenate([tcp[:3], heading.as_quat()])
+        out[2] = self.safe
+        return out
 
-        The path is checked by inverse kinematics at eight poses along it, each solution seeding
-        the next, as the controller's null-space posture would carry the arm.
+    def _plan(self, env, tcp: np.ndarray, peg_in_tcp: np.ndarray, above: float) -> None:
+        """Choose the pocket yaw, the way to turn to its heading, and the waypoints of that turn.
+
+        For each yaw, the heading is reached by turning about the vertical the short way or the
+        long way round (joint 7 may only have room for one of them), in steps of at most 0.6 rad;
+        then the pitch to the pose over the pocket (five poses along it) and the pose in the
+        pocket follow. Each path is checked by inverse kinematics, each solution seeding the next
+        as the controller carries the arm; the one keeping the most room to the joint limits wins.
         """
-        from scipy.spatial.transform import Rotation, Slerp
-
         lower, upper = env.joint_limits()
-        best = (-np.inf, 0.0)
+        start = tcp.copy()
+        start[2] = self.safe
+        best = (-np.inf, 0.0, [])
         for yaw in np.radians([0.0, 90.0, 180.0, 270.0]):
             self.yaw = yaw
             goal = compose(self._peg_target(env, above), inverse(peg_in_tcp))
-            lifted = tcp.copy()
-            lifted[2] = self.safe
-            slerp = Slerp([0.0, 1.0], Rotation.from_quat([lifted[3:], goal[3:]]))
-            q, margin = env.joint_positions(), np.inf
-            for t in np.linspace(0.0, 1.0, 8):
-                waypoint = np.concatenate([(1 - t) * lifted[:3] + t * goal[:3], slerp([t]).as_quat()[0]])
-                q = env.inverse_kinematics(waypoint, margin=0.0, seed=q)
-                if q is None:
-                    margin = -np.inf
-                    break
-                margin = min(margin, float(np.min(np.minimum(q - lower, upper - q))))
-            low = compose(self._peg_target(env, 0.004), inverse(peg_in_tcp))
-            if margin > -np.inf and env.inverse_kinematics(low, margin=0.05, seed=q) is None:
-                margin = -np.inf
-            if margin > best[0]:
-                best = (margin, yaw)
-        return float(best[1])
+            heading = self._heading_pose(tcp, goal)
+            r_start, r_heading = Rotation.from_quat(start[3:]), Rotation.from_quat(heading[3:])
+            short = (r_heading * r_start.inv()).as_rotvec()
+            angle = float(np.linalg.norm(short))
+            ways = [short]
+            if angle > 1e-6:
+                ways.append(short * (1.0 - 2.0 * np.pi / angle))
+            for way in ways:
+                n = max(1, int(np.ceil(np.linalg.norm(way) / 0.6)))
+                turn = [
+                    np.concatenate(
+                        [(1 - t) * start[:3] + t * heading[:3], (Rotation.from_rotvec(t * way) * r_start).as_quat()]
+                    )
+                    for t in np.linspace(1.0 / n, 1.0, n)
+                ]
+                r_goal = Rotation.from_quat(goal[3:])
+                pitch = (r_goal * r_heading.inv()).as_rotvec()
+                waypoints = turn + [
+                    np.concatenate(
+                        [(1 - t) * heading[:3] + t * goal[:3], (Rotation.from_rotvec(t * pitch) * r_heading).as_quat()]
+                    )
+                    for t in np.linspace(0.2, 1.0, 5)
+                ]
+                waypoints.append(compose(self._peg_target(env, 0.004), inverse(peg_in_tcp)))
+                q, room = env.joint_positions(), np.inf
+                for w in waypoints:
+                    q = env.inverse_kinematics(w, margin=0.0, seed=q)
+                    if q is None:
+                        room = -np.inf
+                        break
+                    room = min(room, float(np.min(np.minimum(q - lower, upper - q))))
+                if not best[2] or room > best[0]:
+                    best = (room, yaw, turn)
+        self.yaw = float(best[1])
+        self.turn = best[2]
 
     def act(self, env) -> np.ndarray:
         info = env.episode.info
@@ -73,14 +117,18 @@ class PlaceExpert(Expert):
         pocket_z = float(np.asarray(info["targets"]["pocket"])[2])
         above = info["targets"]["fixture_top"] - pocket_z + 0.03
         if self.yaw is None:
-            self.yaw = self._choose_yaw(env, tcp, peg_in_tcp, above)
+            self._plan(env, tcp, peg_in_tcp, above)
         close = True
         limit, turn_limit = 0.03, 0.2
-        if self.phase == "lift":
-            target = tcp.copy()
-            target[2] = self.safe
-            if tcp[2] >= self.safe - 0.01:
-                self.phase = "move"
+        if self.phase == "turn":
+            target = self.turn[0]
+            limit, turn_limit = 0.05, 0.25
+            self.count += 1
+            if len(self.turn) > 1 and near(tcp, target, 0.05, 0.3):
+                self.turn.pop(0)
+                target = self.turn[0]
+            elif near(tcp, target, 0.02, np.radians(8.0)) or self.count > 20:
+                self.phase, self.count = "move", 0
         if self.phase == "move":
             target = compose(self._peg_target(env, above), inverse(peg_in_tcp))
             self.count += 1
@@ -111,6 +159,6 @@ class PlaceExpert(Expert):
             close = False
         norm = float(np.linalg.norm(target[:3] - tcp[:3]))
         delta = servo(tcp, target, close, limit, turn_limit)
-        if self.phase in ("lift", "move"):
+        if self.phase in ("turn", "move"):
             self.jitter(delta, float(np.clip((norm - 0.02) / 0.05, 0.0, 1.0)))
         return delta

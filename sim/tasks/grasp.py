@@ -120,6 +120,54 @@ def lying_grasp(spec) -> tuple[np.ndarray, float]:
     return grasp_in_peg, float(ends.max() - ends.min())
 
 
+FINGER_PAD = 0.02  # [m] width of a Panda fingertip pad along the section's x axis
+
+
+def section_width(section, x: float) -> float:
+    """Extent [m] of the section along its y axis (the fingers' closing axis) at `x` [m]."""
+    cut = section.intersection(LineString([(x, -1.0), (x, 1.0)]))
+    if cut.is_empty:
+        return 0.0
+    ys = np.asarray([c for g in getattr(cut, "geoms", [cut]) for c in g.coords])[:, 1]
+    return float(ys.max() - ys.min())
+
+
+def standing_grasp_x(section, pad: float = FINGER_PAD) -> float:
+    """Offset [m] along the section's x axis of a grasp closing along its y axis.
+
+    Normally 0 (the peg's axis). But where the pads, centred on the axis, would close on a neck
+    with the faces that stop them all on one side of it (a square-circle: the square's edge
+    on one side, the circle on the other, nothing at the axis), the peg pivots about the
+    fingers and swings. Then the grasp moves along x to where the most of the pads' width meets
+    flat faces (within 0.5 mm of the widest point under them), the nearest such place to the axis.
+    """
+
+    def contact(centre: float) -> tuple[float, np.ndarray]:
+        xs = np.linspace(centre - pad / 2, centre + pad / 2, 21)
+        widths = np.array([section_width(section, x) for x in xs])
+        flat = widths >= widths.max() - 0.0005
+        return float(flat.mean()), xs[flat] - centre
+
+    _, touching = contact(0.0)
+    if touching.min() < -0.001 and touching.max() > 0.001 or np.any(np.abs(touching) <= 0.001):
+        return 0.0  # stopped on both sides of the axis (or at it): the peg cannot pivot
+    low, high = section.bounds[0] + pad / 2, section.bounds[2] - pad / 2
+    best = (-1.0, 0.0)
+    for centre in sorted(np.linspace(low, high, 41), key=abs):
+        fraction, _ = contact(centre)
+        if fraction > best[0] + 1e-9:
+            best = (fraction, float(centre))
+    return best[1]
+
+
+def standing_grasp_in_peg(spec) -> np.ndarray:
+    """(7,) TCP pose in the peg frame for the grasp of a standing (tip-down) peg: STANDING_GRASP_DEPTH
+    below its base, fingers closing along the section's y axis, at `standing_grasp_x` along x."""
+    grasp = held_peg_in_tcp_inverse(STANDING_GRASP_DEPTH)
+    grasp[0] = standing_grasp_x(spec.section())
+    return grasp
+
+
 def held_peg_in_tcp_inverse(grasp_offset: float) -> np.ndarray:
     """TCP pose in the peg frame for the insertion grasp `grasp_offset` [m] below the base."""
     return inverse(held_peg_in_tcp(grasp_offset))
@@ -147,7 +195,7 @@ def grasp_info(spec, peg_pose: np.ndarray, standing: bool) -> dict:
     section = spec.section()
     if standing:
         # Fingers close along the section's y axis (its narrower side for FMB's shapes).
-        grasp_in_peg = held_peg_in_tcp_inverse(STANDING_GRASP_DEPTH)
+        grasp_in_peg = standing_grasp_in_peg(spec)
         width = float(section.bounds[3] - section.bounds[1])
     else:
         grasp_in_peg, width = lying_grasp(spec)

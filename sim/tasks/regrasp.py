@@ -20,7 +20,7 @@ from sim.scene import SceneObject
 from sim.spatial import compose, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.fixture_layout import draw_fixture_pose, fixture_top, standing_in_pocket
-from sim.tasks.grasp import STANDING_GRASP_DEPTH, held_peg_in_tcp_inverse, start_above_table
+from sim.tasks.grasp import standing_grasp_in_peg, start_above_table
 
 SUCCESS_CLEARANCE = 0.010
 
@@ -28,14 +28,15 @@ SUCCESS_CLEARANCE = 0.010
 def regrasp_info(spec, fixture_pose: np.ndarray) -> dict:
     """The regrasp task's episode facts and targets for a peg in the fixture at `fixture_pose`.
 
-    The grasp is the insertion grasp, 25 mm below the base; which of its two 180-degree turns the
-    hand uses is the expert's choice (it depends on how the peg stands when it gets there).
+    The grasp is the standing grasp (`standing_grasp_in_peg`: 25 mm below the base); which of its
+    two 180-degree turns the hand uses is the expert's choice (it depends on how the peg stands
+    when it gets there).
     """
     return {
         **peg_facts(spec),
         "length_m": spec.length_m,
         "targets": {
-            "grasp_in_peg": held_peg_in_tcp_inverse(STANDING_GRASP_DEPTH).tolist(),
+            "grasp_in_peg": standing_grasp_in_peg(spec).tolist(),
             "fixture_top": fixture_top(fixture_pose),
         },
     }

@@ -1,8 +1,9 @@
 """Rotate: turn a held peg about its axis until its section lines up with its hole (FMB primitive
 "rotate", between grasp and insert for a standing peg).
 
-Start: the peg is held tip-down (grasped 20-40 mm below its base), its tip 40-80 mm above the
-board, within +-30 mm of the hole axis, turned 20-90 deg (either way) away from the hole's yaw.
+Start: the peg is held tip-down (grasped 20-40 mm below its base, on its axis or off a neck as
+`standing_grasp_x` says), its tip 40-80 mm above the board, within +-30 mm of the hole axis,
+turned 20-90 deg (either way) away from the hole's yaw.
 The board is placed as in `insert`.
 
 Success: the section's yaw matches the hole's within 3 deg, modulo the section's symmetries
@@ -20,6 +21,7 @@ from sim.scene import SceneObject
 from sim.spatial import about, axis_angle_between, flip_z, pose, quat_from_yaw, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles, yaw_error
+from sim.tasks.grasp import standing_grasp_x
 from sim.tasks.insert import place_board
 
 SUCCESS_YAW = np.radians(3.0)
@@ -56,7 +58,9 @@ class RotateTask(Task):
         shift = pose([*rng.uniform(-0.03, 0.03, 2), 0.0], quat_from_yaw(turn))
         peg_pose = about(hole[:3], shift, aligned)
         grasp = rng.uniform(0.02, 0.04)
-        tcp = comfortable_grasp(peg_pose, held_peg_in_tcp(grasp))
+        held = held_peg_in_tcp(grasp)
+        held[0] = -standing_grasp_x(spec.section())  # off a neck, where the grasp task holds it
+        tcp = comfortable_grasp(peg_pose, held)
         section = spec.section()
         info = rotate_info(spec, board.name, hole_key, hole, grasp, self.pool.clearance)
         return EpisodeStart(

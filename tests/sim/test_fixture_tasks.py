@@ -31,9 +31,10 @@ def test_place_starts_from_a_physical_grasp(place_env):
 
 
 def test_place_expert(place_env):
-    # Measured 30/40 over seeds 0-39 (`fmb sim expert-eval --task place_on_fixture`); these seeds
-    # all succeed, so a regression in the task, the expert or the physics shows up here.
-    for seed in (0, 1, 2, 3):
+    # Seeds 0-3 always succeeded; 9 (hexagon L: the arm stalled at a joint limit), 13 (star S:
+    # squirted out of soft finger contacts), 22 (double-square L: joint-6 limit on the straight
+    # turn) failed before the turn-then-pitch expert and the stiff finger contacts.
+    for seed in (0, 1, 2, 3, 9, 13, 22):
         result = run_episode(place_env, make_expert("place_on_fixture", seed=seed), seed)
         assert result.success, (seed, result.info["metrics"])
         m = result.info["metrics"]

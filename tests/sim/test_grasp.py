@@ -9,8 +9,9 @@ from scipy.spatial.transform import Rotation
 from cad import FMB_SHAPES, PegSpec, get_shape
 from sim.env import make_env
 from sim.experts import make_expert
+from sim.objects import ObjectPool
 from sim.rollout import run_episode
-from sim.tasks.grasp import lowest_point, lying_grasp_height, lying_pose
+from sim.tasks.grasp import lowest_point, lying_grasp_height, lying_pose, section_width, standing_grasp_x
 
 
 @pytest.mark.parametrize("family", FMB_SHAPES)
@@ -65,3 +66,17 @@ def test_lifting_then_dropping_fails_the_check(env):
     for _ in range(5):
         _, _, _, _, info = env.step([0, 0, 0, 0, 0, 0, 0])  # open
     assert not info["success"] and info["metrics"]["held"] == 0.0
+
+
+def test_standing_grasp_keeps_off_a_neck():
+    # The square-circle's axis is on its 10 mm neck: pads centred there stop on the square's edge
+    # on one side only and the peg pivots. Its grasp moves onto the square; the others stay centred.
+    for family in ("rectangle", "round", "star", "three_prong", "double_square", "square_circle"):
+        for size in ("S", "M", "L"):
+            spec = ObjectPool.fmb(families=(family,), sizes=(size,)).draw(np.random.default_rng(0))
+            x = standing_grasp_x(spec.section())
+            if family == "square_circle":
+                assert x < -0.01  # onto the square (negative x), off the neck
+                assert section_width(spec.section(), x) == pytest.approx(spec.section().bounds[3] * 2, abs=1e-4)
+            else:
+                assert x == 0.0

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
+from sim import panda
 from sim.env import make_env
 from sim.exceptions import ActionError, UnknownNameError
 from sim.experts import make_expert
 from sim.objects import ObjectPool
 from sim.rollout import run_episode
-from sim.spatial import pose
+from sim.spatial import about, compose, pose, z_axis
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +130,22 @@ def test_save_and_restore_state(env):
     again, *_ = env.step(action)
     for key in first:
         np.testing.assert_allclose(again[key], first[key], atol=1e-9, err_msg=key)
+
+
+def test_insert_check_takes_any_fitting_turn():
+    # A 3-prong S fits its hole every 120 deg about its section's centroid, 4.2 mm off its frame
+    # origin: fully in at a 120-deg turn, the origin's axis is 7 mm off the hole's, yet it is in.
+    e = make_env("insert", objects=ObjectPool.fmb(families=("three_prong",), sizes=("S",)), seed=0)
+    e.reset(seed=0)
+    info = e.episode.info
+    assert any(abs(a - 2 * np.pi / 3) < 0.05 for a in info["symmetries"])
+    hole = np.asarray(info["targets"]["hole"])
+    straight = np.asarray(info["targets"]["peg_goal"])  # 25 mm in, turn 0
+    centroid_axis = compose(straight, pose(info["centroid"]))[:3]
+    third = Rotation.from_rotvec(z_axis(hole[3:]) * 2 * np.pi / 3).as_quat()
+    turned = about(centroid_axis, pose([0, 0, 0], third), straight)
+    assert np.linalg.norm(turned[:3] - straight[:3]) > 0.006  # the frame origin moved off the axis
+    for peg, ok in ((straight, True), (turned, True), (turned + np.r_[0.005, 0, 0, 0, 0, 0, 0], False)):
+        e.backend.reset(panda.HOME_Q, panda.GRIPPER_OPEN, {**e.episode.object_poses, "peg": peg})
+        assert bool(e.task.evaluate(e, e.episode).success) == ok
+    e.close()
