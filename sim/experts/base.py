@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from sim.exceptions import UnknownNameError
 from sim.spatial import rotation_error
@@ -67,6 +68,67 @@ def servo(tcp: np.ndarray, target: np.ndarray, close: bool, limit: float, turn_l
 def near(a: np.ndarray, b: np.ndarray, distance: float, angle: float) -> bool:
     """Whether poses `a` and `b` (7,) are within `distance` [m] and `angle` [rad] of each other."""
     return np.linalg.norm(a[:3] - b[:3]) < distance and np.linalg.norm(rotation_error(a[3:], b[3:])) < angle
+
+
+class YawTurn:
+    """A turn of the hand about the vertical that goes the long way round when the short way
+    would take the wrist to a joint limit (joint 7 makes such turns, and has about 340 deg).
+
+    `plan(env, angle)` once, with the short-way angle [rad] about the world z axis; then `step(env)`
+    each control step: None when the short way is fine (or the long turn is nearly done, so
+    the shortest way now goes the same way), else the angle [rad] still to turn, counted from
+    the hand's measured heading.
+    """
+
+    ROOM = 0.1  # [rad] joint-limit room the short way must keep along the turn
+    NEAR = np.radians(60.0)  # turns smaller than this always go the short way
+
+    def __init__(self):
+        self.remaining = None
+        self.last = 0.0
+
+    @staticmethod
+    def heading(quat: np.ndarray) -> float:
+        """Angle [rad] of the hand's x axis about the vertical."""
+        x = Rotation.from_quat(quat).apply([1.0, 0.0, 0.0])
+        return float(np.arctan2(x[1], x[0]))
+
+    @staticmethod
+    def room(env, total: float) -> float:
+        """Least joint-limit room [rad] along a turn of the hand by `total` [rad] about the vertical
+        (inverse kinematics every 0.4 rad, each solution seeding the next), -inf if unreachable."""
+        lower, upper = env.joint_limits()
+        tcp = env.tcp_pose()
+        q, least = env.joint_positions(), np.inf
+        for t in np.linspace(0.0, 1.0, int(np.ceil(abs(total) / 0.4)) + 1)[1:]:
+            quat = (Rotation.from_rotvec([0.0, 0.0, t * total]) * Rotation.from_quat(tcp[3:])).as_quat()
+            q = env.inverse_kinematics(np.concatenate([tcp[:3], quat]), margin=0.0, seed=q)
+            if q is None:
+                return -np.inf
+            least = min(least, float(np.min(np.minimum(q - lower, upper - q))))
+        return least
+
+    def plan(self, env, angle: float) -> None:
+        self.remaining = None
+        if abs(angle) < self.NEAR:
+            return
+        short = self.room(env, angle)
+        if short >= self.ROOM:
+            return
+        long_way = angle - np.sign(angle) * 2.0 * np.pi
+        if self.room(env, long_way) > short:
+            self.remaining = long_way
+            self.last = self.heading(env.tcp_pose()[3:])
+
+    def step(self, env) -> float | None:
+        if self.remaining is None:
+            return None
+        heading = self.heading(env.tcp_pose()[3:])
+        self.remaining -= float(np.angle(np.exp(1j * (heading - self.last))))
+        self.last = heading
+        if abs(self.remaining) < self.NEAR:
+            self.remaining = None
+        return self.remaining
 
 
 def register_expert(cls: type[Expert]) -> type[Expert]:

@@ -3,6 +3,8 @@
 Uses the peg's measured pose (so a peg that slipped in the fingers is still aligned) and the
 task's target (the inserted peg pose). Phases: hover 10 mm above the top face until the tip is
 within 1 mm and 1.5 deg of the hole axis, then descend at <= 8 mm per step to the goal depth.
+A turn about the vertical of more than 60 deg that would take the wrist to a joint limit goes the
+long way round (`YawTurn`; only a chain hands over a peg that far off its hole's yaw).
 Noise: Gaussian jitter on the approach (up to 1.5 mm, 0.6 deg per step at noise=1, fading to none
 within 3 mm of alignment) and a random approach speed; none during the final descent.
 """
@@ -13,7 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from cad.fmb_reference import LENGTHS
-from sim.experts.base import Expert, register_expert
+from sim.experts.base import Expert, YawTurn, register_expert
 from sim.spatial import compose, inverse, pose, rotation_error, z_axis
 
 HOVER = 0.01
@@ -32,6 +34,7 @@ class InsertExpert(Expert):
         self.descending = False
         self.stalled = 0
         self.last_depth = None
+        self.yaw_turn = None
 
     def _nearest_goal(self, info: dict, goal: np.ndarray, hole: np.ndarray, peg: np.ndarray) -> np.ndarray:
         """The inserted pose, turned about the hole axis through the section's centroid by the
@@ -80,6 +83,12 @@ class InsertExpert(Expert):
         delta = np.zeros(7)
         delta[:3] = target_tcp[:3] - tcp[:3]
         delta[3:6] = rotation_error(tcp[3:], target_tcp[3:])
+        if self.yaw_turn is None:  # in a chain the peg may arrive up to half a turn off its hole
+            self.yaw_turn = YawTurn()
+            self.yaw_turn.plan(env, float(rotation_error(peg[3:], goal[3:])[2]))
+        remaining = self.yaw_turn.step(env)
+        if remaining is not None:
+            delta[5] = float(np.clip(remaining, -0.25, 0.25))  # the long way round (see YawTurn)
         if self.descending:
             # Along the hole axis at most 8 mm per step (3 mm around the entry); across it, the
             # full correction, so that the descent never squeezes out the alignment.

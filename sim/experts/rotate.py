@@ -12,18 +12,9 @@ and a random turning speed (8-14 deg per step).
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from sim.experts.base import Expert, register_expert
+from sim.experts.base import Expert, YawTurn, register_expert
 from sim.spatial import quat_from_euler, quat_multiply, rotation_error
-
-ROOM = 0.1  # [rad] joint-limit room the short way round must keep along the turn
-
-
-def _heading(quat: np.ndarray) -> float:
-    """Angle [rad] of the hand's x axis about the vertical."""
-    x = Rotation.from_quat(quat).apply([1.0, 0.0, 0.0])
-    return float(np.arctan2(x[1], x[0]))
 
 
 @register_expert
@@ -33,8 +24,7 @@ class RotateExpert(Expert):
     def reset(self, env) -> None:
         self.speed = np.radians(8.0 + 6.0 * self.rng.uniform() * min(self.noise, 1.0))
         self.position = env.tcp_pose()[:3].copy()
-        self.remaining = None  # [rad] left of a long-way turn about the vertical (None: shortest way)
-        self.planned = False
+        self.yaw_turn = None
 
     def _turn(self, env) -> np.ndarray:
         """Rotation vector [rad] from the peg to the nearest goal (modulo the symmetries)."""
@@ -46,45 +36,15 @@ class RotateExpert(Expert):
         ]
         return min(errors, key=np.linalg.norm)
 
-    def _plan(self, env, turn: np.ndarray) -> None:
-        """Take the long way round when IK along the short way comes within ROOM of a joint limit."""
-        angle = float(turn[2])
-        if abs(angle) < np.radians(60.0):
-            return
-        lower, upper = env.joint_limits()
-        tcp = env.tcp_pose()
-
-        def room(total: float) -> float:
-            q, least = env.joint_positions(), np.inf
-            for t in np.linspace(0.0, 1.0, int(np.ceil(abs(total) / 0.4)) + 1)[1:]:
-                quat = (Rotation.from_rotvec([0.0, 0.0, t * total]) * Rotation.from_quat(tcp[3:])).as_quat()
-                q = env.inverse_kinematics(np.concatenate([tcp[:3], quat]), margin=0.0, seed=q)
-                if q is None:
-                    return -np.inf
-                least = min(least, float(np.min(np.minimum(q - lower, upper - q))))
-            return least
-
-        if room(angle) >= ROOM:
-            return
-        long_way = angle - np.sign(angle) * 2.0 * np.pi
-        if room(long_way) > room(angle):
-            self.remaining = long_way
-            self.last_heading = _heading(tcp[3:])
-
     def act(self, env) -> np.ndarray:
         tcp = env.tcp_pose()
         turn = self._turn(env)
-        if not self.planned:
-            self.planned = True
-            self._plan(env, turn)
-        if self.remaining is not None:
-            heading = _heading(tcp[3:])
-            self.remaining -= float(np.angle(np.exp(1j * (heading - self.last_heading))))
-            self.last_heading = heading
-            if abs(self.remaining) < np.radians(60.0):
-                self.remaining = None  # near enough: the shortest way is now this way
-            else:
-                turn = np.array([turn[0], turn[1], self.remaining])  # keep levelling; turn the long way
+        if self.yaw_turn is None:
+            self.yaw_turn = YawTurn()
+            self.yaw_turn.plan(env, float(turn[2]))
+        remaining = self.yaw_turn.step(env)
+        if remaining is not None:
+            turn = np.array([turn[0], turn[1], remaining])  # keep levelling; turn the long way
         size = np.linalg.norm(turn)
         delta = np.zeros(7)
         delta[3:6] = turn * min(1.0, self.speed / max(size, 1e-12))
