@@ -137,6 +137,32 @@ class SafetyFilter:
         pose = None if self._hold_pose is None else self._hold_pose.copy()
         return SafeCommand(pose, self._last_close, verdict, reason)
 
+    def stay(self, measured_pose) -> SafeCommand | None:
+        """A one-off command to stop where the arm is (the measured pose, the gripper as last
+        commanded), for a skill that ends or is canceled; None without a finite measured pose."""
+        if measured_pose is None or not _finite_pose(measured_pose):
+            return None
+        self._hold_pose = None
+        return SafeCommand(_normalized(measured_pose), self._last_close, Verdict.PASSED, "")
+
+    def check_ready(self, measured_pose, observation_stamp: float | None, now: float) -> SafeCommand | None:
+        """None when commands may pass (no stop, fresh finite observation); else the hold command.
+        Call it before asking a controller for an action, so that a held arm does not advance it."""
+        if self.stopped:
+            return self.hold(measured_pose, Verdict.STOPPED, f"emergency stop engaged: {self.stop_reason}")
+        if measured_pose is None or observation_stamp is None:
+            return self.hold(None, Verdict.STALE, "no observation received yet")
+        age = now - observation_stamp
+        if not age <= self.limits.observation_timeout:
+            return self.hold(
+                measured_pose,
+                Verdict.STALE,
+                f"observation is {age:.3f} s old (observation_timeout {self.limits.observation_timeout:g} s)",
+            )
+        if not _finite_pose(measured_pose):
+            return self.hold(None, Verdict.STALE, "measured TCP pose is not finite")
+        return None
+
     def filter(
         self,
         target_pose,
@@ -155,19 +181,9 @@ class SafetyFilter:
             now: current time [s], same clock as `observation_stamp`.
         """
         lim = self.limits
-        if self.stopped:
-            return self.hold(measured_pose, Verdict.STOPPED, f"emergency stop engaged: {self.stop_reason}")
-        if measured_pose is None or observation_stamp is None:
-            return self.hold(None, Verdict.STALE, "no observation received yet")
-        age = now - observation_stamp
-        if not age <= lim.observation_timeout:
-            return self.hold(
-                measured_pose,
-                Verdict.STALE,
-                f"observation is {age:.3f} s old (observation_timeout {lim.observation_timeout:g} s)",
-            )
-        if not _finite_pose(measured_pose):
-            return self.hold(None, Verdict.STALE, "measured TCP pose is not finite")
+        held = self.check_ready(measured_pose, observation_stamp, now)
+        if held is not None:
+            return held
         try:
             target = np.asarray(target_pose, dtype=float).reshape(-1)
         except (TypeError, ValueError):

@@ -1,0 +1,140 @@
+"""SkillExecution + WorldMirror + SafetyFilter driving the simulator in-process (no ROS graph)."""
+
+import numpy as np
+import pytest
+
+from fmb_ros.controllers import make_controller
+from fmb_ros.exceptions import GoalError
+from fmb_ros.safety import SafetyFilter, Verdict
+from fmb_ros.skill import SkillExecution, State
+from fmb_ros.world import WorldMirror
+
+BASE = "panda_link0"
+PERIOD = 0.1
+
+
+@pytest.fixture(scope="module")
+def env():
+    from sim.env import make_env
+
+    e = make_env("grasp", seed=0)
+    yield e
+    e.close()
+
+
+def mirror_of(env, world: WorldMirror, t: float) -> None:
+    """What the sim node publishes and the skill node subscribes to, without the messages."""
+    obs = env.last_observation
+    world.set_tcp(obs["tcp_pose"].astype(float), t)
+    world.q, world.dq = obs["q"].astype(float), obs["dq"].astype(float)
+    world.gripper = float(obs["gripper"][0])
+    world.set_episode(env.episode.info)
+    keys = [o.key for o in env.episode.objects]
+    world.set_objects(keys, [env.object_pose(k) for k in keys])
+
+
+def test_expert_grasp_through_the_safety_filter_succeeds(env):
+    env.reset(seed=0)
+    world = WorldMirror()
+    mirror_of(env, world, 0.0)
+    run = SkillExecution("grasp", make_controller("grasp", seed=0), SafetyFilter(), BASE)
+    run.start(env.object_pose("peg"), BASE, world, 0.0)
+    t, evaluation, success = 0.0, None, False
+    for _ in range(80):
+        tick = run.tick(world, t, evaluation)
+        if tick.state is not State.RUNNING:
+            break
+        assert tick.command.verdict in (Verdict.PASSED, Verdict.LIMITED)
+        _, _, _, _, info = env.step_pose(tick.command.pose, tick.command.close_gripper)
+        t += PERIOD
+        mirror_of(env, world, t)
+        evaluation = {"success": info["success"], "failed": info["failed"], "progress": info["progress"]}
+        success = info["success"]
+    assert success and run.state is State.SUCCEEDED, run.message
+    assert tick.changed and tick.command.close_gripper  # ends holding the peg where it is
+    assert run.score == pytest.approx(1.0)
+
+
+def test_goals_are_checked(env):
+    env.reset(seed=1)
+    world = WorldMirror()
+    run = SkillExecution("grasp", make_controller("grasp"), SafetyFilter(), BASE)
+    goal = np.array([0.5, 0.0, 0.1, 0, 0, 0, 1.0])
+    with pytest.raises(GoalError, match="no observation"):
+        run.start(goal, BASE, world, 0.0)
+    mirror_of(env, world, 0.0)
+    with pytest.raises(GoalError, match="frame 'map' is unknown"):
+        run.start(goal, "map", world, 0.0)
+    with pytest.raises(GoalError, match="outside the workspace"):
+        run.start([2.0, 0, 0.1, 0, 0, 0, 1], BASE, world, 0.0)
+    with pytest.raises(GoalError, match="7 finite numbers"):
+        run.start([np.nan, 0, 0.1, 0, 0, 0, 1], BASE, world, 0.0)
+    blind = WorldMirror()
+    blind.set_tcp(world.tcp, 0.0)
+    with pytest.raises(GoalError, match="ground truth"):
+        run.start(goal, BASE, blind, 0.0)
+    assert run.state is State.IDLE
+    run.start(goal, BASE, world, 0.0)
+    with pytest.raises(GoalError, match="already running"):
+        run.start(goal, BASE, world, 0.0)
+
+
+def test_stale_observations_hold_without_advancing_the_controller(env):
+    env.reset(seed=2)
+    world = WorldMirror()
+    mirror_of(env, world, 0.0)
+    run = SkillExecution("grasp", make_controller("grasp"), SafetyFilter(), BASE)
+    run.start(world.tcp, BASE, world, 0.0)
+    tick = run.tick(world, 5.0)  # the newest observation is 5 s old
+    assert tick.command.verdict is Verdict.STALE and np.allclose(tick.command.pose, world.tcp)
+    assert run.step == 0 and run.state is State.RUNNING and "holding" in run.message
+
+
+def test_cancel_holds_and_a_controller_error_aborts(env):
+    env.reset(seed=3)
+    world = WorldMirror()
+    mirror_of(env, world, 0.0)
+    run = SkillExecution("grasp", make_controller("grasp"), SafetyFilter(), BASE)
+    run.start(world.tcp, BASE, world, 0.0)
+    tick = run.cancel(world, "operator canceled")
+    assert tick.state is State.CANCELED and tick.changed and np.allclose(tick.command.pose, world.tcp)
+    assert not run.cancel(world).changed
+
+    class Broken:
+        def reset(self, env):
+            pass
+
+        def act(self, env):
+            raise ValueError("boom")
+
+    run = SkillExecution("grasp", make_controller("grasp")._replace(runner=Broken()), SafetyFilter(), BASE)
+    run.start(world.tcp, BASE, world, 0.0)
+    tick = run.tick(world, 0.0)
+    assert tick.state is State.ABORTED and "ValueError: boom" in run.message
+
+
+def test_nan_action_is_rejected_by_the_filter(env):
+    env.reset(seed=4)
+    world = WorldMirror()
+    mirror_of(env, world, 0.0)
+
+    class NaNs:
+        def reset(self, env):
+            pass
+
+        def act(self, env):
+            return np.full(7, np.nan)
+
+    run = SkillExecution("grasp", make_controller("grasp")._replace(runner=NaNs()), SafetyFilter(), BASE)
+    run.start(world.tcp, BASE, world, 0.0)
+    tick = run.tick(world, 0.0)
+    assert tick.command.verdict is Verdict.REJECTED and np.allclose(tick.command.pose, world.tcp)
+
+
+def test_unknown_skill_and_missing_checkpoint_are_clear_errors():
+    from fmb.errors import FmbError
+
+    with pytest.raises(FmbError, match="unknown skill 'juggle'; known: .*grasp"):
+        make_controller("juggle")
+    with pytest.raises(FmbError, match="no such checkpoint"):
+        make_controller("grasp", checkpoint="/nonexistent/run")
