@@ -262,6 +262,15 @@ def to_json(data) -> str:
     return json.dumps(data, default=_json_default, separators=(",", ":"))
 
 
+def from_json(text: str) -> dict:
+    """The dict of a JSON object text; {} for anything else (a malformed message is ignored)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
