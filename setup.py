@@ -39,9 +39,10 @@ ROS = [
     "ros-jazzy-trajectory-msgs",
     "ros-jazzy-visualization-msgs",
     "ros-jazzy-diagnostic-msgs",
+    "ros-jazzy-rosgraph-msgs",  # /clock
 ]
 STEP = ["build123d>=0.9"]
-DEV = LEARN + STEP + ["pytest>=8", "ruff>=0.6"]
+DEV = LEARN + STEP + ROS + ["pytest>=8", "ruff>=0.6"]
 
 setup(
     name=PACKAGE_NAME,
@@ -72,6 +73,8 @@ setup(
     entry_points={
         "console_scripts": [
             "fmb = fmb.cli:main",
+            "fmb_sim_robot = fmb_ros.sim_robot:main",
+            "fmb_skill_server = fmb_ros.skill_server:main",
         ],
     },
 )

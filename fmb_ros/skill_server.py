@@ -257,6 +257,9 @@ class SkillServerNode(Node):
                 safety=run.last_verdict.value if run.last_verdict else "",
             )
         values["emergency_stop"] = self.safety.stopped
+        stamp = self.world.stamp
+        values["observation_age"] = "none" if stamp is None else self.now() - stamp  # [s]
+        values["ground_truth"] = self.world.has_ground_truth
         return values
 
     def publish_status(self) -> None:

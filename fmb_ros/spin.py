@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 
 import rclpy
@@ -12,10 +13,11 @@ from rclpy.node import Node
 from fmb.errors import FmbError
 
 
-def spin_nodes(args, *factories: Callable[[], Node]) -> int:
+def spin_nodes(args, *factories: Callable[[], Node], duration: float | None = None) -> int:
     """Init rclpy with `args`, build one node per factory, spin them on a MultiThreadedExecutor
-    until shutdown (Ctrl-C or SIGTERM), then destroy them and shut down. Returns the exit code:
-    2 when a node refuses its parameters (the message names the parameter), else 0."""
+    until shutdown (Ctrl-C or SIGTERM) or for `duration` wall seconds, then destroy them and shut
+    down. Returns the exit code: 2 when a node refuses its parameters (the message names the
+    parameter), else 0."""
     rclpy.init(args=args)
     nodes: list[Node] = []
     executor = None
@@ -25,7 +27,12 @@ def spin_nodes(args, *factories: Callable[[], Node]) -> int:
         executor = MultiThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
-        executor.spin()
+        if duration is None:
+            executor.spin()
+        else:
+            end = time.monotonic() + duration
+            while rclpy.ok() and time.monotonic() < end:
+                executor.spin_once(timeout_sec=min(0.1, max(end - time.monotonic(), 0.0)))
     except FmbError as e:
         print(f"fmb_ros: error: {e}", file=sys.stderr)
         code = 2
@@ -33,7 +40,9 @@ def spin_nodes(args, *factories: Callable[[], Node]) -> int:
         pass
     finally:
         if executor is not None:
-            executor.shutdown()
+            executor.shutdown(timeout_sec=2.0)  # waits for running callbacks
+            for node in nodes:
+                executor.remove_node(node)
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
