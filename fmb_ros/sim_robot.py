@@ -26,9 +26,12 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
 
 from fmb_ros import convert, qos
+from fmb_ros.exceptions import ConversionError
 from fmb_ros.params import declare_all
+from fmb_ros.trajectory import JointTrajectoryPlan, plan_from_msg
 
 PARAMETERS: dict[str, tuple[object, str]] = {
     "task": ("grasp", "sim task (grasp, place_on_fixture, regrasp, rotate, insert, vertical_chain, ...)"),
@@ -47,6 +50,10 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "wrench_topic": ("wrench", "geometry_msgs/WrenchStamped out: hand wrench in tcp_frame [N, N m]"),
     "gripper_state_topic": ("gripper/joint_states", "sensor_msgs/JointState out: two finger joints [m]"),
     "equilibrium_pose_topic": ("equilibrium_pose", "geometry_msgs/PoseStamped in: impedance target [m]"),
+    "joint_trajectory_topic": (
+        "joint_trajectory",
+        "trajectory_msgs/JointTrajectory in: arm waypoints [rad], tracked through forward kinematics",
+    ),
     "gripper_command_topic": ("gripper/command", "std_msgs/Float64 in: finger opening [m]; < 0.04 closes"),
     "camera_namespace": ("camera", "prefix of <ns>/<cam>/image_raw, depth and camera_info"),
     "points_topic": ("points", "sensor_msgs/PointCloud2 out: fused cloud in base_frame [m], packed rgb"),
@@ -106,6 +113,7 @@ class SimRobotNode(Node):
         self.pub_evaluation = self.create_publisher(DiagnosticStatus, f"{gt}/evaluation", qos.STATE)
 
         self.create_subscription(PoseStamped, p["equilibrium_pose_topic"], self.on_equilibrium_pose, qos.COMMAND)
+        self.create_subscription(JointTrajectory, p["joint_trajectory_topic"], self.on_joint_trajectory, qos.COMMAND)
         self.create_subscription(Float64, p["gripper_command_topic"], self.on_gripper_command, qos.COMMAND)
         self.create_service(Trigger, p["reset_service"], self.on_reset)
         self.add_on_set_parameters_callback(self.on_set_parameters)
@@ -144,6 +152,21 @@ class SimRobotNode(Node):
             self.get_logger().warning(f"ignored non-finite equilibrium pose {pose.tolist()}", throttle_duration_sec=2.0)
             return
         self.target = pose
+        self.trajectory = None
+
+    def on_joint_trajectory(self, msg: JointTrajectory) -> None:
+        """Follow the waypoints in joint space as ros2_control's JointTrajectoryController would; the
+        simulated arm has the Cartesian impedance controller only, so each tick's joint sample is
+        turned into a TCP target by forward kinematics (the elbow's null-space posture may differ)."""
+        if not msg.points:  # an empty trajectory stops, as in ros2_control
+            self.trajectory = None
+            self.target = self.env.last_observation["tcp_pose"].astype(float)
+            return
+        try:
+            current = self.env.last_observation["q"].astype(float)
+            self.trajectory = plan_from_msg(msg, self.arm_joints, current, self.sim_time)
+        except ConversionError as e:
+            self.get_logger().warning(f"ignored joint trajectory: {e}", throttle_duration_sec=2.0)
 
     def on_gripper_command(self, msg: Float64) -> None:
         if np.isfinite(msg.data):
@@ -168,6 +191,7 @@ class SimRobotNode(Node):
         start = self.env.episode
         self.object_keys = [o.key for o in start.objects]
         self.target = self.env.last_observation["tcp_pose"].astype(float)
+        self.trajectory: JointTrajectoryPlan | None = None
         self.close_gripper = bool(start.warmup[-1][1]) if start.warmup else bool(start.gripper_closed)
         self.evaluation = {"success": False, "failed": False, "progress": 0.0, "steps": 0}
         self.episode_json = ""
@@ -178,6 +202,11 @@ class SimRobotNode(Node):
     def on_tick(self) -> None:
         from sim.exceptions import SimError
 
+        if self.trajectory is not None:
+            q = self.trajectory.sample(self.sim_time + self.period)
+            self.target = self.env.backend.forward_kinematics(q)[0]
+            if self.sim_time + self.period >= self.trajectory.end_time:
+                self.trajectory = None  # done: hold the last waypoint's pose
         try:
             _, _, _, _, info = self.env.step_pose(self.target, self.close_gripper)
         except SimError as e:

@@ -138,3 +138,37 @@ def test_unknown_skill_and_missing_checkpoint_are_clear_errors():
         make_controller("juggle")
     with pytest.raises(FmbError, match="no such checkpoint"):
         make_controller("grasp", checkpoint="/nonexistent/run")
+
+
+def test_policy_checkpoint_runs_through_the_skill(tmp_path):
+    """A (barely trained) policy acts through SkillExecution: every command comes out of the filter."""
+    pytest.importorskip("torch", reason="policies need the 'learn' extra (torch)")
+    from policies.train import train
+    from sim.collect import RunSpec, collect
+    from sim.env import make_env
+    from tests.policies.conftest import tiny, tiny_training
+
+    collect(RunSpec("grasp", families=("rectangle",)), tmp_path / "demo", episodes=1, progress=False)
+    train([tmp_path / "demo"], tmp_path / "run", tiny(), tiny_training(steps=3), progress=False, log=lambda m: None)
+    controller = make_controller("grasp", checkpoint=str(tmp_path / "run"), device="auto")
+    assert controller.device in ("cpu", "cuda") and not controller.privileged
+    assert controller.description.startswith("policy ") and controller.description.endswith(controller.device)
+    env = make_env("grasp", seed=5)
+    env.reset(seed=5)
+    world = WorldMirror()
+    mirror_of(env, world, 0.0)
+    world.objects, world._episode = {}, type(world.episode)()  # a policy needs no ground truth
+    run = SkillExecution("grasp", controller, SafetyFilter(), BASE, max_steps=3)
+    run.start(world.tcp, BASE, world, 0.0)
+    t = 0.0
+    for _ in range(4):
+        tick = run.tick(world, t)
+        if tick.state is not State.RUNNING:
+            break
+        assert tick.command.verdict in (Verdict.PASSED, Verdict.LIMITED)
+        env.step_pose(tick.command.pose, tick.command.close_gripper)
+        t += PERIOD
+        obs = env.last_observation
+        world.set_tcp(obs["tcp_pose"].astype(float), t)
+    assert run.state is State.FAILED and "step limit (3)" in run.message  # no judge: ends at the limit
+    env.close()
