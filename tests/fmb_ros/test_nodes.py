@@ -6,6 +6,7 @@ import ast
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
@@ -93,3 +94,49 @@ def test_fmb_ros_command_is_registered_and_checks_its_flags(capsys):
     assert "--real-time-factor=0 is out of range" in capsys.readouterr().err
     assert main(["ros", "up", "sim", "--params-file", "/nonexistent.yaml"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_sim_robot_publishes_cameras_and_point_cloud(context):
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from fmb_ros import convert, qos
+    from fmb_ros.sim_robot import SimRobotNode
+
+    overrides = [
+        Parameter("cameras", value=["side_1"]),
+        Parameter("image_size", value=[64, 48]),
+        Parameter("point_cloud", value=256),
+        Parameter("real_time_factor", value=5.0),
+    ]
+    sim = SimRobotNode(context=context, parameter_overrides=overrides)
+    client = rclpy.create_node("camera_client", context=context)
+    got: dict = {}
+    for topic, kind in (
+        ("camera/side_1/image_raw", Image),
+        ("camera/side_1/depth", Image),
+        ("camera/side_1/camera_info", CameraInfo),
+        ("points", PointCloud2),
+    ):
+        client.create_subscription(kind, topic, lambda m, t=topic: got.setdefault(t, m), qos.SENSOR)
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(sim)
+    executor.add_node(client)
+    try:
+        import time
+
+        end = time.monotonic() + 20.0
+        while len(got) < 4 and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        assert len(got) == 4, sorted(got)
+        rgb = convert.image_array(got["camera/side_1/image_raw"])
+        depth = convert.image_array(got["camera/side_1/depth"])
+        assert rgb.shape == (48, 64, 3) and depth.shape == (48, 64) and np.all(depth > 0)
+        info = got["camera/side_1/camera_info"]
+        assert (info.width, info.height) == (64, 48) and info.header.frame_id == "side_1_optical_frame"
+        points = convert.point_cloud_array(got["points"])
+        assert points.shape == (256, 6) and got["points"].header.frame_id == "panda_link0"
+        assert np.all(points[:, :3] >= np.array([0.2, -0.45, 0.0]) - 1e-5)
+    finally:
+        executor.shutdown()
+        client.destroy_node()
+        sim.destroy_node()
