@@ -16,6 +16,8 @@ Topics, services and parameters: see fmb_ros/README.md (and PARAMETERS below).
 from __future__ import annotations
 
 import sys
+import time
+from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -86,6 +88,10 @@ class SimRobotNode(Node):
         self.sim_time = 0.0
         self.episode_json = ""
         self.object_keys: list[str] = []
+        self.step_times: deque[float] = deque(maxlen=100_000)
+        """Wall time [s, perf_counter] each state was published (for `fmb bench ros`)."""
+        self.command_times: deque[float] = deque(maxlen=100_000)
+        """Wall time [s, perf_counter] each equilibrium pose arrived."""
 
         base, tcp = p["base_frame"], p["tcp_frame"]
         self.base_frame, self.tcp_frame = base, tcp
@@ -142,6 +148,7 @@ class SimRobotNode(Node):
 
     # -- commands --------------------------------------------------------------------------------
     def on_equilibrium_pose(self, msg: PoseStamped) -> None:
+        self.command_times.append(time.perf_counter())
         pose, frame, _ = convert.pose_stamped_array(msg)
         if frame != self.base_frame:
             self.get_logger().warning(
@@ -253,6 +260,7 @@ class SimRobotNode(Node):
         values = dict(ev, task=self.params["task"], seed=self.seed, time=t)
         self.pub_evaluation.publish(convert.status_msg(f"sim/{self.params['task']}", level, message, values))
         self.pub_clock.publish(Clock(clock=convert.to_stamp(t)))
+        self.step_times.append(time.perf_counter())
 
 
 def main(args=None) -> None:

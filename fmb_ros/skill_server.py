@@ -13,7 +13,7 @@ releases); read `~/status` (every tick) and `~/result` (latched, once per goal),
 `diagnostic_msgs/DiagnosticStatus` with values state, step, score.
 
 Success is judged by the simulator's task check (`<ground_truth_namespace>/evaluation`) when it
-is there; without it (a real robot) a run ends at the step limit as failed. Scripted experts are
+is there and `judge` is true; without it (a real robot) a run ends at the step limit as failed. Scripted experts are
 privileged: they read object poses and episode facts from `<ground_truth_namespace>/*` (published
 by `fmb_sim_robot`), so they run only against the simulator, in the same process or not; the
 current controllers find their target in the scene, and the goal pose is checked (frame,
@@ -64,6 +64,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "status_topic": ("~/status", "diagnostic_msgs/DiagnosticStatus out, every tick: state, step, score"),
     "result_topic": ("~/result", "diagnostic_msgs/DiagnosticStatus out, latched: the last run's outcome"),
     "ground_truth_namespace": ("ground_truth", "simulator's privileged topics (empty: none, real robot)"),
+    "judge": (True, "end runs on the simulator's success check (<ground_truth_namespace>/evaluation)"),
     "workspace_low": (list(DEFAULT_WORKSPACE_LOW), "safety: lower TCP box corner in base_frame [m]"),
     "workspace_high": (list(DEFAULT_WORKSPACE_HIGH), "safety: upper TCP box corner in base_frame [m]"),
     "max_step_translation": (0.06, "safety: largest TCP move per command [m]"),
@@ -125,7 +126,8 @@ class SkillServerNode(Node):
         if gt:
             sub(String, f"{gt}/episode", self.on_episode, qos.LATCHED)
             sub(PoseArray, f"{gt}/object_poses", self.on_object_poses, qos.STATE)
-            sub(DiagnosticStatus, f"{gt}/evaluation", self.on_evaluation, qos.STATE)
+            if p["judge"]:
+                sub(DiagnosticStatus, f"{gt}/evaluation", self.on_evaluation, qos.STATE)
         sub(PoseStamped, p["goal_topic"], self.on_goal, qos.COMMAND)
         self.create_service(Trigger, p["cancel_service"], self.on_cancel)
         self.create_service(SetBool, p["emergency_stop_service"], self.on_emergency_stop)
