@@ -42,7 +42,8 @@ ROS = [
     "ros-jazzy-rosgraph-msgs",  # /clock
 ]
 STEP = ["build123d>=0.9"]
-DEV = LEARN + STEP + ROS + ["pytest>=8", "ruff>=0.6"]
+COLCON = ["colcon-core", "colcon-ros", "colcon-python-setup-py"]  # tests build the ROS package as a robot would
+DEV = LEARN + STEP + ROS + COLCON + ["pytest>=8", "ruff>=0.6"]
 
 setup(
     name=PACKAGE_NAME,
