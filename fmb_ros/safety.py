@@ -154,10 +154,11 @@ class SafetyFilter:
             return self.hold(None, Verdict.STALE, "no observation received yet")
         age = now - observation_stamp
         if not age <= self.limits.observation_timeout:
+            hint = " (clocks differ? nodes reading simulated stamps need use_sim_time:=true)" if age > 1e3 else ""
             return self.hold(
                 measured_pose,
                 Verdict.STALE,
-                f"observation is {age:.3f} s old (observation_timeout {self.limits.observation_timeout:g} s)",
+                f"observation is {age:.3f} s old (observation_timeout {self.limits.observation_timeout:g} s){hint}",
             )
         if not _finite_pose(measured_pose):
             return self.hold(None, Verdict.STALE, "measured TCP pose is not finite")

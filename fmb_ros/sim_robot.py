@@ -20,6 +20,7 @@ import time
 from collections import deque
 
 import numpy as np
+import rclpy.clock
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseArray, PoseStamped, TwistStamped, WrenchStamped
 from rcl_interfaces.msg import SetParametersResult
@@ -125,7 +126,10 @@ class SimRobotNode(Node):
         self.add_on_set_parameters_callback(self.on_set_parameters)
 
         self.reset_episode(int(p["seed"]))
-        self.timer = self.create_timer(self.period / float(p["real_time_factor"]), self.on_tick)  # [s] wall
+        # The simulator is the clock source: its loop runs on the steady wall clock even when the
+        # node is given use_sim_time (a parameter file may set it for every node).
+        steady = rclpy.clock.Clock(clock_type=rclpy.clock.ClockType.STEADY_TIME)
+        self.timer = self.create_timer(self.period / float(p["real_time_factor"]), self.on_tick, clock=steady)  # [s]
         self.get_logger().info(
             f"simulating {p['task']} on {p['backend']} at {1 / self.period:g} Hz x{p['real_time_factor']:g}; "
             f"cameras {list(p['cameras']) or 'none'}, point cloud {p['point_cloud']} points"

@@ -9,7 +9,7 @@ task check; None on a real robot) says so, or at the step limit; else ask the co
 delta action, turn it into an absolute TCP target about the measured pose (as `sim.env.step`), and
 pass it through the safety filter. While the filter holds (emergency stop, stale observations) the
 controller is not asked, so a scripted expert does not advance its phases on a frozen arm.
-A cancel or an error holds the arm where it is.
+On success the last command stands; a cancel, a failure or an error holds the arm where it is.
 """
 
 from __future__ import annotations
@@ -164,6 +164,8 @@ class SkillExecution:
         return Tick(cmd, self.state, False)
 
     def _end(self, world, state: State, message: str) -> Tick:
+        """Finish the run. On success the last command stands (the arm settles where the skill sent
+        it: a lift in progress completes its last step); otherwise the arm stops where it is."""
         self.state = state
         self.message = message
-        return Tick(self.safety.stay(world.tcp), state, True)
+        return Tick(None if state is State.SUCCEEDED else self.safety.stay(world.tcp), state, True)

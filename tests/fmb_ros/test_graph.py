@@ -206,3 +206,33 @@ def test_cancel_and_emergency_stop(graph):
     msg, values = graph.result_after(before, 10.0)
     assert values["state"] == "canceled" and msg.level == DiagnosticStatus.WARN
     assert not graph.call(graph.cancel, Trigger.Request()).success  # nothing left to cancel
+
+
+def test_fmb_ros_up_sim_runs_a_goal_in_one_process(tmp_path):
+    """`fmb ros up sim` (simulator + skill server on one MultiThreadedExecutor, with the launch
+    parameter file that sets use_sim_time for every node) serves a goal from another process."""
+    domain = 1 + (_domain_id() + 50) % 100
+    env = dict(
+        os.environ,
+        ROS_DOMAIN_ID=str(domain),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        ROS_LOG_DIR=str(tmp_path),
+    )
+    log = tmp_path / "sim.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fmb", "ros", "up", "sim", "--seed", "4", "--duration", "120"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    (tmp_path / "skill.log").write_text("(same process as sim.log)")
+    client = Client(domain, tmp_path)
+    try:
+        client.spin_until(lambda: client.objects and _skill_sees_robot(client), 60.0, "fmb ros up sim")
+        msg, values = client.result_after(client.send_goal(_goal_towards_peg(client)), 60.0)
+        assert values["state"] == "succeeded", f"{msg.message}\n{client.node_logs()}"
+    finally:
+        client.close()
+        _stop(proc)
+    assert proc.returncode in (0, -signal.SIGINT), log.read_text()[-3000:]
+    assert "exception was never retrieved" not in log.read_text()

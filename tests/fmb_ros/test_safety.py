@@ -105,6 +105,11 @@ def test_watchdog_holds_on_stale_observations():
     assert np.allclose(cmd.pose, HOME)
 
 
+def test_watchdog_hints_at_a_clock_mismatch():
+    cmd = filt(SafetyFilter(), HOME, stamp=12.0, now=1.8e9)  # simulated stamps read on the wall clock
+    assert cmd.verdict is Verdict.STALE and "use_sim_time" in cmd.reason
+
+
 def test_no_observation_yet_gives_nothing_to_send():
     cmd = SafetyFilter().filter(HOME, False, None, None, 0.0)
     assert cmd.verdict is Verdict.STALE and cmd.pose is None
