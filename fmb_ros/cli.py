@@ -75,7 +75,7 @@ def _cmd_up(args) -> int:
 
     from fmb_ros.sim_robot import SimRobotNode
     from fmb_ros.skill_server import SkillServerNode
-    from fmb_ros.spin import spin_nodes
+    from fmb_ros.spin import exit_process, spin_nodes
 
     skills = [s for s in (args.skills or task).split(",") if s]
     sim_overrides = [Parameter("task", value=task)]
@@ -90,9 +90,10 @@ def _cmd_up(args) -> int:
 
     print(f"fmb ros up sim: task {task}, skills {', '.join(skills)}, parameters {params_file or 'defaults'}")
     ros_args = ["--ros-args", "--params-file", str(params_file)] if params_file else None
-    return spin_nodes(
+    code = spin_nodes(
         ros_args,
         lambda: SimRobotNode(parameter_overrides=sim_overrides),
         *(skill_factory(s) for s in skills),
         duration=args.duration or None,
     )
+    exit_process(code)  # the nodes are shut down; skip finalisation (see exit_process)

@@ -15,7 +15,6 @@ Topics, services and parameters: see fmb_ros/README.md (and PARAMETERS below).
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import deque
 
@@ -268,9 +267,9 @@ class SimRobotNode(Node):
 
 
 def main(args=None) -> None:
-    from fmb_ros.spin import spin_nodes
+    from fmb_ros.spin import exit_process, spin_nodes
 
-    sys.exit(spin_nodes(args, SimRobotNode))
+    exit_process(spin_nodes(args, SimRobotNode))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ workspace) and recorded.
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -285,9 +284,9 @@ class SkillServerNode(Node):
 
 
 def main(args=None) -> None:
-    from fmb_ros.spin import spin_nodes
+    from fmb_ros.spin import exit_process, spin_nodes
 
-    sys.exit(spin_nodes(args, SkillServerNode))
+    exit_process(spin_nodes(args, SkillServerNode))
 
 
 if __name__ == "__main__":
