@@ -103,6 +103,8 @@ class SkillExecution:
                 "the scripted expert needs the simulator's ground truth (ground_truth topics), and none "
                 "arrived; set `checkpoint` to run a policy instead"
             )
+        if hasattr(world, "mark_rest"):
+            world.mark_rest()
         try:
             self.controller.runner.reset(world)
         except Exception as e:  # noqa: BLE001 - any controller failure is reported, not raised into ROS

@@ -106,6 +106,10 @@ class SkillServerNode(Node):
             self.get_logger().error(self.error)
         else:
             self.run = SkillExecution(p["skill"], controller, self.safety, p["base_frame"], int(p["max_steps"]))
+            if controller.privileged:  # experts may plan with inverse kinematics
+                from fmb_ros.kinematics import PandaKinematics
+
+                self.world.kinematics = PandaKinematics()
             device = f" (device {p['device']} -> {controller.device})" if controller.device else ""
             self.get_logger().info(f"skill {p['skill']}: {controller.description}{device}")
 

@@ -42,6 +42,9 @@ class WorldMirror:
         """Optional observation entries ("points", "rgb/<cam>", "depth/<cam>")."""
         self.objects: dict[str, np.ndarray] = {}
         self._episode = EpisodeFacts()
+        self.kinematics = None
+        """A `fmb_ros.kinematics.PandaKinematics` for experts that plan with inverse kinematics."""
+        self.q_rest: np.ndarray | None = None
 
     # -- updates (from subscriptions) ------------------------------------------------------------
     def set_tcp(self, pose, stamp: float) -> None:
@@ -107,7 +110,13 @@ class WorldMirror:
         return panda.arm_joint_limits()
 
     def inverse_kinematics(self, tcp_pose, margin: float = 0.1, seed=None):
-        raise RosError(
-            "this expert plans with the simulator's inverse kinematics, which a skill node does not "
-            "have; run it in simulation with `fmb sim`, or use a trained policy (checkpoint parameter)"
-        )
+        """Arm joints [rad] reaching `tcp_pose` (7,), or None (as FmbEnv); needs `kinematics`."""
+        if self.kinematics is None:
+            raise RosError("this expert plans with inverse kinematics, and the skill node has no kinematic model")
+        start = self.q if seed is None else np.asarray(seed, float)
+        return self.kinematics.inverse(tcp_pose, start, q_rest=self.q_rest, margin=margin)
+
+    def mark_rest(self) -> None:
+        """Take the current joints as the null-space posture for inverse kinematics (at a goal's start,
+        as the simulator takes the episode's start posture)."""
+        self.q_rest = self.q.copy()

@@ -176,3 +176,33 @@ def test_policy_checkpoint_runs_through_the_skill(tmp_path):
         world.set_tcp(obs["tcp_pose"].astype(float), t)
     assert run.state is State.FAILED and "step limit (3)" in run.message  # no judge: ends at the limit
     env.close()
+
+
+def test_place_expert_plans_with_the_skill_nodes_kinematics():
+    """The place_on_fixture expert checks its path with inverse kinematics: through the mirror it
+    uses fmb_ros.kinematics (the Panda model alone), and the placement succeeds."""
+    from fmb_ros.kinematics import PandaKinematics
+    from sim.env import make_env
+
+    env = make_env("place_on_fixture", seed=0)
+    env.reset(seed=0)
+    world = WorldMirror()
+    world.kinematics = PandaKinematics()
+    mirror_of(env, world, 0.0)
+    q = env.joint_positions()
+    fk = world.kinematics.forward(q)[0]
+    assert np.allclose(fk[:3], env.tcp_pose()[:3], atol=1e-6)  # the same model as the simulator
+    run = SkillExecution("place_on_fixture", make_controller("place_on_fixture"), SafetyFilter(), BASE)
+    run.start(world.tcp, BASE, world, 0.0)
+    t, evaluation = 0.0, None
+    for _ in range(90):
+        tick = run.tick(world, t, evaluation)
+        if tick.state is not State.RUNNING:
+            break
+        if tick.command is not None and tick.command.pose is not None:
+            _, _, _, _, info = env.step_pose(tick.command.pose, tick.command.close_gripper)
+        t += PERIOD
+        mirror_of(env, world, t)
+        evaluation = {"success": info["success"], "failed": info["failed"], "progress": info["progress"]}
+    assert run.state is State.SUCCEEDED, run.message
+    env.close()
