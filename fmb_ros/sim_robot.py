@@ -261,6 +261,9 @@ class SimRobotNode(Node):
         level = "ok" if ev["success"] else ("error" if ev["failed"] else "warn")
         message = "success" if ev["success"] else ("failed" if ev["failed"] else "in progress")
         values = dict(ev, task=self.params["task"], seed=self.seed, time=t)
+        info = self.env.episode.info
+        if "stage_names" in info:  # chain tasks: the stage now running (advances as stages succeed)
+            values.update(stage=int(info["stage"]), stage_name=info["stage_names"][int(info["stage"])])
         self.pub_evaluation.publish(convert.status_msg(f"sim/{self.params['task']}", level, message, values))
         self.pub_clock.publish(Clock(clock=convert.to_stamp(t)))
         self.step_times.append(time.perf_counter())

@@ -171,3 +171,18 @@ class SkillExecution:
         self.state = state
         self.message = message
         return Tick(None if state is State.SUCCEEDED else self.safety.stay(world.tcp), state, True)
+
+
+def stage_judgement(evaluation: dict | None, index: int, stages: int) -> dict | None:
+    """A chain task's judgement ({"success", "failed", "progress", "stage"}: the chain's progress in
+    [0, 1] and its current stage) seen by the skill running stage `index` of `stages`: success once the
+    chain has moved past this stage (or, for the last stage, when the chain succeeds); progress is
+    this stage's share, rescaled to [0, 1]."""
+    if evaluation is None or evaluation.get("stage") is None:
+        return evaluation
+    stage = int(evaluation["stage"])
+    last = index == stages - 1
+    done = stage > index or (last and stage == index and bool(evaluation.get("success")))
+    progress = min(max(float(evaluation.get("progress", 0.0)) * stages - index, 0.0), 1.0)
+    return {"success": done, "failed": bool(evaluation.get("failed")), "progress": 1.0 if done else progress}
+

@@ -37,7 +37,7 @@ from fmb_ros import convert, qos
 from fmb_ros.exceptions import GoalError
 from fmb_ros.params import declare_all
 from fmb_ros.safety import DEFAULT_WORKSPACE_HIGH, DEFAULT_WORKSPACE_LOW, SafetyFilter, SafetyLimits, Verdict
-from fmb_ros.skill import SkillExecution, State
+from fmb_ros.skill import SkillExecution, State, stage_judgement
 from fmb_ros.world import WorldMirror
 
 PARAMETERS: dict[str, tuple[object, str]] = {
@@ -135,6 +135,7 @@ class SkillServerNode(Node):
         self.create_service(Trigger, p["cancel_service"], self.on_cancel)
         self.create_service(SetBool, p["emergency_stop_service"], self.on_emergency_stop)
         self.object_keys: list[str] = []
+        self.stage: tuple[int, int] | None = None  # (this skill's stage, stages) in a chain task
         rate = float(p["rate"])
         if not 1.0 <= rate <= 100.0:
             raise FmbError(f"rate={rate:g} Hz is out of range [1, 100] Hz")
@@ -167,8 +168,14 @@ class SkillServerNode(Node):
         self.world.arrays["points"] = convert.point_cloud_array(msg)
 
     def on_episode(self, msg: String) -> None:
+        """Episode facts; in a chain task (several skills in one scene) this skill's stage only."""
         info = convert.from_json(msg.data)
         self.object_keys = list(info.get("object_keys", []))
+        names = info.get("stage_names") or []
+        self.stage = None
+        if self.params["skill"] in names and "stages" in info:
+            self.stage = (names.index(self.params["skill"]), len(names))
+            info = dict(info["stages"][self.stage[0]])
         self.world.set_episode(info)
 
     def on_object_poses(self, msg: PoseArray) -> None:
@@ -183,6 +190,7 @@ class SkillServerNode(Node):
             "failed": v.get("failed") == "true",
             "progress": float(v.get("progress", "nan")),
             "time": float(v.get("time", "nan")),
+            "stage": int(v["stage"]) if v.get("stage", "").isdigit() else None,
         }
 
     # -- goal, cancel, stop ----------------------------------------------------------------------
@@ -236,6 +244,8 @@ class SkillServerNode(Node):
         started = self.run.started_at
         if evaluation is not None and started is not None and not evaluation["time"] >= started:
             evaluation = None  # a judgement from before this goal
+        if self.stage is not None:
+            evaluation = stage_judgement(evaluation, *self.stage)
         tick = self.run.tick(self.world, self.now(), evaluation)
         self.send(tick.command)
         self.publish_status()

@@ -206,3 +206,49 @@ def test_place_expert_plans_with_the_skill_nodes_kinematics():
         evaluation = {"success": info["success"], "failed": info["failed"], "progress": info["progress"]}
     assert run.state is State.SUCCEEDED, run.message
     env.close()
+
+
+def test_stage_judgement():
+    from fmb_ros.skill import stage_judgement
+
+    assert stage_judgement(None, 0, 3) is None
+    plain = {"success": True, "failed": False, "progress": 1.0}
+    assert stage_judgement(plain, 0, 3) is plain  # not a chain
+    assert stage_judgement({"success": False, "failed": False, "progress": 0.5, "stage": 1}, 0, 3)["success"]
+    mid = stage_judgement({"success": False, "failed": False, "progress": 0.5, "stage": 1}, 1, 3)
+    assert not mid["success"] and mid["progress"] == pytest.approx(0.5)
+    assert stage_judgement({"success": True, "failed": False, "progress": 1.0, "stage": 2}, 2, 3)["success"]
+
+
+def test_chain_of_skills_in_one_scene():
+    """grasp -> rotate -> insert as three skill runs, each seeing its stage of the vertical chain and
+    judged by the chain's stage counter: the chain task succeeds."""
+    from fmb_ros.kinematics import PandaKinematics
+    from fmb_ros.skill import stage_judgement
+    from sim.env import make_env
+
+    env = make_env("vertical_chain", seed=0)
+    env.reset(seed=0)
+    names = env.episode.info["stage_names"]
+    world = WorldMirror()
+    world.kinematics = PandaKinematics()
+    t, info = 0.0, None
+    for index, skill in enumerate(names):
+        mirror_of(env, world, t)
+        world.set_episode(env.episode.info["stages"][index])
+        run = SkillExecution(skill, make_controller(skill), SafetyFilter(), BASE)
+        run.start(world.tcp, BASE, world, t)
+        evaluation = None
+        for _ in range(run.max_steps + 1):
+            tick = run.tick(world, t, evaluation)
+            if tick.state is not State.RUNNING:
+                break
+            _, _, _, _, info = env.step_pose(tick.command.pose, tick.command.close_gripper)
+            t += PERIOD
+            mirror_of(env, world, t)
+            world.set_episode(env.episode.info["stages"][index])
+            chain = {**{k: info[k] for k in ("success", "failed", "progress")}, "stage": env.episode.info["stage"]}
+            evaluation = stage_judgement(chain, index, len(names))
+        assert run.state is State.SUCCEEDED, f"{skill}: {run.message}"
+    assert info["success"]
+    env.close()
