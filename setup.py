@@ -56,6 +56,7 @@ setup(
         ("share/" + PACKAGE_NAME, ["package.xml"]),
         ("share/" + PACKAGE_NAME + "/launch", glob("launch/*.launch.py")),
         ("share/" + PACKAGE_NAME + "/launch/params", glob("launch/params/*.yaml")),
+        ("share/" + PACKAGE_NAME + "/launch/tasks", glob("launch/tasks/*.yaml")),
     ],
     install_requires=["numpy>=1.24", "pyyaml>=6.0"],
     extras_require={
@@ -76,6 +77,7 @@ setup(
             "fmb = fmb.cli:main",
             "fmb_sim_robot = fmb_ros.sim_robot:main",
             "fmb_skill_server = fmb_ros.skill_server:main",
+            "fmb_task_executor = fmb_ros.task_executor:main",
         ],
     },
 )

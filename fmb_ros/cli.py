@@ -1,12 +1,13 @@
 """`fmb ros ...`: run the ROS 2 nodes without `ros2 launch` (which PyPI does not carry).
 
     fmb ros up sim [--task insert] [--skills insert] [--params-file launch/params/sim.yaml] [--duration 30]
+    fmb ros up sim --task vertical_chain --skills grasp,rotate,insert --task-file launch/tasks/vertical_chain.yaml
 
 starts what `launch/sim.launch.py` starts, with the same parameter file (default: the package's
-`launch/params/sim.yaml`), in one process on a MultiThreadedExecutor: the simulated robot and one
-skill server per skill (named `<skill>_skill`, on simulated time). Flags given on the command line
-win over the file. Importing this module does not import rclpy, so `fmb --help` works without the
-[ros] extra.
+`launch/params/sim.yaml`), in one process on a MultiThreadedExecutor: the simulated robot, one
+skill server per skill (named `<skill>_skill`, on simulated time) and, with `--task-file`, the task
+executor. Flags given on the command line win over the file. Importing this module does not import
+rclpy, so `fmb --help` works without the [ros] extra.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def register(sub) -> None:
     p.add_argument(
         "--params-file", type=Path, default=None, help="ROS 2 parameter YAML (default launch/params/sim.yaml)"
     )
+    p.add_argument("--task-file", type=Path, default=None, help="also start the task executor with this YAML task")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many wall seconds (0 = Ctrl-C)")
     p.set_defaults(handler=_cmd_up)
 
@@ -88,12 +90,16 @@ def _cmd_up(args) -> int:
         overrides = [Parameter("skill", value=skill), Parameter("use_sim_time", value=True)]
         return lambda: SkillServerNode(f"{skill}_skill", parameter_overrides=overrides)
 
+    factories = [lambda: SimRobotNode(parameter_overrides=sim_overrides), *(skill_factory(s) for s in skills)]
+    if args.task_file is not None:
+        from fmb_ros.task_executor import TaskExecutorNode
+
+        executor_overrides = [
+            Parameter("task_file", value=str(args.task_file.resolve())),
+            Parameter("use_sim_time", value=True),
+        ]
+        factories.append(lambda: TaskExecutorNode(parameter_overrides=executor_overrides))
     print(f"fmb ros up sim: task {task}, skills {', '.join(skills)}, parameters {params_file or 'defaults'}")
     ros_args = ["--ros-args", "--params-file", str(params_file)] if params_file else None
-    code = spin_nodes(
-        ros_args,
-        lambda: SimRobotNode(parameter_overrides=sim_overrides),
-        *(skill_factory(s) for s in skills),
-        duration=args.duration or None,
-    )
+    code = spin_nodes(ros_args, *factories, duration=args.duration or None)
     exit_process(code)  # the nodes are shut down; skip finalisation (see exit_process)

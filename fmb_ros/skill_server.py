@@ -136,6 +136,7 @@ class SkillServerNode(Node):
         self.create_service(SetBool, p["emergency_stop_service"], self.on_emergency_stop)
         self.object_keys: list[str] = []
         self.stage: tuple[int, int] | None = None  # (this skill's stage, stages) in a chain task
+        self.goal_stamp = ""
         rate = float(p["rate"])
         if not 1.0 <= rate <= 100.0:
             raise FmbError(f"rate={rate:g} Hz is out of range [1, 100] Hz")
@@ -196,15 +197,18 @@ class SkillServerNode(Node):
     # -- goal, cancel, stop ----------------------------------------------------------------------
     def on_goal(self, msg: PoseStamped) -> None:
         pose, frame, _ = convert.pose_stamped_array(msg)
+        # Results echo the goal's stamp, so a client can tell its result from a latched older one.
+        stamp = f"{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}"
         if self.run is None:
-            self.publish_result("error", "rejected", f"goal rejected: {self.error}")
+            self.publish_result("error", "rejected", f"goal rejected: {self.error}", goal_stamp=stamp)
             return
         try:
             self.run.start(pose, frame, self.world, self.now())
         except GoalError as e:
             self.get_logger().warning(f"goal rejected: {e}")
-            self.publish_result("error", "rejected", f"goal rejected: {e}")
+            self.publish_result("error", "rejected", f"goal rejected: {e}", goal_stamp=stamp)
             return
+        self.goal_stamp = stamp
         self.evaluation = None
         self.get_logger().info(f"goal accepted: {self.params['skill']} towards {np.round(pose[:3], 3).tolist()} m")
         self.publish_status()
@@ -272,6 +276,7 @@ class SkillServerNode(Node):
                 safety=run.last_verdict.value if run.last_verdict else "",
             )
         values["emergency_stop"] = self.safety.stopped
+        values["goal_stamp"] = self.goal_stamp
         stamp = self.world.stamp
         values["observation_age"] = "none" if stamp is None else self.now() - stamp  # [s]
         values["ground_truth"] = self.world.has_ground_truth
@@ -290,8 +295,10 @@ class SkillServerNode(Node):
             msg = convert.status_msg(self.get_name(), level, self.run.message, self.status_values(state.value))
         self.pub_status.publish(msg)
 
-    def publish_result(self, level: str, state: str, message: str) -> None:
+    def publish_result(self, level: str, state: str, message: str, goal_stamp: str | None = None) -> None:
         values = self.status_values(state)
+        if goal_stamp is not None:
+            values["goal_stamp"] = goal_stamp
         if self.run is not None and math.isnan(self.run.score):
             values["score"] = "nan"
         self.pub_result.publish(convert.status_msg(self.get_name(), level, message, values))

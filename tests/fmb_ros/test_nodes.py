@@ -36,7 +36,7 @@ def test_missing_checkpoint_keeps_the_node_up_and_refuses_goals(context):
         assert node.run is None
         assert "no such checkpoint" in node.error and "/nonexistent/run" in node.error
         results = []
-        node.publish_result = lambda level, state, message: results.append((level, state, message))
+        node.publish_result = lambda level, state, message, goal_stamp=None: results.append((level, state, message))
         node.on_goal(convert.pose_stamped_msg([0.5, 0, 0.1, 0, 0, 0, 1], "panda_link0", 0.0))
         assert results and results[0][:2] == ("error", "rejected") and "no such checkpoint" in results[0][2]
         node.on_tick()  # still ticks, publishing an error status
