@@ -32,7 +32,7 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Float64, String
 from std_srvs.srv import SetBool, Trigger
 
-from fmb.errors import FmbError
+from fmb.errors import FmbError, check_range
 from fmb_ros import convert, qos
 from fmb_ros.exceptions import GoalError
 from fmb_ros.params import declare_all
@@ -101,8 +101,9 @@ class SkillServerNode(Node):
         self.error = ""
         try:
             controller = make_controller(p["skill"], p["checkpoint"], p["device"], int(p["seed"]), float(p["noise"]))
-        except FmbError as e:  # a missing or wrong checkpoint: stay up, say why, refuse goals
-            self.error = f"cannot run skill {p['skill']!r}: {e}"
+        except Exception as e:  # noqa: BLE001 - a missing or wrong checkpoint: stay up, say why, refuse goals
+            reason = str(e) if isinstance(e, FmbError) else f"{type(e).__name__}: {e}"
+            self.error = f"cannot run skill {p['skill']!r}: {reason}"
             self.get_logger().error(self.error)
         else:
             self.run = SkillExecution(p["skill"], controller, self.safety, p["base_frame"], int(p["max_steps"]))
@@ -137,9 +138,7 @@ class SkillServerNode(Node):
         self.object_keys: list[str] = []
         self.stage: tuple[int, int] | None = None  # (this skill's stage, stages) in a chain task
         self.goal_stamp = ""
-        rate = float(p["rate"])
-        if not 1.0 <= rate <= 100.0:
-            raise FmbError(f"rate={rate:g} Hz is out of range [1, 100] Hz")
+        rate = check_range("rate", p["rate"], 1.0, 100.0, unit="Hz")
         self.timer = self.create_timer(1.0 / rate, self.on_tick)  # [s] on the node's clock
 
     # -- observations ----------------------------------------------------------------------------

@@ -140,3 +140,18 @@ def test_sim_robot_publishes_cameras_and_point_cloud(context):
         executor.shutdown()
         client.destroy_node()
         sim.destroy_node()
+
+
+def test_corrupt_checkpoint_keeps_the_node_up(context, tmp_path):
+    from fmb_ros.skill_server import SkillServerNode
+
+    bad = tmp_path / "run"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    overrides = [Parameter("checkpoint", value=str(bad))]
+    node = SkillServerNode("corrupt_skill", context=context, parameter_overrides=overrides)
+    try:
+        assert node.run is None and str(bad) in node.error, node.error
+    finally:
+        node.destroy_node()
+
