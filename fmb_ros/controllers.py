@@ -37,7 +37,7 @@ def skill_names() -> list[str]:
 
 
 def make_controller(
-    skill: str, checkpoint: str = "", device: str = "auto", seed: int = 0, noise: float = 0.0
+    skill: str, checkpoint: str = "", device: str = "auto", seed: int = 0, noise: float = 0.0, candidates: int = 1
 ) -> Controller:
     """Build the controller for `skill`.
 
@@ -47,6 +47,8 @@ def make_controller(
         device: "auto" (CUDA when present, else CPU), "cpu" or "cuda" (policies only).
         seed: seed of the expert's noise / the policy's sampling.
         noise: the expert's noise scale (0 = deterministic).
+        candidates: action chunks a policy samples per decision (the first is executed until a
+            preference scorer picks; all are drawn as markers).
 
     Raises:
         ParameterError: unknown skill, or a policy not trained for it.
@@ -68,6 +70,26 @@ def make_controller(
     policy = Policy.load(checkpoint, device, seed=seed)
     if policy.skills and skill not in policy.skills:
         raise ParameterError(f"checkpoint {checkpoint!r} was trained for {', '.join(policy.skills)}, not {skill!r}")
-    runner = PolicyRunner(policy, skill=skill)
+    recorder = CandidateRecorder(policy.config.obs_horizon - 1)
+    runner = PolicyRunner(policy, num_samples=candidates, selector=recorder, skill=skill)
+    runner.candidates = recorder
     runner.rng = np.random.default_rng(seed)
     return Controller(runner, f"policy {checkpoint} on {policy.device}", False, max_steps, policy.device)
+
+
+class CandidateRecorder:
+    """A PolicyRunner selector that keeps the sampled candidates for display and executes the first.
+
+    `last` is (chunks (N, T, 7) from the current step on, TCP pose (7,) they start from, chosen index,
+    scores or None), or None before the first decision with more than one candidate.
+    """
+
+    def __init__(self, first: int):
+        self.first = first
+        self.last = None
+
+    def __call__(self, history, chunks) -> int:
+        tcp = np.asarray(history[-1]["tcp_pose"], float)
+        self.last = (np.asarray(chunks)[:, self.first :], tcp, 0, None)
+        return 0
+

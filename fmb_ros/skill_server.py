@@ -31,10 +31,12 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Float64, String
 from std_srvs.srv import SetBool, Trigger
+from visualization_msgs.msg import MarkerArray
 
 from fmb.errors import FmbError, check_range
 from fmb_ros import convert, qos
 from fmb_ros.exceptions import GoalError
+from fmb_ros.markers import skill_markers
 from fmb_ros.params import declare_all
 from fmb_ros.safety import DEFAULT_WORKSPACE_HIGH, DEFAULT_WORKSPACE_LOW, SafetyFilter, SafetyLimits, Verdict
 from fmb_ros.skill import SkillExecution, State, stage_judgement
@@ -46,6 +48,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "device": ("auto", "torch device for policies: auto (CUDA when present, else CPU), cpu, cuda"),
     "seed": (0, "seed of the expert's noise / the policy's sampling"),
     "noise": (0.0, "scripted expert's noise scale (0 = deterministic)"),
+    "candidates": (1, "action chunks a policy samples per decision (shown on markers_topic)"),
     "max_steps": (0, "step limit (0 = the task's: grasp 70, insert 100, ...)"),
     "rate": (10.0, "command rate [Hz] (FMB: 10)"),
     "base_frame": ("panda_link0", "robot base frame: goals must be in it; commands are in it"),
@@ -62,6 +65,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "emergency_stop_service": ("~/emergency_stop", "std_srvs/SetBool: true latches the stop, false releases"),
     "status_topic": ("~/status", "diagnostic_msgs/DiagnosticStatus out, every tick: state, step, score"),
     "result_topic": ("~/result", "diagnostic_msgs/DiagnosticStatus out, latched: the last run's outcome"),
+    "markers_topic": ("~/markers", "visualization_msgs/MarkerArray out: goal, command, workspace, candidates"),
     "ground_truth_namespace": ("ground_truth", "simulator's privileged topics (empty: none, real robot)"),
     "judge": (True, "end runs on the simulator's success check (<ground_truth_namespace>/evaluation)"),
     "workspace_low": (list(DEFAULT_WORKSPACE_LOW), "safety: lower TCP box corner in base_frame [m]"),
@@ -100,7 +104,9 @@ class SkillServerNode(Node):
         self.run: SkillExecution | None = None
         self.error = ""
         try:
-            controller = make_controller(p["skill"], p["checkpoint"], p["device"], int(p["seed"]), float(p["noise"]))
+            controller = make_controller(
+                p["skill"], p["checkpoint"], p["device"], int(p["seed"]), float(p["noise"]), int(p["candidates"])
+            )
         except Exception as e:  # noqa: BLE001 - a missing or wrong checkpoint: stay up, say why, refuse goals
             reason = str(e) if isinstance(e, FmbError) else f"{type(e).__name__}: {e}"
             self.error = f"cannot run skill {p['skill']!r}: {reason}"
@@ -118,6 +124,8 @@ class SkillServerNode(Node):
         self.pub_gripper = self.create_publisher(Float64, p["gripper_command_topic"], qos.COMMAND)
         self.pub_status = self.create_publisher(DiagnosticStatus, p["status_topic"], qos.STATE)
         self.pub_result = self.create_publisher(DiagnosticStatus, p["result_topic"], qos.LATCHED)
+        self.pub_markers = self.create_publisher(MarkerArray, p["markers_topic"], qos.STATE)
+        self.last_command: np.ndarray | None = None
         sub = self.create_subscription
         sub(PoseStamped, p["tcp_pose_topic"], self.on_tcp_pose, qos.STATE)
         sub(JointState, p["joint_states_topic"], self.on_joint_states, qos.STATE)
@@ -252,6 +260,7 @@ class SkillServerNode(Node):
         tick = self.run.tick(self.world, self.now(), evaluation)
         self.send(tick.command)
         self.publish_status()
+        self.publish_markers()
         if tick.changed:
             level = "ok" if tick.state is State.SUCCEEDED else "error"
             self.publish_result(level, tick.state.value, self.run.message)
@@ -260,6 +269,7 @@ class SkillServerNode(Node):
     def send(self, cmd) -> None:
         if cmd is None or cmd.pose is None:
             return
+        self.last_command = cmd.pose
         self.pub_pose.publish(convert.pose_stamped_msg(cmd.pose, self.params["base_frame"], self.now()))
         self.pub_gripper.publish(Float64(data=0.0 if cmd.close_gripper else float(self.gripper_open)))
 
@@ -293,6 +303,16 @@ class SkillServerNode(Node):
                 level = "warn"
             msg = convert.status_msg(self.get_name(), level, self.run.message, self.status_values(state.value))
         self.pub_status.publish(msg)
+
+    def publish_markers(self) -> None:
+        lim = self.safety.limits
+        recorder = getattr(self.run.controller.runner, "candidates", None)
+        candidates = recorder.last if recorder is not None else None
+        markers = skill_markers(
+            self.run.goal, self.last_command, lim.workspace_low, lim.workspace_high,
+            self.params["base_frame"], self.now(), candidates,
+        )  # fmt: skip
+        self.pub_markers.publish(markers)
 
     def publish_result(self, level: str, state: str, message: str, goal_stamp: str | None = None) -> None:
         values = self.status_values(state)

@@ -21,6 +21,7 @@ rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip ins
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from geometry_msgs.msg import PoseArray, PoseStamped  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
+from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from fmb_ros import convert, qos  # noqa: E402
 
@@ -47,7 +48,9 @@ class Client:
         self.statuses: list = []
         self.evaluations: list = []
         self.objects: list = []
+        self.markers: list = []
         n = self.node
+        n.create_subscription(MarkerArray, f"{SKILL}/markers", self.markers.append, qos.STATE)
         n.create_subscription(DiagnosticStatus, f"{SKILL}/result", self.results.append, qos.LATCHED)
         n.create_subscription(DiagnosticStatus, f"{SKILL}/status", self.statuses.append, qos.STATE)
         n.create_subscription(DiagnosticStatus, "/ground_truth/evaluation", self.evaluations.append, qos.STATE)
@@ -184,6 +187,8 @@ def test_grasp_goal_succeeds_and_the_simulator_agrees(graph):
     sim = convert.status_values(graph.evaluations[-1])
     assert sim["success"] == "true", f"{sim}\n{graph.node_logs()}"
     assert convert.pose_array_arrays(graph.objects[-1])[0][2] > start_z + 0.04, graph.node_logs()
+    # RViz sees the goal, the last command and the workspace box.
+    assert {"goal", "command", "workspace"} <= {m.ns for m in graph.markers[-1].markers}
 
 
 def test_cancel_and_emergency_stop(graph):

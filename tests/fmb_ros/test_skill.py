@@ -154,7 +154,7 @@ def test_policy_checkpoint_runs_through_the_skill(tmp_path):
 
     collect(RunSpec("grasp", families=("rectangle",)), tmp_path / "demo", episodes=1, progress=False)
     train([tmp_path / "demo"], tmp_path / "run", tiny(), tiny_training(steps=3), progress=False, log=lambda m: None)
-    controller = make_controller("grasp", checkpoint=str(tmp_path / "run"), device="auto")
+    controller = make_controller("grasp", checkpoint=str(tmp_path / "run"), device="auto", candidates=3)
     assert controller.device in ("cpu", "cuda") and not controller.privileged
     assert controller.description.startswith("policy ") and controller.description.endswith(controller.device)
     env = make_env("grasp", seed=5)
@@ -175,6 +175,8 @@ def test_policy_checkpoint_runs_through_the_skill(tmp_path):
         obs = env.last_observation
         world.set_tcp(obs["tcp_pose"].astype(float), t)
     assert run.state is State.FAILED and "step limit (3)" in run.message  # no judge: ends at the limit
+    chunks, tcp, chosen, scores = controller.runner.candidates.last  # what the markers show
+    assert chunks.shape[0] == 3 and chunks.shape[2] == 7 and tcp.shape == (7,) and chosen == 0
     env.close()
 
 
