@@ -14,7 +14,7 @@ import json
 import math
 
 import numpy as np
-from builtin_interfaces.msg import Time
+from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Pose, PoseArray, PoseStamped, TwistStamped, WrenchStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2, PointField
@@ -29,6 +29,12 @@ def to_stamp(seconds: float) -> Time:
     """builtin_interfaces/Time of `seconds` (>= 0)."""
     nanos = int(round(float(seconds) * 1e9))
     return Time(sec=nanos // 1_000_000_000, nanosec=nanos % 1_000_000_000)
+
+
+def to_duration(seconds: float) -> Duration:
+    """builtin_interfaces/Duration of `seconds` (>= 0)."""
+    nanos = int(round(float(seconds) * 1e9))
+    return Duration(sec=nanos // 1_000_000_000, nanosec=nanos % 1_000_000_000)
 
 
 def from_stamp(stamp: Time) -> float:

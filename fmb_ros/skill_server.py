@@ -31,9 +31,10 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Float64, String
 from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import MarkerArray
 
-from fmb.errors import FmbError, check_range
+from fmb.errors import FmbError, check_choice, check_range
 from fmb_ros import convert, qos
 from fmb_ros.exceptions import GoalError
 from fmb_ros.markers import skill_markers
@@ -58,7 +59,9 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "wrench_topic": ("wrench", "geometry_msgs/WrenchStamped in: hand wrench [N, N m]"),
     "gripper_state_topic": ("gripper/joint_states", "sensor_msgs/JointState in: finger joints [m]"),
     "points_topic": ("points", "sensor_msgs/PointCloud2 in: fused cloud (used by point-cloud policies)"),
+    "command_interface": ("cartesian", "cartesian (equilibrium pose) or joint_trajectory (through inverse kinematics)"),
     "equilibrium_pose_topic": ("equilibrium_pose", "geometry_msgs/PoseStamped out: impedance target [m]"),
+    "joint_trajectory_topic": ("joint_trajectory", "trajectory_msgs/JointTrajectory out (joint_trajectory interface)"),
     "gripper_command_topic": ("gripper/command", "std_msgs/Float64 out: finger opening [m] (0 = close)"),
     "goal_topic": ("~/goal", "geometry_msgs/PoseStamped in: the skill's target in base_frame"),
     "cancel_service": ("~/cancel", "std_srvs/Trigger: stop the running skill; the arm holds"),
@@ -76,6 +79,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "max_angular_speed": (2.5, "safety: TCP turn rate limit [rad/s]"),
     "observation_timeout": (0.5, "safety: hold when the newest TCP pose is older than this [s]"),
 }
+COMMAND_INTERFACES = ("cartesian", "joint_trajectory")
 LIMIT_NAMES = (
     "workspace_low",
     "workspace_high",
@@ -97,6 +101,7 @@ class SkillServerNode(Node):
         from sim.panda import ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
 
         self.arm_joints, self.finger_joints, self.gripper_open = ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
+        check_choice("command_interface", p["command_interface"], COMMAND_INTERFACES)
         limits = SafetyLimits(**{k: tuple(p[k]) if isinstance(p[k], list) else p[k] for k in LIMIT_NAMES})
         self.safety = SafetyFilter(limits)
         self.world = WorldMirror()
@@ -113,7 +118,7 @@ class SkillServerNode(Node):
             self.get_logger().error(self.error)
         else:
             self.run = SkillExecution(p["skill"], controller, self.safety, p["base_frame"], int(p["max_steps"]))
-            if controller.privileged:  # experts may plan with inverse kinematics
+            if controller.privileged or p["command_interface"] == "joint_trajectory":  # inverse kinematics
                 from fmb_ros.kinematics import PandaKinematics
 
                 self.world.kinematics = PandaKinematics()
@@ -121,6 +126,7 @@ class SkillServerNode(Node):
             self.get_logger().info(f"skill {p['skill']}: {controller.description}{device}")
 
         self.pub_pose = self.create_publisher(PoseStamped, p["equilibrium_pose_topic"], qos.COMMAND)
+        self.pub_trajectory = self.create_publisher(JointTrajectory, p["joint_trajectory_topic"], qos.COMMAND)
         self.pub_gripper = self.create_publisher(Float64, p["gripper_command_topic"], qos.COMMAND)
         self.pub_status = self.create_publisher(DiagnosticStatus, p["status_topic"], qos.STATE)
         self.pub_result = self.create_publisher(DiagnosticStatus, p["result_topic"], qos.LATCHED)
@@ -269,8 +275,19 @@ class SkillServerNode(Node):
     def send(self, cmd) -> None:
         if cmd is None or cmd.pose is None:
             return
+        if self.params["command_interface"] == "joint_trajectory":
+            q = self.world.kinematics.inverse(cmd.pose, self.world.q, q_rest=self.world.q_rest, margin=0.0)
+            if q is None:
+                self.get_logger().warning(
+                    f"no joint solution for {np.round(cmd.pose, 4).tolist()}; holding", throttle_duration_sec=2.0
+                )
+                return
+            point = JointTrajectoryPoint(positions=[float(v) for v in q])
+            point.time_from_start = convert.to_duration(1.0 / float(self.params["rate"]))
+            self.pub_trajectory.publish(JointTrajectory(joint_names=list(self.arm_joints), points=[point]))
+        else:
+            self.pub_pose.publish(convert.pose_stamped_msg(cmd.pose, self.params["base_frame"], self.now()))
         self.last_command = cmd.pose
-        self.pub_pose.publish(convert.pose_stamped_msg(cmd.pose, self.params["base_frame"], self.now()))
         self.pub_gripper.publish(Float64(data=0.0 if cmd.close_gripper else float(self.gripper_open)))
 
     def status_values(self, state: str) -> dict:

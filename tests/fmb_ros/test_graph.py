@@ -241,3 +241,36 @@ def test_fmb_ros_up_sim_runs_a_goal_in_one_process(tmp_path):
         _stop(proc)
     assert proc.returncode in (0, -signal.SIGINT), log.read_text()[-3000:]
     assert "exception was never retrieved" not in log.read_text()
+
+
+def test_grasp_through_the_joint_trajectory_interface(tmp_path):
+    """The skill commands the arm with trajectory_msgs/JointTrajectory (inverse kinematics of each
+    safe target), as a ros2_control JointTrajectoryController would take it; the grasp succeeds."""
+    params = tmp_path / "joint.yaml"
+    params.write_text(
+        "/**:\n  ros__parameters:\n    use_sim_time: true\n"
+        "grasp_skill:\n  ros__parameters:\n    command_interface: joint_trajectory\n"
+    )
+    domain = 1 + (_domain_id() + 70) % 100
+    env = dict(
+        os.environ,
+        ROS_DOMAIN_ID=str(domain),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        ROS_LOG_DIR=str(tmp_path),
+    )
+    log = tmp_path / "sim.log"
+    cmd = [sys.executable, "-m", "fmb", "ros", "up", "sim", "--seed", "2", "--params-file", str(params),
+           "--duration", "120"]  # fmt: skip
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    (tmp_path / "skill.log").write_text("(same process as sim.log)")
+    client = Client(domain, tmp_path)
+    try:
+        client.spin_until(lambda: client.objects and _skill_sees_robot(client), 60.0, "fmb ros up sim")
+        msg, values = client.result_after(client.send_goal(_goal_towards_peg(client)), 60.0)
+        assert values["state"] == "succeeded", f"{msg.message}\n{client.node_logs()}"
+    finally:
+        client.close()
+        _stop(proc)
+    assert proc.returncode in (0, -signal.SIGINT), log.read_text()[-3000:]
