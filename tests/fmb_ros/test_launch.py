@@ -113,3 +113,26 @@ def test_nodes_start_with_the_sim_parameter_file():
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=ctx)
+
+
+def test_skill_starts_with_the_robot_parameter_file():
+    """On the robot file the skill takes the driver's topic names and limits; without the trained
+    checkpoint it stays up and says so."""
+    rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
+    from fmb_ros.skill_server import SkillServerNode
+
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    ctx = rclpy.context.Context()
+    path = ROOT / "launch" / "params" / "robot.yaml"
+    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=ctx, domain_id=97)
+    node = None
+    try:
+        node = SkillServerNode("grasp_skill", context=ctx)
+        assert node.params["base_frame"] == "fr3_link0" and node.params["ground_truth_namespace"] == ""
+        assert node.params["equilibrium_pose_topic"].endswith("/equilibrium_pose")
+        assert node.safety.limits.max_step_translation == 0.03
+        assert node.run is None and "runs/grasp_dp" in node.error
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
