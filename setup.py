@@ -39,9 +39,11 @@ ROS = [
     "ros-jazzy-trajectory-msgs",
     "ros-jazzy-visualization-msgs",
     "ros-jazzy-diagnostic-msgs",
+    "ros-jazzy-rosgraph-msgs",  # /clock
 ]
 STEP = ["build123d>=0.9"]
-DEV = LEARN + STEP + ["pytest>=8", "ruff>=0.6"]
+COLCON = ["colcon-core", "colcon-ros", "colcon-python-setup-py"]  # tests build the ROS package as a robot would
+DEV = LEARN + STEP + ROS + COLCON + ["pytest>=8", "ruff>=0.6"]
 
 setup(
     name=PACKAGE_NAME,
@@ -54,6 +56,7 @@ setup(
         ("share/" + PACKAGE_NAME, ["package.xml"]),
         ("share/" + PACKAGE_NAME + "/launch", glob("launch/*.launch.py")),
         ("share/" + PACKAGE_NAME + "/launch/params", glob("launch/params/*.yaml")),
+        ("share/" + PACKAGE_NAME + "/launch/tasks", glob("launch/tasks/*.yaml")),
     ],
     install_requires=["numpy>=1.24", "pyyaml>=6.0"],
     extras_require={
@@ -72,6 +75,9 @@ setup(
     entry_points={
         "console_scripts": [
             "fmb = fmb.cli:main",
+            "fmb_sim_robot = fmb_ros.sim_robot:main",
+            "fmb_skill_server = fmb_ros.skill_server:main",
+            "fmb_task_executor = fmb_ros.task_executor:main",
         ],
     },
 )

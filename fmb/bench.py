@@ -22,6 +22,12 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=20, help="timed decisions per figure; medians (default 20)")
     p.add_argument("--json", action="store_true", help="JSON only on stdout")
     p.set_defaults(handler=_cmd_policy)
+    p = bench_sub.add_parser("ros", help="observation-to-command latency and jitter of a skill through the ROS graph")
+    p.add_argument("--cycles", type=int, default=300, help="10 Hz control cycles measured (default 300)")
+    p.add_argument("--checkpoint", default="", help="policy run or checkpoint (default: the scripted expert)")
+    p.add_argument("--skill", default="grasp", help="skill / simulated task (default grasp)")
+    p.add_argument("--json", action="store_true", help="JSON only on stdout")
+    p.set_defaults(handler=_cmd_ros)
 
 
 def _cmd_cad(args) -> int:
@@ -61,4 +67,23 @@ def _cmd_policy(args) -> int:
 
     check_range("--repeats", args.repeats, 1, 1000)
     print(json.dumps(bench_policy(int(args.repeats)), indent=1, sort_keys=True))
+    return 0
+
+
+def _cmd_ros(args) -> int:
+    import sys
+
+    from fmb.errors import check_range
+    from fmb_ros.bench import bench_ros
+
+    check_range("--cycles", args.cycles, 10, 100_000)
+    result = bench_ros(int(args.cycles), args.checkpoint, args.skill)
+    print(json.dumps(result, indent=1, sort_keys=True))
+    if not args.json:
+        lat = result["latency_ms"]
+        print(
+            f"latency median {lat.get('median')} ms, p99 {lat.get('p99')} ms; "
+            f"missed {result['missed_cycles']} of {result['cycles']} cycles",
+            file=sys.stderr,
+        )
     return 0

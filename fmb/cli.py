@@ -34,12 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from cad import cli as cad_cli
     from fmb import bench, quickstart
+    from fmb_ros import cli as ros_cli  # imports no rclpy: `fmb --help` works without the [ros] extra
     from policies import cli as policies_cli
     from sim import cli as sim_cli
 
     cad_cli.register(sub)
     sim_cli.register(sub)
     policies_cli.register(sub)
+    ros_cli.register(sub)
     bench.register(sub)
     quickstart.register(sub)
     return parser

@@ -1,0 +1,34 @@
+"""Declaring node parameters up front from one table: name -> (default, description).
+
+    PARAMETERS = {"seed": (0, "scene seed of the next reset"), "cameras": ([], "cameras to render")}
+    values = declare_all(node, PARAMETERS)     # {name: value}, overrides from YAML / -p applied
+
+An empty list default declares a string array. Every description carries the unit in brackets.
+"""
+
+from __future__ import annotations
+
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+
+def declare_all(node: Node, table: dict[str, tuple[object, str]], read_only: tuple[str, ...] = ()) -> dict:
+    """Declare every parameter of `table` on `node`; return their (possibly overridden) values.
+
+    Args:
+        node: the node.
+        table: name -> (default value, description).
+        read_only: names that cannot change after start (marked so in their descriptors).
+    """
+    values = {}
+    for name, (default, description) in table.items():
+        descriptor = ParameterDescriptor(description=description, read_only=name in read_only)
+        if isinstance(default, list) and not default:
+            param = node.declare_parameter(name, Parameter.Type.STRING_ARRAY, descriptor)
+            values[name] = list(param.value) if param.value is not None else []
+        else:
+            values[name] = node.declare_parameter(name, default, descriptor).value
+        if isinstance(values[name], list | tuple):
+            values[name] = list(values[name])
+    return values

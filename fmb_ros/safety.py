@@ -1,0 +1,246 @@
+"""The safety filter in the command path of every skill: pure numpy, no ROS.
+
+    limits = SafetyLimits()                       # safe defaults (FMB's per-step clip, sim workspace)
+    safety = SafetyFilter(limits)
+    cmd = safety.filter(target, close, measured_tcp, observation_stamp=t_obs, now=t)
+    if cmd.pose is not None: publish(cmd.pose, cmd.close_gripper)
+
+Every command is an absolute TCP target (7,): position [m] + quaternion xyzw in the robot base
+frame, plus a binary gripper command. The filter, in order:
+
+1. emergency stop: latched by `engage_stop()` until `release_stop()`; the arm holds.
+2. watchdog: no observation yet, or the newest one older than `observation_timeout` [s]: hold.
+3. rejection: a target with NaN/inf, a wrong shape or a zero quaternion, or a position outside the
+   workspace box, is refused (never clipped into a valid one); the arm holds for that cycle.
+4. limiting: the step from the measured TCP pose is scaled down to `max_step_translation` [m] and
+   `max_step_rotation` [rad], and to the speed limits times the time since the last command.
+
+"Hold" means: command the measured TCP pose from the moment holding began (latched while it lasts),
+with the gripper as last commanded (a held part is not dropped). Before any observation there is no
+pose to hold, and the filter returns no pose at all (publish nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import NamedTuple
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from fmb.errors import ParameterError, check_range
+
+DEFAULT_WORKSPACE_LOW = (0.2, -0.45, 0.0)
+DEFAULT_WORKSPACE_HIGH = (0.85, 0.45, 0.6)
+"""TCP workspace box [m] in the base frame (the same box `sim.env` clips targets into)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SafetyLimits:
+    """Limits of the safety filter; the defaults are safe for a Franka at FMB's 10 Hz.
+
+    Attributes:
+        workspace_low, workspace_high: (3,) corners of the allowed TCP box [m], base frame.
+        max_step_translation: largest TCP move per command [m] (FMB clips actions at 0.06 m).
+        max_step_rotation: largest TCP turn per command [rad] (FMB: 0.25 rad).
+        max_linear_speed: translation per command is also at most this times the time since the
+            previous command [m/s].
+        max_angular_speed: the same for rotation [rad/s].
+        observation_timeout: hold when the newest observation is older than this [s].
+    """
+
+    workspace_low: tuple[float, float, float] = DEFAULT_WORKSPACE_LOW
+    workspace_high: tuple[float, float, float] = DEFAULT_WORKSPACE_HIGH
+    max_step_translation: float = 0.06
+    max_step_rotation: float = 0.25
+    max_linear_speed: float = 0.6
+    max_angular_speed: float = 2.5
+    observation_timeout: float = 0.5
+
+    def __post_init__(self):
+        low, high = np.asarray(self.workspace_low, float), np.asarray(self.workspace_high, float)
+        if low.shape != (3,) or high.shape != (3,):
+            raise ParameterError(
+                f"workspace_low and workspace_high must have 3 values each, got {list(low)} and {list(high)}"
+            )
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)):
+            raise ParameterError(f"workspace_low {list(low)} must be finite and below workspace_high {list(high)}")
+        check_range("max_step_translation", self.max_step_translation, 1e-4, 0.2, unit="m")
+        check_range("max_step_rotation", self.max_step_rotation, 1e-3, 1.0, unit="rad")
+        check_range("max_linear_speed", self.max_linear_speed, 1e-3, 2.0, unit="m/s")
+        check_range("max_angular_speed", self.max_angular_speed, 1e-2, 6.0, unit="rad/s")
+        check_range("observation_timeout", self.observation_timeout, 0.01, 10.0, unit="s")
+
+    def in_workspace(self, position) -> bool:
+        p = np.asarray(position, float)
+        return bool(np.all(p >= self.workspace_low) and np.all(p <= self.workspace_high))
+
+
+class Verdict(str, enum.Enum):
+    """What the filter did with a command."""
+
+    PASSED = "passed"  # sent as asked
+    LIMITED = "limited"  # sent, scaled down to the step/speed limits
+    REJECTED = "rejected"  # refused (non-finite, malformed, outside the workspace): holding
+    STALE = "stale"  # the watchdog fired: holding
+    STOPPED = "stopped"  # the emergency stop is engaged: holding
+
+
+class SafeCommand(NamedTuple):
+    """The filter's output.
+
+    Attributes:
+        pose: (7,) TCP target to send [m, xyzw], or None when there is nothing safe to send.
+        close_gripper: gripper command to send.
+        verdict: what happened (see Verdict).
+        reason: a sentence for status messages ("" when passed).
+    """
+
+    pose: np.ndarray | None
+    close_gripper: bool
+    verdict: Verdict
+    reason: str
+
+    @property
+    def holding(self) -> bool:
+        return self.verdict in (Verdict.REJECTED, Verdict.STALE, Verdict.STOPPED)
+
+
+class SafetyFilter:
+    """See module docstring. One filter per commanded arm; not thread-safe (call from one thread)."""
+
+    def __init__(self, limits: SafetyLimits = SafetyLimits()):
+        self.limits = limits
+        self.stop_reason = ""
+        self._hold_pose: np.ndarray | None = None
+        self._last_close = False
+        self._last_time: float | None = None
+
+    # -- emergency stop --------------------------------------------------------------------------
+    @property
+    def stopped(self) -> bool:
+        return bool(self.stop_reason)
+
+    def engage_stop(self, reason: str = "emergency stop") -> None:
+        """Latch the emergency stop: every command holds until `release_stop()`."""
+        self.stop_reason = reason or "emergency stop"
+
+    def release_stop(self) -> None:
+        self.stop_reason = ""
+
+    # -- filtering -------------------------------------------------------------------------------
+    def hold(self, measured_pose, verdict: Verdict, reason: str) -> SafeCommand:
+        """Hold still: the measured pose latched when holding began (None without one)."""
+        if self._hold_pose is None and measured_pose is not None and _finite_pose(measured_pose):
+            self._hold_pose = _normalized(measured_pose)
+        pose = None if self._hold_pose is None else self._hold_pose.copy()
+        return SafeCommand(pose, self._last_close, verdict, reason)
+
+    def stay(self, measured_pose) -> SafeCommand | None:
+        """A one-off command to stop where the arm is (the measured pose, the gripper as last
+        commanded), for a skill that ends or is canceled; None without a finite measured pose."""
+        if measured_pose is None or not _finite_pose(measured_pose):
+            return None
+        self._hold_pose = None
+        return SafeCommand(_normalized(measured_pose), self._last_close, Verdict.PASSED, "")
+
+    def check_ready(self, measured_pose, observation_stamp: float | None, now: float) -> SafeCommand | None:
+        """None when commands may pass (no stop, fresh finite observation); else the hold command.
+        Call it before asking a controller for an action, so that a held arm does not advance it."""
+        if self.stopped:
+            return self.hold(measured_pose, Verdict.STOPPED, f"emergency stop engaged: {self.stop_reason}")
+        if measured_pose is None or observation_stamp is None:
+            return self.hold(None, Verdict.STALE, "no observation received yet")
+        age = now - observation_stamp
+        if not age <= self.limits.observation_timeout:
+            hint = " (clocks differ? nodes reading simulated stamps need use_sim_time:=true)" if age > 1e3 else ""
+            return self.hold(
+                measured_pose,
+                Verdict.STALE,
+                f"observation is {age:.3f} s old (observation_timeout {self.limits.observation_timeout:g} s){hint}",
+            )
+        if not _finite_pose(measured_pose):
+            return self.hold(None, Verdict.STALE, "measured TCP pose is not finite")
+        return None
+
+    def filter(
+        self,
+        target_pose,
+        close_gripper: bool,
+        measured_pose,
+        observation_stamp: float | None,
+        now: float,
+    ) -> SafeCommand:
+        """Make one command safe.
+
+        Args:
+            target_pose: (7,) asked TCP target [m, xyzw], base frame (any array-like; checked here).
+            close_gripper: asked gripper command.
+            measured_pose: (7,) newest measured TCP pose, or None before any observation.
+            observation_stamp: time of that observation [s], or None.
+            now: current time [s], same clock as `observation_stamp`.
+        """
+        lim = self.limits
+        held = self.check_ready(measured_pose, observation_stamp, now)
+        if held is not None:
+            return held
+        try:
+            target = np.asarray(target_pose, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            return self.hold(measured_pose, Verdict.REJECTED, f"target is not numeric: {target_pose!r}")
+        if target.shape != (7,):
+            return self.hold(measured_pose, Verdict.REJECTED, f"target must have 7 values, got {target.size}")
+        if not np.all(np.isfinite(target)):
+            return self.hold(measured_pose, Verdict.REJECTED, f"target has NaN/inf: {np.round(target, 4).tolist()}")
+        if np.linalg.norm(target[3:]) < 1e-6:
+            return self.hold(measured_pose, Verdict.REJECTED, "target quaternion is zero")
+        if not lim.in_workspace(target[:3]):
+            return self.hold(
+                measured_pose,
+                Verdict.REJECTED,
+                f"target position {np.round(target[:3], 4).tolist()} m is outside the workspace "
+                f"[{list(lim.workspace_low)}, {list(lim.workspace_high)}] m",
+            )
+        measured = _normalized(measured_pose)
+        target = _normalized(target)
+        dt = lim.observation_timeout if self._last_time is None else max(now - self._last_time, 0.0)
+        max_move = min(lim.max_step_translation, lim.max_linear_speed * dt)
+        max_turn = min(lim.max_step_rotation, lim.max_angular_speed * dt)
+        out, limited = _limit_step(measured, target, max_move, max_turn)
+        self._hold_pose = None
+        self._last_close = bool(close_gripper)
+        self._last_time = now
+        if limited:
+            return SafeCommand(
+                out, self._last_close, Verdict.LIMITED, f"step limited to {max_move:.3f} m / {max_turn:.3f} rad"
+            )
+        return SafeCommand(out, self._last_close, Verdict.PASSED, "")
+
+
+def _finite_pose(p) -> bool:
+    a = np.asarray(p, dtype=float).reshape(-1)
+    return a.shape == (7,) and bool(np.all(np.isfinite(a))) and np.linalg.norm(a[3:]) > 1e-6
+
+
+def _normalized(p) -> np.ndarray:
+    a = np.asarray(p, dtype=float).reshape(-1).copy()
+    a[3:] /= np.linalg.norm(a[3:])
+    return a
+
+
+def _limit_step(current: np.ndarray, target: np.ndarray, max_move: float, max_turn: float):
+    """`target` moved back towards `current` so that the step is within both limits; (pose, limited)."""
+    out = target.copy()
+    limited = False
+    move = target[:3] - current[:3]
+    dist = float(np.linalg.norm(move))
+    if dist > max_move:
+        out[:3] = current[:3] + move * (max_move / dist)
+        limited = True
+    rots = Rotation.from_quat(np.stack([current[3:], target[3:]]))
+    angle = float((rots[1] * rots[0].inv()).magnitude())
+    if angle > max_turn and angle > 0:
+        out[3:] = Slerp([0.0, 1.0], rots)(max_turn / angle).as_quat()
+        limited = True
+    return out, limited

@@ -1,0 +1,188 @@
+"""`SkillExecution`: one skill's goal -> run -> result state machine, without ROS.
+
+    run = SkillExecution("grasp", controller, SafetyFilter(limits), base_frame="panda_link0")
+    run.start(goal_pose, "panda_link0", world, now)        # GoalError when the goal is refused
+    tick = run.tick(world, now, evaluation)                # at 10 Hz: a command to send (or None)
+
+Each tick (while running): end with success/failure when the judge (`evaluation`, the simulator's
+task check; None on a real robot) says so, or at the step limit; else ask the controller for a 7-D
+delta action, turn it into an absolute TCP target about the measured pose (as `sim.env.step`), and
+pass it through the safety filter. While the filter holds (emergency stop, stale observations) the
+controller is not asked, so a scripted expert does not advance its phases on a frozen arm.
+On success the last command stands; a cancel, a failure or an error holds the arm where it is.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from fmb_ros.controllers import Controller
+from fmb_ros.exceptions import GoalError
+from fmb_ros.safety import SafeCommand, SafetyFilter, Verdict
+from sim.spatial import apply_delta
+
+
+class State(str, enum.Enum):
+    IDLE = "idle"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    ABORTED = "aborted"  # the controller raised; see the message
+
+    @property
+    def done(self) -> bool:
+        return self not in (State.IDLE, State.RUNNING)
+
+
+class Tick(NamedTuple):
+    """One tick's outcome.
+
+    Attributes:
+        command: the safe command to send, or None (nothing to send this tick).
+        state: state after the tick.
+        changed: the state changed during this tick (send a result).
+    """
+
+    command: SafeCommand | None
+    state: State
+    changed: bool
+
+
+class SkillExecution:
+    """See module docstring.
+
+    Args:
+        skill: skill name (for messages).
+        controller: what acts (see fmb_ros.controllers).
+        safety: the filter every command goes through.
+        base_frame: the only frame goals may be given in.
+        max_steps: step limit (0 = the controller's).
+    """
+
+    def __init__(
+        self, skill: str, controller: Controller, safety: SafetyFilter, base_frame: str, max_steps: int = 0
+    ):
+        self.skill = skill
+        self.controller = controller
+        self.safety = safety
+        self.base_frame = base_frame
+        self.max_steps = int(max_steps) or controller.max_steps
+        self.state = State.IDLE
+        self.step = 0
+        self.score = math.nan
+        self.message = "waiting for a goal"
+        self.goal: np.ndarray | None = None
+        self.started_at: float | None = None
+        self.last_verdict: Verdict | None = None
+
+    # -- goal and cancel -------------------------------------------------------------------------
+    def start(self, goal_pose, frame_id: str, world, now: float) -> None:
+        """Accept a goal (a (7,) target pose [m, xyzw]) and reset the controller; GoalError if refused."""
+        if self.state is State.RUNNING:
+            raise GoalError(f"{self.skill} is already running (step {self.step}); cancel it first")
+        if frame_id != self.base_frame:
+            raise GoalError(f"goal frame {frame_id!r} is unknown; goals must be in {self.base_frame!r}")
+        goal = np.asarray(goal_pose, float)
+        if goal.shape != (7,) or not np.all(np.isfinite(goal)) or np.linalg.norm(goal[3:]) < 1e-6:
+            raise GoalError(f"goal pose must be 7 finite numbers with a non-zero quaternion, got {goal.tolist()}")
+        lim = self.safety.limits
+        if not lim.in_workspace(goal[:3]):
+            raise GoalError(
+                f"goal position {np.round(goal[:3], 4).tolist()} m is outside the workspace "
+                f"[{list(lim.workspace_low)}, {list(lim.workspace_high)}] m"
+            )
+        if world.last_observation is None:
+            raise GoalError("no observation of the robot yet (is the robot or simulator running?)")
+        if self.controller.privileged and not world.has_ground_truth:
+            raise GoalError(
+                "the scripted expert needs the simulator's ground truth (ground_truth topics), and none "
+                "arrived; set `checkpoint` to run a policy instead"
+            )
+        if hasattr(world, "mark_rest"):
+            world.mark_rest()
+        try:
+            self.controller.runner.reset(world)
+        except Exception as e:  # noqa: BLE001 - any controller failure is reported, not raised into ROS
+            raise GoalError(f"the controller could not start: {type(e).__name__}: {e}") from None
+        self.goal = goal
+        self.started_at = float(now)
+        self.state = State.RUNNING
+        self.step = 0
+        self.score = math.nan
+        self.message = f"running {self.controller.description}"
+
+    def cancel(self, world, reason: str = "canceled") -> Tick:
+        """Stop a running skill; the tick's command holds the arm where it is. `changed` is False
+        when nothing was running."""
+        if self.state is not State.RUNNING:
+            return Tick(None, self.state, False)
+        return self._end(world, State.CANCELED, reason)
+
+    # -- the 10 Hz tick --------------------------------------------------------------------------
+    def tick(self, world, now: float, evaluation: dict | None = None) -> Tick:
+        """Advance one control period.
+
+        Args:
+            world: a WorldMirror (or an FmbEnv).
+            now: current time [s] (the observation clock).
+            evaluation: the judge's newest verdict {"success": bool, "failed": bool, "progress": float}
+                made after the goal started, or None.
+        """
+        if self.state is not State.RUNNING:
+            return Tick(None, self.state, False)
+        if evaluation is not None:
+            self.score = float(evaluation.get("progress", math.nan))
+            if evaluation.get("success"):
+                return self._end(world, State.SUCCEEDED, f"success after {self.step} steps")
+            if evaluation.get("failed"):
+                return self._end(world, State.FAILED, f"the task can no longer succeed (step {self.step})")
+        if self.step >= self.max_steps:
+            return self._end(world, State.FAILED, f"no success within the step limit ({self.max_steps})")
+        measured, stamp = world.tcp, world.stamp
+        held = self.safety.check_ready(measured, stamp, now)
+        if held is not None:
+            self.last_verdict = held.verdict
+            self.message = f"holding: {held.reason}"
+            return Tick(held, self.state, False)
+        try:
+            action = np.asarray(self.controller.runner.act(world), dtype=float).reshape(-1)
+        except Exception as e:  # noqa: BLE001 - a failing controller aborts the skill; the node lives on
+            return self._end(world, State.ABORTED, f"controller error at step {self.step}: {type(e).__name__}: {e}")
+        if action.shape != (7,):
+            target = action  # the filter rejects it with a message naming the size
+            close = False
+        else:
+            target = apply_delta(measured, action[:6]) if np.all(np.isfinite(action[:6])) else action
+            close = bool(action[6] >= 0.5)
+        cmd = self.safety.filter(target, close, measured, stamp, now)
+        self.step += 1
+        self.last_verdict = cmd.verdict
+        self.message = f"running {self.controller.description}" + (f"; {cmd.reason}" if cmd.reason else "")
+        return Tick(cmd, self.state, False)
+
+    def _end(self, world, state: State, message: str) -> Tick:
+        """Finish the run. On success the last command stands (the arm settles where the skill sent
+        it: a lift in progress completes its last step); otherwise the arm stops where it is."""
+        self.state = state
+        self.message = message
+        return Tick(None if state is State.SUCCEEDED else self.safety.stay(world.tcp), state, True)
+
+
+def stage_judgement(evaluation: dict | None, index: int, stages: int) -> dict | None:
+    """A chain task's judgement ({"success", "failed", "progress", "stage"}: the chain's progress in
+    [0, 1] and its current stage) seen by the skill running stage `index` of `stages`: success once the
+    chain has moved past this stage (or, for the last stage, when the chain succeeds); progress is
+    this stage's share, rescaled to [0, 1]."""
+    if evaluation is None or evaluation.get("stage") is None:
+        return evaluation
+    stage = int(evaluation["stage"])
+    last = index == stages - 1
+    done = stage > index or (last and stage == index and bool(evaluation.get("success")))
+    progress = min(max(float(evaluation.get("progress", 0.0)) * stages - index, 0.0), 1.0)
+    return {"success": done, "failed": bool(evaluation.get("failed")), "progress": 1.0 if done else progress}
+

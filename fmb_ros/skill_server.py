@@ -1,0 +1,350 @@
+"""`fmb_skill_server`: one FMB skill (grasp, place_on_fixture, regrasp, rotate, insert) as a ROS 2 node.
+
+The controller is a trained policy when the `checkpoint` parameter is set (run on `device`:
+`auto` = CUDA when present, else CPU; the choice is logged), else the task's scripted expert.
+At `rate` (10 Hz, on the node's clock: simulated time with `use_sim_time:=true`) it turns the
+newest observation into an action, passes it through the safety filter (`fmb_ros.safety`) and
+publishes an equilibrium pose and a gripper command.
+
+Driving it with stock tools: publish a goal (`geometry_msgs/PoseStamped`, the skill's target in
+`base_frame`: the object to grasp, the hole to insert into) on `~/goal`; call `~/cancel`
+(`std_srvs/Trigger`) to stop; `~/emergency_stop` (`std_srvs/SetBool`, true latches, false
+releases); read `~/status` (every tick) and `~/result` (latched, once per goal), both
+`diagnostic_msgs/DiagnosticStatus` with values state, step, score.
+
+Success is judged by the simulator's task check (`<ground_truth_namespace>/evaluation`) when it
+is there and `judge` is true; without it (a real robot) a run ends at the step limit as failed. Scripted experts are
+privileged: they read object poses and episode facts from `<ground_truth_namespace>/*` (published
+by `fmb_sim_robot`), so they run only against the simulator, in the same process or not; the
+current controllers find their target in the scene, and the goal pose is checked (frame,
+workspace) and recorded.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus
+from geometry_msgs.msg import PoseArray, PoseStamped, TwistStamped, WrenchStamped
+from rclpy.node import Node
+from sensor_msgs.msg import JointState, PointCloud2
+from std_msgs.msg import Float64, String
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from visualization_msgs.msg import MarkerArray
+
+from fmb.errors import FmbError, check_choice, check_range
+from fmb_ros import convert, qos
+from fmb_ros.exceptions import GoalError
+from fmb_ros.markers import skill_markers
+from fmb_ros.params import declare_all
+from fmb_ros.safety import DEFAULT_WORKSPACE_HIGH, DEFAULT_WORKSPACE_LOW, SafetyFilter, SafetyLimits, Verdict
+from fmb_ros.skill import SkillExecution, State, stage_judgement
+from fmb_ros.world import WorldMirror
+
+PARAMETERS: dict[str, tuple[object, str]] = {
+    "skill": ("grasp", "skill (a sim task name: grasp, place_on_fixture, regrasp, rotate, insert, ...)"),
+    "checkpoint": ("", "policy run or checkpoint folder; empty = the scripted expert (simulation only)"),
+    "device": ("auto", "torch device for policies: auto (CUDA when present, else CPU), cpu, cuda"),
+    "seed": (0, "seed of the expert's noise / the policy's sampling"),
+    "noise": (0.0, "scripted expert's noise scale (0 = deterministic)"),
+    "candidates": (1, "action chunks a policy samples per decision (shown on markers_topic)"),
+    "max_steps": (0, "step limit (0 = the task's: grasp 70, insert 100, ...)"),
+    "rate": (10.0, "command rate [Hz] (FMB: 10)"),
+    "base_frame": ("panda_link0", "robot base frame: goals must be in it; commands are in it"),
+    "joint_states_topic": ("joint_states", "sensor_msgs/JointState in: 7 arm joints [rad, rad/s]"),
+    "tcp_pose_topic": ("tcp_pose", "geometry_msgs/PoseStamped in: measured TCP pose [m]"),
+    "tcp_twist_topic": ("tcp_twist", "geometry_msgs/TwistStamped in: TCP velocity [m/s, rad/s]"),
+    "wrench_topic": ("wrench", "geometry_msgs/WrenchStamped in: hand wrench [N, N m]"),
+    "gripper_state_topic": ("gripper/joint_states", "sensor_msgs/JointState in: finger joints [m]"),
+    "points_topic": ("points", "sensor_msgs/PointCloud2 in: fused cloud (used by point-cloud policies)"),
+    "command_interface": ("cartesian", "cartesian (equilibrium pose) or joint_trajectory (through inverse kinematics)"),
+    "equilibrium_pose_topic": ("equilibrium_pose", "geometry_msgs/PoseStamped out: impedance target [m]"),
+    "joint_trajectory_topic": ("joint_trajectory", "trajectory_msgs/JointTrajectory out (joint_trajectory interface)"),
+    "gripper_command_topic": ("gripper/command", "std_msgs/Float64 out: finger opening [m] (0 = close)"),
+    "goal_topic": ("~/goal", "geometry_msgs/PoseStamped in: the skill's target in base_frame"),
+    "cancel_service": ("~/cancel", "std_srvs/Trigger: stop the running skill; the arm holds"),
+    "emergency_stop_service": ("~/emergency_stop", "std_srvs/SetBool: true latches the stop, false releases"),
+    "status_topic": ("~/status", "diagnostic_msgs/DiagnosticStatus out, every tick: state, step, score"),
+    "result_topic": ("~/result", "diagnostic_msgs/DiagnosticStatus out, latched: the last run's outcome"),
+    "markers_topic": ("~/markers", "visualization_msgs/MarkerArray out: goal, command, workspace, candidates"),
+    "ground_truth_namespace": ("ground_truth", "simulator's privileged topics (empty: none, real robot)"),
+    "judge": (True, "end runs on the simulator's success check (<ground_truth_namespace>/evaluation)"),
+    "workspace_low": (list(DEFAULT_WORKSPACE_LOW), "safety: lower TCP box corner in base_frame [m]"),
+    "workspace_high": (list(DEFAULT_WORKSPACE_HIGH), "safety: upper TCP box corner in base_frame [m]"),
+    "max_step_translation": (0.06, "safety: largest TCP move per command [m]"),
+    "max_step_rotation": (0.25, "safety: largest TCP turn per command [rad]"),
+    "max_linear_speed": (0.6, "safety: TCP speed limit [m/s]"),
+    "max_angular_speed": (2.5, "safety: TCP turn rate limit [rad/s]"),
+    "observation_timeout": (0.5, "safety: hold when the newest TCP pose is older than this [s]"),
+}
+COMMAND_INTERFACES = ("cartesian", "joint_trajectory")
+LIMIT_NAMES = (
+    "workspace_low",
+    "workspace_high",
+    "max_step_translation",
+    "max_step_rotation",
+    "max_linear_speed",
+    "max_angular_speed",
+    "observation_timeout",
+)
+
+
+class SkillServerNode(Node):
+    """See module docstring."""
+
+    def __init__(self, node_name: str = "fmb_skill", **kwargs):
+        super().__init__(node_name, **kwargs)
+        p = self.params = declare_all(self, PARAMETERS, read_only=tuple(PARAMETERS))
+        from fmb_ros.controllers import make_controller
+        from sim.panda import ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
+
+        self.arm_joints, self.finger_joints, self.gripper_open = ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
+        check_choice("command_interface", p["command_interface"], COMMAND_INTERFACES)
+        limits = SafetyLimits(**{k: tuple(p[k]) if isinstance(p[k], list) else p[k] for k in LIMIT_NAMES})
+        self.safety = SafetyFilter(limits)
+        self.world = WorldMirror()
+        self.evaluation: dict | None = None
+        self.run: SkillExecution | None = None
+        self.error = ""
+        try:
+            controller = make_controller(
+                p["skill"], p["checkpoint"], p["device"], int(p["seed"]), float(p["noise"]), int(p["candidates"])
+            )
+        except Exception as e:  # noqa: BLE001 - a missing or wrong checkpoint: stay up, say why, refuse goals
+            reason = str(e) if isinstance(e, FmbError) else f"{type(e).__name__}: {e}"
+            self.error = f"cannot run skill {p['skill']!r}: {reason}"
+            self.get_logger().error(self.error)
+        else:
+            self.run = SkillExecution(p["skill"], controller, self.safety, p["base_frame"], int(p["max_steps"]))
+            if controller.privileged or p["command_interface"] == "joint_trajectory":  # inverse kinematics
+                from fmb_ros.kinematics import PandaKinematics
+
+                self.world.kinematics = PandaKinematics()
+            device = f" (device {p['device']} -> {controller.device})" if controller.device else ""
+            self.get_logger().info(f"skill {p['skill']}: {controller.description}{device}")
+
+        self.pub_pose = self.create_publisher(PoseStamped, p["equilibrium_pose_topic"], qos.COMMAND)
+        self.pub_trajectory = self.create_publisher(JointTrajectory, p["joint_trajectory_topic"], qos.COMMAND)
+        self.pub_gripper = self.create_publisher(Float64, p["gripper_command_topic"], qos.COMMAND)
+        self.pub_status = self.create_publisher(DiagnosticStatus, p["status_topic"], qos.STATE)
+        self.pub_result = self.create_publisher(DiagnosticStatus, p["result_topic"], qos.LATCHED)
+        self.pub_markers = self.create_publisher(MarkerArray, p["markers_topic"], qos.STATE)
+        self.last_command: np.ndarray | None = None
+        sub = self.create_subscription
+        sub(PoseStamped, p["tcp_pose_topic"], self.on_tcp_pose, qos.STATE)
+        sub(JointState, p["joint_states_topic"], self.on_joint_states, qos.STATE)
+        sub(TwistStamped, p["tcp_twist_topic"], self.on_twist, qos.STATE)
+        sub(WrenchStamped, p["wrench_topic"], self.on_wrench, qos.STATE)
+        sub(JointState, p["gripper_state_topic"], self.on_gripper_state, qos.STATE)
+        if p["points_topic"]:
+            sub(PointCloud2, p["points_topic"], self.on_points, qos.SENSOR)
+        gt = p["ground_truth_namespace"].rstrip("/")
+        if gt:
+            sub(String, f"{gt}/episode", self.on_episode, qos.LATCHED)
+            sub(PoseArray, f"{gt}/object_poses", self.on_object_poses, qos.STATE)
+            if p["judge"]:
+                sub(DiagnosticStatus, f"{gt}/evaluation", self.on_evaluation, qos.STATE)
+        sub(PoseStamped, p["goal_topic"], self.on_goal, qos.COMMAND)
+        self.create_service(Trigger, p["cancel_service"], self.on_cancel)
+        self.create_service(SetBool, p["emergency_stop_service"], self.on_emergency_stop)
+        self.object_keys: list[str] = []
+        self.stage: tuple[int, int] | None = None  # (this skill's stage, stages) in a chain task
+        self.goal_stamp = ""
+        rate = check_range("rate", p["rate"], 1.0, 100.0, unit="Hz")
+        self.timer = self.create_timer(1.0 / rate, self.on_tick)  # [s] on the node's clock
+
+    # -- observations ----------------------------------------------------------------------------
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def on_tcp_pose(self, msg: PoseStamped) -> None:
+        pose, _, stamp = convert.pose_stamped_array(msg)
+        self.world.set_tcp(pose, stamp)
+
+    def on_joint_states(self, msg: JointState) -> None:
+        try:
+            self.world.q, self.world.dq = convert.joint_state_arrays(msg, self.arm_joints)
+        except FmbError as e:
+            self.get_logger().warning(str(e), throttle_duration_sec=5.0)
+
+    def on_twist(self, msg: TwistStamped) -> None:
+        self.world.twist = convert.twist_array(msg)
+
+    def on_wrench(self, msg: WrenchStamped) -> None:
+        self.world.wrench = convert.wrench_array(msg)
+
+    def on_gripper_state(self, msg: JointState) -> None:
+        self.world.gripper = float(sum(msg.position))
+
+    def on_points(self, msg: PointCloud2) -> None:
+        self.world.arrays["points"] = convert.point_cloud_array(msg)
+
+    def on_episode(self, msg: String) -> None:
+        """Episode facts; in a chain task (several skills in one scene) this skill's stage only."""
+        info = convert.from_json(msg.data)
+        self.object_keys = list(info.get("object_keys", []))
+        names = info.get("stage_names") or []
+        self.stage = None
+        if self.params["skill"] in names and "stages" in info:
+            self.stage = (names.index(self.params["skill"]), len(names))
+            info = dict(info["stages"][self.stage[0]])
+        self.world.set_episode(info)
+
+    def on_object_poses(self, msg: PoseArray) -> None:
+        poses = convert.pose_array_arrays(msg)
+        if len(poses) == len(self.object_keys):
+            self.world.set_objects(self.object_keys, poses)
+
+    def on_evaluation(self, msg: DiagnosticStatus) -> None:
+        v = convert.status_values(msg)
+        self.evaluation = {
+            "success": v.get("success") == "true",
+            "failed": v.get("failed") == "true",
+            "progress": float(v.get("progress", "nan")),
+            "time": float(v.get("time", "nan")),
+            "stage": int(v["stage"]) if v.get("stage", "").isdigit() else None,
+        }
+
+    # -- goal, cancel, stop ----------------------------------------------------------------------
+    def on_goal(self, msg: PoseStamped) -> None:
+        pose, frame, _ = convert.pose_stamped_array(msg)
+        # Results echo the goal's stamp, so a client can tell its result from a latched older one.
+        stamp = f"{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}"
+        if self.run is None:
+            self.publish_result("error", "rejected", f"goal rejected: {self.error}", goal_stamp=stamp)
+            return
+        try:
+            self.run.start(pose, frame, self.world, self.now())
+        except GoalError as e:
+            self.get_logger().warning(f"goal rejected: {e}")
+            self.publish_result("error", "rejected", f"goal rejected: {e}", goal_stamp=stamp)
+            return
+        self.goal_stamp = stamp
+        self.evaluation = None
+        self.get_logger().info(f"goal accepted: {self.params['skill']} towards {np.round(pose[:3], 3).tolist()} m")
+        self.publish_status()
+
+    def on_cancel(self, request, response):
+        if self.run is None:
+            response.success, response.message = False, self.error
+            return response
+        tick = self.run.cancel(self.world, "canceled by request")
+        self.send(tick.command)
+        response.success = tick.changed
+        response.message = "canceled; holding" if tick.changed else f"nothing to cancel (state {self.run.state.value})"
+        if tick.changed:
+            self.publish_result("warn", State.CANCELED.value, self.run.message)
+        return response
+
+    def on_emergency_stop(self, request, response):
+        if request.data:
+            self.safety.engage_stop("emergency_stop service")
+            self.send(self.safety.hold(self.world.tcp, Verdict.STOPPED, "emergency stop"))
+            response.message = "emergency stop engaged (latched until released)"
+            self.get_logger().warning(response.message)
+        else:
+            self.safety.release_stop()
+            response.message = "emergency stop released"
+            self.get_logger().info(response.message)
+        response.success = True
+        self.publish_status()
+        return response
+
+    # -- the command loop ------------------------------------------------------------------------
+    def on_tick(self) -> None:
+        if self.run is None:
+            self.publish_status()
+            return
+        evaluation = self.evaluation
+        started = self.run.started_at
+        if evaluation is not None and started is not None and not evaluation["time"] >= started:
+            evaluation = None  # a judgement from before this goal
+        if self.stage is not None:
+            evaluation = stage_judgement(evaluation, *self.stage)
+        tick = self.run.tick(self.world, self.now(), evaluation)
+        self.send(tick.command)
+        self.publish_status()
+        self.publish_markers()
+        if tick.changed:
+            level = "ok" if tick.state is State.SUCCEEDED else "error"
+            self.publish_result(level, tick.state.value, self.run.message)
+            self.get_logger().info(f"{self.params['skill']} {tick.state.value}: {self.run.message}")
+
+    def send(self, cmd) -> None:
+        if cmd is None or cmd.pose is None:
+            return
+        if self.params["command_interface"] == "joint_trajectory":
+            q = self.world.kinematics.inverse(cmd.pose, self.world.q, q_rest=self.world.q_rest, margin=0.0)
+            if q is None:
+                self.get_logger().warning(
+                    f"no joint solution for {np.round(cmd.pose, 4).tolist()}; holding", throttle_duration_sec=2.0
+                )
+                return
+            point = JointTrajectoryPoint(positions=[float(v) for v in q])
+            point.time_from_start = convert.to_duration(1.0 / float(self.params["rate"]))
+            self.pub_trajectory.publish(JointTrajectory(joint_names=list(self.arm_joints), points=[point]))
+        else:
+            self.pub_pose.publish(convert.pose_stamped_msg(cmd.pose, self.params["base_frame"], self.now()))
+        self.last_command = cmd.pose
+        self.pub_gripper.publish(Float64(data=0.0 if cmd.close_gripper else float(self.gripper_open)))
+
+    def status_values(self, state: str) -> dict:
+        run = self.run
+        values = {"state": state, "skill": self.params["skill"]}
+        if run is not None:
+            values.update(
+                step=run.step,
+                score=run.score,
+                max_steps=run.max_steps,
+                controller=run.controller.description,
+                safety=run.last_verdict.value if run.last_verdict else "",
+            )
+        values["emergency_stop"] = self.safety.stopped
+        values["goal_stamp"] = self.goal_stamp
+        stamp = self.world.stamp
+        values["observation_age"] = "none" if stamp is None else self.now() - stamp  # [s]
+        values["ground_truth"] = self.world.has_ground_truth
+        return values
+
+    def publish_status(self) -> None:
+        if self.run is None:
+            msg = convert.status_msg(self.get_name(), "error", self.error, self.status_values("error"))
+        else:
+            state = self.run.state
+            level = "ok"
+            if state in (State.FAILED, State.ABORTED):
+                level = "error"
+            elif state is State.CANCELED or self.safety.stopped or self.run.message.startswith("holding"):
+                level = "warn"
+            msg = convert.status_msg(self.get_name(), level, self.run.message, self.status_values(state.value))
+        self.pub_status.publish(msg)
+
+    def publish_markers(self) -> None:
+        lim = self.safety.limits
+        recorder = getattr(self.run.controller.runner, "candidates", None)
+        candidates = recorder.last if recorder is not None else None
+        markers = skill_markers(
+            self.run.goal, self.last_command, lim.workspace_low, lim.workspace_high,
+            self.params["base_frame"], self.now(), candidates,
+        )  # fmt: skip
+        self.pub_markers.publish(markers)
+
+    def publish_result(self, level: str, state: str, message: str, goal_stamp: str | None = None) -> None:
+        values = self.status_values(state)
+        if goal_stamp is not None:
+            values["goal_stamp"] = goal_stamp
+        if self.run is not None and math.isnan(self.run.score):
+            values["score"] = "nan"
+        self.pub_result.publish(convert.status_msg(self.get_name(), level, message, values))
+
+
+def main(args=None) -> None:
+    from fmb_ros.spin import exit_process, spin_nodes
+
+    exit_process(spin_nodes(args, SkillServerNode))
+
+
+if __name__ == "__main__":
+    main()

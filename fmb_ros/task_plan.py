@@ -1,0 +1,103 @@
+"""Multi-stage tasks described in YAML (FMB's long-horizon and assembly tasks), checked on load.
+
+    name: vertical_peg
+    stages:
+      - skill: grasp
+        target: {object: peg}          # an object's pose (simulator ground truth; later perception)
+        retries: 1                     # extra attempts after a failure (default 0)
+      - skill: rotate
+        target: {object: board}
+      - skill: insert
+        target: [0.52, -0.26, 0.05]    # a position [m] in the base frame (orientation identity),
+        timeout: 60.0                  # or 7 numbers: position + quaternion xyzw; wall/sim seconds
+
+Every error names the stage, the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from fmb.errors import ParameterError, check_range
+
+STAGE_KEYS = ("skill", "target", "retries", "timeout")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One skill run.
+
+    Attributes:
+        skill: skill name (its server is `/<skill>_skill`).
+        target_pose: (7,) goal [m, xyzw] in the base frame, or None when `target_object` is set.
+        target_object: object whose pose is the goal ("" when `target_pose` is set).
+        retries: extra attempts after a failure.
+        timeout: longest wait for the skill's result per attempt [s].
+    """
+
+    skill: str
+    target_pose: tuple[float, ...] | None = None
+    target_object: str = ""
+    retries: int = 0
+    timeout: float = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskPlan:
+    name: str
+    stages: tuple[Stage, ...]
+
+
+def load_plan(path: str | Path, skills: list[str]) -> TaskPlan:
+    """The plan in the YAML file `path`; `skills` are the known skill names."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"task file {str(path)!r}: no such file")
+    return parse_plan(path.read_text(), skills)
+
+
+def parse_plan(text: str, skills: list[str]) -> TaskPlan:
+    """The plan in YAML `text`; `skills` are the known skill names."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ParameterError(f"task file is not valid YAML: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), list) or not data["stages"]:
+        raise ParameterError("task file must be a mapping with a non-empty list `stages`")
+    stages = []
+    for i, raw in enumerate(data["stages"]):
+        where = f"stage {i}"
+        if not isinstance(raw, dict):
+            raise ParameterError(f"{where} must be a mapping with keys {', '.join(STAGE_KEYS)}, got {raw!r}")
+        unknown = sorted(set(raw) - set(STAGE_KEYS))
+        if unknown:
+            raise ParameterError(f"{where}: unknown keys {unknown}; known: {', '.join(STAGE_KEYS)}")
+        skill = raw.get("skill")
+        if skill not in skills:
+            raise ParameterError(f"{where}: unknown skill {skill!r}; known: {', '.join(skills)}")
+        pose, obj = _target(raw.get("target"), where)
+        retries = int(check_range(f"{where} retries", raw.get("retries", 0), 0, 10))
+        timeout = check_range(f"{where} timeout", raw.get("timeout", 60.0), 1.0, 3600.0, unit="s")
+        stages.append(Stage(skill, pose, obj, retries, timeout))
+    return TaskPlan(str(data.get("name", "task")), tuple(stages))
+
+
+def _target(value, where: str) -> tuple[tuple[float, ...] | None, str]:
+    if isinstance(value, dict) and set(value) == {"object"} and isinstance(value["object"], str):
+        return None, value["object"]
+    if isinstance(value, list) and len(value) in (3, 7):
+        try:
+            a = np.asarray(value, float)
+        except (TypeError, ValueError):
+            a = np.array([np.nan])
+        if np.all(np.isfinite(a)) and (len(a) == 3 or np.linalg.norm(a[3:]) > 1e-6):
+            pose = np.concatenate([a, [0.0, 0.0, 0.0, 1.0]]) if len(a) == 3 else a
+            return tuple(float(v) for v in pose), ""
+    raise ParameterError(
+        f"{where}: target must be {{object: <key>}}, [x, y, z] or [x, y, z, qx, qy, qz, qw] (finite), got {value!r}"
+    )

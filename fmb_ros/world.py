@@ -1,0 +1,122 @@
+"""`WorldMirror`: the robot as a skill node sees it through its topics, shaped like `sim.FmbEnv`.
+
+Controllers (scripted experts, `policies.runner.PolicyRunner`) act on an environment through
+`reset(env)` / `act(env)`; a policy runner reads only `env.last_observation`, an expert also reads
+privileged state (`object_pose`, `episode.info`). The mirror offers the same attributes, filled
+by the node's subscriptions: observations from the robot's topics, privileged state from the
+simulator's `ground_truth/*` topics (absent on a real robot, where only policies can run).
+
+Arrays follow `sim.env`: tcp_pose (7,) [m, xyzw], tcp_vel (6,), wrench (6,) [N, N m], q, dq (7,),
+gripper (1,) [m], points (N, 6), rgb/<cam> (H, W, 3) uint8, depth/<cam> (H, W) float32 [m].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from fmb_ros.exceptions import RosError
+
+
+@dataclasses.dataclass
+class EpisodeFacts:
+    """The part of `sim.tasks.base.EpisodeStart` a controller reads: the JSON-ready `info` dict."""
+
+    info: dict = dataclasses.field(default_factory=dict)
+
+
+class WorldMirror:
+    """See module docstring. Not thread-safe: update and read it from one callback group."""
+
+    def __init__(self):
+        self.tcp: np.ndarray | None = None
+        self.stamp: float | None = None
+        """Time of the newest TCP pose [s] (the observation's time, for the watchdog)."""
+        self.twist = np.zeros(6)
+        self.wrench = np.zeros(6)
+        self.q = np.zeros(7)
+        self.dq = np.zeros(7)
+        self.gripper = 0.0
+        self.arrays: dict[str, np.ndarray] = {}
+        """Optional observation entries ("points", "rgb/<cam>", "depth/<cam>")."""
+        self.objects: dict[str, np.ndarray] = {}
+        self._episode = EpisodeFacts()
+        self.kinematics = None
+        """A `fmb_ros.kinematics.PandaKinematics` for experts that plan with inverse kinematics."""
+        self.q_rest: np.ndarray | None = None
+
+    # -- updates (from subscriptions) ------------------------------------------------------------
+    def set_tcp(self, pose, stamp: float) -> None:
+        self.tcp = np.asarray(pose, float).copy()
+        self.stamp = float(stamp)
+
+    def set_episode(self, info: dict) -> None:
+        self._episode = EpisodeFacts(dict(info))
+
+    def set_objects(self, keys, poses) -> None:
+        """Privileged object poses: `keys` (K,) names and `poses` (K, 7)."""
+        poses = np.asarray(poses, float).reshape(-1, 7)
+        if len(keys) != len(poses):
+            raise RosError(f"ground truth has {len(poses)} poses for {len(keys)} object keys {list(keys)}")
+        self.objects = {k: p.copy() for k, p in zip(keys, poses)}
+
+    # -- what controllers read (the FmbEnv surface) ----------------------------------------------
+    @property
+    def last_observation(self) -> dict | None:
+        if self.tcp is None:
+            return None
+        obs = {
+            "tcp_pose": self.tcp.astype(np.float32),
+            "tcp_vel": self.twist.astype(np.float32),
+            "wrench": self.wrench.astype(np.float32),
+            "q": self.q.astype(np.float32),
+            "dq": self.dq.astype(np.float32),
+            "gripper": np.array([self.gripper], dtype=np.float32),
+        }
+        obs.update(self.arrays)
+        return obs
+
+    @property
+    def episode(self) -> EpisodeFacts:
+        return self._episode
+
+    @property
+    def has_ground_truth(self) -> bool:
+        return bool(self._episode.info) and bool(self.objects)
+
+    def tcp_pose(self) -> np.ndarray:
+        if self.tcp is None:
+            raise RosError("no TCP pose received yet")
+        return self.tcp.copy()
+
+    def gripper_width(self) -> float:
+        return float(self.gripper)
+
+    def object_pose(self, key: str) -> np.ndarray:
+        if key not in self.objects:
+            raise RosError(
+                f"no ground-truth pose of object {key!r} (have: {', '.join(self.objects) or 'none'}); "
+                "scripted experts need the simulator's ground_truth topics"
+            )
+        return self.objects[key].copy()
+
+    def joint_positions(self) -> np.ndarray:
+        return self.q.copy()
+
+    def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        from sim import panda
+
+        return panda.arm_joint_limits()
+
+    def inverse_kinematics(self, tcp_pose, margin: float = 0.1, seed=None):
+        """Arm joints [rad] reaching `tcp_pose` (7,), or None (as FmbEnv); needs `kinematics`."""
+        if self.kinematics is None:
+            raise RosError("this expert plans with inverse kinematics, and the skill node has no kinematic model")
+        start = self.q if seed is None else np.asarray(seed, float)
+        return self.kinematics.inverse(tcp_pose, start, q_rest=self.q_rest, margin=margin)
+
+    def mark_rest(self) -> None:
+        """Take the current joints as the null-space posture for inverse kinematics (at a goal's start,
+        as the simulator takes the episode's start posture)."""
+        self.q_rest = self.q.copy()

@@ -1,0 +1,138 @@
+"""Launch files and parameter files, checked structurally (`ros2 launch` is not on PyPI): every
+executable is a console script, every parameter file parses, every parameter in them is declared
+by its node with a value of the declared type, and the nodes start with them."""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
+PARAM_FILES = sorted((ROOT / "launch" / "params").glob("*.yaml"))
+BUILTIN = {"use_sim_time": False, "start_type_description_service": True}
+
+
+def _console_scripts() -> dict[str, str]:
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setup":
+            for k in node.keywords:
+                if k.arg == "entry_points":
+                    lines = ast.literal_eval(k.value)["console_scripts"]
+                    return {n.strip(): t.strip() for n, t in (line.split("=") for line in lines)}
+    raise AssertionError("no console_scripts in setup.py")
+
+
+def _declared(node_name: str) -> dict:
+    """name -> default of the parameters the node called `node_name` declares."""
+    if node_name == "/**":
+        return dict(BUILTIN)
+    if node_name.lstrip("/") == "fmb_sim_robot":
+        from fmb_ros.sim_robot import PARAMETERS
+    elif node_name.endswith("_skill"):
+        from fmb_ros.skill_server import PARAMETERS
+    else:
+        raise AssertionError(f"parameter file names an unknown node {node_name!r}")
+    return {**BUILTIN, **{k: v[0] for k, v in PARAMETERS.items()}}
+
+
+def _launch_nodes(path: Path) -> list[dict]:
+    """The keyword arguments of every Node(...) call in a launch file, as AST nodes."""
+    calls = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Node":
+            calls.append({k.arg: k.value for k in node.keywords})
+    return calls
+
+
+def test_there_are_launch_and_parameter_files():
+    assert LAUNCH_FILES and PARAM_FILES
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_executables_are_console_scripts(path):
+    pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
+    scripts = _console_scripts()
+    nodes = _launch_nodes(path)
+    assert nodes, f"{path.name} starts no Node"
+    for kwargs in nodes:
+        assert ast.literal_eval(kwargs["package"]) == "fmb_ros"
+        executable = ast.literal_eval(kwargs["executable"])
+        assert executable in scripts, f"{path.name}: {executable!r} is not a console script ({sorted(scripts)})"
+        # Inline parameter dicts name declared parameters only.
+        declared = _declared("fmb_sim_robot" if executable == "fmb_sim_robot" else "x_skill")
+        for item in getattr(kwargs.get("parameters"), "elts", []):
+            if isinstance(item, ast.Dict):
+                for key in item.keys:
+                    assert ast.literal_eval(key) in declared, f"{path.name}: {executable} has no parameter {key}"
+
+
+@pytest.mark.parametrize("path", PARAM_FILES, ids=lambda p: p.name)
+def test_parameter_files_name_declared_parameters_with_their_types(path):
+    pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict) and data
+    for node_name, section in data.items():
+        params = section["ros__parameters"]
+        declared = _declared(node_name)
+        for name, value in params.items():
+            assert name in declared, f"{path.name}: {node_name} declares no parameter {name!r}"
+            default = declared[name]
+            if isinstance(default, bool) or isinstance(value, bool):
+                ok = isinstance(value, bool) and isinstance(default, bool)
+            elif isinstance(default, list):
+                ok = isinstance(value, list) and (not default or all(type(v) is type(default[0]) for v in value))
+            else:
+                ok = type(value) is type(default)
+            assert ok, f"{path.name}: {node_name}.{name} = {value!r} is not of the declared type of {default!r}"
+
+
+def test_nodes_start_with_the_sim_parameter_file():
+    rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
+    from fmb_ros.sim_robot import SimRobotNode
+    from fmb_ros.skill_server import SkillServerNode
+
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    ctx = rclpy.context.Context()
+    path = ROOT / "launch" / "params" / "sim.yaml"
+    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=ctx, domain_id=99)
+    nodes = []
+    try:
+        nodes.append(SimRobotNode(context=ctx))
+        nodes.append(SkillServerNode("grasp_skill", context=ctx))
+        sim, skill = nodes
+        assert sim.params["task"] == "grasp"
+        assert skill.params["skill"] == "grasp" and skill.get_parameter("use_sim_time").value is True
+        assert skill.safety.limits.workspace_low == (0.2, -0.45, 0.0)
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+
+
+def test_skill_starts_with_the_robot_parameter_file():
+    """On the robot file the skill takes the driver's topic names and limits; without the trained
+    checkpoint it stays up and says so."""
+    rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
+    from fmb_ros.skill_server import SkillServerNode
+
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    ctx = rclpy.context.Context()
+    path = ROOT / "launch" / "params" / "robot.yaml"
+    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=ctx, domain_id=97)
+    node = None
+    try:
+        node = SkillServerNode("grasp_skill", context=ctx)
+        assert node.params["base_frame"] == "fr3_link0" and node.params["ground_truth_namespace"] == ""
+        assert node.params["equilibrium_pose_topic"].endswith("/equilibrium_pose")
+        assert node.safety.limits.max_step_translation == 0.03
+        assert node.run is None and "runs/grasp_dp" in node.error
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown(context=ctx)

@@ -1,0 +1,39 @@
+"""RViz markers of a skill (message types only, no ROS graph)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
+
+from visualization_msgs.msg import Marker  # noqa: E402
+
+from fmb_ros.markers import candidate_paths, skill_markers, workspace_box  # noqa: E402
+
+
+def test_workspace_box_has_twelve_edges():
+    m = workspace_box((0.2, -0.45, 0.0), (0.85, 0.45, 0.6), "panda_link0", 1.0)
+    assert m.type == Marker.LINE_LIST and len(m.points) == 24
+
+
+def test_candidate_paths_start_at_the_tcp_and_follow_the_deltas():
+    chunks = np.zeros((3, 4, 7))
+    chunks[:, :, 0] = 0.01  # 1 cm forward per step
+    chunks[2, :, 2] = 0.01
+    tcp = np.array([0.5, 0.0, 0.2, 0, 0, 0, 1.0])
+    markers = candidate_paths(chunks, tcp, "panda_link0", 0.0, chosen=1, scores=[0.0, 1.0, 0.5])
+    assert [m.id for m in markers] == [0, 1, 2]
+    first, last = markers[0].points[0], markers[0].points[-1]
+    assert (first.x, first.y, first.z) == pytest.approx((0.5, 0.0, 0.2))
+    assert (last.x, last.z) == pytest.approx((0.54, 0.2))
+    assert markers[1].color.a == 1.0 and markers[0].color.a < 1.0  # the executed one stands out
+    assert markers[1].color.g > markers[0].color.g  # higher score, greener
+    with pytest.raises(ValueError, match=r"\(N, T, >=3\)"):
+        candidate_paths(np.zeros((4, 7)), tcp, "f", 0.0)
+
+
+def test_skill_markers_leave_out_what_is_missing():
+    out = skill_markers(None, None, (0, 0, 0), (1, 1, 1), "panda_link0", 0.0)
+    assert [m.ns for m in out.markers] == ["candidates", "workspace"]  # a clear, then the box
+    pose = [0.5, 0, 0.2, 0, 0, 0, 1.0]
+    out = skill_markers(pose, pose, (0, 0, 0), (1, 1, 1), "panda_link0", 0.0, (np.zeros((2, 3, 7)), pose, 0, None))
+    assert [m.ns for m in out.markers] == ["candidates", "workspace", "goal", "command", "candidates", "candidates"]
