@@ -21,6 +21,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--image", default="", help="also encode this camera image, e.g. rgb/wrist (default none)")
     p.add_argument("--points", type=int, default=None, help="local cloud points, 0 = none (default: preset)")
+    p.add_argument("--prediction", default="epsilon", help="diffusion target: epsilon or sample (default epsilon)")
     p.add_argument("--goal", default="", help="condition on this task target, e.g. hole (default none)")
     p.add_argument("--object-one-hot", action="store_true", help="condition on the object's shape family (FMB)")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
@@ -56,7 +57,7 @@ def _cmd_train(args) -> int:
     from policies.dataset import open_stores
     from policies.train import train
 
-    extra = {} if args.points is None else {"points": args.points}
+    extra = {"prediction": args.prediction} | ({} if args.points is None else {"points": args.points})
     policy, training = preset(args.config, policy_type=args.policy_type, image_key=args.image, goal=args.goal, **extra)
     changes = {
         k: v

@@ -20,6 +20,7 @@ from fmb.errors import ParameterError, check_choice, check_range
 
 POLICY_TYPES = ("diffusion", "bc")
 SCHEDULERS = ("ddim", "dpm", "ddpm")
+PREDICTIONS = ("epsilon", "sample")
 STATE_KEYS = ("tcp_pose", "tcp_vel", "wrench", "q", "dq", "gripper", "state", "goal")
 """Observation keys the state encoder understands ("state" = a flat vector from foreign data;
 "goal" = the skill's target pose relative to the TCP, see `goal`)."""
@@ -54,6 +55,8 @@ class PolicyConfig:
         step_embed_dim: width of the diffusion-step embedding.
         train_timesteps: DDPM steps in training; beta_schedule: diffusers beta schedule name.
         inference_steps: denoising steps when sampling; scheduler: ddim, dpm (DPM-Solver++) or ddpm.
+        prediction: what the denoiser predicts: "epsilon" (the noise, Diffusion Policy's choice) or
+            "sample" (the clean chunk).
         bc_hidden: hidden widths of the BC regressor.
     """
 
@@ -85,12 +88,14 @@ class PolicyConfig:
     beta_schedule: str = "squaredcos_cap_v2"
     inference_steps: int = 10
     scheduler: str = "ddim"
+    prediction: str = "epsilon"
     # baseline
     bc_hidden: tuple[int, ...] = (512, 512)
 
     def __post_init__(self):
         check_choice("policy_type", self.policy_type, POLICY_TYPES)
         check_choice("scheduler", self.scheduler, SCHEDULERS)
+        check_choice("prediction", self.prediction, PREDICTIONS)
         check_range("obs_horizon", self.obs_horizon, 1, 16)
         check_range("pred_horizon", self.pred_horizon, 1, 256)
         check_range("action_horizon", self.action_horizon, 1, self.pred_horizon - self.obs_horizon + 1)

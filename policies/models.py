@@ -61,7 +61,8 @@ class ActionChunkModel(nn.Module):
 
 @register_model
 class DiffusionModel(ActionChunkModel):
-    """DDPM-trained denoiser (epsilon prediction) sampled with DDIM, DPM-Solver++ or DDPM."""
+    """DDPM-trained denoiser (predicting the noise or the clean chunk) sampled with DDIM,
+    DPM-Solver++ or DDPM."""
 
     name = "diffusion"
 
@@ -83,13 +84,16 @@ class DiffusionModel(ActionChunkModel):
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.config.train_timesteps, (x0.shape[0],), device=x0.device)
         xt = self.train_scheduler.add_noise(x0, noise, t)
-        return F.mse_loss(self.unet(xt, t, cond), noise)
+        target = noise if self.config.prediction == "epsilon" else x0
+        return F.mse_loss(self.unet(xt, t, cond), target)
 
     def denoising_error(self, cond: torch.Tensor, actions: torch.Tensor, t: torch.Tensor, noise: torch.Tensor):
-        """(B,) mean squared error of the predicted noise for chunks `actions` (B, Tp, A) noised
-        with `noise` to timesteps `t` (B,), given encoded observations `cond` (B, D)."""
+        """(B,) mean squared error of the denoiser's prediction (noise or clean chunk, as trained)
+        for chunks `actions` (B, Tp, A) noised with `noise` to timesteps `t` (B,), given encoded
+        observations `cond` (B, D)."""
         xt = self.train_scheduler.add_noise(actions, noise, t)
-        return (self.unet(xt, t, cond) - noise).pow(2).mean(dim=(1, 2))
+        target = noise if self.config.prediction == "epsilon" else actions
+        return (self.unet(xt, t, cond) - target).pow(2).mean(dim=(1, 2))
 
     @torch.no_grad()
     def sample(self, batch, num_samples=1, generator=None):
@@ -101,8 +105,8 @@ class DiffusionModel(ActionChunkModel):
         scheduler = make_scheduler(self.config.scheduler, self.config)
         scheduler.set_timesteps(self.config.inference_steps, device=cond.device)
         for t in scheduler.timesteps:
-            eps = self.unet(x, t.to(cond.device), cond)
-            x = scheduler.step(eps, t, x, generator=generator).prev_sample
+            out = self.unet(x, t.to(cond.device), cond)
+            x = scheduler.step(out, t, x, generator=generator).prev_sample
         return x.reshape(b, num_samples, *shape[1:]).clamp(-1.0, 1.0)
 
 
@@ -141,7 +145,7 @@ def make_scheduler(kind: str, config: PolicyConfig):
     common = {
         "num_train_timesteps": config.train_timesteps,
         "beta_schedule": config.beta_schedule,
-        "prediction_type": "epsilon",
+        "prediction_type": config.prediction,
     }
     if kind == "ddpm":
         return DDPMScheduler(**common, clip_sample=True, variance_type="fixed_small")

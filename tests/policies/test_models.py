@@ -15,10 +15,12 @@ def _batch(ds, n=16, seed=0):
     return {k: torch.as_tensor(v) for k, v in ds.sample(n, np.random.default_rng(seed)).items()}
 
 
-@pytest.mark.parametrize("policy_type", ["diffusion", "bc"])
-def test_loss_decreases_on_a_fixed_batch(cloud_store, policy_type):
+@pytest.mark.parametrize(
+    "policy_type,prediction", [("diffusion", "epsilon"), ("diffusion", "sample"), ("bc", "epsilon")]
+)
+def test_loss_decreases_on_a_fixed_batch(cloud_store, policy_type, prediction):
     torch.manual_seed(0)
-    config, _ = fit_config_to_data(tiny(policy_type=policy_type), [cloud_store])
+    config, _ = fit_config_to_data(tiny(policy_type=policy_type, prediction=prediction), [cloud_store])
     ds = SequenceDataset([cloud_store], config, progress=False)
     model = build_model(config, ds.shapes)
     batch = _batch(ds)
