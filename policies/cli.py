@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--image", default="", help="also encode this camera image, e.g. rgb/wrist (default none)")
     p.add_argument("--points", type=int, default=None, help="local cloud points, 0 = none (default: preset)")
-    p.add_argument("--prediction", default="epsilon", help="diffusion target: epsilon or sample (default epsilon)")
+    p.add_argument("--prediction", default="sample", help="diffusion target: sample or epsilon (default sample)")
     p.add_argument("--goal", default="", help="condition on this task target, e.g. hole (default none)")
     p.add_argument("--object-one-hot", action="store_true", help="condition on the object's shape family (FMB)")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
