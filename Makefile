@@ -8,3 +8,5 @@ lint:
 	.venv/bin/ruff check .
 bench:
 	.venv/bin/fmb bench cad --json
+	.venv/bin/fmb bench sim --json
+	.venv/bin/fmb bench policy --json
