@@ -27,7 +27,6 @@ class PolicyRunSpec:
         num_samples, ensemble, action_horizon: runner options (see PolicyRunner; 0 = the policy's).
         device: torch device ("auto", "cpu", "cuda").
         torch_threads: torch CPU threads per worker (0 = torch's default).
-        noise: unused (keeps the expert-spec interface).
     """
 
     policy: str
@@ -41,11 +40,6 @@ class PolicyRunSpec:
     action_horizon: int = 0
     device: str = "auto"
     torch_threads: int = 0
-    noise: float = 0.0
-
-    def observation(self) -> dict:
-        meta = checkpoint.load_meta(checkpoint.resolve(self.policy))
-        return meta.get("observation", {})
 
     def build(self):
         import torch
