@@ -64,9 +64,7 @@ class SkillExecution:
         max_steps: step limit (0 = the controller's).
     """
 
-    def __init__(
-        self, skill: str, controller: Controller, safety: SafetyFilter, base_frame: str, max_steps: int = 0
-    ):
+    def __init__(self, skill: str, controller: Controller, safety: SafetyFilter, base_frame: str, max_steps: int = 0):
         self.skill = skill
         self.controller = controller
         self.safety = safety
@@ -185,4 +183,3 @@ def stage_judgement(evaluation: dict | None, index: int, stages: int) -> dict | 
     done = stage > index or (last and stage == index and bool(evaluation.get("success")))
     progress = min(max(float(evaluation.get("progress", 0.0)) * stages - index, 0.0), 1.0)
     return {"success": done, "failed": bool(evaluation.get("failed")), "progress": 1.0 if done else progress}
-
