@@ -52,6 +52,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "target_hole_topic": ("~/target_hole", "geometry_msgs/PoseStamped out: the peg's hole (z out of the board)"),
     "hole_poses_topic": ("~/hole_poses", "geometry_msgs/PoseArray out: every hole of the board"),
     "status_topic": ("~/status", "diagnostic_msgs/DiagnosticStatus out: found, fitness, rmse, seconds"),
+    "publish_tf": (False, "also broadcast fmb_board, fmb_peg, fmb_target_hole on /tf (needs tf2_ros: robot only)"),
 }
 
 
@@ -89,6 +90,11 @@ class PerceptionNode(Node):
         self.pub_holes = pub(PoseArray, p["hole_poses_topic"], qos.STATE)
         self.pub_status = pub(DiagnosticStatus, p["status_topic"], qos.STATE)
         self.create_subscription(PointCloud2, p["points_topic"], self.on_points, qos.SENSOR)
+        self.tf = None
+        if p["publish_tf"]:
+            from fmb_ros.adapters import TfPublisher
+
+            self.tf = TfPublisher(self)
         if p["peg"]:
             self.load(p["peg"])
         elif p["episode_topic"]:
@@ -149,6 +155,11 @@ class PerceptionNode(Node):
             self.pub_holes.publish(convert.pose_array_msg(list(estimate.holes.values()), base, t))
         if estimate.target_hole is not None:
             self.pub_target.publish(convert.pose_stamped_msg(estimate.target_hole, base, t))
+        if self.tf is not None:
+            frames = {f"fmb_{k}": v for k, v in estimate.poses.items()}
+            if estimate.target_hole is not None:
+                frames["fmb_target_hole"] = estimate.target_hole
+            self.tf.send(frames, base, msg.header.stamp)
         values = {"peg": self.peg, "seconds": round(estimate.seconds, 3), "clusters": estimate.clusters}
         for key, est in estimate.objects.items():
             values[f"{key}_found"] = est.pose is not None
