@@ -48,6 +48,7 @@ def open3d():
             f"perception needs open3d ({e}); install it with `pip install -e .[perception]` (the open3d-cpu wheel; "
             "Debian/Ubuntu also need `apt-get install libusb-1.0-0`)"
         ) from None
+    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)  # its warnings go to stdout
     return o3d
 
 
