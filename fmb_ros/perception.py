@@ -247,11 +247,15 @@ class PoseEstimator:
         # Larger objects first: the board's cluster is not offered to the peg.
         for m in sorted(self.models, key=lambda m: -float(np.prod(m.extent))):
             best, best_index = ObjectEstimate(None, 0.0, float("nan"), 0), None
+            best_score = (-1.0, 0.0)
             for i, cluster in enumerate(clusters):
                 if i in taken or not self._fits(m, cluster):
                     continue
                 T, fitness, rmse = self.register(m, cluster)
-                if fitness > best.fitness or (fitness == best.fitness and rmse < best.rmse):
+                # The cluster the model explains most points of (a few stray points fit anywhere).
+                score = (float(fitness >= self.config.min_fitness), fitness * len(cluster))
+                if score > best_score:
+                    best_score = score
                     best, best_index = ObjectEstimate(matrix_to_pose(T), fitness, rmse, len(cluster)), i
             if best.pose is not None and best.fitness < self.config.min_fitness:
                 best = best._replace(pose=None)
