@@ -71,6 +71,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "gripper_interface": ("topic", "topic (std_msgs/Float64 opening) or franka_action (franka_msgs Move/Grasp)"),
     "franka_gripper_namespace": ("/franka_gripper", "franka_action: namespace of the move and grasp actions"),
     "gripper_force": (70.0, "franka_action: grasp force [N]"),
+    "policy_goal": ("auto", "goal-conditioned policies: auto (sim task target if known, else the goal) or goal"),
     "target_topic": ("", "geometry_msgs/PoseStamped in: a target from perception, run with ~/start (empty: none)"),
     "start_service": ("~/start", "std_srvs/Trigger: run towards the newest pose on target_topic"),
     "equilibrium_pose_topic": ("equilibrium_pose", "geometry_msgs/PoseStamped out: impedance target [m]"),
@@ -118,6 +119,9 @@ class SkillServerNode(Node):
         self.arm_joints, self.finger_joints, self.gripper_open = ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
         check_choice("command_interface", p["command_interface"], COMMAND_INTERFACES)
         check_choice("gripper_interface", p["gripper_interface"], GRIPPER_INTERFACES)
+        from fmb_ros.skill import POLICY_GOALS
+
+        check_choice("policy_goal", p["policy_goal"], POLICY_GOALS)
         from fmb_ros.kinematics import IK_SOLVERS
 
         check_choice("ik_solver", p["ik_solver"], IK_SOLVERS)
@@ -137,7 +141,9 @@ class SkillServerNode(Node):
             self.error = f"cannot run skill {p['skill']!r}: {reason}"
             self.get_logger().error(self.error)
         else:
-            self.run = SkillExecution(p["skill"], controller, self.safety, p["base_frame"], int(p["max_steps"]))
+            self.run = SkillExecution(
+                p["skill"], controller, self.safety, p["base_frame"], int(p["max_steps"]), p["policy_goal"]
+            )
             if controller.privileged or p["command_interface"] in JOINT_INTERFACES:  # inverse kinematics
                 from fmb_ros.kinematics import make_kinematics
 
