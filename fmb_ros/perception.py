@@ -340,7 +340,7 @@ class PoseEstimator:
                 candidates = [self._icp(scene, full, T, fine)]
                 if _axis_up(np.linalg.inv(candidates[0])):  # base down: turn it end for end (see module doc)
                     L = float(model.points[:, 2].max() + model.points[:, 2].min())
-                    candidates = [T_flip @ candidates[0] for T_flip in _end_flips(L)]
+                    candidates = [T_flip @ candidates[0] for T_flip in end_flips(L)]
             for T in candidates:
                 T = self._icp(scene, full, T, fine)
                 if model.prior == "upright":
@@ -416,7 +416,7 @@ def _axis_up(T_base_part: np.ndarray) -> bool:
     return bool(T_base_part[2, 2] > 0.5)
 
 
-def _end_flips(length: float) -> list[np.ndarray]:
+def end_flips(length: float) -> list[np.ndarray]:
     """(4, 4) part-frame maps that swap a prism's ends: half turns about x and about y through the
     middle of its `length` [m] (both: a section need not be symmetric about either axis)."""
     flips = []
