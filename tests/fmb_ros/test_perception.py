@@ -81,3 +81,18 @@ def test_unknown_peg_and_bad_settings_are_named():
     models = scene_models("peg_round_M_long")
     with pytest.raises(PerceptionError, match=r"points must be \(N, 3\+\)"):
         PoseEstimator(models).estimate(np.zeros((10, 2)))
+
+
+def test_fmb_bench_perception_reports_errors_per_object(capsys):
+    import json
+
+    from fmb.cli import main
+
+    assert main(["bench", "perception", "--scenes", "1", "--seed", "4", "--image-size", "128", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["scenes"] == 1 and "per_scene" not in result
+    for key in ("board", "hole", "peg", "peg_end_flip_ok"):
+        assert result[key]["missed"] + result[key]["translation_mm"]["n"] == 1
+    assert result["board"]["translation_mm"]["median"] < 3.0
+    assert main(["bench", "perception", "--scenes", "0", "--json"]) == 2
+    assert "scenes=0 is out of range" in capsys.readouterr().err
