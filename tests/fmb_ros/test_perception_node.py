@@ -79,3 +79,29 @@ def test_bad_parameters_are_named(context):
         PerceptionNode(context=context, parameter_overrides=[Parameter("episode_topic", value="")])
     with pytest.raises(ParameterError, match="crop_low must have 3 numbers"):
         PerceptionNode(context=context, parameter_overrides=[Parameter("crop_low", value=[0.0, 1.0])])
+
+
+def test_executor_takes_object_targets_from_perception(context):
+    """With perception_namespace, `target: {object: hole}` resolves to perception's estimate, which
+    wins over the simulator's ground truth; poses in another frame are ignored."""
+    from std_msgs.msg import String
+
+    from fmb_ros.task_executor import TaskExecutorNode
+
+    overrides = [Parameter("perception_namespace", value="/fmb_perception")]
+    node = TaskExecutorNode(context=context, parameter_overrides=overrides)
+    try:
+        node.on_episode(String(data='{"object_keys": ["board", "peg"]}'))
+        node.on_object_poses(convert.pose_array_msg([[0.5, -0.2, 0, 0, 0, 0, 1], [0.5, 0.1, 0.1, 0, 0, 0, 1]], "b", 0))
+        assert isinstance(node.objects["peg"], np.ndarray) and "hole" not in node.objects
+        node._on_perceived("hole")(convert.pose_stamped_msg([0.45, -0.25, 0.05, 0, 0, 0, 1], "panda_link0", 1.0))
+        node._on_perceived("peg")(convert.pose_stamped_msg([0.51, 0.11, 0.1, 0, 0, 0, 1], "panda_link0", 1.0))
+        node._on_perceived("board")(convert.pose_stamped_msg([9.0, 9.0, 0, 0, 0, 0, 1], "camera_link", 1.0))
+        node.on_object_poses(convert.pose_array_msg([[0.5, -0.2, 0, 0, 0, 0, 1], [0.5, 0.1, 0.1, 0, 0, 0, 1]], "b", 0))
+        assert node.objects["hole"][:3].tolist() == [0.45, -0.25, 0.05]
+        assert node.objects["peg"][:2].tolist() == pytest.approx([0.51, 0.11])  # perception wins
+        assert node.objects["board"][:2].tolist() == [0.5, -0.2]  # the other frame was ignored
+        topics = {s.topic_name for s in node.subscriptions}
+        assert {"/fmb_perception/board_pose", "/fmb_perception/peg_pose", "/fmb_perception/target_hole"} <= topics
+    finally:
+        node.destroy_node()
