@@ -1,0 +1,270 @@
+"""`fmb bench ablation`: what preference-scored selection and GravMap guidance each add.
+
+One command trains and evaluates five variants on the same demonstrations:
+
+    plain       the diffusion policy, first sample executed
+    implicit    + selection among N candidates by the implicit (diffusion-DPO) reward
+    explicit    + selection by the explicit Bradley-Terry reward head
+    gravmap     the policy trained with GravMap conditioning (sub-goals from the scene)
+    both        GravMap policy + implicit selection
+
+on three object sets: seen families, held-out families (the split's test side) and novel board
+placements (seen families, the board outside the demonstrations' randomisation box). Preferences
+are collected automatically in simulation with each reference policy (`fmb prefs collect`) and
+the rewards trained on them (`fmb prefs train`). Every stage is kept in `out` and reused by a
+rerun with the same settings, like the quickstart. Writes `out/ablation.json`, `out/ablation.md`
+and `out/ablation.png` (success with 95 % intervals per variant and object set).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from fmb.errors import ParameterError, check_range
+
+VARIANTS = ("plain", "implicit", "explicit", "gravmap", "both")
+OBJECT_SETS = {  # label: (split side, board placement)
+    "seen": ("train", "train"),
+    "held-out": ("test", "train"),
+    "novel placement": ("train", "novel"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AblationConfig:
+    """Every field is a flag of `fmb bench ablation` (underscores become dashes).
+
+    Attributes:
+        data: demonstration store the policies train on (e.g. runs/quickstart/demos).
+        task: skill (the store's task).
+        split: object split; the store must hold its train side.
+        goal: task target the policies are conditioned on.
+        steps: diffusion training steps of each policy.
+        prefs_states, prefs_candidates: preference collection per reference policy (states,
+            candidates rolled out per state).
+        reward_steps: training steps of each reward model.
+        candidates: N, candidates scored per decision when selecting.
+        action_horizon: actions executed per chunk (0 = the policy's).
+        episodes: evaluation episodes per (variant, object set).
+        variants: which variants to run (comma-separated on the command line).
+        workers: worker processes for evaluation.
+    """
+
+    data: str = "runs/quickstart/demos"
+    task: str = "insert"
+    split: str = "family_holdout"
+    goal: str = "tcp_goal"
+    steps: int = 2500
+    prefs_states: int = 40
+    prefs_candidates: int = 8
+    reward_steps: int = 300
+    candidates: int = 16
+    action_horizon: int = 0
+    episodes: int = 24
+    variants: tuple[str, ...] = VARIANTS
+    workers: int = 2
+
+    def __post_init__(self):
+        check_range("--steps", self.steps, 1, 10_000_000)
+        check_range("--prefs-states", self.prefs_states, 1, 100_000)
+        check_range("--prefs-candidates", self.prefs_candidates, 2, 1024)
+        check_range("--reward-steps", self.reward_steps, 1, 10_000_000)
+        check_range("--candidates", self.candidates, 2, 4096)
+        check_range("--episodes", self.episodes, 1, 100_000)
+        check_range("--workers", self.workers, 1, 256)
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown or not self.variants:
+            raise ParameterError(f"--variants {','.join(self.variants)}: choose from {', '.join(VARIANTS)}")
+
+
+def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
+    """Train, collect, fit rewards and evaluate as the module docstring says; returns the
+    results {variant: {object set: evaluation}} with the settings."""
+    from policies import checkpoint
+    from policies.config import preset
+    from policies.evaluate import PolicyRunSpec, evaluate
+    from policies.policy import Policy
+    from policies.preference.collect import CollectConfig, collect_preferences
+    from policies.preference.train import RewardTrainConfig, train_reward
+    from policies.train import train
+
+    t0 = time.perf_counter()
+    out = Path(out).absolute()
+    data = Path(cfg.data)
+    if not (data / "store.json").exists():
+        raise ParameterError(f"--data {data}: not an episode store (no store.json); collect one with fmb sim collect")
+    _check_reusable(cfg, out)
+
+    def say(text: str) -> None:
+        print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {text}", flush=True)
+
+    policies = {"plain": out / "policy_plain"}
+    if {"gravmap", "both"} & set(cfg.variants):
+        policies["gravmap"] = out / "policy_gravmap"
+    for name, run_dir in policies.items():
+        if _trained_to(run_dir) >= cfg.steps:
+            say(f"{run_dir.name}: trained to {cfg.steps} steps already")
+            continue
+        say(f"training {run_dir.name} ({cfg.steps} steps)")
+        extra = {"gravmap": True} if name == "gravmap" else {}
+        policy, training = preset("small", goal=cfg.goal, **extra)
+        training = dataclasses.replace(training, steps=cfg.steps, checkpoint_every=cfg.steps, device="auto")
+        train([data], run_dir, policy, training, resume=_trained_to(run_dir) > 0, progress=progress)
+
+    # Rewards: (reference policy, kind) for every selecting variant.
+    needs = {"implicit": ("plain", "implicit"), "explicit": ("plain", "explicit"), "both": ("gravmap", "implicit")}
+    rewards: dict[tuple[str, str], Path] = {}
+    accuracy: dict[str, dict] = {}
+    for variant in cfg.variants:
+        if variant not in needs:
+            continue
+        ref, kind = needs[variant]
+        prefs = out / f"prefs_{ref}"
+        if not (prefs / "DONE").exists():
+            say(f"collecting preferences with {ref}: {cfg.prefs_states} states x {cfg.prefs_candidates} candidates")
+            if prefs.exists():
+                import shutil
+
+                shutil.rmtree(prefs)  # an interrupted collection: start it again
+            spec = PolicyRunSpec(str(policies[ref]), cfg.task, split=cfg.split, side="train", torch_threads=1)
+            collect_preferences(
+                spec, CollectConfig(states=cfg.prefs_states, candidates=cfg.prefs_candidates), prefs, progress
+            )
+            (prefs / "DONE").write_text("")
+        reward = out / f"reward_{ref}_{kind}"
+        summary_file = reward / "summary.json"
+        if not summary_file.exists():
+            say(f"training the {kind} reward for {ref}")
+            policy = Policy.load(policies[ref], "cpu")
+            summary = train_reward(
+                prefs,
+                policy,
+                reward,
+                RewardTrainConfig(model=kind, steps=cfg.reward_steps),
+                progress,
+                policy_path=str(checkpoint.resolve(policies[ref])),
+            )
+            summary_file.write_text(json.dumps(summary, indent=1, default=str))
+        accuracy[f"{ref}/{kind}"] = json.loads(summary_file.read_text())
+        rewards[(ref, kind)] = reward
+
+    results: dict[str, dict[str, dict]] = {}
+    for variant in cfg.variants:
+        ref, kind = needs.get(variant, ("gravmap" if variant == "gravmap" else "plain", "none"))
+        results[variant] = {}
+        for label, (side, placement) in OBJECT_SETS.items():
+            folder = out / "eval" / f"{variant}_{label.replace(' ', '_')}"
+            spec = PolicyRunSpec(
+                str(policies[ref]),
+                cfg.task,
+                split=cfg.split,
+                side=side,
+                num_samples=cfg.candidates if kind != "none" else 1,
+                action_horizon=cfg.action_horizon,
+                placement=placement,
+                select=kind,
+                reward=str(rewards.get((ref, kind), "")),
+            )
+            result = _earlier(folder, policies[ref], cfg.episodes)
+            if result is None:
+                say(f"evaluating {variant} on {label} ({cfg.episodes} episodes)")
+                result = evaluate(spec, cfg.episodes, workers=cfg.workers, out=folder, progress=progress)
+            results[variant][label] = result
+    summary = {"config": dataclasses.asdict(cfg), "reward_accuracy": accuracy, "results": results}
+    (out / "ablation.json").write_text(json.dumps(summary, indent=1, default=str))
+    plot_ablation(results, out / "ablation.png")
+    (out / "ablation.md").write_text(ablation_table(results, accuracy))
+    say(f"done: {out / 'ablation.md'}")
+    return summary
+
+
+def ablation_table(results: dict[str, dict[str, dict]], accuracy: dict[str, dict] | None = None) -> str:
+    """Markdown: success with 95 % intervals per variant (rows) and object set (columns)."""
+    labels = list(OBJECT_SETS)
+    lines = ["| variant | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for variant, per in results.items():
+        cells = []
+        for label in labels:
+            o = per.get(label, {}).get("overall")
+            cells.append(
+                f"{o['successes']}/{o['episodes']} = {o['success_rate']:.0%} ({o['ci95'][0]:.0%}-{o['ci95'][1]:.0%})"
+                if o
+                else ""
+            )
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    for name, summary in (accuracy or {}).items():
+        acc = summary.get("heldout_accuracy", summary.get("accuracy"))
+        lines.append(f"\nreward {name}: held-out pairwise accuracy {acc}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_ablation(results: dict[str, dict[str, dict]], png: Path) -> Path:
+    """Grouped bars with 95 % interval whiskers: success per variant for each object set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels = list(OBJECT_SETS)
+    variants = list(results)
+    fig, ax = plt.subplots(figsize=(1.6 * len(variants) + 2, 3.4), dpi=100)
+    width = 0.8 / len(labels)
+    x = np.arange(len(variants))
+    for i, label in enumerate(labels):
+        rows = [results[v].get(label, {}).get("overall") for v in variants]
+        rate = np.array([r["success_rate"] if r else np.nan for r in rows])
+        lo = np.array([r["ci95"][0] if r else np.nan for r in rows])
+        hi = np.array([r["ci95"][1] if r else np.nan for r in rows])
+        ax.bar(x + (i - (len(labels) - 1) / 2) * width, rate, width, yerr=[rate - lo, hi - rate], capsize=3, label=label)
+    ax.set_xticks(x, variants)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("success rate (95 % CI)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
+    plt.close(fig)
+    return png
+
+
+STAGE_FIELDS = ("data", "task", "split", "goal", "steps", "prefs_states", "prefs_candidates", "reward_steps")
+
+
+def _check_reusable(cfg: AblationConfig, out: Path) -> None:
+    """Record the stage settings in `out`, or refuse when it holds stages made with others."""
+    wanted = {k: getattr(cfg, k) for k in STAGE_FIELDS}
+    record = out / "ablation_settings.json"
+    if record.exists():
+        made = json.loads(record.read_text())
+        changed = [f"{k} {made.get(k)!r} -> {v!r}" for k, v in wanted.items() if made.get(k) != v]
+        if changed:
+            raise ParameterError(f"{out} holds an ablation made with other settings ({', '.join(changed)}); pass another --out")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(wanted, indent=1))
+
+
+def _trained_to(run_dir: Path) -> int:
+    from policies import checkpoint
+
+    try:
+        return int(checkpoint.load_meta(checkpoint.resolve(run_dir))["step"])
+    except checkpoint.CheckpointError:
+        return 0
+
+
+def _earlier(folder: Path, run_dir: Path, episodes: int) -> dict | None:
+    """The evaluation in `folder` when it judged the current checkpoint over `episodes` episodes."""
+    from policies import checkpoint
+
+    try:
+        result = json.loads((folder / "result.json").read_text())
+        same = result["policy"] == str(checkpoint.resolve(run_dir)) and result["overall"]["episodes"] == episodes
+    except (OSError, ValueError, KeyError, checkpoint.CheckpointError):
+        return None
+    return result if same else None
