@@ -4,7 +4,8 @@ The controller is a trained policy when the `checkpoint` parameter is set (run o
 `auto` = CUDA when present, else CPU; the choice is logged), else the task's scripted expert.
 At `rate` (10 Hz, on the node's clock: simulated time with `use_sim_time:=true`) it turns the
 newest observation into an action, passes it through the safety filter (`fmb_ros.safety`) and
-publishes an equilibrium pose and a gripper command.
+publishes an equilibrium pose and a gripper command. A policy's next chunk is computed in a
+background thread (`inference: async`, `fmb_ros.async_runner`), so the tick never waits on it.
 
 Driving it with stock tools: publish a goal (`geometry_msgs/PoseStamped`, the skill's target in
 `base_frame`: the object to grasp, the hole to insert into) on `~/goal`; call `~/cancel`
