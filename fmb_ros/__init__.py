@@ -11,5 +11,6 @@ open3d; models and pose maths in `perception_models`) and `perception_eval` (its
 the simulator). Messages: `convert` (the only place
 that maps messages to arrays), `qos`, `params`; `adapters` (robot-only interfaces, imported lazily).
 Nodes: `sim_robot`, `skill_server` (with `skill_params`, `skill_inputs`), `task_executor`,
-`perception_node`; `spin` owns the process; `watch` reports missing inputs; `cli` is `fmb ros`; `bench` is `fmb bench ros`.
+`perception_node`; `spin` owns the process; `watch` reports missing inputs; `cli` is `fmb ros`;
+`bench` is `fmb bench ros`.
 """
