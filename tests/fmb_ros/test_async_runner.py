@@ -192,3 +192,37 @@ def test_bad_settings_are_named(policy, run_folder):
         AsyncPolicyRunner(PolicyRunner(policy), lead=99)
     with pytest.raises(ParameterError, match="inference"):
         make_controller("grasp", checkpoint=str(run_folder), inference="fast")
+
+
+def test_skill_server_runs_policies_asynchronously_and_reports_late_chunks(run_folder):
+    """In-process node: `inference: async` (the default) wraps the policy; the status carries the
+    counters; `inference: sync` keeps the plain runner; a bad mode is refused with its name."""
+    rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
+    import os
+
+    from rclpy.parameter import Parameter
+
+    from fmb_ros.skill_server import SkillServerNode
+
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    ctx = rclpy.context.Context()
+    rclpy.init(context=ctx, domain_id=70 - os.getpid() % 30)
+    nodes = []
+    try:
+        checkpoint = Parameter("checkpoint", value=str(run_folder))
+        nodes.append(SkillServerNode("async_skill", context=ctx, parameter_overrides=[checkpoint]))
+        runner = nodes[-1].run.controller.runner
+        assert isinstance(runner, AsyncPolicyRunner) and runner.lead == 3
+        values = nodes[-1].status_values("running")
+        assert values["late_chunks"] == 0 and values["held_ticks"] == 0
+        sync = [checkpoint, Parameter("inference", value="sync")]
+        nodes.append(SkillServerNode("sync_skill", context=ctx, parameter_overrides=sync))
+        assert isinstance(nodes[-1].run.controller.runner, PolicyRunner)
+        assert "late_chunks" not in nodes[-1].status_values("running")
+        bad = [checkpoint, Parameter("inference", value="fast")]
+        nodes.append(SkillServerNode("bad_skill", context=ctx, parameter_overrides=bad))
+        assert nodes[-1].run is None and "inference" in nodes[-1].error and "fast" in nodes[-1].error
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
