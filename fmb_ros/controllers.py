@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import ParameterError
+from fmb.errors import ParameterError, check_choice
 
 
 class Controller(NamedTuple):
@@ -36,8 +36,18 @@ def skill_names() -> list[str]:
     return sorted(TASKS)
 
 
+INFERENCE_MODES = ("async", "sync")
+
+
 def make_controller(
-    skill: str, checkpoint: str = "", device: str = "auto", seed: int = 0, noise: float = 0.0, candidates: int = 1
+    skill: str,
+    checkpoint: str = "",
+    device: str = "auto",
+    seed: int = 0,
+    noise: float = 0.0,
+    candidates: int = 1,
+    inference: str = "sync",
+    lead: int = 3,
 ) -> Controller:
     """Build the controller for `skill`.
 
@@ -49,6 +59,10 @@ def make_controller(
         noise: the expert's noise scale (0 = deterministic).
         candidates: action chunks a policy samples per decision (the first is executed until a
             preference scorer picks; all are drawn as markers).
+        inference: "sync" (a policy decides inside `act`, as in simulation) or "async" (the next
+            chunk is computed in a background thread; `act` returns None while it is late; see
+            `fmb_ros.async_runner`).
+        lead: async: actions left in the queue when the next chunk's inference starts.
 
     Raises:
         ParameterError: unknown skill, or a policy not trained for it.
@@ -56,6 +70,7 @@ def make_controller(
     """
     from sim.tasks import TASKS
 
+    check_choice("inference", inference, INFERENCE_MODES)
     if skill not in TASKS:
         raise ParameterError(f"unknown skill {skill!r}; known: {', '.join(skill_names())}")
     max_steps = TASKS[skill].max_steps
@@ -74,7 +89,13 @@ def make_controller(
     runner = PolicyRunner(policy, num_samples=candidates, selector=recorder, skill=skill)
     runner.candidates = recorder
     runner.rng = np.random.default_rng(seed)
-    return Controller(runner, f"policy {checkpoint} on {policy.device}", False, max_steps, policy.device)
+    description = f"policy {checkpoint} on {policy.device}"
+    if inference == "async":
+        from fmb_ros.async_runner import AsyncPolicyRunner
+
+        runner = AsyncPolicyRunner(runner, lead=lead)
+        description += f" (async, lead {lead})"
+    return Controller(runner, description, False, max_steps, policy.device)
 
 
 class CandidateRecorder:

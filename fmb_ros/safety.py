@@ -85,6 +85,7 @@ class Verdict(str, enum.Enum):
     REJECTED = "rejected"  # refused (non-finite, malformed, outside the workspace): holding
     STALE = "stale"  # the watchdog fired: holding
     STOPPED = "stopped"  # the emergency stop is engaged: holding
+    LATE = "late"  # the controller's next action is not ready (a late policy chunk): holding
 
 
 class SafeCommand(NamedTuple):
@@ -104,7 +105,7 @@ class SafeCommand(NamedTuple):
 
     @property
     def holding(self) -> bool:
-        return self.verdict in (Verdict.REJECTED, Verdict.STALE, Verdict.STOPPED)
+        return self.verdict in (Verdict.REJECTED, Verdict.STALE, Verdict.STOPPED, Verdict.LATE)
 
 
 class SafetyFilter:

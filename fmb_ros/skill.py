@@ -8,7 +8,9 @@ Each tick (while running): end with success/failure when the judge (`evaluation`
 task check; None on a real robot) says so, or at the step limit; else ask the controller for a 7-D
 delta action, turn it into an absolute TCP target about the measured pose (as `sim.env.step`), and
 pass it through the safety filter. While the filter holds (emergency stop, stale observations) the
-controller is not asked, so a scripted expert does not advance its phases on a frozen arm.
+controller is not asked, so a scripted expert does not advance its phases on a frozen arm. A
+controller that has no action ready (`act` returns None: an asynchronous policy's late chunk, see
+`fmb_ros.async_runner`) holds the arm for that tick, which counts as a step (the limit is time).
 On success the last command stands; a cancel, a failure or an error holds the arm where it is.
 """
 
@@ -175,9 +177,16 @@ class SkillExecution:
             self.message = f"holding: {held.reason}"
             return Tick(held, self.state, False)
         try:
-            action = np.asarray(self.controller.runner.act(world), dtype=float).reshape(-1)
+            action = self.controller.runner.act(world)
         except Exception as e:  # noqa: BLE001 - a failing controller aborts the skill; the node lives on
             return self._end(world, State.ABORTED, f"controller error at step {self.step}: {type(e).__name__}: {e}")
+        if action is None:  # an asynchronous policy's chunk is late: hold, never wait for it
+            held = self.safety.hold(measured, Verdict.LATE, "holding: the next action chunk is late")
+            self.step += 1
+            self.last_verdict = held.verdict
+            self.message = held.reason
+            return Tick(held, self.state, False)
+        action = np.asarray(action, dtype=float).reshape(-1)
         if action.shape != (7,):
             target = action  # the filter rejects it with a message naming the size
             close = False

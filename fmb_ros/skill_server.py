@@ -4,7 +4,8 @@ The controller is a trained policy when the `checkpoint` parameter is set (run o
 `auto` = CUDA when present, else CPU; the choice is logged), else the task's scripted expert.
 At `rate` (10 Hz, on the node's clock: simulated time with `use_sim_time:=true`) it turns the
 newest observation into an action, passes it through the safety filter (`fmb_ros.safety`) and
-publishes an equilibrium pose and a gripper command.
+publishes an equilibrium pose and a gripper command. A policy's next chunk is computed in a
+background thread (`inference: async`, `fmb_ros.async_runner`), so the tick never waits on it.
 
 Driving it with stock tools: publish a goal (`geometry_msgs/PoseStamped`, the skill's target in
 `base_frame`: the object to grasp, the hole to insert into) on `~/goal`; call `~/cancel`
@@ -26,10 +27,8 @@ import math
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
-from geometry_msgs.msg import PoseArray, PoseStamped, TwistStamped, WrenchStamped
+from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
-from sensor_msgs.msg import JointState, PointCloud2
-from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import MarkerArray
@@ -39,72 +38,11 @@ from fmb_ros import convert, qos
 from fmb_ros.exceptions import GoalError
 from fmb_ros.markers import skill_markers
 from fmb_ros.params import declare_all
-from fmb_ros.safety import DEFAULT_WORKSPACE_HIGH, DEFAULT_WORKSPACE_LOW, SafetyFilter, SafetyLimits, Verdict
-from fmb_ros.skill import SkillExecution, State, stage_judgement
+from fmb_ros.safety import SafetyFilter, SafetyLimits, Verdict
+from fmb_ros.skill import SkillExecution, State
+from fmb_ros.skill_inputs import SkillInputs
+from fmb_ros.skill_params import COMMAND_INTERFACES, GRIPPER_INTERFACES, JOINT_INTERFACES, LIMIT_NAMES, PARAMETERS
 from fmb_ros.world import WorldMirror
-
-PARAMETERS: dict[str, tuple[object, str]] = {
-    "skill": ("grasp", "skill (a sim task name: grasp, place_on_fixture, regrasp, rotate, insert, ...)"),
-    "checkpoint": ("", "policy run or checkpoint folder; empty = the scripted expert (simulation only)"),
-    "device": ("auto", "torch device for policies: auto (CUDA when present, else CPU), cpu, cuda"),
-    "seed": (0, "seed of the expert's noise / the policy's sampling"),
-    "noise": (0.0, "scripted expert's noise scale (0 = deterministic)"),
-    "candidates": (1, "action chunks a policy samples per decision (shown on markers_topic)"),
-    "max_steps": (0, "step limit (0 = the task's: grasp 70, insert 100, ...)"),
-    "rate": (10.0, "command rate [Hz] (FMB: 10)"),
-    "base_frame": ("panda_link0", "robot base frame: goals must be in it; commands are in it"),
-    "joint_states_topic": ("joint_states", "sensor_msgs/JointState in: 7 arm joints [rad, rad/s]"),
-    "tcp_pose_topic": ("tcp_pose", "geometry_msgs/PoseStamped in: measured TCP pose [m]"),
-    "tcp_twist_topic": ("tcp_twist", "geometry_msgs/TwistStamped in: TCP velocity [m/s, rad/s]"),
-    "wrench_topic": ("wrench", "geometry_msgs/WrenchStamped in: hand wrench [N, N m]"),
-    "gripper_state_topic": ("gripper/joint_states", "sensor_msgs/JointState in: finger joints [m]"),
-    "points_topic": ("points", "sensor_msgs/PointCloud2 in: fused cloud (used by point-cloud policies)"),
-    "command_interface": (
-        "cartesian",
-        "cartesian (equilibrium pose), joint_trajectory (topic) or follow_joint_trajectory (control_msgs action)",
-    ),
-    "ik_solver": ("dls", "inverse kinematics for joint outputs and expert planning: dls (own) or mink"),
-    "follow_joint_trajectory_action": (
-        "/joint_trajectory_controller/follow_joint_trajectory",
-        "control_msgs/action/FollowJointTrajectory out (follow_joint_trajectory interface; robot only)",
-    ),
-    "gripper_interface": ("topic", "topic (std_msgs/Float64 opening) or franka_action (franka_msgs Move/Grasp)"),
-    "franka_gripper_namespace": ("/franka_gripper", "franka_action: namespace of the move and grasp actions"),
-    "gripper_force": (70.0, "franka_action: grasp force [N]"),
-    "policy_goal": ("auto", "goal-conditioned policies: auto (sim task target if known, else the goal) or goal"),
-    "target_topic": ("", "geometry_msgs/PoseStamped in: a target from perception, run with ~/start (empty: none)"),
-    "start_service": ("~/start", "std_srvs/Trigger: run towards the newest pose on target_topic"),
-    "equilibrium_pose_topic": ("equilibrium_pose", "geometry_msgs/PoseStamped out: impedance target [m]"),
-    "joint_trajectory_topic": ("joint_trajectory", "trajectory_msgs/JointTrajectory out (joint_trajectory interface)"),
-    "gripper_command_topic": ("gripper/command", "std_msgs/Float64 out: finger opening [m] (0 = close)"),
-    "goal_topic": ("~/goal", "geometry_msgs/PoseStamped in: the skill's target in base_frame"),
-    "cancel_service": ("~/cancel", "std_srvs/Trigger: stop the running skill; the arm holds"),
-    "emergency_stop_service": ("~/emergency_stop", "std_srvs/SetBool: true latches the stop, false releases"),
-    "status_topic": ("~/status", "diagnostic_msgs/DiagnosticStatus out, every tick: state, step, score"),
-    "result_topic": ("~/result", "diagnostic_msgs/DiagnosticStatus out, latched: the last run's outcome"),
-    "markers_topic": ("~/markers", "visualization_msgs/MarkerArray out: goal, command, workspace, candidates"),
-    "ground_truth_namespace": ("ground_truth", "simulator's privileged topics (empty: none, real robot)"),
-    "judge": (True, "end runs on the simulator's success check (<ground_truth_namespace>/evaluation)"),
-    "workspace_low": (list(DEFAULT_WORKSPACE_LOW), "safety: lower TCP box corner in base_frame [m]"),
-    "workspace_high": (list(DEFAULT_WORKSPACE_HIGH), "safety: upper TCP box corner in base_frame [m]"),
-    "max_step_translation": (0.06, "safety: largest TCP move per command [m]"),
-    "max_step_rotation": (0.25, "safety: largest TCP turn per command [rad]"),
-    "max_linear_speed": (0.6, "safety: TCP speed limit [m/s]"),
-    "max_angular_speed": (2.5, "safety: TCP turn rate limit [rad/s]"),
-    "observation_timeout": (0.5, "safety: hold when the newest TCP pose is older than this [s]"),
-}
-COMMAND_INTERFACES = ("cartesian", "joint_trajectory", "follow_joint_trajectory")
-GRIPPER_INTERFACES = ("topic", "franka_action")
-JOINT_INTERFACES = ("joint_trajectory", "follow_joint_trajectory")
-LIMIT_NAMES = (
-    "workspace_low",
-    "workspace_high",
-    "max_step_translation",
-    "max_step_rotation",
-    "max_linear_speed",
-    "max_angular_speed",
-    "observation_timeout",
-)
 
 
 class SkillServerNode(Node):
@@ -129,13 +67,13 @@ class SkillServerNode(Node):
         limits = SafetyLimits(**{k: tuple(p[k]) if isinstance(p[k], list) else p[k] for k in LIMIT_NAMES})
         self.safety = SafetyFilter(limits)
         self.world = WorldMirror()
-        self.evaluation: dict | None = None
         self.run: SkillExecution | None = None
         self.error = ""
         try:
             controller = make_controller(
-                p["skill"], p["checkpoint"], p["device"], int(p["seed"]), float(p["noise"]), int(p["candidates"])
-            )
+                p["skill"], p["checkpoint"], p["device"], int(p["seed"]), float(p["noise"]), int(p["candidates"]),
+                p["inference"], int(p["inference_lead"]),
+            )  # fmt: skip
         except Exception as e:  # noqa: BLE001 - a missing or wrong checkpoint: stay up, say why, refuse goals
             reason = str(e) if isinstance(e, FmbError) else f"{type(e).__name__}: {e}"
             self.error = f"cannot run skill {p['skill']!r}: {reason}"
@@ -170,20 +108,8 @@ class SkillServerNode(Node):
         self.pub_result = self.create_publisher(DiagnosticStatus, p["result_topic"], qos.LATCHED)
         self.pub_markers = self.create_publisher(MarkerArray, p["markers_topic"], qos.STATE)
         self.last_command: np.ndarray | None = None
+        self.inputs = SkillInputs(self, p, self.world, self.arm_joints)
         sub = self.create_subscription
-        sub(PoseStamped, p["tcp_pose_topic"], self.on_tcp_pose, qos.STATE)
-        sub(JointState, p["joint_states_topic"], self.on_joint_states, qos.STATE)
-        sub(TwistStamped, p["tcp_twist_topic"], self.on_twist, qos.STATE)
-        sub(WrenchStamped, p["wrench_topic"], self.on_wrench, qos.STATE)
-        sub(JointState, p["gripper_state_topic"], self.on_gripper_state, qos.STATE)
-        if p["points_topic"]:
-            sub(PointCloud2, p["points_topic"], self.on_points, qos.SENSOR)
-        gt = p["ground_truth_namespace"].rstrip("/")
-        if gt:
-            sub(String, f"{gt}/episode", self.on_episode, qos.LATCHED)
-            sub(PoseArray, f"{gt}/object_poses", self.on_object_poses, qos.STATE)
-            if p["judge"]:
-                sub(DiagnosticStatus, f"{gt}/evaluation", self.on_evaluation, qos.STATE)
         sub(PoseStamped, p["goal_topic"], self.on_goal, qos.COMMAND)
         self.target: PoseStamped | None = None
         self.last_rejection = ""
@@ -192,63 +118,18 @@ class SkillServerNode(Node):
         self.create_service(Trigger, p["start_service"], self.on_start)
         self.create_service(Trigger, p["cancel_service"], self.on_cancel)
         self.create_service(SetBool, p["emergency_stop_service"], self.on_emergency_stop)
-        self.object_keys: list[str] = []
-        self.stage: tuple[int, int] | None = None  # (this skill's stage, stages) in a chain task
         self.goal_stamp = ""
         rate = check_range("rate", p["rate"], 1.0, 100.0, unit="Hz")
         self.timer = self.create_timer(1.0 / rate, self.on_tick)  # [s] on the node's clock
 
-    # -- observations ----------------------------------------------------------------------------
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def on_tcp_pose(self, msg: PoseStamped) -> None:
-        pose, _, stamp = convert.pose_stamped_array(msg)
-        self.world.set_tcp(pose, stamp)
-
-    def on_joint_states(self, msg: JointState) -> None:
-        try:
-            self.world.q, self.world.dq = convert.joint_state_arrays(msg, self.arm_joints)
-        except FmbError as e:
-            self.get_logger().warning(str(e), throttle_duration_sec=5.0)
-
-    def on_twist(self, msg: TwistStamped) -> None:
-        self.world.twist = convert.twist_array(msg)
-
-    def on_wrench(self, msg: WrenchStamped) -> None:
-        self.world.wrench = convert.wrench_array(msg)
-
-    def on_gripper_state(self, msg: JointState) -> None:
-        self.world.gripper = float(sum(msg.position))
-
-    def on_points(self, msg: PointCloud2) -> None:
-        self.world.arrays["points"] = convert.point_cloud_array(msg)
-
-    def on_episode(self, msg: String) -> None:
-        """Episode facts; in a chain task (several skills in one scene) this skill's stage only."""
-        info = convert.from_json(msg.data)
-        self.object_keys = list(info.get("object_keys", []))
-        names = info.get("stage_names") or []
-        self.stage = None
-        if self.params["skill"] in names and "stages" in info:
-            self.stage = (names.index(self.params["skill"]), len(names))
-            info = dict(info["stages"][self.stage[0]])
-        self.world.set_episode(info)
-
-    def on_object_poses(self, msg: PoseArray) -> None:
-        poses = convert.pose_array_arrays(msg)
-        if len(poses) == len(self.object_keys):
-            self.world.set_objects(self.object_keys, poses)
-
-    def on_evaluation(self, msg: DiagnosticStatus) -> None:
-        v = convert.status_values(msg)
-        self.evaluation = {
-            "success": v.get("success") == "true",
-            "failed": v.get("failed") == "true",
-            "progress": float(v.get("progress", "nan")),
-            "time": float(v.get("time", "nan")),
-            "stage": int(v["stage"]) if v.get("stage", "").isdigit() else None,
-        }
+    def destroy_node(self) -> None:
+        close = getattr(self.run.controller.runner, "close", None) if self.run is not None else None
+        if close is not None:  # an asynchronous policy's inference thread
+            close()
+        super().destroy_node()
 
     # -- goal, cancel, stop ----------------------------------------------------------------------
     def on_goal(self, msg: PoseStamped) -> bool:
@@ -267,7 +148,7 @@ class SkillServerNode(Node):
             self.last_rejection = str(e)
             return False
         self.goal_stamp = stamp
-        self.evaluation = None
+        self.inputs.evaluation = None
         self.get_logger().info(f"goal accepted: {self.params['skill']} towards {np.round(pose[:3], 3).tolist()} m")
         self.publish_status()
         return True
@@ -324,13 +205,7 @@ class SkillServerNode(Node):
         if self.run is None:
             self.publish_status()
             return
-        evaluation = self.evaluation
-        started = self.run.started_at
-        if evaluation is not None and started is not None and not evaluation["time"] >= started:
-            evaluation = None  # a judgement from before this goal
-        if self.stage is not None:
-            evaluation = stage_judgement(evaluation, *self.stage)
-        tick = self.run.tick(self.world, self.now(), evaluation)
+        tick = self.run.tick(self.world, self.now(), self.inputs.judgement(self.run.started_at))
         self.send(tick.command)
         self.publish_status()
         self.publish_markers()
@@ -372,6 +247,9 @@ class SkillServerNode(Node):
                 controller=run.controller.description,
                 safety=run.last_verdict.value if run.last_verdict else "",
             )
+            late = getattr(run.controller.runner, "late_chunks", None)
+            if late is not None:  # asynchronous inference: chunks not ready when due (the arm held)
+                values.update(late_chunks=late, held_ticks=run.controller.runner.held_ticks)
         values["emergency_stop"] = self.safety.stopped
         values["goal_stamp"] = self.goal_stamp
         stamp = self.world.stamp

@@ -1,0 +1,74 @@
+"""Parameters of `fmb_skill_server` (name -> (default, description)), declared up front and read only.
+
+`fmb_ros/README.md` has the same table for users; `tests/fmb_ros/test_launch.py` checks that every
+parameter in the launch YAML files is one of these.
+"""
+
+from __future__ import annotations
+
+from fmb_ros.safety import DEFAULT_WORKSPACE_HIGH, DEFAULT_WORKSPACE_LOW
+
+PARAMETERS: dict[str, tuple[object, str]] = {
+    "skill": ("grasp", "skill (a sim task name: grasp, place_on_fixture, regrasp, rotate, insert, ...)"),
+    "checkpoint": ("", "policy run or checkpoint folder; empty = the scripted expert (simulation only)"),
+    "device": ("auto", "torch device for policies: auto (CUDA when present, else CPU), cpu, cuda"),
+    "seed": (0, "seed of the expert's noise / the policy's sampling"),
+    "noise": (0.0, "scripted expert's noise scale (0 = deterministic)"),
+    "candidates": (1, "action chunks a policy samples per decision (shown on markers_topic)"),
+    "inference": ("async", "policies: async (next chunk computed in a background thread; late: hold) or sync"),
+    "inference_lead": (3, "async: actions left in the chunk when the next chunk's inference starts"),
+    "max_steps": (0, "step limit (0 = the task's: grasp 70, insert 100, ...)"),
+    "rate": (10.0, "command rate [Hz] (FMB: 10)"),
+    "base_frame": ("panda_link0", "robot base frame: goals must be in it; commands are in it"),
+    "joint_states_topic": ("joint_states", "sensor_msgs/JointState in: 7 arm joints [rad, rad/s]"),
+    "tcp_pose_topic": ("tcp_pose", "geometry_msgs/PoseStamped in: measured TCP pose [m]"),
+    "tcp_twist_topic": ("tcp_twist", "geometry_msgs/TwistStamped in: TCP velocity [m/s, rad/s]"),
+    "wrench_topic": ("wrench", "geometry_msgs/WrenchStamped in: hand wrench [N, N m]"),
+    "gripper_state_topic": ("gripper/joint_states", "sensor_msgs/JointState in: finger joints [m]"),
+    "points_topic": ("points", "sensor_msgs/PointCloud2 in: fused cloud (used by point-cloud policies)"),
+    "command_interface": (
+        "cartesian",
+        "cartesian (equilibrium pose), joint_trajectory (topic) or follow_joint_trajectory (control_msgs action)",
+    ),
+    "ik_solver": ("dls", "inverse kinematics for joint outputs and expert planning: dls (own) or mink"),
+    "follow_joint_trajectory_action": (
+        "/joint_trajectory_controller/follow_joint_trajectory",
+        "control_msgs/action/FollowJointTrajectory out (follow_joint_trajectory interface; robot only)",
+    ),
+    "gripper_interface": ("topic", "topic (std_msgs/Float64 opening) or franka_action (franka_msgs Move/Grasp)"),
+    "franka_gripper_namespace": ("/franka_gripper", "franka_action: namespace of the move and grasp actions"),
+    "gripper_force": (70.0, "franka_action: grasp force [N]"),
+    "policy_goal": ("auto", "goal-conditioned policies: auto (sim task target if known, else the goal) or goal"),
+    "target_topic": ("", "geometry_msgs/PoseStamped in: a target from perception, run with ~/start (empty: none)"),
+    "start_service": ("~/start", "std_srvs/Trigger: run towards the newest pose on target_topic"),
+    "equilibrium_pose_topic": ("equilibrium_pose", "geometry_msgs/PoseStamped out: impedance target [m]"),
+    "joint_trajectory_topic": ("joint_trajectory", "trajectory_msgs/JointTrajectory out (joint_trajectory interface)"),
+    "gripper_command_topic": ("gripper/command", "std_msgs/Float64 out: finger opening [m] (0 = close)"),
+    "goal_topic": ("~/goal", "geometry_msgs/PoseStamped in: the skill's target in base_frame"),
+    "cancel_service": ("~/cancel", "std_srvs/Trigger: stop the running skill; the arm holds"),
+    "emergency_stop_service": ("~/emergency_stop", "std_srvs/SetBool: true latches the stop, false releases"),
+    "status_topic": ("~/status", "diagnostic_msgs/DiagnosticStatus out, every tick: state, step, score"),
+    "result_topic": ("~/result", "diagnostic_msgs/DiagnosticStatus out, latched: the last run's outcome"),
+    "markers_topic": ("~/markers", "visualization_msgs/MarkerArray out: goal, command, workspace, candidates"),
+    "ground_truth_namespace": ("ground_truth", "simulator's privileged topics (empty: none, real robot)"),
+    "judge": (True, "end runs on the simulator's success check (<ground_truth_namespace>/evaluation)"),
+    "workspace_low": (list(DEFAULT_WORKSPACE_LOW), "safety: lower TCP box corner in base_frame [m]"),
+    "workspace_high": (list(DEFAULT_WORKSPACE_HIGH), "safety: upper TCP box corner in base_frame [m]"),
+    "max_step_translation": (0.06, "safety: largest TCP move per command [m]"),
+    "max_step_rotation": (0.25, "safety: largest TCP turn per command [rad]"),
+    "max_linear_speed": (0.6, "safety: TCP speed limit [m/s]"),
+    "max_angular_speed": (2.5, "safety: TCP turn rate limit [rad/s]"),
+    "observation_timeout": (0.5, "safety: hold when the newest TCP pose is older than this [s]"),
+}
+COMMAND_INTERFACES = ("cartesian", "joint_trajectory", "follow_joint_trajectory")
+GRIPPER_INTERFACES = ("topic", "franka_action")
+JOINT_INTERFACES = ("joint_trajectory", "follow_joint_trajectory")
+LIMIT_NAMES = (
+    "workspace_low",
+    "workspace_high",
+    "max_step_translation",
+    "max_step_rotation",
+    "max_linear_speed",
+    "max_angular_speed",
+    "observation_timeout",
+)
