@@ -219,7 +219,9 @@ def plot_ablation(results: dict[str, dict[str, dict]], png: Path) -> Path:
         rate = np.array([r["success_rate"] if r else np.nan for r in rows])
         lo = np.array([r["ci95"][0] if r else np.nan for r in rows])
         hi = np.array([r["ci95"][1] if r else np.nan for r in rows])
-        ax.bar(x + (i - (len(labels) - 1) / 2) * width, rate, width, yerr=[rate - lo, hi - rate], capsize=3, label=label)
+        ax.bar(
+            x + (i - (len(labels) - 1) / 2) * width, rate, width, yerr=[rate - lo, hi - rate], capsize=3, label=label
+        )
     ax.set_xticks(x, variants)
     ax.set_ylim(0, 1)
     ax.set_ylabel("success rate (95 % CI)")
@@ -243,7 +245,9 @@ def _check_reusable(cfg: AblationConfig, out: Path) -> None:
         made = json.loads(record.read_text())
         changed = [f"{k} {made.get(k)!r} -> {v!r}" for k, v in wanted.items() if made.get(k) != v]
         if changed:
-            raise ParameterError(f"{out} holds an ablation made with other settings ({', '.join(changed)}); pass another --out")
+            raise ParameterError(
+                f"{out} holds an ablation made with other settings ({', '.join(changed)}); pass another --out"
+            )
         return
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(wanted, indent=1))
