@@ -131,5 +131,5 @@ def make_selector(policy, select: str = "none", reward_path: str = "", task: str
 
         reward = load_reward(reward_path, policy, task)
         if reward.kind != select:
-            raise RewardModelError(f"--reward {reward_path}: a {reward.kind} reward, but --select {select}")
+            raise RewardModelError(f"--reward {reward_path}: holds the {reward.kind} reward, but --select is {select}")
     return CandidateSelector(reward, SafetyLimits(**limits), first=policy.config.obs_horizon - 1)
