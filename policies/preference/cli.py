@@ -42,7 +42,7 @@ def register(sub) -> None:
     p.add_argument("--model", default="implicit", help="implicit or explicit (default implicit)")
     p.add_argument("--steps", type=int, default=300, help="gradient steps (default 300)")
     p.add_argument("--batch-size", type=int, default=32, help="pairs per step (default 32)")
-    p.add_argument("--lr", type=float, default=0.0, help="learning rate (default: 1e-5 implicit, 3e-4 explicit)")
+    p.add_argument("--lr", type=float, default=0.0, help="learning rate (default: 1e-4 implicit, 3e-4 explicit)")
     p.add_argument("--beta", type=float, default=1000.0, help="DPO temperature (default 1000)")
     p.add_argument("--noise-draws", type=int, default=4, help="noise draws per implicit reward (default 4)")
     p.add_argument("--holdout", type=float, default=0.2, help="share of states held out (default 0.2)")

@@ -21,7 +21,7 @@ from policies.preference.data import PreferenceSet
 from policies.preference.exceptions import PreferenceDataError, RewardModelError
 from policies.preference.reward import ReferenceLikelihood
 
-DEFAULT_LR = {"implicit": 1e-5, "explicit": 3e-4}
+DEFAULT_LR = {"implicit": 1e-4, "explicit": 3e-4}
 
 
 @dataclasses.dataclass(frozen=True)
