@@ -82,3 +82,15 @@ def test_reward_checkpoint_checks(implicit, tiny_policy, tmp_path):
         load_reward(tmp_path, tiny_policy)
     with pytest.raises(RewardModelError, match="missing"):
         load_reward(tmp_path / "nothing", tiny_policy)
+
+
+def test_preferences_of_another_policy_layout_are_refused(toy_prefs, tiny_policy, tmp_path):
+    from policies.preference.data import PreferenceSet
+    from policies.preference.exceptions import PreferenceDataError
+
+    theirs = dict(tiny_policy.config.to_dict(), points=256)
+    pset = PreferenceSet.create(tmp_path / "p", {"task": "insert", "policy_config": theirs})
+    state = toy_prefs.load_state(0)
+    pset.add_state(state["history"], state["candidates"], pairs=toy_prefs.states[0]["pairs"])
+    with pytest.raises(PreferenceDataError, match="another observation layout.*points: collected 256"):
+        train_reward(pset.root, tiny_policy, tmp_path / "r", IMPLICIT, progress=False)
