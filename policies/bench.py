@@ -79,6 +79,7 @@ def bench_policy(repeats: int = 20) -> dict:
             from policies.preference.bench import time_selection
 
             row["select_implicit_n16_s"] = time_selection(policy, "implicit", 16, 4, repeats)
+            row["select_implicit_head_n16_s"] = time_selection(policy, "implicit", 16, 4, repeats, "head")
             row["select_explicit_n16_s"] = time_selection(policy, "explicit", 16, 4, repeats)
         bc = build_policy("small", "cpu", policy_type="bc", **overrides)
         row["bc_decision_s"] = time_decision(bc, 1, repeats)

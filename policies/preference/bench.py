@@ -10,9 +10,17 @@ import time
 import numpy as np
 
 
-def time_selection(policy, kind: str = "implicit", num_samples: int = 16, noise_draws: int = 4, repeats: int = 20):
+def time_selection(
+    policy,
+    kind: str = "implicit",
+    num_samples: int = 16,
+    noise_draws: int = 4,
+    repeats: int = 20,
+    finetune: str = "all",
+):
     """Median seconds of one selecting decision: `policy.predict` of `num_samples` candidates +
-    the selector (safety filter + `kind` reward) on a synthetic insertion observation."""
+    the selector (safety filter + `kind` reward; implicit: `finetune` all or head) on a
+    synthetic insertion observation."""
     import torch
 
     from policies.bench import _observation
@@ -20,6 +28,7 @@ def time_selection(policy, kind: str = "implicit", num_samples: int = 16, noise_
     from policies.preference.select import CandidateSelector, SafetyLimits
 
     settings = {"beta": 1000.0, "max_timestep": 10, "noise_draws": noise_draws, "hidden": [256, 256]}
+    settings["finetune"] = finetune
     reward = RewardModel(build_net(kind, policy, settings), policy, {})
     # The bench policy's untrained chunks span its [-1, 1] normaliser (metres): wide limits keep
     # every candidate, so that all of them are scored (the filter's cost is the same).

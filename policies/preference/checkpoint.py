@@ -134,7 +134,13 @@ def build_net(kind: str, policy, settings: dict):
     if kind == "implicit":
         if policy.config.policy_type != "diffusion":
             raise RewardModelError(f"the implicit reward needs a diffusion policy, not {policy.config.policy_type!r}")
-        return REWARDS[kind](policy.model, settings["beta"], settings["max_timestep"], settings["noise_draws"])
+        return REWARDS[kind](
+            policy.model,
+            settings["beta"],
+            settings["max_timestep"],
+            settings["noise_draws"],
+            settings.get("finetune", "all"),
+        )
     return REWARDS[kind](policy.model, tuple(settings["hidden"]))
 
 

@@ -45,6 +45,7 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=0.0, help="learning rate (default: 1e-4 implicit, 3e-4 explicit)")
     p.add_argument("--beta", type=float, default=1000.0, help="DPO temperature (default 1000)")
     p.add_argument("--noise-draws", type=int, default=4, help="noise draws per implicit reward (default 4)")
+    p.add_argument("--finetune", default="all", help="implicit: all (a policy copy) or head (faster scoring)")
     p.add_argument("--holdout", type=float, default=0.2, help="share of states held out (default 0.2)")
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
@@ -98,6 +99,7 @@ def _cmd_train(args) -> int:
         lr=args.lr,
         beta=args.beta,
         noise_draws=args.noise_draws,
+        finetune=args.finetune,
         holdout=args.holdout,
         seed=args.seed,
     )

@@ -36,6 +36,8 @@ class RewardTrainConfig:
         max_timestep: low-timestep range [0, max_timestep) of the denoising errors (0 = a tenth
             of the policy's training timesteps, at least 1) (implicit only).
         noise_draws: (timestep, noise) draws averaged per implicit reward at selection time.
+        finetune: what DPO trains (implicit only): "all" (a full copy of the policy) or "head"
+            (the U-Net's output block only; scoring then needs one U-Net pass instead of two).
         hidden: widths of the explicit head's MLP.
         holdout: share of states held out for the accuracy.
         seed: seed of the split, initialisation and batches.
@@ -48,6 +50,7 @@ class RewardTrainConfig:
     beta: float = 1000.0
     max_timestep: int = 0
     noise_draws: int = 4
+    finetune: str = "all"
     hidden: tuple[int, ...] = (256, 256)
     holdout: float = 0.2
     seed: int = 0
@@ -59,6 +62,7 @@ class RewardTrainConfig:
         check_range("--lr", self.lr, 0.0, 1.0)
         check_range("--beta", self.beta, 1e-6, 1e9)
         check_range("--noise-draws", self.noise_draws, 1, 1024)
+        check_choice("--finetune", self.finetune, ("all", "head"))
         check_range("--holdout", self.holdout, 0.0, 0.9)
 
 
@@ -131,6 +135,7 @@ def train_reward(
         "beta": config.beta,
         "max_timestep": config.max_timestep or max(1, policy.config.train_timesteps // 10),
         "noise_draws": config.noise_draws,
+        "finetune": config.finetune,
         "hidden": list(config.hidden),
     }
     net = build_net(config.model, policy, settings).to(policy.device)

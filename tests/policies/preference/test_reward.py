@@ -94,3 +94,23 @@ def test_preferences_of_another_policy_layout_are_refused(toy_prefs, tiny_policy
     pset.add_state(state["history"], state["candidates"], pairs=toy_prefs.states[0]["pairs"])
     with pytest.raises(PreferenceDataError, match="another observation layout.*points: collected 256"):
         train_reward(pset.root, tiny_policy, tmp_path / "r", IMPLICIT, progress=False)
+
+
+def test_head_finetune_shares_one_unet_pass(toy_prefs, tiny_policy, tmp_path):
+    import torch
+
+    from policies.preference.reward import ImplicitReward
+
+    net = ImplicitReward(tiny_policy.model, 100.0, 4, 4, finetune="head")
+    state = toy_prefs.load_state(0)
+    batch = tiny_policy.batch(state["history"], "insert")
+    acts = torch.as_tensor(tiny_policy.action_normalizer.normalize(state["candidates"]))
+    t, noise = torch.tensor([1, 3, 0, 2, 1]), torch.randn_like(acts)
+    cond = tiny_policy.model.encoder(batch).expand(len(acts), -1)
+    e_theta, e_ref = net._errors(cond, cond, acts, t, noise)
+    torch.testing.assert_close(e_ref, tiny_policy.model.denoising_error(cond, acts, t, noise))
+    torch.testing.assert_close(e_theta, e_ref)  # the untrained head is the reference's
+    config = dataclasses.replace(IMPLICIT, finetune="head", lr=3e-3, steps=60)
+    summary = train_reward(toy_prefs.root, tiny_policy, tmp_path / "head", config, progress=False)
+    assert summary["final_loss"] < 0.6 and summary["accuracy"]["train"] >= 0.8
+    assert load_reward(tmp_path / "head", tiny_policy).net.finetune == "head"
