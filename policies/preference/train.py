@@ -1,9 +1,10 @@
 """Training the reward models on a preference folder, with held-out pairwise accuracy.
 
-States (not pairs) are split into training and held-out sets, so that no held-out observation
-was seen in training. Accuracy = the share of held-out strict preferences whose winner gets the
-higher reward; the reference policy's own likelihood (reward -e_ref, no training) is reported
-beside it as the baseline any learned reward must beat.
+Episodes (states without an episode: states) are split into training and held-out sets, so that
+no held-out observation, nor one from the same episode, was seen in training. Accuracy = the
+share of held-out strict preferences whose winner gets the higher reward; the reference policy's
+own likelihood (reward -e_ref, no training) is reported beside it as the baseline any learned
+reward must beat.
 """
 
 from __future__ import annotations
@@ -81,13 +82,17 @@ class PairBatches:
         return {k: torch.cat([self.inputs[s][k] for s in states]) for k in self.inputs[states[0]]}
 
 
-def split_states(n: int, holdout: float, seed: int) -> tuple[list[int], list[int]]:
-    """(training states, held-out states): a seeded permutation; at least one of each when n >= 2."""
-    order = np.random.default_rng(seed).permutation(n).tolist()
-    k = int(round(n * holdout))
-    if holdout > 0 and n >= 2:
-        k = min(max(k, 1), n - 1)
-    return sorted(order[k:]), sorted(order[:k])
+def split_states(groups: list, holdout: float, seed: int) -> tuple[list[int], list[int]]:
+    """(training states, held-out states) for states in `groups` (one key per state, e.g. its
+    episode seed: states of one episode stay on one side). A seeded permutation of the groups;
+    at least one group on each side when there are two or more."""
+    keys = list(dict.fromkeys(groups))
+    order = [keys[i] for i in np.random.default_rng(seed).permutation(len(keys))]
+    k = int(round(len(keys) * holdout))
+    if holdout > 0 and len(keys) >= 2:
+        k = min(max(k, 1), len(keys) - 1)
+    held = set(order[:k])
+    return [i for i, g in enumerate(groups) if g not in held], [i for i, g in enumerate(groups) if g in held]
 
 
 def pairwise_accuracy(score_fn, data: PairBatches, pairs) -> float | None:
@@ -126,7 +131,8 @@ def train_reward(
         if diff:
             shown = "; ".join(f"{k}: collected {theirs.get(k)!r}, --policy {mine.get(k)!r}" for k in diff[:3])
             raise PreferenceDataError(f"{prefs}: collected with a policy of another observation layout ({shown})")
-    train_states, held_states = split_states(len(pset), config.holdout, config.seed)
+    groups = [e.get("episode_seed", f"state {i}") for i, e in enumerate(pset.states)]
+    train_states, held_states = split_states(groups, config.holdout, config.seed)
     train_pairs, held_pairs = pset.pairs(train_states), pset.pairs(held_states)
     if not train_pairs:
         raise PreferenceDataError(f"{prefs}: no strict preferences in the training states (only ties or invalid)")

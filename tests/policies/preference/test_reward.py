@@ -37,7 +37,7 @@ def test_implicit_reward_ranks_expert_chunk_above_corrupted(implicit, toy_prefs,
     assert summary["accuracy"]["heldout"] >= 0.8
     reward = load_reward(out, tiny_policy, "insert")
     rng = np.random.default_rng(1)
-    _, held = split_states(len(toy_prefs), IMPLICIT.holdout, IMPLICIT.seed)
+    _, held = split_states([f"state {i}" for i in range(len(toy_prefs))], IMPLICIT.holdout, IMPLICIT.seed)
     hits = 0
     for i in held:  # fresh corruptions of the held-out states' expert chunks
         state = toy_prefs.load_state(i)
@@ -114,3 +114,10 @@ def test_head_finetune_shares_one_unet_pass(toy_prefs, tiny_policy, tmp_path):
     summary = train_reward(toy_prefs.root, tiny_policy, tmp_path / "head", config, progress=False)
     assert summary["final_loss"] < 0.6 and summary["accuracy"]["train"] >= 0.8
     assert load_reward(tmp_path / "head", tiny_policy).net.finetune == "head"
+
+
+def test_split_keeps_episodes_together():
+    groups = [7, 7, 8, 9, 9, 9, 10, 11]
+    train, held = split_states(groups, 0.4, 0)
+    assert sorted(train + held) == list(range(8)) and held and train
+    assert not {groups[i] for i in train} & {groups[i] for i in held}
