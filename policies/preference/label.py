@@ -138,7 +138,10 @@ def label_terminal(
         picture = render_state(pset, i)
         say(f"state {i}: {pset.states[i]['candidates']} candidates, picture {picture}")
         while True:
-            answer = ask("ranking, best first ('2 0=1 3'; s = skip, q = quit): ").strip()
+            try:
+                answer = ask("ranking, best first ('2 0=1 3'; s = skip, q = quit): ").strip()
+            except EOFError:  # input closed: stop, keeping what was recorded
+                answer = "q"
             if answer in ("s", "q"):
                 break
             try:
