@@ -75,6 +75,12 @@ def bench_policy(repeats: int = 20) -> dict:
         row = {"parameters": params, "inference_steps": policy.config.inference_steps, "points": policy.config.points}
         for n in (1, 16):
             row[f"decision_n{n}_s"] = time_decision(policy, n, repeats)
+        if label == "small":  # preference selection: N = 16 candidates, implicit reward with 4 noise draws
+            from policies.preference.bench import time_selection
+
+            row["select_implicit_n16_s"] = time_selection(policy, "implicit", 16, 4, repeats)
+            row["select_implicit_head_n16_s"] = time_selection(policy, "implicit", 16, 4, repeats, "head")
+            row["select_explicit_n16_s"] = time_selection(policy, "explicit", 16, 4, repeats)
         bc = build_policy("small", "cpu", policy_type="bc", **overrides)
         row["bc_decision_s"] = time_decision(bc, 1, repeats)
         result["cpu"][label] = row
@@ -83,4 +89,8 @@ def bench_policy(repeats: int = 20) -> dict:
         for name in ("small", "base", "large"):
             policy = build_policy(name, "cuda")
             result["cuda"][name] = {n: time_decision(policy, n, repeats) for n in (1, 16, 64)}
+            if name == "small":
+                from policies.preference.bench import time_selection
+
+                result["cuda"]["small_select_implicit_n64"] = time_selection(policy, "implicit", 64, 4, repeats)
     return result

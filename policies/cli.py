@@ -40,6 +40,8 @@ def register(sub) -> None:
     p.add_argument("--backend", default="mujoco", help="mujoco or pybullet (default mujoco)")
     p.add_argument("--candidates", type=int, default=1, help="action chunks sampled per decision (default 1)")
     p.add_argument("--action-horizon", type=int, default=0, help="actions per chunk before re-planning")
+    p.add_argument("--select", default="none", help="candidate selection: none, implicit, explicit (default none)")
+    p.add_argument("--reward", default="", help="reward model folder for --select (fmb prefs train)")
     p.add_argument("--ensemble", type=float, default=0.0, help="temporal ensembling weight, 0 = off (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
@@ -49,6 +51,10 @@ def register(sub) -> None:
     p.add_argument("--json", type=Path, default=None, help="write the result JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_eval)
+
+    from policies.preference import cli as preference_cli
+
+    preference_cli.register(sub)
 
 
 def _cmd_train(args) -> int:
@@ -103,6 +109,8 @@ def _cmd_eval(args) -> int:
         args.ensemble,
         args.action_horizon,
         args.device,
+        select=args.select,
+        reward=args.reward,
     )
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
     result = evaluate(

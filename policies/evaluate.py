@@ -27,6 +27,8 @@ class PolicyRunSpec:
         num_samples, ensemble, action_horizon: runner options (see PolicyRunner; 0 = the policy's).
         device: torch device ("auto", "cpu", "cuda").
         torch_threads: torch CPU threads per worker (0 = torch's default).
+        select, reward: candidate selection ("none", "implicit", "explicit") and the reward model
+            folder it uses (policies.preference); "none" executes the first sample.
     """
 
     policy: str
@@ -40,6 +42,8 @@ class PolicyRunSpec:
     action_horizon: int = 0
     device: str = "auto"
     torch_threads: int = 0
+    select: str = "none"
+    reward: str = ""
 
     def build(self):
         import torch
@@ -65,8 +69,15 @@ class PolicyRunSpec:
             image_size=tuple(obs.get("image_size", (128, 128))),
             point_cloud=int(obs.get("point_cloud", 0)),
         )
+        selector = None
+        if self.select != "none":
+            if self.num_samples < 2:
+                raise ParameterError(f"--select {self.select} chooses among candidates: set --candidates >= 2")
+            from policies.preference.select import make_selector
+
+            selector = make_selector(policy, self.select, self.reward, task)
         return env, PolicyRunner(
-            policy, self.num_samples, ensemble=self.ensemble, skill=task, action_horizon=self.action_horizon
+            policy, self.num_samples, selector, self.ensemble, skill=task, action_horizon=self.action_horizon
         )
 
 
@@ -100,6 +111,8 @@ def evaluate(
         "candidates": spec.num_samples,
         "ensemble": spec.ensemble,
         "action_horizon": spec.action_horizon,
+        "select": spec.select,
+        "reward": spec.reward,
     }
     if out is not None:
         out = Path(out)

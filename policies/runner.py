@@ -75,6 +75,8 @@ class PolicyRunner:
             self.family = env.episode.info.get("family", "")
         if env is not None and self.policy.config.goal:
             self.goal_pose = np.asarray(env.episode.info["targets"][self.policy.config.goal], float)
+        if hasattr(self.selector, "reset"):  # a selector that conditions on the skill/object (preference)
+            self.selector.reset(self)
 
     def _decide(self) -> np.ndarray:
         """The chosen (Tp, A) chunk for the current history."""

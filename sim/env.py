@@ -17,7 +17,9 @@ Reward: 1.0 on the step the task succeeds, else 0.0; `info["progress"]` is the d
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -81,6 +83,18 @@ class EnvConfig:
     def camera_specs(self) -> tuple[CameraSpec, ...]:
         w, h = self.image_size
         return tuple(c.resized(w, h) for c in DEFAULT_CAMERAS)
+
+
+class EnvSnapshot(NamedTuple):
+    """An environment state to return to (see `FmbEnv.snapshot`); opaque to callers."""
+
+    physics: object
+    target: np.ndarray
+    gripper_width: float
+    steps: int
+    rng_state: dict
+    observation: dict | None
+    start: EpisodeStart
 
 
 class FmbEnv(gym.Env):
@@ -220,6 +234,33 @@ class FmbEnv(gym.Env):
         except SimError:
             return None
         return q
+
+    def snapshot(self) -> EnvSnapshot:
+        """Everything the next steps depend on: physics, controller target, gripper command, step
+        count, the random generator (point-cloud draws) and the last observation. Restoring it
+        (`restore`) makes the following steps repeat exactly (MuJoCo; PyBullet to ~1e-6)."""
+        if self._start is None:
+            raise ActionError("call reset() before snapshot()")
+        return EnvSnapshot(
+            self.backend.save_state(),
+            self._target.copy(),
+            float(self._gripper_width),
+            int(self.steps),
+            copy.deepcopy(self._rng.bit_generator.state),
+            copy.deepcopy(self.last_observation),
+            self._start,
+        )
+
+    def restore(self, snap: EnvSnapshot) -> None:
+        """Return to `snap` (taken by `snapshot()` in the current episode, i.e. since the last reset)."""
+        if not isinstance(snap, EnvSnapshot) or snap.start is not self._start:
+            raise ActionError("restore needs a snapshot taken by this environment since its last reset()")
+        self.backend.restore_state(snap.physics)
+        self._target = snap.target.copy()
+        self._gripper_width = snap.gripper_width
+        self.steps = snap.steps
+        self._rng.bit_generator.state = copy.deepcopy(snap.rng_state)
+        self.last_observation = copy.deepcopy(snap.observation)
 
     @property
     def episode(self) -> EpisodeStart:

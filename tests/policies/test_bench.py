@@ -14,4 +14,6 @@ def test_bench_policy_reports_every_figure(capsys):
         for key in ("decision_n1_s", "decision_n16_s", "bc_decision_s"):
             assert 0 < row[key] < 60
     assert result["cpu"]["small_1024_points"]["points"] == 1024
+    for key in ("select_implicit_n16_s", "select_explicit_n16_s"):  # preference selection, N = 16
+        assert 0 < result["cpu"]["small"][key] < 60
     assert main(["bench", "policy", "--repeats", "0"]) == 2

@@ -1,0 +1,200 @@
+"""Preference data from simulation, automatically (after DeformPAM).
+
+The reference policy runs seeded episodes. At some of its decision points the whole environment
+is saved (`FmbEnv.snapshot`), K candidate chunks are drawn in one batch, and each candidate is
+rolled out from that same state: its first `action_horizon` actions, then the reference policy
+for `continue_steps` more steps (the same sampling seed for every candidate, so that only the
+candidate differs). Candidates are ranked by outcome, best first:
+
+    1. success during the rollout, 2. not failed (peg kept in the hand), 3. the task's dense
+    progress at the end (`info["progress"]`, e.g. insertion depth and lateral alignment).
+
+Pairs whose progress differs by less than `tie_tolerance` (and agree on 1 and 2) are ties; a pair
+with a rollout whose physics blew up is invalid. The episode then goes on with the reference
+policy's own action, from the restored state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from fmb.errors import check_range
+from policies.features import GOAL_POSE
+from policies.preference.data import PreferenceSet
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectConfig:
+    """Settings of automatic preference collection.
+
+    Args:
+        states: states to collect.
+        candidates: K, chunks sampled and rolled out per state.
+        continue_steps: reference-policy steps after the candidate's chunk [10 Hz steps].
+        decision_stride: take a state at every `decision_stride`-th decision of an episode.
+        states_per_episode: at most this many states from one episode (spreads them over episodes).
+        tie_tolerance: progress difference below which two outcomes tie.
+        seed: first episode seed (episode i uses seed + i; apart from demonstration seeds 0 ..).
+    """
+
+    states: int = 40
+    candidates: int = 8
+    continue_steps: int = 16
+    decision_stride: int = 2
+    states_per_episode: int = 4
+    tie_tolerance: float = 0.01
+    seed: int = 200_000
+
+    def __post_init__(self):
+        check_range("--states", self.states, 1, 1_000_000)
+        check_range("--candidates", self.candidates, 2, 1024)
+        check_range("--continue-steps", self.continue_steps, 0, 1000)
+        check_range("--decision-stride", self.decision_stride, 1, 1000)
+        check_range("--states-per-episode", self.states_per_episode, 1, 1000)
+        check_range("--tie-tolerance", self.tie_tolerance, 0.0, 1.0)
+
+
+def outcome_key(outcome: dict) -> tuple:
+    """Sort key of a rollout outcome, larger is better (see module docstring)."""
+    return (bool(outcome["success"]), not outcome["failed"], float(outcome["progress"]))
+
+
+def label_pairs(outcomes: list[dict], tie_tolerance: float = 0.01) -> list[list]:
+    """[i, j, label] for every pair i < j of rollout `outcomes` (dicts with success, failed,
+    progress, unstable); labels as in `policies.preference.data`."""
+    pairs = []
+    for i in range(len(outcomes)):
+        for j in range(i + 1, len(outcomes)):
+            a, b = outcomes[i], outcomes[j]
+            if a.get("unstable") or b.get("unstable"):
+                label = "invalid"
+            else:
+                ka, kb = outcome_key(a), outcome_key(b)
+                if ka[:2] == kb[:2] and abs(ka[2] - kb[2]) < tie_tolerance:
+                    label = "tie"
+                else:
+                    label = "first" if ka > kb else "second"
+            pairs.append([i, j, label])
+    return pairs
+
+
+def _fork(runner, queue: np.ndarray, seed: int):
+    """A copy of `runner` (sharing its policy) whose next actions are `queue`, then its own plans."""
+    from policies.runner import PolicyRunner
+
+    r = PolicyRunner(runner.policy, skill=runner.skill, action_horizon=runner.action_horizon)
+    r.history = deque(runner.history, maxlen=runner.history.maxlen)
+    r.queue = deque(queue)
+    r.t, r.family, r.goal_pose = runner.t, runner.family, runner.goal_pose
+    r.rng = np.random.default_rng(seed)
+    return r
+
+
+def rollout_candidate(env, runner, snap, chunk: np.ndarray, steps: int, seed: int) -> tuple[dict, np.ndarray]:
+    """Restore `snap`, execute the chunk's next `action_horizon` actions, then the reference
+    policy, for `steps` steps in all (fewer when the episode ends).
+
+    Returns (outcome dict, (steps+1, 3) TCP positions [m] with NaN after the end)."""
+    from sim.exceptions import SimError
+
+    env.restore(snap)
+    first = runner.policy.config.obs_horizon - 1
+    fork = _fork(runner, chunk[first : first + runner.action_horizon], seed)
+    path = np.full((steps + 1, 3), np.nan, np.float32)
+    path[0] = env.last_observation["tcp_pose"][:3]
+    info = {"success": False, "failed": False, "progress": 0.0}
+    unstable = ""
+    for t in range(steps):
+        try:
+            _, _, terminated, truncated, info = env.step(fork.act(env))
+        except SimError as e:
+            unstable = str(e)
+            break
+        path[t + 1] = env.last_observation["tcp_pose"][:3]
+        if terminated or truncated:
+            break
+    outcome = {
+        "success": bool(info["success"]),
+        "failed": bool(info["failed"]),
+        "progress": float(info["progress"]),
+        "unstable": unstable,
+    }
+    return outcome, path
+
+
+def _stored_observation(obs: dict) -> dict:
+    """What a state keeps of an observation: everything but depth images (the cloud has them)."""
+    return {k: v for k, v in obs.items() if not k.startswith("depth/")}
+
+
+def collect_preferences(spec, config: CollectConfig, out: Path, progress: bool = True) -> dict:
+    """Collect `config.states` labelled states with the policy and environment of `spec` (a
+    `PolicyRunSpec`) into a new preference folder `out`; returns a summary."""
+    from tqdm import tqdm
+
+    from policies import checkpoint
+
+    env, runner = spec.build()
+    policy = runner.policy
+    meta = policy.meta
+    pset = PreferenceSet.create(
+        out,
+        {
+            "task": spec.task or runner.skill,
+            "policy": str(checkpoint.resolve(spec.policy)),
+            "observation": meta.get("observation", {}),
+            "policy_config": policy.config.to_dict(),
+            "source": "sim",
+            "collect": dataclasses.asdict(config) | {"backend": spec.backend, "split": spec.split, "side": spec.side},
+        },
+    )
+    horizon = runner.action_horizon + config.continue_steps
+    bar = tqdm(total=config.states, desc=f"prefs {pset.task}", unit="state", disable=not progress)
+    episode = 0
+    while len(pset) < config.states:
+        seed = config.seed + episode
+        episode += 1
+        env.reset(seed=seed)
+        runner.reset(env)
+        runner.rng = np.random.default_rng(seed)
+        decisions, taken, done = 0, 0, False
+        while not done and len(pset) < config.states:
+            if not runner.queue:  # a decision point
+                due = decisions % config.decision_stride == config.decision_stride - 1
+                if due and taken < config.states_per_episode:
+                    _collect_state(env, runner, pset, config, horizon, seed)
+                    taken += 1
+                    bar.update(1)
+                decisions += 1
+            _, _, terminated, truncated, _ = env.step(runner.act(env))
+            done = terminated or truncated
+    bar.close()
+    env.close()
+    return {"out": str(Path(out).absolute()), "states": len(pset), "episodes": episode, "labels": pset.label_counts()}
+
+
+def _collect_state(env, runner, pset: PreferenceSet, config: CollectConfig, horizon: int, seed: int) -> None:
+    obs = env.last_observation
+    if runner.goal_pose is not None:
+        obs = {**obs, GOAL_POSE: runner.goal_pose}
+    history = [*list(runner.history)[1 - runner.history.maxlen :], obs] if runner.history.maxlen > 1 else [obs]
+    draw = int(runner.rng.integers(2**31))
+    candidates = runner.policy.predict(history, config.candidates, seed=draw, skill=runner.skill, family=runner.family)
+    snap = env.snapshot()
+    results = [rollout_candidate(env, runner, snap, c, horizon, draw) for c in candidates]
+    env.restore(snap)
+    outcomes = [r[0] for r in results]
+    pset.add_state(
+        [_stored_observation(h) for h in history],
+        candidates,
+        np.stack([r[1] for r in results]),
+        outcomes,
+        label_pairs(outcomes, config.tie_tolerance),
+        source="sim",
+        episode_seed=int(seed),
+        step=int(env.steps),
+    )

@@ -1,0 +1,30 @@
+"""Automatic preference collection with a tiny policy on real MuJoCo rollouts."""
+
+import numpy as np
+
+from policies.evaluate import PolicyRunSpec
+from policies.preference.collect import CollectConfig, collect_preferences, label_pairs
+from policies.preference.data import PreferenceSet
+
+
+def test_collect_two_states(tiny_run, tmp_path):
+    spec = PolicyRunSpec(str(tiny_run), "insert", families=("rectangle",), device="cpu")
+    config = CollectConfig(states=2, candidates=2, continue_steps=3, decision_stride=1, tie_tolerance=1e-4)
+    summary = collect_preferences(spec, config, tmp_path / "prefs", progress=False)
+    assert summary["states"] == 2
+    pset = PreferenceSet.open(tmp_path / "prefs")
+    assert pset.task == "insert" and pset.index["collect"]["candidates"] == 2
+    horizon = 4 + 3  # the tiny policy's action horizon, then the reference
+    for i, entry in enumerate(pset.states):
+        state = pset.load_state(i)
+        assert state["candidates"].shape == (2, 8, 7) and len(state["history"]) in (1, 2)
+        assert state["paths"].shape == (2, horizon + 1, 3)
+        assert entry["pairs"] == label_pairs(entry["outcomes"], 1e-4)
+        # The rollouts start at the same state and differ only through their candidate.
+        np.testing.assert_array_equal(state["paths"][0, 0], state["paths"][1, 0])
+        assert not np.allclose(state["paths"][0, 1:3], state["paths"][1, 1:3])
+        assert "goal_pose" not in state["history"][-1]  # this tiny policy is not goal-conditioned
+    assert (
+        pset.states[0]["step"] < pset.states[1]["step"]
+        or pset.states[0]["episode_seed"] < pset.states[1]["episode_seed"]
+    )
