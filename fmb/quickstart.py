@@ -133,8 +133,9 @@ def run(args) -> int:
 
 def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) -> Path:
     """Stages 2-5; returns the report path."""
+    from policies.checkpoint import trained_to
     from policies.config import preset
-    from policies.evaluate import PolicyRunSpec, evaluate
+    from policies.evaluate import PolicyRunSpec, earlier_result, evaluate
     from policies.report import plot_losses, plot_success, video_still, write_report
     from policies.train import train
     from sim.collect import RunSpec, collect
@@ -162,10 +163,10 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
         policy, training = preset(cfg.config, policy_type=kind, goal=cfg.goal)
         training = dataclasses.replace(training, steps=steps, checkpoint_every=max(steps // 2, 1), device="auto")
         runs[kind] = run_dir
-        if _trained_to(run_dir) >= steps:
+        if trained_to(run_dir) >= steps:
             print(f"  {run_dir} is already trained to {steps} steps")
             continue
-        resume = _trained_to(run_dir) > 0
+        resume = trained_to(run_dir) > 0
         train([data], run_dir, policy, training, resume=resume, progress=progress)
 
     results: dict[str, dict[str, dict]] = {}
@@ -176,7 +177,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
             print(f"[4/5] evaluating {kind} on {label} objects, {cfg.eval_episodes} episodes [{stamp()}]", flush=True)
             spec = PolicyRunSpec(str(run_dir), cfg.task, split=cfg.split, side=side, device="auto")
             folder = out / "eval" / f"{kind}_{label}"
-            result = _earlier_result(folder, run_dir, cfg.eval_episodes)
+            result = earlier_result(folder, run_dir, cfg.eval_episodes)
             if result is not None:
                 print(f"  reusing {folder / 'result.json'} (same checkpoint, same episodes)")
             else:
@@ -223,26 +224,3 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
     }
     (out / "results.json").write_text(json.dumps({"config": dataclasses.asdict(cfg), "results": results}, indent=1))
     return write_report(out, facts, results, images)
-
-
-def _earlier_result(folder: Path, run_dir: Path, episodes: int) -> dict | None:
-    """The evaluation stored in `folder` when it judged the current checkpoint of `run_dir` over
-    `episodes` episodes, else None."""
-    from policies import checkpoint
-
-    try:
-        result = json.loads((folder / "result.json").read_text())
-        same = result["policy"] == str(checkpoint.resolve(run_dir)) and result["overall"]["episodes"] == episodes
-    except (OSError, ValueError, KeyError, checkpoint.CheckpointError):
-        return None
-    return result if same else None
-
-
-def _trained_to(run_dir: Path) -> int:
-    """The step of the latest checkpoint in `run_dir` (0 when there is none)."""
-    from policies import checkpoint
-
-    try:
-        return int(checkpoint.load_meta(checkpoint.resolve(run_dir))["step"])
-    except checkpoint.CheckpointError:
-        return 0

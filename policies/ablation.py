@@ -84,8 +84,9 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
     """Train, collect, fit rewards and evaluate as the module docstring says; returns the
     results {variant: {object set: evaluation}} with the settings."""
     from policies import checkpoint
+    from policies.checkpoint import trained_to
     from policies.config import preset
-    from policies.evaluate import PolicyRunSpec, evaluate
+    from policies.evaluate import PolicyRunSpec, earlier_result, evaluate
     from policies.policy import Policy
     from policies.preference.collect import CollectConfig, collect_preferences
     from policies.preference.train import RewardTrainConfig, train_reward
@@ -105,14 +106,14 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
     if {"gravmap", "both"} & set(cfg.variants):
         policies["gravmap"] = out / "policy_gravmap"
     for name, run_dir in policies.items():
-        if _trained_to(run_dir) >= cfg.steps:
+        if trained_to(run_dir) >= cfg.steps:
             say(f"{run_dir.name}: trained to {cfg.steps} steps already")
             continue
         say(f"training {run_dir.name} ({cfg.steps} steps)")
         extra = {"gravmap": True} if name == "gravmap" else {}
         policy, training = preset("small", goal=cfg.goal, **extra)
         training = dataclasses.replace(training, steps=cfg.steps, checkpoint_every=cfg.steps, device="auto")
-        train([data], run_dir, policy, training, resume=_trained_to(run_dir) > 0, progress=progress)
+        train([data], run_dir, policy, training, resume=trained_to(run_dir) > 0, progress=progress)
 
     # Rewards: (reference policy, kind) for every selecting variant.
     needs = {"implicit": ("plain", "implicit"), "explicit": ("plain", "explicit"), "both": ("gravmap", "implicit")}
@@ -168,7 +169,8 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 select=kind,
                 reward=str(rewards.get((ref, kind), "")),
             )
-            result = _earlier(folder, policies[ref], cfg.episodes)
+            runner = {"candidates": spec.num_samples, "action_horizon": spec.action_horizon, "select": kind}
+            result = earlier_result(folder, policies[ref], cfg.episodes, runner)
             if result is None:
                 say(f"evaluating {variant} on {label} ({cfg.episodes} episodes)")
                 result = evaluate(spec, cfg.episodes, workers=cfg.workers, out=folder, progress=progress)
@@ -251,24 +253,3 @@ def _check_reusable(cfg: AblationConfig, out: Path) -> None:
         return
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(wanted, indent=1))
-
-
-def _trained_to(run_dir: Path) -> int:
-    from policies import checkpoint
-
-    try:
-        return int(checkpoint.load_meta(checkpoint.resolve(run_dir))["step"])
-    except checkpoint.CheckpointError:
-        return 0
-
-
-def _earlier(folder: Path, run_dir: Path, episodes: int) -> dict | None:
-    """The evaluation in `folder` when it judged the current checkpoint over `episodes` episodes."""
-    from policies import checkpoint
-
-    try:
-        result = json.loads((folder / "result.json").read_text())
-        same = result["policy"] == str(checkpoint.resolve(run_dir)) and result["overall"]["episodes"] == episodes
-    except (OSError, ValueError, KeyError, checkpoint.CheckpointError):
-        return None
-    return result if same else None

@@ -118,3 +118,11 @@ def load_training(folder: Path) -> dict:
         return torch.load(file, map_location="cpu", weights_only=False)
     except Exception as e:  # torch raises many kinds for a damaged pickle/zip
         raise CheckpointError(f"{file}: cannot be read ({type(e).__name__}: {e})") from None
+
+
+def trained_to(run: str | Path) -> int:
+    """The training step of the latest checkpoint of `run` (0 when it has none)."""
+    try:
+        return int(load_meta(resolve(run))["step"])
+    except CheckpointError:
+        return 0

@@ -157,3 +157,16 @@ def record_videos(spec: PolicyRunSpec, count: int, seed: int, out: Path, size: i
         paths.append(path)
     env.close()
     return paths
+
+
+def earlier_result(folder: Path, run: str | Path, episodes: int, runner: dict | None = None) -> dict | None:
+    """The evaluation stored in `folder` when it judged the current checkpoint of `run` over
+    `episodes` episodes (and, given `runner`, with those runner settings), else None: lets
+    long jobs (quickstart, ablation) reuse what a rerun would only repeat."""
+    try:
+        result = json.loads((Path(folder) / "result.json").read_text())
+        same = result["policy"] == str(checkpoint.resolve(run)) and result["overall"]["episodes"] == episodes
+        same = same and all(result["runner"].get(k) == v for k, v in (runner or {}).items())
+    except (OSError, ValueError, KeyError, checkpoint.CheckpointError):
+        return None
+    return result if same else None
