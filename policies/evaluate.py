@@ -27,6 +27,9 @@ class PolicyRunSpec:
         num_samples, ensemble, action_horizon: runner options (see PolicyRunner; 0 = the policy's).
         device: torch device ("auto", "cpu", "cuda").
         torch_threads: torch CPU threads per worker (0 = torch's default).
+        placement: board placement (sim.randomization.PLACEMENTS): "train" = the demonstrations'
+            box, "novel" = outside it.
+        guidance: sub-goal cost guidance scale (policies.gravmap.guidance; 0 = off).
     """
 
     policy: str
@@ -40,6 +43,8 @@ class PolicyRunSpec:
     action_horizon: int = 0
     device: str = "auto"
     torch_threads: int = 0
+    placement: str = "train"
+    guidance: float = 0.0
 
     def build(self):
         import torch
@@ -64,9 +69,15 @@ class PolicyRunSpec:
             cameras=tuple(obs.get("cameras", ())),
             image_size=tuple(obs.get("image_size", (128, 128))),
             point_cloud=int(obs.get("point_cloud", 0)),
+            placement=self.placement,
         )
         return env, PolicyRunner(
-            policy, self.num_samples, ensemble=self.ensemble, skill=task, action_horizon=self.action_horizon
+            policy,
+            self.num_samples,
+            ensemble=self.ensemble,
+            skill=task,
+            action_horizon=self.action_horizon,
+            guidance=self.guidance,
         )
 
 
@@ -96,10 +107,12 @@ def evaluate(
     result = expert_eval(spec, episodes, seed, workers, progress=progress, label="policy")
     result["policy"] = str(checkpoint.resolve(spec.policy))
     result["split"] = {"name": spec.split, "side": spec.side}
+    result["placement"] = spec.placement
     result["runner"] = {
         "candidates": spec.num_samples,
         "ensemble": spec.ensemble,
         "action_horizon": spec.action_horizon,
+        "guidance": spec.guidance,
     }
     if out is not None:
         out = Path(out)

@@ -118,7 +118,7 @@ class Policy:
 
             n = self.action_normalizer
             guide = SubgoalGuidance(n.low, n.high, self.config.obs_horizon - 1, self.config.gravmap_spec())
-        with torch.inference_mode():
+        with torch.no_grad() if guide is not None else torch.inference_mode():  # guidance needs autograd
             batch = self.batch(history, skill, family)
             chunks = self.model.sample(batch, num_samples, generator, guide, guidance)[0]
         return self.action_normalizer.unnormalize(chunks.float().cpu().numpy())
