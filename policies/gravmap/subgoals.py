@@ -117,7 +117,9 @@ def privileged_subgoals(env) -> list[Subgoal]:
 
 
 class SubgoalTracker:
-    """Hands out the current sub-goal; moves to the next when the TCP comes within `tolerance`.
+    """Hands out the current sub-goal; moves to the next when the TCP comes within `tolerance` of
+    it, or has passed it: is nearer the next sub-goal than the current one is (less `tolerance`),
+    so that a hand that skirts a sub-goal by a few millimetres is not called back to it.
 
     Args:
         subgoals: in order (at least one).
@@ -138,6 +140,11 @@ class SubgoalTracker:
     def update(self, tcp_position: np.ndarray) -> Subgoal:
         """The sub-goal for a TCP at `tcp_position` (3,) [m], after advancing past reached ones."""
         p = np.asarray(tcp_position, float)[:3]
-        while self.index < len(self.subgoals) - 1 and np.linalg.norm(p - self.current.position) <= self.tolerance:
+        while self.index < len(self.subgoals) - 1:
+            here, after = self.current.position, self.subgoals[self.index + 1].position
+            reached = np.linalg.norm(p - here) <= self.tolerance
+            passed = np.linalg.norm(p - after) < np.linalg.norm(here - after) - self.tolerance
+            if not (reached or passed):
+                break
             self.index += 1
         return self.current

@@ -200,10 +200,14 @@ def test_guidance_moves_sampled_positions_towards_the_subgoal(gravmap_run, state
 def test_subgoal_tracker_advances_when_reached():
     from policies.gravmap.subgoals import Subgoal
 
-    tracker = SubgoalTracker([Subgoal(np.zeros(3), 0.0, "a"), Subgoal(np.ones(3), 1.0, "b")], tolerance=0.01)
-    assert tracker.update(np.array([0.1, 0, 0])).name == "a"
-    assert tracker.update(np.array([0.005, 0, 0])).name == "b"
-    assert tracker.update(np.zeros(3)).name == "b"  # never goes back
+    above, inside = Subgoal(np.array([0, 0, 0.1]), 0.0, "a"), Subgoal(np.zeros(3), 0.0, "b")
+    tracker = SubgoalTracker([above, inside], tolerance=0.01)
+    assert tracker.update(np.array([0.05, 0, 0.2])).name == "a"
+    assert tracker.update(np.array([0.005, 0, 0.1])).name == "b"
+    assert tracker.update(np.array([0, 0, 0.3])).name == "b"  # never goes back
+    tracker = SubgoalTracker([above, inside], tolerance=0.01)
+    assert tracker.update(np.array([0.02, 0, 0.098])).name == "a"  # beside it, not past it
+    assert tracker.update(np.array([0.02, 0, 0.08])).name == "b"  # skirted it and went on down
     with pytest.raises(ParameterError):
         SubgoalTracker([])
 
