@@ -86,7 +86,7 @@ def show_gravmap(
     near = cost < np.quantile(cost, 0.15)
     sc = ax.scatter(*pts[near].T, c=cost[near], cmap="viridis_r", s=6, alpha=0.35, vmin=0, vmax=1)
     _path(ax, tcp, kps, goal, three_d=True)
-    ax.set_title(f"GravMap of the next keypose (step {goal.step}, {goal.cue})")
+    ax.set_title(f"next keypose: step {goal.step} ({goal.cue})")
     ax.set_xlabel("x [m]")
     ax.set_ylabel("y [m]")
     ax.set_zlabel("z [m]")
