@@ -8,6 +8,8 @@ layer installs and tests on its own:
     pip install -e .[sim]     # + MuJoCo and PyBullet
     pip install -e .[learn]   # + torch (CPU wheel here, CUDA wheel on a GPU machine)
     pip install -e .[ros]     # + ROS 2 Jazzy rclpy wheels (robots use their ROS install instead)
+    pip install -e .[perception]  # + open3d (CPU wheel) for the perception node
+    pip install -e .[ik]      # + mink, inverse kinematics for the joint-trajectory output
     pip install -e .[step]    # + build123d for STEP export
     pip install -e .[dev]     # everything the test suite exercises
 """
@@ -42,8 +44,11 @@ ROS = [
     "ros-jazzy-rosgraph-msgs",  # /clock
 ]
 STEP = ["build123d>=0.9"]
+# Debian/Ubuntu: open3d also needs the system library libusb-1.0 (scripts/setup_venv.sh installs it).
+PERCEPTION = ["open3d-cpu>=0.18"]
+IK = ["mink>=0.0.5", "daqp>=0.5"]  # mink's differential IK; daqp is the QP solver it is run with
 COLCON = ["colcon-core", "colcon-ros", "colcon-python-setup-py"]  # tests build the ROS package as a robot would
-DEV = LEARN + STEP + ROS + COLCON + ["pytest>=8", "ruff>=0.6"]
+DEV = LEARN + STEP + ROS + PERCEPTION + IK + COLCON + ["pytest>=8", "ruff>=0.6"]
 
 setup(
     name=PACKAGE_NAME,
@@ -65,7 +70,9 @@ setup(
         "learn": LEARN,
         "ros": ROS,
         "step": STEP,
-        "all": sorted(set(LEARN + ROS + STEP)),
+        "perception": PERCEPTION,
+        "ik": IK,
+        "all": sorted(set(LEARN + ROS + STEP + PERCEPTION + IK)),
         "dev": DEV,
     },
     zip_safe=True,
@@ -78,6 +85,7 @@ setup(
             "fmb_sim_robot = fmb_ros.sim_robot:main",
             "fmb_skill_server = fmb_ros.skill_server:main",
             "fmb_task_executor = fmb_ros.task_executor:main",
+            "fmb_perception = fmb_ros.perception_node:main",
         ],
     },
 )

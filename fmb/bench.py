@@ -26,8 +26,21 @@ def register(sub) -> None:
     p.add_argument("--cycles", type=int, default=300, help="10 Hz control cycles measured (default 300)")
     p.add_argument("--checkpoint", default="", help="policy run or checkpoint (default: the scripted expert)")
     p.add_argument("--skill", default="grasp", help="skill / simulated task (default grasp)")
+    p.add_argument(
+        "--small-policy", action="store_true", help="train a small diffusion policy on the fly and measure it"
+    )
     p.add_argument("--json", action="store_true", help="JSON only on stdout")
     p.set_defaults(handler=_cmd_ros)
+    p = bench_sub.add_parser("perception", help="pose error of fmb_perception against the simulator's ground truth")
+    p.add_argument("--scenes", type=int, default=20, help="seeded scenes (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="first scene seed (default 0)")
+    p.add_argument("--task", default="vertical_chain", help="sim task whose scenes are used (default vertical_chain)")
+    p.add_argument("--noise", type=float, default=0.0, help="Gaussian noise added to every point [m] (default 0)")
+    p.add_argument("--image-size", type=int, default=256, help="side camera images, square [px] (default 256)")
+    p.add_argument("--points", type=int, default=40_000, help="points in the fused cloud (default 40000)")
+    p.add_argument("--per-scene", action="store_true", help="also list every scene's errors")
+    p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
+    p.set_defaults(handler=_cmd_perception)
 
 
 def _cmd_cad(args) -> int:
@@ -77,7 +90,7 @@ def _cmd_ros(args) -> int:
     from fmb_ros.bench import bench_ros
 
     check_range("--cycles", args.cycles, 10, 100_000)
-    result = bench_ros(int(args.cycles), args.checkpoint, args.skill)
+    result = bench_ros(int(args.cycles), args.checkpoint, args.skill, small_policy=args.small_policy)
     print(json.dumps(result, indent=1, sort_keys=True))
     if not args.json:
         lat = result["latency_ms"]
@@ -86,4 +99,32 @@ def _cmd_ros(args) -> int:
             f"missed {result['missed_cycles']} of {result['cycles']} cycles",
             file=sys.stderr,
         )
+    return 0
+
+
+def _cmd_perception(args) -> int:
+    import sys
+
+    from fmb_ros.perception_eval import evaluate_perception
+
+    result = evaluate_perception(
+        scenes=args.scenes,
+        task=args.task,
+        seed=args.seed,
+        image_size=args.image_size,
+        points=args.points,
+        noise=args.noise,
+        progress=not args.json,
+    )
+    if not args.per_scene:
+        result.pop("per_scene")
+    print(json.dumps(result, indent=1, sort_keys=True))
+    if not args.json:
+        for key in ("board", "hole", "peg"):
+            t, r = result[key]["translation_mm"], result[key]["rotation_deg"]
+            print(
+                f"{key}: {t.get('median')} / {t.get('p90')} mm, {r.get('median')} / {r.get('p90')} deg "
+                f"(median / p90), missed {result[key]['missed']} of {result['scenes']}",
+                file=sys.stderr,
+            )
     return 0

@@ -19,6 +19,8 @@ EXTRAS = {
     **dict.fromkeys(("torch", "diffusers", "safetensors"), "learn"),
     "build123d": "step",
     "rclpy": "ros",
+    "open3d": "perception",
+    "mink": "ik",
 }
 """Third-party module -> the setup.py extra that installs it (for the missing-dependency message)."""
 

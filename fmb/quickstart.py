@@ -6,8 +6,10 @@ Stages (each shows progress; a rerun reuses what is already done):
 2. scripted-expert demonstrations of one skill (default: insertion) on the training side of a
    split (default: family_holdout, so hexagon and star pegs are never seen in training);
 3. the `small` diffusion policy and the BC baseline, trained on those demonstrations, both
-   conditioned on the target hole's pose (the skill's goal, read from the task specification
-   here, from perception on a robot; `--goal ""` trains from the point cloud alone);
+   conditioned on the skill's goal, `tcp_goal`: the hand's pose at which the held peg is in its
+   hole (the hole's pose combined with the in-hand grasp; read from the task specification here,
+   from perception and the grasp on a robot). `--goal hole` conditions on the hole's pose alone
+   (the in-hand grasp depth is then left to the point cloud), `--goal ""` on nothing;
 4. both evaluated on seen objects and on the held-out families;
 5. a Markdown report with plots: runs/quickstart/report.md.
 """
@@ -34,8 +36,13 @@ class QuickstartConfig:
     point_cloud: int = 4096
     image_size: int = 128
     config: str = "small"
-    goal: str = "hole"
+    goal: str = "tcp_goal"
 
+
+GOAL_WORDS = {
+    "tcp_goal": "the hand's pose with the held peg in its hole (hole pose and in-hand grasp)",
+    "hole": "the target hole's pose",
+}
 
 HELP = {
     "task": "skill to learn",
@@ -71,6 +78,32 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
+STAGE_FIELDS = ("task", "demos", "split", "point_cloud", "image_size", "config", "goal")
+"""Settings that the reusable stages (demonstrations, trained policies) depend on."""
+
+
+def check_reusable(cfg: QuickstartConfig, out: Path) -> None:
+    """Record the stage settings in `out`/quickstart.json, or refuse (ParameterError) when the
+    folder holds stages made with different ones: reusing them would mix settings, and
+    redoing them would overwrite saved work."""
+    from fmb.errors import ParameterError
+
+    wanted = {k: getattr(cfg, k) for k in STAGE_FIELDS}
+    record = out / "quickstart.json"
+    if record.exists():
+        try:
+            made = json.loads(record.read_text())
+        except ValueError as e:
+            raise ParameterError(f"{record}: unreadable ({e}); remove it or pass another --out") from None
+        changed = {k: (made.get(k), v) for k, v in wanted.items() if made.get(k) != v}
+        if changed:
+            what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            raise ParameterError(f"{out} holds a quickstart made with other settings ({what}); pass another --out")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(wanted, indent=1))
+
+
 def run(args) -> int:
     from cad.export import export_set
     from cad.object_set import standard_set
@@ -81,6 +114,8 @@ def run(args) -> int:
     cfg = QuickstartConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(QuickstartConfig)})
     progress = not args.quiet
     stages = 1 if args.objects_only else 5
+    if not args.objects_only:
+        check_reusable(cfg, out)
     objects_dir = out / "objects"
     print(f"[1/{stages}] generating the FMB object set (54 pegs, 3 boards, fixture, bridge assembly)", flush=True)
     objects = standard_set()
@@ -178,8 +213,8 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
         "observations": f"TCP state + local point cloud ({cfg.point_cloud}-point fused cloud from 3 cameras at "
         f"{cfg.image_size} px)"
         + (
-            f" + the goal: the target {cfg.goal}'s pose relative to the TCP, from the task specification"
-            " (ground truth in simulation; a perception estimate on a robot)"
+            f" + the goal: {GOAL_WORDS.get(cfg.goal, 'the target ' + repr(cfg.goal))} relative to the TCP,"
+            " from the task specification (ground truth in simulation; perception and the grasp on a robot)"
             if cfg.goal
             else ""
         ),

@@ -5,6 +5,11 @@ The simulated robot runs in this process (instrumented); the skill server runs a
 /clock out, command back. For each simulated step k published at wall time P_k, the latency is the
 arrival of the first command after P_k minus P_k; a step with no command before P_{k+1} is a missed
 cycle. The skill runs to its step limit (`judge:=false`), so the loop runs for the whole measurement.
+
+The controller is the scripted expert, a checkpoint (`checkpoint`), or with `small_policy` a diffusion
+policy of the `small` preset (the size meant for this CPU) trained for a few steps on a few grasp
+demonstrations collected on the fly (`small_policy_checkpoint`): latency depends on the network's size
+and the denoising steps, not on how well it is trained.
 """
 
 from __future__ import annotations
@@ -32,8 +37,38 @@ def _summary_ms(values) -> dict:
     }
 
 
-def bench_ros(steps: int = 300, checkpoint: str = "", skill: str = "grasp", timeout: float = 600.0) -> dict:
+def small_policy_checkpoint(folder, skill: str = "grasp", episodes: int = 2, steps: int = 20) -> str:
+    """Train a `small`-preset diffusion policy (state observations) for `steps` gradient steps on
+    `episodes` expert demonstrations of `skill`, in `folder`; return the run folder."""
+    import dataclasses
+    from pathlib import Path
+
+    from policies.config import preset
+    from policies.train import train
+    from sim.collect import RunSpec, collect
+
+    folder = Path(folder)
+    collect(RunSpec(skill), folder / "demos", episodes=episodes, progress=False)
+    policy_config, train_config = preset("small", points=0)
+    train_config = dataclasses.replace(train_config, steps=steps, checkpoint_every=steps, device="cpu")
+    train([folder / "demos"], folder / "run", policy_config, train_config, progress=False, log=lambda m: None)
+    return str(folder / "run")
+
+
+def bench_ros(
+    steps: int = 300, checkpoint: str = "", skill: str = "grasp", timeout: float = 600.0, small_policy: bool = False
+) -> dict:
     """Measure `steps` control cycles; see module docstring. Returns JSON-ready figures [ms]."""
+    if small_policy:
+        import tempfile
+
+        if checkpoint:
+            raise FmbError("--small-policy trains its own checkpoint: leave out --checkpoint")
+        with tempfile.TemporaryDirectory(prefix="fmb_bench_ros_") as folder:
+            run = small_policy_checkpoint(folder, skill)
+            result = bench_ros(steps, run, skill, timeout)
+        result["policy"] = "small preset, state observations, trained 20 steps on 2 demonstrations (latency only)"
+        return result
     import rclpy
     from geometry_msgs.msg import PoseStamped
 

@@ -2,12 +2,17 @@
 
     fmb ros up sim [--task insert] [--skills insert] [--params-file launch/params/sim.yaml] [--duration 30]
     fmb ros up sim --task vertical_chain --skills grasp,rotate,insert --task-file launch/tasks/vertical_chain.yaml
+    fmb ros up sim --task vertical_chain --perception
+    fmb ros up robot [--params-file launch/params/robot.yaml] [--skills grasp] [--no-perception]
 
-starts what `launch/sim.launch.py` starts, with the same parameter file (default: the package's
-`launch/params/sim.yaml`), in one process on a MultiThreadedExecutor: the simulated robot, one
-skill server per skill (named `<skill>_skill`, on simulated time) and, with `--task-file`, the task
-executor. Flags given on the command line win over the file. Importing this module does not import
-rclpy, so `fmb --help` works without the [ros] extra.
+`up sim` starts what `launch/sim.launch.py` starts, with the same parameter files (default: the
+package's `launch/params/sim.yaml`, plus `perception.yaml` with `--perception`), in one process on a
+MultiThreadedExecutor: the simulated robot, one skill server per skill (named `<skill>_skill`, on
+simulated time), with `--perception` fmb_perception, and with `--task-file` the task executor.
+`up robot` starts what `launch/robot.launch.py` starts, from `launch/params/robot.yaml`: the skill
+servers and fmb_perception the file names, no simulator, on the wall clock; it prints which driver
+and camera topics have no publisher yet (`fmb_ros.watch`). Flags given on the command line win over
+the file. Importing this module does not import rclpy, so `fmb --help` works without the [ros] extra.
 """
 
 from __future__ import annotations
@@ -22,15 +27,20 @@ def register(sub) -> None:
     """Add the `ros` command group to the `fmb` subparsers."""
     ros = sub.add_parser("ros", help="run the ROS 2 nodes (simulated robot, skill servers) in one process")
     ros_sub = ros.add_subparsers(dest="ros_command", metavar="ROS_COMMAND", required=True)
-    p = ros_sub.add_parser("up", help="start a set of nodes: `sim` = simulated robot + skill servers")
-    p.add_argument("target", choices=["sim"], help="what to start (sim; robot comes with the real-robot adapters)")
-    p.add_argument("--task", default=None, help="simulated task (default: the parameter file's, else grasp)")
-    p.add_argument("--skills", default="", help="comma-separated skill servers to start (default: the task)")
-    p.add_argument("--seed", type=int, default=None, help="scene seed (default: the parameter file's)")
-    p.add_argument("--real-time-factor", type=float, default=None, help="simulated s per wall s (default 1)")
-    p.add_argument(
-        "--params-file", type=Path, default=None, help="ROS 2 parameter YAML (default launch/params/sim.yaml)"
+    p = ros_sub.add_parser(
+        "up",
+        help="start a set of nodes: `sim` = simulated robot + skill servers; `robot` = the same minus the simulator",
     )
+    p.add_argument("target", choices=["sim", "robot"], help="what to start (as launch/sim.launch.py, robot.launch.py)")
+    p.add_argument("--task", default=None, help="simulated task (sim; default: the parameter file's, else grasp)")
+    p.add_argument("--skills", default="", help="comma-separated skill servers (default: the task / the file's)")
+    p.add_argument("--seed", type=int, default=None, help="scene seed (sim; default: the parameter file's)")
+    p.add_argument("--real-time-factor", type=float, default=None, help="simulated s per wall s (sim; default 1)")
+    p.add_argument(
+        "--params-file", type=Path, default=None, help="ROS 2 parameter YAML (default launch/params/<target>.yaml)"
+    )
+    p.add_argument("--perception", action="store_true", help="sim: cameras, point cloud and fmb_perception")
+    p.add_argument("--no-perception", action="store_true", help="robot: leave fmb_perception out")
     p.add_argument("--task-file", type=Path, default=None, help="also start the task executor with this YAML task")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many wall seconds (0 = Ctrl-C)")
     p.set_defaults(handler=_cmd_up)
@@ -47,8 +57,7 @@ def default_params_file(name: str = "sim.yaml") -> Path | None:
     return None
 
 
-def node_parameters(params_file: Path | None, node: str) -> dict:
-    """The `ros__parameters` of `node` in a ROS 2 parameter YAML ({} when absent)."""
+def _load_params(params_file: Path | None) -> dict:
     if params_file is None:
         return {}
     import yaml
@@ -56,9 +65,14 @@ def node_parameters(params_file: Path | None, node: str) -> dict:
     from fmb.errors import ParameterError
 
     try:
-        data = yaml.safe_load(params_file.read_text()) or {}
+        return yaml.safe_load(params_file.read_text()) or {}
     except yaml.YAMLError as e:
         raise ParameterError(f"--params-file {params_file}: not valid YAML ({e})") from None
+
+
+def node_parameters(params_file: Path | None, node: str) -> dict:
+    """The `ros__parameters` of `node` in a ROS 2 parameter YAML ({} when absent)."""
+    data = _load_params(params_file)
     section = data.get(node) or data.get("/" + node) or {}
     return dict(section.get("ros__parameters") or {})
 
@@ -69,16 +83,46 @@ def _cmd_up(args) -> int:
     if args.real_time_factor is not None:
         check_range("--real-time-factor", args.real_time_factor, 0.01, 100.0)
     check_range("--duration", args.duration, 0.0, 1e7, unit="s")
-    params_file = args.params_file or default_params_file()
+    robot = args.target == "robot"
+    for flag, value, allowed in (
+        ("--task", args.task, not robot),
+        ("--seed", args.seed, not robot),
+        ("--real-time-factor", args.real_time_factor, not robot),
+        ("--perception", args.perception or None, not robot),
+        ("--no-perception", args.no_perception or None, robot),
+    ):
+        if value is not None and not allowed:
+            raise ParameterError(f"{flag} does not apply to `fmb ros up {args.target}`")
+    params_file = args.params_file or default_params_file(f"{args.target}.yaml")
     if params_file is not None and not params_file.is_file():
         raise ParameterError(f"--params-file {params_file}: no such file")
-    task = args.task or node_parameters(params_file, SIM_NODE).get("task", "grasp")
+    files = [params_file] if params_file else []
+    if args.perception:
+        extra = default_params_file("perception.yaml")
+        if extra is None:
+            raise ParameterError("--perception: launch/params/perception.yaml is missing from the installation")
+        files.append(extra)
+    factories, names, summary = _robot_nodes(args, params_file) if robot else _sim_nodes(args, params_file)
+    print(f"fmb ros up {args.target}: {summary}; parameters {', '.join(map(str, files)) or 'defaults'}", flush=True)
+    from fmb_ros.spin import exit_process, spin_nodes
+
+    if robot:
+        from fmb_ros.watch import InputWatcher
+
+        factories.append(lambda: InputWatcher(names, label="fmb ros up robot"))
+    ros_args = ["--ros-args"] + [a for f in files for a in ("--params-file", str(f))] if files else None
+    code = spin_nodes(ros_args, *factories, duration=args.duration or None)
+    exit_process(code)  # the nodes are shut down; skip finalisation (see exit_process)
+
+
+def _sim_nodes(args, params_file):
+    """(node factories, node names, summary) of `fmb ros up sim`."""
     from rclpy.parameter import Parameter
 
     from fmb_ros.sim_robot import SimRobotNode
     from fmb_ros.skill_server import SkillServerNode
-    from fmb_ros.spin import exit_process, spin_nodes
 
+    task = args.task or node_parameters(params_file, SIM_NODE).get("task", "grasp")
     skills = [s for s in (args.skills or task).split(",") if s]
     sim_overrides = [Parameter("task", value=task)]
     if args.seed is not None:
@@ -91,15 +135,64 @@ def _cmd_up(args) -> int:
         return lambda: SkillServerNode(f"{skill}_skill", parameter_overrides=overrides)
 
     factories = [lambda: SimRobotNode(parameter_overrides=sim_overrides), *(skill_factory(s) for s in skills)]
-    if args.task_file is not None:
-        from fmb_ros.task_executor import TaskExecutorNode
+    names = [SIM_NODE, *(f"{s}_skill" for s in skills)]
+    if args.perception:
+        from fmb_ros.perception_node import PerceptionNode
 
-        executor_overrides = [
-            Parameter("task_file", value=str(args.task_file.resolve())),
-            Parameter("use_sim_time", value=True),
-        ]
-        factories.append(lambda: TaskExecutorNode(parameter_overrides=executor_overrides))
-    print(f"fmb ros up sim: task {task}, skills {', '.join(skills)}, parameters {params_file or 'defaults'}")
-    ros_args = ["--ros-args", "--params-file", str(params_file)] if params_file else None
-    code = spin_nodes(ros_args, *factories, duration=args.duration or None)
-    exit_process(code)  # the nodes are shut down; skip finalisation (see exit_process)
+        factories.append(lambda: PerceptionNode(parameter_overrides=[Parameter("use_sim_time", value=True)]))
+        names.append("fmb_perception")
+    if args.task_file is not None:
+        factories.append(_executor_factory(args.task_file, perception=args.perception, sim_time=True))
+        names.append("fmb_task_executor")
+    return factories, names, f"task {task}, skills {', '.join(skills)}" + (", perception" if args.perception else "")
+
+
+def _robot_nodes(args, params_file):
+    """(node factories, node names, summary) of `fmb ros up robot`: the skill servers the parameter file
+    names (or --skills), fmb_perception when the file has it, the executor with --task-file."""
+    from rclpy.parameter import Parameter
+
+    from fmb_ros.skill_server import SkillServerNode
+
+    data = _load_params(params_file)
+    sections = [k.lstrip("/") for k in data if k != "/**"]
+    if args.skills:
+        skills = [s for s in args.skills.split(",") if s]
+    else:
+        skills = [k[: -len("_skill")] for k in sections if k.endswith("_skill")]
+
+    def skill_factory(skill: str):
+        return lambda: SkillServerNode(f"{skill}_skill", parameter_overrides=[Parameter("skill", value=skill)])
+
+    factories = [skill_factory(s) for s in skills]
+    names = [f"{s}_skill" for s in skills]
+    perception = "fmb_perception" in sections and not args.no_perception
+    if perception:
+        from fmb_ros.perception_node import PerceptionNode
+
+        factories.append(lambda: PerceptionNode())
+        names.append("fmb_perception")
+    if args.task_file is not None:
+        factories.append(_executor_factory(args.task_file, perception=perception, sim_time=False))
+        names.append("fmb_task_executor")
+    if not factories:
+        from fmb.errors import ParameterError
+
+        raise ParameterError(
+            f"--params-file {params_file}: names no <skill>_skill or fmb_perception node; use --skills"
+        )
+    summary = f"skills {', '.join(skills) or 'none'}" + (", perception" if perception else "") + " (no simulator)"
+    return factories, names, summary
+
+
+def _executor_factory(task_file: Path, perception: bool, sim_time: bool):
+    from rclpy.parameter import Parameter
+
+    from fmb_ros.task_executor import TaskExecutorNode
+
+    overrides = [Parameter("task_file", value=str(task_file.resolve())), Parameter("use_sim_time", value=sim_time)]
+    if perception:
+        overrides.append(Parameter("perception_namespace", value="/fmb_perception"))
+    if not sim_time:
+        overrides.append(Parameter("ground_truth_namespace", value=""))
+    return lambda: TaskExecutorNode(parameter_overrides=overrides)

@@ -92,4 +92,3 @@ class CandidateRecorder:
         tcp = np.asarray(history[-1]["tcp_pose"], float)
         self.last = (np.asarray(chunks)[:, self.first :], tcp, 0, None)
         return 0
-

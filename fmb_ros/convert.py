@@ -193,6 +193,29 @@ def point_cloud_array(msg: PointCloud2) -> np.ndarray:
     return np.concatenate([np.stack([raw["x"], raw["y"], raw["z"]], axis=1), rgb], axis=1).astype(np.float32)
 
 
+def point_cloud_xyz(msg: PointCloud2) -> np.ndarray:
+    """(N, 3) float32 xyz of a PointCloud2 with float32 x, y, z fields (any other fields ignored;
+    organised clouds are flattened; NaN points, as depth cameras send for no return, are kept)."""
+    fields = {f.name: f for f in msg.fields}
+    for name in ("x", "y", "z"):
+        f = fields.get(name)
+        if f is None or f.datatype != PointField.FLOAT32:
+            raise ConversionError(
+                f"PointCloud2 needs float32 fields x, y, z; has {[(f.name, f.datatype) for f in msg.fields]}"
+            )
+    if msg.is_bigendian:
+        raise ConversionError("big-endian PointCloud2 is not supported")
+    n = msg.width * msg.height
+    if msg.point_step < 12 or len(msg.data) < n * msg.point_step:
+        raise ConversionError(f"PointCloud2 has {len(msg.data)} bytes for {n} points of {msg.point_step} bytes")
+    dtype = np.dtype(
+        {"names": ["x", "y", "z"], "formats": ["<f4"] * 3, "offsets": [fields[k].offset for k in "xyz"],
+         "itemsize": msg.point_step}
+    )  # fmt: skip
+    raw = np.frombuffer(bytes(msg.data), dtype=dtype, count=n)
+    return np.stack([raw["x"], raw["y"], raw["z"]], axis=1).astype(np.float32)
+
+
 # -- images --------------------------------------------------------------------------------------
 
 

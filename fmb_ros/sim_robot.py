@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import rclpy.clock
@@ -75,6 +76,9 @@ class SimRobotNode(Node):
         from sim.panda import ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
 
         self.arm_joints, self.finger_joints, self.gripper_open = ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
+        # Every call into the simulation runs on this one thread: an OpenGL (EGL) context can be
+        # current in one thread only, and executor callbacks run on any thread of a pool.
+        self._sim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fmb_sim")
         self.env = make_env(
             p["task"],
             p["backend"],
@@ -124,7 +128,7 @@ class SimRobotNode(Node):
         self.create_service(Trigger, p["reset_service"], self.on_reset)
         self.add_on_set_parameters_callback(self.on_set_parameters)
 
-        self.reset_episode(int(p["seed"]))
+        self.in_sim_thread(self.reset_episode, int(p["seed"]))
         # The simulator is the clock source: its loop runs on the steady wall clock even when the
         # node is given use_sim_time (a parameter file may set it for every node).
         steady = rclpy.clock.Clock(clock_type=rclpy.clock.ClockType.STEADY_TIME)
@@ -133,6 +137,17 @@ class SimRobotNode(Node):
             f"simulating {p['task']} on {p['backend']} at {1 / self.period:g} Hz x{p['real_time_factor']:g}; "
             f"cameras {list(p['cameras']) or 'none'}, point cloud {p['point_cloud']} points"
         )
+
+    def in_sim_thread(self, fn, *args):
+        """Run `fn(*args)` on the simulation's thread and return its result (exceptions propagate)."""
+        return self._sim_thread.submit(fn, *args).result()
+
+    def destroy_node(self) -> None:
+        try:
+            self.in_sim_thread(self.env.close)
+        finally:
+            self._sim_thread.shutdown(wait=True)
+        super().destroy_node()
 
     # -- parameters ------------------------------------------------------------------------------
     def on_set_parameters(self, params) -> SetParametersResult:
@@ -185,7 +200,7 @@ class SimRobotNode(Node):
     def on_reset(self, request, response):
         seed = int(self.get_parameter("seed").value)
         try:
-            self.reset_episode(seed)
+            self.in_sim_thread(self.reset_episode, seed)
         except Exception as e:  # noqa: BLE001 - report to the caller, keep serving
             response.success, response.message = False, f"reset with seed {seed} failed: {type(e).__name__}: {e}"
             self.get_logger().error(response.message)
@@ -210,6 +225,9 @@ class SimRobotNode(Node):
         self.get_logger().info(f"reset: task {self.params['task']} seed {seed}")
 
     def on_tick(self) -> None:
+        self.in_sim_thread(self._step)
+
+    def _step(self) -> None:
         from sim.exceptions import SimError
 
         if self.trajectory is not None:

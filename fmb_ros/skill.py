@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import enum
 import math
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import numpy as np
 
+from fmb.errors import check_choice
 from fmb_ros.controllers import Controller
 from fmb_ros.exceptions import GoalError
 from fmb_ros.safety import SafeCommand, SafetyFilter, Verdict
+from fmb_ros.world import EpisodeFacts
 from sim.spatial import apply_delta
+
+POLICY_GOALS = ("auto", "goal")
 
 
 class State(str, enum.Enum):
@@ -62,10 +67,19 @@ class SkillExecution:
         safety: the filter every command goes through.
         base_frame: the only frame goals may be given in.
         max_steps: step limit (0 = the controller's).
+        policy_goal: where a goal-conditioned policy's goal pose comes from: "auto" (the simulator's
+            task target when its ground truth has one, else the goal message's pose: on a robot, the
+            target perception estimated) or "goal" (always the goal message's pose).
     """
 
     def __init__(
-        self, skill: str, controller: Controller, safety: SafetyFilter, base_frame: str, max_steps: int = 0
+        self,
+        skill: str,
+        controller: Controller,
+        safety: SafetyFilter,
+        base_frame: str,
+        max_steps: int = 0,
+        policy_goal: str = "auto",
     ):
         self.skill = skill
         self.controller = controller
@@ -79,6 +93,7 @@ class SkillExecution:
         self.goal: np.ndarray | None = None
         self.started_at: float | None = None
         self.last_verdict: Verdict | None = None
+        self.policy_goal = check_choice("policy_goal", policy_goal, POLICY_GOALS)
 
     # -- goal and cancel -------------------------------------------------------------------------
     def start(self, goal_pose, frame_id: str, world, now: float) -> None:
@@ -105,8 +120,18 @@ class SkillExecution:
             )
         if hasattr(world, "mark_rest"):
             world.mark_rest()
+        runner = self.controller.runner
+        goal_key = getattr(getattr(getattr(runner, "policy", None), "config", None), "goal", None) or ""
+        from_message = bool(goal_key) and (
+            self.policy_goal == "goal" or goal_key not in world.episode.info.get("targets", {})
+        )
+        view = world
+        if from_message:  # the skill's command is the policy's goal: the episode facts it reads carry it
+            info = dict(world.episode.info)
+            info["targets"] = {**info.get("targets", {}), goal_key: goal.tolist()}
+            view = SimpleNamespace(episode=EpisodeFacts(info))
         try:
-            self.controller.runner.reset(world)
+            runner.reset(view)
         except Exception as e:  # noqa: BLE001 - any controller failure is reported, not raised into ROS
             raise GoalError(f"the controller could not start: {type(e).__name__}: {e}") from None
         self.goal = goal
@@ -185,4 +210,3 @@ def stage_judgement(evaluation: dict | None, index: int, stages: int) -> dict | 
     done = stage > index or (last and stage == index and bool(evaluation.get("success")))
     progress = min(max(float(evaluation.get("progress", 0.0)) * stages - index, 0.0), 1.0)
     return {"success": done, "failed": bool(evaluation.get("failed")), "progress": 1.0 if done else progress}
-

@@ -29,7 +29,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseArray, PoseStamped, TwistStamped, WrenchStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, PointCloud2
-from std_msgs.msg import Float64, String
+from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import MarkerArray
@@ -59,7 +59,21 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "wrench_topic": ("wrench", "geometry_msgs/WrenchStamped in: hand wrench [N, N m]"),
     "gripper_state_topic": ("gripper/joint_states", "sensor_msgs/JointState in: finger joints [m]"),
     "points_topic": ("points", "sensor_msgs/PointCloud2 in: fused cloud (used by point-cloud policies)"),
-    "command_interface": ("cartesian", "cartesian (equilibrium pose) or joint_trajectory (through inverse kinematics)"),
+    "command_interface": (
+        "cartesian",
+        "cartesian (equilibrium pose), joint_trajectory (topic) or follow_joint_trajectory (control_msgs action)",
+    ),
+    "ik_solver": ("dls", "inverse kinematics for joint outputs and expert planning: dls (own) or mink"),
+    "follow_joint_trajectory_action": (
+        "/joint_trajectory_controller/follow_joint_trajectory",
+        "control_msgs/action/FollowJointTrajectory out (follow_joint_trajectory interface; robot only)",
+    ),
+    "gripper_interface": ("topic", "topic (std_msgs/Float64 opening) or franka_action (franka_msgs Move/Grasp)"),
+    "franka_gripper_namespace": ("/franka_gripper", "franka_action: namespace of the move and grasp actions"),
+    "gripper_force": (70.0, "franka_action: grasp force [N]"),
+    "policy_goal": ("auto", "goal-conditioned policies: auto (sim task target if known, else the goal) or goal"),
+    "target_topic": ("", "geometry_msgs/PoseStamped in: a target from perception, run with ~/start (empty: none)"),
+    "start_service": ("~/start", "std_srvs/Trigger: run towards the newest pose on target_topic"),
     "equilibrium_pose_topic": ("equilibrium_pose", "geometry_msgs/PoseStamped out: impedance target [m]"),
     "joint_trajectory_topic": ("joint_trajectory", "trajectory_msgs/JointTrajectory out (joint_trajectory interface)"),
     "gripper_command_topic": ("gripper/command", "std_msgs/Float64 out: finger opening [m] (0 = close)"),
@@ -79,7 +93,9 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "max_angular_speed": (2.5, "safety: TCP turn rate limit [rad/s]"),
     "observation_timeout": (0.5, "safety: hold when the newest TCP pose is older than this [s]"),
 }
-COMMAND_INTERFACES = ("cartesian", "joint_trajectory")
+COMMAND_INTERFACES = ("cartesian", "joint_trajectory", "follow_joint_trajectory")
+GRIPPER_INTERFACES = ("topic", "franka_action")
+JOINT_INTERFACES = ("joint_trajectory", "follow_joint_trajectory")
 LIMIT_NAMES = (
     "workspace_low",
     "workspace_high",
@@ -102,6 +118,14 @@ class SkillServerNode(Node):
 
         self.arm_joints, self.finger_joints, self.gripper_open = ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
         check_choice("command_interface", p["command_interface"], COMMAND_INTERFACES)
+        check_choice("gripper_interface", p["gripper_interface"], GRIPPER_INTERFACES)
+        from fmb_ros.skill import POLICY_GOALS
+
+        check_choice("policy_goal", p["policy_goal"], POLICY_GOALS)
+        from fmb_ros.kinematics import IK_SOLVERS
+
+        check_choice("ik_solver", p["ik_solver"], IK_SOLVERS)
+        check_range("gripper_force", p["gripper_force"], 1.0, 140.0, unit="N")
         limits = SafetyLimits(**{k: tuple(p[k]) if isinstance(p[k], list) else p[k] for k in LIMIT_NAMES})
         self.safety = SafetyFilter(limits)
         self.world = WorldMirror()
@@ -117,17 +141,31 @@ class SkillServerNode(Node):
             self.error = f"cannot run skill {p['skill']!r}: {reason}"
             self.get_logger().error(self.error)
         else:
-            self.run = SkillExecution(p["skill"], controller, self.safety, p["base_frame"], int(p["max_steps"]))
-            if controller.privileged or p["command_interface"] == "joint_trajectory":  # inverse kinematics
-                from fmb_ros.kinematics import PandaKinematics
+            self.run = SkillExecution(
+                p["skill"], controller, self.safety, p["base_frame"], int(p["max_steps"]), p["policy_goal"]
+            )
+            if controller.privileged or p["command_interface"] in JOINT_INTERFACES:  # inverse kinematics
+                from fmb_ros.kinematics import make_kinematics
 
-                self.world.kinematics = PandaKinematics()
+                self.world.kinematics = make_kinematics(p["ik_solver"])
             device = f" (device {p['device']} -> {controller.device})" if controller.device else ""
             self.get_logger().info(f"skill {p['skill']}: {controller.description}{device}")
 
         self.pub_pose = self.create_publisher(PoseStamped, p["equilibrium_pose_topic"], qos.COMMAND)
         self.pub_trajectory = self.create_publisher(JointTrajectory, p["joint_trajectory_topic"], qos.COMMAND)
-        self.pub_gripper = self.create_publisher(Float64, p["gripper_command_topic"], qos.COMMAND)
+        from fmb_ros import adapters
+
+        self.follow_trajectory = None
+        if p["command_interface"] == "follow_joint_trajectory":
+            self.follow_trajectory = adapters.FollowJointTrajectoryOutput(
+                self, p["follow_joint_trajectory_action"], self.arm_joints
+            )
+        if p["gripper_interface"] == "franka_action":
+            self.gripper = adapters.FrankaGripperOutput(
+                self, p["franka_gripper_namespace"], self.gripper_open, float(p["gripper_force"])
+            )
+        else:
+            self.gripper = adapters.TopicGripperOutput(self, p["gripper_command_topic"], self.gripper_open, qos.COMMAND)
         self.pub_status = self.create_publisher(DiagnosticStatus, p["status_topic"], qos.STATE)
         self.pub_result = self.create_publisher(DiagnosticStatus, p["result_topic"], qos.LATCHED)
         self.pub_markers = self.create_publisher(MarkerArray, p["markers_topic"], qos.STATE)
@@ -147,6 +185,11 @@ class SkillServerNode(Node):
             if p["judge"]:
                 sub(DiagnosticStatus, f"{gt}/evaluation", self.on_evaluation, qos.STATE)
         sub(PoseStamped, p["goal_topic"], self.on_goal, qos.COMMAND)
+        self.target: PoseStamped | None = None
+        self.last_rejection = ""
+        if p["target_topic"]:
+            sub(PoseStamped, p["target_topic"], self.on_target, qos.STATE)
+        self.create_service(Trigger, p["start_service"], self.on_start)
         self.create_service(Trigger, p["cancel_service"], self.on_cancel)
         self.create_service(SetBool, p["emergency_stop_service"], self.on_emergency_stop)
         self.object_keys: list[str] = []
@@ -208,23 +251,47 @@ class SkillServerNode(Node):
         }
 
     # -- goal, cancel, stop ----------------------------------------------------------------------
-    def on_goal(self, msg: PoseStamped) -> None:
+    def on_goal(self, msg: PoseStamped) -> bool:
+        """Start a run towards the goal; False (and a `rejected` result saying why) when refused."""
         pose, frame, _ = convert.pose_stamped_array(msg)
         # Results echo the goal's stamp, so a client can tell its result from a latched older one.
         stamp = f"{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}"
         if self.run is None:
             self.publish_result("error", "rejected", f"goal rejected: {self.error}", goal_stamp=stamp)
-            return
+            return False
         try:
             self.run.start(pose, frame, self.world, self.now())
         except GoalError as e:
             self.get_logger().warning(f"goal rejected: {e}")
             self.publish_result("error", "rejected", f"goal rejected: {e}", goal_stamp=stamp)
-            return
+            self.last_rejection = str(e)
+            return False
         self.goal_stamp = stamp
         self.evaluation = None
         self.get_logger().info(f"goal accepted: {self.params['skill']} towards {np.round(pose[:3], 3).tolist()} m")
         self.publish_status()
+        return True
+
+    def on_target(self, msg: PoseStamped) -> None:
+        """The newest target from perception; also kept in the world view (GravMap sub-goals)."""
+        self.target = msg
+        pose, _, _ = convert.pose_stamped_array(msg)
+        self.world.perceived["target"] = pose
+
+    def on_start(self, request, response):
+        """Run towards the newest pose on `target_topic`, checked as a goal (frame, workspace)."""
+        if not self.params["target_topic"]:
+            response.success, response.message = False, "no target_topic set: send a goal on ~/goal instead"
+            return response
+        if self.target is None:
+            response.success, response.message = False, f"no target on {self.params['target_topic']} yet"
+            return response
+        response.success = self.on_goal(self.target)
+        if response.success:
+            response.message = f"running towards the target from {self.params['target_topic']}"
+        else:
+            response.message = f"goal rejected: {self.error or self.last_rejection}"
+        return response
 
     def on_cancel(self, request, response):
         if self.run is None:
@@ -275,20 +342,24 @@ class SkillServerNode(Node):
     def send(self, cmd) -> None:
         if cmd is None or cmd.pose is None:
             return
-        if self.params["command_interface"] == "joint_trajectory":
+        if self.params["command_interface"] in JOINT_INTERFACES:
             q = self.world.kinematics.inverse(cmd.pose, self.world.q, q_rest=self.world.q_rest, margin=0.0)
             if q is None:
                 self.get_logger().warning(
                     f"no joint solution for {np.round(cmd.pose, 4).tolist()}; holding", throttle_duration_sec=2.0
                 )
                 return
-            point = JointTrajectoryPoint(positions=[float(v) for v in q])
-            point.time_from_start = convert.to_duration(1.0 / float(self.params["rate"]))
-            self.pub_trajectory.publish(JointTrajectory(joint_names=list(self.arm_joints), points=[point]))
+            period = 1.0 / float(self.params["rate"])
+            if self.follow_trajectory is not None:
+                self.follow_trajectory.send(q, period)
+            else:
+                point = JointTrajectoryPoint(positions=[float(v) for v in q])
+                point.time_from_start = convert.to_duration(period)
+                self.pub_trajectory.publish(JointTrajectory(joint_names=list(self.arm_joints), points=[point]))
         else:
             self.pub_pose.publish(convert.pose_stamped_msg(cmd.pose, self.params["base_frame"], self.now()))
         self.last_command = cmd.pose
-        self.pub_gripper.publish(Float64(data=0.0 if cmd.close_gripper else float(self.gripper_open)))
+        self.gripper.send(bool(cmd.close_gripper))
 
     def status_values(self, state: str) -> dict:
         run = self.run

@@ -9,7 +9,9 @@ with an unknown skill, a missing file or a bad target is refused at `~/start` wi
 node keeps running.
 
 Object targets (`target: {object: peg}`) come from the simulator's ground truth
-(`<ground_truth_namespace>/object_poses`); a perception node will provide them on a real robot.
+(`<ground_truth_namespace>/object_poses`) and, with `perception_namespace` set, from the
+perception node (`fmb_perception`: objects `board`, `peg` and `hole`, the target hole), whose
+estimates take precedence; on a real robot only perception provides them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "skill_namespace": ("/{skill}_skill", "namespace of each skill server ({skill} is replaced)"),
     "base_frame": ("panda_link0", "frame of the goals"),
     "ground_truth_namespace": ("ground_truth", "where object poses for `target: {object: ...}` come from"),
+    "perception_namespace": ("", "fmb_perception's namespace (e.g. /fmb_perception): board, peg, hole poses"),
     "start_service": ("~/start", "std_srvs/Trigger: load task_file and run it"),
     "cancel_service": ("~/cancel", "std_srvs/Trigger: stop the task and the running skill"),
     "report_topic": ("~/report", "diagnostic_msgs/DiagnosticStatus out (latched): progress and outcome"),
@@ -63,6 +66,11 @@ class TaskExecutorNode(Node):
         if gt:
             self.create_subscription(String, f"{gt}/episode", self.on_episode, qos.LATCHED)
             self.create_subscription(PoseArray, f"{gt}/object_poses", self.on_object_poses, qos.STATE)
+        self.perceived: dict[str, np.ndarray] = {}
+        ns = p["perception_namespace"].rstrip("/")
+        if ns:
+            for key, topic in (("board", "board_pose"), ("peg", "peg_pose"), ("hole", "target_hole")):
+                self.create_subscription(PoseStamped, f"{ns}/{topic}", self._on_perceived(key), qos.STATE)
         self.pub_report = self.create_publisher(DiagnosticStatus, p["report_topic"], qos.LATCHED)
         self.create_service(Trigger, p["start_service"], self.on_start)
         self.create_service(Trigger, p["cancel_service"], self.on_cancel)
@@ -77,7 +85,16 @@ class TaskExecutorNode(Node):
     def on_object_poses(self, msg: PoseArray) -> None:
         poses = convert.pose_array_arrays(msg)
         if len(poses) == len(self.object_keys):
-            self.objects = dict(zip(self.object_keys, poses))
+            self.objects = {**dict(zip(self.object_keys, poses)), **self.perceived}
+
+    def _on_perceived(self, key: str):
+        def callback(msg: PoseStamped) -> None:
+            pose, frame, _ = convert.pose_stamped_array(msg)
+            if frame == self.params["base_frame"]:
+                self.perceived[key] = pose
+                self.objects[key] = pose
+
+        return callback
 
     # -- start / cancel --------------------------------------------------------------------------
     def on_start(self, request, response):

@@ -60,8 +60,9 @@ def plan_from_msg(msg, arm_joints, current, now: float) -> JointTrajectoryPlan:
     cols = [index[n] for n in arm_joints]
     for k, p in enumerate(msg.points):
         if len(p.positions) != len(msg.joint_names):
-            raise ConversionError(f"joint trajectory point {k} has {len(p.positions)} positions for "
-                                  f"{len(msg.joint_names)} joints")
+            raise ConversionError(
+                f"joint trajectory point {k} has {len(p.positions)} positions for {len(msg.joint_names)} joints"
+            )
     times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
     positions = [[p.positions[c] for c in cols] for p in msg.points]
     stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9

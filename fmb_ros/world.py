@@ -45,6 +45,9 @@ class WorldMirror:
         self.kinematics = None
         """A `fmb_ros.kinematics.PandaKinematics` for experts that plan with inverse kinematics."""
         self.q_rest: np.ndarray | None = None
+        self.perceived: dict[str, np.ndarray] = {}
+        """Poses (7,) [m, xyzw] from perception (`target`: the skill's target_topic), for controllers
+        that condition on sub-goals (GravMap)."""
 
     # -- updates (from subscriptions) ------------------------------------------------------------
     def set_tcp(self, pose, stamp: float) -> None:

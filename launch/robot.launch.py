@@ -1,11 +1,12 @@
-"""A real arm: the skill server for one skill, on the robot's driver topics (params/robot.yaml).
+"""A real arm: the skill server and perception on the robot's driver topics (params/robot.yaml).
 
     ros2 launch fmb_ros robot.launch.py skill:=grasp
 
-No simulator is started. The parameter file remaps every topic to the driver's names (check them on
-your robot) and tightens the safety limits; the skill needs a trained policy (`checkpoint`).
-Gripper commands go to `gripper_command_topic` as an opening [m]; franka_gripper's actions need an
-adapter node that is not written yet.
+No simulator is started. The parameter file remaps every topic to the driver's and cameras' names
+(check them on your robot), tightens the safety limits, names the peg on the table for perception
+and selects the output adapters (`command_interface`, `ik_solver`, `gripper_interface`); the skill
+needs a trained policy (`checkpoint`). `fmb ros up robot` starts the same nodes from the same file
+in one process where `ros2 launch` is missing.
 """
 
 import os
@@ -13,6 +14,7 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -23,12 +25,21 @@ def generate_launch_description():
     return LaunchDescription(
         [
             DeclareLaunchArgument("skill", default_value="grasp", description="skill to serve"),
+            DeclareLaunchArgument("perception", default_value="true", description="start fmb_perception"),
             Node(
                 package="fmb_ros",
                 executable="fmb_skill_server",
                 name=[skill, "_skill"],
                 parameters=[params, {"skill": skill}],
                 output="screen",
+            ),
+            Node(
+                package="fmb_ros",
+                executable="fmb_perception",
+                name="fmb_perception",
+                parameters=[params],
+                output="screen",
+                condition=IfCondition(LaunchConfiguration("perception")),
             ),
         ]
     )

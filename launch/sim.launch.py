@@ -1,7 +1,13 @@
-"""Simulated robot + one skill server: `ros2 launch fmb_ros sim.launch.py task:=insert`.
+"""Simulated robot + one skill server (+ perception, + the task executor):
 
-Without `ros2 launch` (PyPI has no launch packages), `fmb ros up sim --task insert` starts the same
-nodes with the same parameter file in one process.
+    ros2 launch fmb_ros sim.launch.py task:=insert
+    ros2 launch fmb_ros sim.launch.py task:=vertical_chain perception:=true
+
+Without `ros2 launch` (PyPI has no launch packages), `fmb ros up sim --task insert [--perception]`
+starts the same nodes with the same parameter files in one process. With `perception:=true` the
+simulator renders its side cameras and publishes the point cloud (`params/perception.yaml`), and
+`fmb_perception` estimates the board, hole and peg poses from it; `task_file:=<yaml>` adds the
+task executor (then run it with `ros2 service call /fmb_task_executor/start std_srvs/srv/Trigger`).
 """
 
 import os
@@ -9,22 +15,38 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
+from launch.conditions import IfCondition, UnlessCondition
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
 
 def generate_launch_description():
-    params = os.path.join(get_package_share_directory("fmb_ros"), "launch", "params", "sim.yaml")
+    share = os.path.join(get_package_share_directory("fmb_ros"), "launch", "params")
+    params = os.path.join(share, "sim.yaml")
+    perception_params = os.path.join(share, "perception.yaml")
     task = LaunchConfiguration("task")
+    perception = LaunchConfiguration("perception")
+    task_file = LaunchConfiguration("task_file")
     return LaunchDescription(
         [
             DeclareLaunchArgument("task", default_value="grasp", description="sim task and skill to run"),
+            DeclareLaunchArgument("perception", default_value="false", description="cameras, cloud and perception"),
+            DeclareLaunchArgument("task_file", default_value="", description="task YAML for the executor"),
             Node(
                 package="fmb_ros",
                 executable="fmb_sim_robot",
                 name="fmb_sim_robot",
                 parameters=[params, {"task": task}],
                 output="screen",
+                condition=UnlessCondition(perception),
+            ),
+            Node(
+                package="fmb_ros",
+                executable="fmb_sim_robot",
+                name="fmb_sim_robot",
+                parameters=[params, perception_params, {"task": task}],
+                output="screen",
+                condition=IfCondition(perception),
             ),
             Node(
                 package="fmb_ros",
@@ -32,6 +54,22 @@ def generate_launch_description():
                 name=[task, "_skill"],
                 parameters=[params, {"skill": task, "use_sim_time": True}],
                 output="screen",
+            ),
+            Node(
+                package="fmb_ros",
+                executable="fmb_perception",
+                name="fmb_perception",
+                parameters=[params, perception_params, {"use_sim_time": True}],
+                output="screen",
+                condition=IfCondition(perception),
+            ),
+            Node(
+                package="fmb_ros",
+                executable="fmb_task_executor",
+                name="fmb_task_executor",
+                parameters=[params, {"task_file": task_file, "use_sim_time": True}],
+                output="screen",
+                condition=IfCondition(PythonExpression(["'", task_file, "' != ''"])),
             ),
         ]
     )

@@ -27,6 +27,16 @@ if [ "$EXTRAS" != "cad" ] && ! "$PYTHON" -c "import ctypes.util, sys; sys.exit(n
     echo "warning: libEGL not found; camera rendering needs it (apt-get install libegl1 libgl1-mesa-dri)" >&2
   fi
 fi
+# open3d (the perception extra) loads libusb-1.0 at import.
+if [ "$EXTRAS" = "dev" ] || [ "$EXTRAS" = "perception" ] || [ "$EXTRAS" = "all" ]; then
+  if ! "$PYTHON" -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('usb-1.0'))"; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+      apt-get install -y -q libusb-1.0-0 >/dev/null || echo "warning: could not install libusb-1.0-0 (open3d needs it)" >&2
+    else
+      echo "warning: libusb-1.0 not found; open3d needs it (apt-get install libusb-1.0-0)" >&2
+    fi
+  fi
+fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${EXTRAS}]" 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import fmb, cad" || { echo "error: installing .[${EXTRAS}] failed" >&2; exit 1; }

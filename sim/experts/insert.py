@@ -12,11 +12,11 @@ within 3 mm of alignment) and a random approach speed; none during the final des
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from cad.fmb_reference import LENGTHS
 from sim.experts.base import Expert, YawTurn, register_expert
-from sim.spatial import compose, inverse, pose, rotation_error, z_axis
+from sim.spatial import compose, inverse, rotation_error, z_axis
+from sim.tasks.insert import nearest_fitting_goal
 
 HOVER = 0.01
 ALIGN_LATERAL = 0.0005  # [m] start the descent within this of the hole axis ...
@@ -36,24 +36,11 @@ class InsertExpert(Expert):
         self.last_depth = None
         self.yaw_turn = None
 
-    def _nearest_goal(self, info: dict, goal: np.ndarray, hole: np.ndarray, peg: np.ndarray) -> np.ndarray:
-        """The inserted pose, turned about the hole axis through the section's centroid by the
-        fitting turn (info["symmetries"]) that is nearest the peg's current orientation."""
-        if "symmetries" not in info:
-            return goal
-        axis = _z(hole)
-        centre = compose(goal, pose(info["centroid"]))[:3]
-        # All turns at once (a round peg has 360 of them, and this runs every step).
-        turns = Rotation.from_rotvec(np.asarray(info["symmetries"], float)[:, None] * axis)
-        candidates = turns * Rotation.from_quat(goal[3:])
-        k = int(np.argmin((candidates * Rotation.from_quat(peg[3:]).inv()).magnitude()))
-        return np.concatenate([centre + turns[k].apply(goal[:3] - centre), candidates[k].as_quat()])
-
     def act(self, env) -> np.ndarray:
         targets = env.episode.info["targets"]
         hole = np.asarray(targets["hole"])
         peg = env.object_pose("peg")
-        goal = self._nearest_goal(env.episode.info, np.asarray(targets["peg_goal"]), hole, peg)
+        goal = nearest_fitting_goal(env.episode.info, np.asarray(targets["peg_goal"]), hole, peg)
         tcp = env.tcp_pose()
         peg_in_tcp = compose(inverse(tcp), peg)
         length = LENGTHS[env.episode.info["length"]]

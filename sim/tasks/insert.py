@@ -24,12 +24,13 @@ Step limit: 100 (FMB).
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from cad.fmb_reference import LENGTHS
 from sim.objects import board_for, peg_part
 from sim.randomization import PLACEMENTS, BoardPlacement
 from sim.scene import SceneObject
-from sim.spatial import about, axis_angle_between, compose, flip_z, pose, quat_from_yaw, z_axis
+from sim.spatial import about, axis_angle_between, compose, flip_z, inverse, pose, quat_from_yaw, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles
 from sim.tasks.grasp import standing_grasp_x
@@ -66,13 +67,18 @@ class InsertTask(Task):
         held[0] = -standing_grasp_x(spec.section())  # off a neck, where the grasp task holds it
         tcp = comfortable_grasp(peg_pose, held)
         section = spec.section()
+        info = insert_info(spec, board.name, hole_key, hole, grasp, self.pool.clearance)
+        # The skill's command in the hand's terms: where the TCP is when the held peg is in, at
+        # the fitting turn nearest the peg's start (what the expert aims at).
+        peg_goal = nearest_fitting_goal(info, np.asarray(info["targets"]["peg_goal"]), hole, peg_pose)
+        info["targets"]["tcp_goal"] = compose(peg_goal, inverse(compose(inverse(tcp), peg_pose))).tolist()
         return EpisodeStart(
             objects=[SceneObject("board", board, fixed=True), SceneObject("peg", peg)],
             object_poses={"board": board_pose, "peg": peg_pose},
             tcp_pose=tcp,
             gripper_width=float(section.bounds[3] - section.bounds[1]),
             gripper_closed=True,
-            info=insert_info(spec, board.name, hole_key, hole, grasp, self.pool.clearance),
+            info=info,
         )
 
     def evaluate(self, world: WorldView, start: EpisodeStart) -> Evaluation:
@@ -146,6 +152,21 @@ def insert_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_of
             "peg_goal": inserted_peg_pose(hole, spec, SUCCESS_DEPTH + 0.005).tolist(),
         },
     }
+
+
+def nearest_fitting_goal(info: dict, goal: np.ndarray, hole: np.ndarray, peg: np.ndarray) -> np.ndarray:
+    """The inserted peg pose `goal` (7,), turned about the hole axis through the section's
+    centroid by the fitting turn (info["symmetries"]) nearest the peg's orientation `peg` (7,).
+    Info without symmetries (a single fitting turn) returns `goal`."""
+    if "symmetries" not in info:
+        return goal
+    axis = z_axis(hole[3:])
+    centre = compose(goal, pose(info["centroid"]))[:3]
+    # All turns at once (a round peg has 360 of them, and experts call this every step).
+    turns = Rotation.from_rotvec(np.asarray(info["symmetries"], float)[:, None] * axis)
+    candidates = turns * Rotation.from_quat(goal[3:])
+    k = int(np.argmin((candidates * Rotation.from_quat(peg[3:]).inv()).magnitude()))
+    return np.concatenate([centre + turns[k].apply(goal[:3] - centre), candidates[k].as_quat()])
 
 
 def peg_tip(peg_pose: np.ndarray, start: EpisodeStart) -> tuple[np.ndarray, np.ndarray]:

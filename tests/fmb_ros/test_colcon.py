@@ -27,9 +27,11 @@ def test_colcon_build_installs_the_nodes_and_launch_files(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     install = tmp_path / "install" / "fmb_ros"
-    for script in ("fmb_sim_robot", "fmb_skill_server"):
+    for script in ("fmb_sim_robot", "fmb_skill_server", "fmb_task_executor", "fmb_perception"):
         assert (install / "lib" / "fmb_ros" / script).is_file()  # where `ros2 run fmb_ros <script>` looks
     share = install / "share" / "fmb_ros"
     assert (share / "package.xml").is_file() and (share / "launch" / "sim.launch.py").is_file()
-    assert (share / "launch" / "params" / "sim.yaml").is_file()
+    assert (share / "launch" / "params" / "sim.yaml").is_file() and (
+        share / "launch" / "params" / "perception.yaml"
+    ).is_file()
     assert (install / "share" / "ament_index" / "resource_index" / "packages" / "fmb_ros").is_file()

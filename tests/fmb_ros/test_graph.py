@@ -245,11 +245,13 @@ def test_fmb_ros_up_sim_runs_a_goal_in_one_process(tmp_path):
 
 def test_grasp_through_the_joint_trajectory_interface(tmp_path):
     """The skill commands the arm with trajectory_msgs/JointTrajectory (inverse kinematics of each
-    safe target), as a ros2_control JointTrajectoryController would take it; the grasp succeeds."""
+    safe target with mink, the maintained IK library), as a ros2_control JointTrajectoryController
+    would take it; the grasp succeeds. (The own DLS solver: tests/fmb_ros/test_kinematics.py.)"""
+    pytest.importorskip("mink", reason="ik_solver mink needs the [ik] extra")
     params = tmp_path / "joint.yaml"
     params.write_text(
         "/**:\n  ros__parameters:\n    use_sim_time: true\n"
-        "grasp_skill:\n  ros__parameters:\n    command_interface: joint_trajectory\n"
+        "grasp_skill:\n  ros__parameters:\n    command_interface: joint_trajectory\n    ik_solver: mink\n"
     )
     domain = 1 + (_domain_id() + 70) % 100
     env = dict(

@@ -28,17 +28,36 @@ def _console_scripts() -> dict[str, str]:
     raise AssertionError("no console_scripts in setup.py")
 
 
+EXECUTABLE_MODULES = {
+    "fmb_sim_robot": "fmb_ros.sim_robot",
+    "fmb_skill_server": "fmb_ros.skill_server",
+    "fmb_perception": "fmb_ros.perception_node",
+    "fmb_task_executor": "fmb_ros.task_executor",
+}
+
+
+def _executable_of(node_name: str) -> str:
+    """The executable that runs the node called `node_name` (skill servers are `<skill>_skill`)."""
+    name = node_name.lstrip("/")
+    if name.endswith("_skill"):
+        return "fmb_skill_server"
+    if name in EXECUTABLE_MODULES:
+        return name
+    raise AssertionError(f"parameter file names an unknown node {node_name!r}")
+
+
+def _declared_by(executable: str) -> dict:
+    import importlib
+
+    parameters = importlib.import_module(EXECUTABLE_MODULES[executable]).PARAMETERS
+    return {**BUILTIN, **{k: v[0] for k, v in parameters.items()}}
+
+
 def _declared(node_name: str) -> dict:
     """name -> default of the parameters the node called `node_name` declares."""
     if node_name == "/**":
         return dict(BUILTIN)
-    if node_name.lstrip("/") == "fmb_sim_robot":
-        from fmb_ros.sim_robot import PARAMETERS
-    elif node_name.endswith("_skill"):
-        from fmb_ros.skill_server import PARAMETERS
-    else:
-        raise AssertionError(f"parameter file names an unknown node {node_name!r}")
-    return {**BUILTIN, **{k: v[0] for k, v in PARAMETERS.items()}}
+    return _declared_by(_executable_of(node_name))
 
 
 def _launch_nodes(path: Path) -> list[dict]:
@@ -52,6 +71,9 @@ def _launch_nodes(path: Path) -> list[dict]:
 
 def test_there_are_launch_and_parameter_files():
     assert LAUNCH_FILES and PARAM_FILES
+    assert set(EXECUTABLE_MODULES) <= set(_console_scripts())
+    started = {ast.literal_eval(k["executable"]) for path in LAUNCH_FILES for k in _launch_nodes(path)}
+    assert started == set(EXECUTABLE_MODULES), "every node is started by a launch file"
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
@@ -65,7 +87,7 @@ def test_launch_executables_are_console_scripts(path):
         executable = ast.literal_eval(kwargs["executable"])
         assert executable in scripts, f"{path.name}: {executable!r} is not a console script ({sorted(scripts)})"
         # Inline parameter dicts name declared parameters only.
-        declared = _declared("fmb_sim_robot" if executable == "fmb_sim_robot" else "x_skill")
+        declared = _declared_by(executable)
         for item in getattr(kwargs.get("parameters"), "elts", []):
             if isinstance(item, ast.Dict):
                 for key in item.keys:

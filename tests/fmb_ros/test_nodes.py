@@ -154,4 +154,3 @@ def test_corrupt_checkpoint_keeps_the_node_up(context, tmp_path):
         assert node.run is None and str(bad) in node.error, node.error
     finally:
         node.destroy_node()
-

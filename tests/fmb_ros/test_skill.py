@@ -254,3 +254,49 @@ def test_chain_of_skills_in_one_scene():
         assert run.state is State.SUCCEEDED, f"{skill}: {run.message}"
     assert info["success"]
     env.close()
+
+
+def test_goal_conditioned_policy_takes_its_goal_from_the_goal_message(tmp_path):
+    """On a robot (no ground truth) a goal-conditioned policy's goal is the goal message's pose (the
+    target perception estimated); in simulation `auto` takes the task's target, `goal` the message."""
+    pytest.importorskip("torch", reason="policies need the 'learn' extra (torch)")
+    from policies.train import train
+    from sim.collect import RunSpec, collect
+    from sim.env import make_env
+    from tests.policies.conftest import tiny, tiny_training
+
+    collect(RunSpec("insert", families=("rectangle",)), tmp_path / "demo", episodes=1, progress=False)
+    train(
+        [tmp_path / "demo"],
+        tmp_path / "run",
+        tiny(goal="hole"),
+        tiny_training(steps=2),
+        progress=False,
+        log=lambda m: None,
+    )
+    controller = make_controller("insert", checkpoint=str(tmp_path / "run"))
+    env = make_env("insert", seed=3)
+    env.reset(seed=3)
+    hole = np.asarray(env.episode.info["targets"]["hole"], float)
+    perceived = hole + np.array([0.002, -0.001, 0.0, 0.0, 0.0, 0.0, 0.0])
+    try:
+        robot = WorldMirror()  # what a robot gives: observations, no ground truth
+        obs = env.last_observation
+        robot.set_tcp(obs["tcp_pose"].astype(float), 0.0)
+        run = SkillExecution("insert", controller, SafetyFilter(), BASE, max_steps=2)
+        run.start(perceived, BASE, robot, 0.0)
+        np.testing.assert_allclose(controller.runner.goal_pose, perceived)
+        tick = run.tick(robot, 0.0)
+        assert tick.command is not None and tick.command.verdict in (Verdict.PASSED, Verdict.LIMITED)
+        sim = WorldMirror()
+        mirror_of(env, sim, 0.0)
+        SkillExecution("insert", controller, SafetyFilter(), BASE, max_steps=2).start(perceived, BASE, sim, 0.0)
+        np.testing.assert_allclose(controller.runner.goal_pose, hole)  # auto: the task's target
+        SkillExecution("insert", controller, SafetyFilter(), BASE, 2, policy_goal="goal").start(
+            perceived, BASE, sim, 0.0
+        )
+        np.testing.assert_allclose(controller.runner.goal_pose, perceived)
+        with pytest.raises(Exception, match="unknown policy_goal 'oracle'; known: auto, goal"):
+            SkillExecution("insert", controller, SafetyFilter(), BASE, policy_goal="oracle")
+    finally:
+        env.close()

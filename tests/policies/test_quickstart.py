@@ -45,3 +45,8 @@ def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert printed.count("already trained to 4 steps") == 2 and printed.count("reusing") == 4
+    # Other stage settings in the same folder are refused, and nothing saved is touched.
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert main([*argv, "--goal", "hole"]) == 2
+    assert "goal 'tcp_goal' -> 'hole'" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before

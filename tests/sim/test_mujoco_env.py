@@ -54,6 +54,20 @@ def test_insert_expert_succeeds(env):
         assert m["depth"] >= 0.020 and m["lateral"] <= 0.004 and r.info["progress"] == 1.0
 
 
+def test_tcp_goal_is_where_the_expert_ends(env):
+    """The `tcp_goal` target (the hand's pose with the held peg inserted at the fitting turn
+    nearest its start) agrees with where the expert's TCP ends a successful insertion."""
+    expert = make_expert("insert")
+    for seed in (0, 1):  # a double-square (one fitting turn) and a star (60-degree turns)
+        result = run_episode(env, expert, seed)
+        assert result.success
+        goal = np.asarray(env.episode.info["targets"]["tcp_goal"])
+        tcp = env.tcp_pose()
+        assert np.linalg.norm(goal[:3] - tcp[:3]) < 0.006  # the peg stops a few mm short of the bottom
+        angle = (Rotation.from_quat(goal[3:]) * Rotation.from_quat(tcp[3:]).inv()).magnitude()
+        assert angle < np.radians(1.0), (env.episode.info["family"], np.degrees(angle))
+
+
 def test_success_check_does_not_fire_on_a_staged_failure(env):
     env.reset(seed=4)
     hole = np.asarray(env.episode.info["targets"]["hole"])

@@ -1,0 +1,184 @@
+"""`fmb_perception`: board, hole and peg poses from the point cloud, by registering the CAD models.
+
+At most `rate` times a second it takes the newest `sensor_msgs/PointCloud2` (xyz in `base_frame`)
+and runs `fmb_ros.perception.PoseEstimator` (open3d: crop, table removal, clusters, registration
+of the known meshes, point-to-plane ICP). It publishes each object found as a
+`geometry_msgs/PoseStamped` (stamped with the cloud's time), the board's holes as a
+`geometry_msgs/PoseArray` (in the order given by the status value `holes`), the target hole (the
+peg's) as a `PoseStamped`, and a `diagnostic_msgs/DiagnosticStatus` with fitness, RMSE and time per
+estimate. Skill servers take their target from these topics (`target_topic`), the task executor
+resolves `target: {object: board|peg|hole}` from them (`perception_namespace`).
+
+Which objects to look for: the FMB peg part named by `peg` (its board and target hole follow).
+When `peg` is empty the node reads the part name, and nothing else, from `episode_topic` (the
+simulator's episode facts, as an operator would say which peg is on the table); poses never come
+from there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus
+from geometry_msgs.msg import PoseArray, PoseStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import String
+
+from fmb.errors import FmbError, ParameterError, check_range
+from fmb_ros import convert, qos
+from fmb_ros.params import declare_all
+from fmb_ros.perception import PerceptionConfig, PoseEstimator, scene_models
+
+_DEFAULTS = PerceptionConfig()
+PARAMETERS: dict[str, tuple[object, str]] = {
+    "peg": ("", "FMB peg part name to look for (e.g. peg_star_M_long); empty: read it from episode_topic"),
+    "episode_topic": ("ground_truth/episode", "std_msgs/String JSON in: only its `peg` name is read (empty: none)"),
+    "points_topic": ("points", "sensor_msgs/PointCloud2 in: xyz [m] in base_frame"),
+    "base_frame": ("panda_link0", "frame of the cloud and of every pose out"),
+    "rate": (1.0, "estimates per second at most [Hz] (one takes about 1-4 s on one CPU core)"),
+    "crop_low": (list(_DEFAULTS.crop_low), "workspace box, lower corner in base_frame [m]"),
+    "crop_high": (list(_DEFAULTS.crop_high), "workspace box, upper corner [m] (below the hand)"),
+    "table_z": (_DEFAULTS.table_z, "table top height in base_frame [m]"),
+    "table_margin": (_DEFAULTS.table_margin, "points below table_z + this are table [m]"),
+    "voxel": (_DEFAULTS.voxel, "downsampling voxel [m]"),
+    "cluster_eps": (_DEFAULTS.cluster_eps, "DBSCAN neighbour distance [m]"),
+    "board_yaw": (_DEFAULTS.board_yaw, "prior yaw of the board about z [rad]"),
+    "board_yaw_range": (_DEFAULTS.board_yaw_range, "half-width of the board's yaw prior [rad]"),
+    "min_fitness": (_DEFAULTS.min_fitness, "an estimate with fewer inliers (fraction 0-1) is not published"),
+    "standing_tip_down": (True, "an upright peg stands on its tip (its ends look alike in the cloud)"),
+    "board_pose_topic": ("~/board_pose", "geometry_msgs/PoseStamped out: the board [m, xyzw]"),
+    "peg_pose_topic": ("~/peg_pose", "geometry_msgs/PoseStamped out: the peg (frame at its base, z to the tip)"),
+    "target_hole_topic": ("~/target_hole", "geometry_msgs/PoseStamped out: the peg's hole (z out of the board)"),
+    "hole_poses_topic": ("~/hole_poses", "geometry_msgs/PoseArray out: every hole of the board"),
+    "status_topic": ("~/status", "diagnostic_msgs/DiagnosticStatus out: found, fitness, rmse, seconds"),
+    "publish_tf": (False, "also broadcast fmb_board, fmb_peg, fmb_target_hole on /tf (needs tf2_ros: robot only)"),
+}
+
+
+class PerceptionNode(Node):
+    """See module docstring."""
+
+    def __init__(self, node_name: str = "fmb_perception", **kwargs):
+        super().__init__(node_name, **kwargs)
+        p = self.params = declare_all(self, PARAMETERS, read_only=tuple(PARAMETERS))
+        rate = check_range("rate", p["rate"], 0.01, 30.0, unit="Hz")
+        for name in ("crop_low", "crop_high"):
+            if len(p[name]) != 3:
+                raise ParameterError(f"{name} must have 3 numbers [m], got {p[name]}")
+        self.config = PerceptionConfig(
+            crop_low=tuple(float(v) for v in p["crop_low"]),
+            crop_high=tuple(float(v) for v in p["crop_high"]),
+            table_z=float(p["table_z"]),
+            table_margin=float(p["table_margin"]),
+            voxel=float(p["voxel"]),
+            cluster_eps=float(p["cluster_eps"]),
+            board_yaw=float(p["board_yaw"]),
+            board_yaw_range=float(p["board_yaw_range"]),
+            min_fitness=float(p["min_fitness"]),
+            standing_tip_down=bool(p["standing_tip_down"]),
+        )
+        self.estimator: PoseEstimator | None = None
+        self.peg = ""
+        self.error = ""
+        self.cloud: PointCloud2 | None = None
+        self.last_stamp = None
+        pub = self.create_publisher
+        self.pub_board = pub(PoseStamped, p["board_pose_topic"], qos.STATE)
+        self.pub_peg = pub(PoseStamped, p["peg_pose_topic"], qos.STATE)
+        self.pub_target = pub(PoseStamped, p["target_hole_topic"], qos.STATE)
+        self.pub_holes = pub(PoseArray, p["hole_poses_topic"], qos.STATE)
+        self.pub_status = pub(DiagnosticStatus, p["status_topic"], qos.STATE)
+        self.create_subscription(PointCloud2, p["points_topic"], self.on_points, qos.SENSOR)
+        self.tf = None
+        if p["publish_tf"]:
+            from fmb_ros.adapters import TfPublisher
+
+            self.tf = TfPublisher(self)
+        if p["peg"]:
+            self.load(p["peg"])
+        elif p["episode_topic"]:
+            self.create_subscription(String, p["episode_topic"], self.on_episode, qos.LATCHED)
+        else:
+            raise ParameterError("perception needs the peg to look for: set `peg` or `episode_topic`")
+        # The estimate takes seconds: its own callback group, so a multi-threaded executor keeps
+        # serving the subscriptions meanwhile.
+        self.timer = self.create_timer(1.0 / rate, self.on_tick, callback_group=MutuallyExclusiveCallbackGroup())  # [s]
+
+    def load(self, peg: str) -> None:
+        """Build the models of `peg` and its board; on an unknown name stay up and say why."""
+        if peg == self.peg:
+            return
+        self.peg = peg
+        try:
+            self.estimator = PoseEstimator(scene_models(peg), self.config)
+        except FmbError as e:
+            self.estimator, self.error = None, str(e)
+            self.get_logger().error(self.error)
+        else:
+            self.error = ""
+            self.get_logger().info(f"looking for {peg} and its board in {self.params['points_topic']}")
+
+    def on_episode(self, msg: String) -> None:
+        name = convert.from_json(msg.data).get("peg")
+        if isinstance(name, str) and name:
+            self.load(name)
+
+    def on_points(self, msg: PointCloud2) -> None:
+        self.cloud = msg
+
+    def on_tick(self) -> None:
+        msg = self.cloud
+        if self.estimator is None or msg is None:
+            self.publish_status("error" if self.error else "warn", self.error or "waiting for a point cloud", {})
+            return
+        if msg.header.stamp == self.last_stamp:  # no new cloud: the last estimate stands
+            return
+        self.last_stamp = msg.header.stamp
+        frame = msg.header.frame_id
+        if frame != self.params["base_frame"]:
+            self.publish_status("error", f"point cloud in frame {frame!r}; expected {self.params['base_frame']!r}", {})
+            return
+        try:
+            points = convert.point_cloud_xyz(msg)
+            estimate = self.estimator.estimate(points)
+        except FmbError as e:
+            self.publish_status("error", str(e), {})
+            return
+        t = convert.from_stamp(msg.header.stamp)
+        base = self.params["base_frame"]
+        publishers = {"board": self.pub_board, "peg": self.pub_peg}
+        for key, est in estimate.objects.items():
+            if est.pose is not None and key in publishers:
+                publishers[key].publish(convert.pose_stamped_msg(est.pose, base, t))
+        if estimate.holes:
+            self.pub_holes.publish(convert.pose_array_msg(list(estimate.holes.values()), base, t))
+        if estimate.target_hole is not None:
+            self.pub_target.publish(convert.pose_stamped_msg(estimate.target_hole, base, t))
+        if self.tf is not None:
+            frames = {f"fmb_{k}": v for k, v in estimate.poses.items()}
+            if estimate.target_hole is not None:
+                frames["fmb_target_hole"] = estimate.target_hole
+            self.tf.send(frames, base, msg.header.stamp)
+        values = {"peg": self.peg, "seconds": round(estimate.seconds, 3), "clusters": estimate.clusters}
+        for key, est in estimate.objects.items():
+            values[f"{key}_found"] = est.pose is not None
+            values[f"{key}_fitness"] = round(est.fitness, 3)
+            values[f"{key}_rmse"] = "nan" if not np.isfinite(est.rmse) else round(est.rmse, 5)
+        values["holes"] = ",".join(estimate.holes)
+        missing = [k for k, e in estimate.objects.items() if e.pose is None]
+        message = f"not found: {', '.join(missing)}" if missing else "all found"
+        self.publish_status("warn" if missing else "ok", message, values)
+
+    def publish_status(self, level: str, message: str, values: dict) -> None:
+        self.pub_status.publish(convert.status_msg(self.get_name(), level, message, values))
+
+
+def main(args=None) -> None:
+    from fmb_ros.spin import exit_process, spin_nodes
+
+    exit_process(spin_nodes(args, PerceptionNode))
+
+
+if __name__ == "__main__":
+    main()
