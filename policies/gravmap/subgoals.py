@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from fmb.errors import ParameterError, check_choice, check_range
-from sim.spatial import compose, inverse, pose, z_axis
+from sim.spatial import compose, inverse, z_axis
+from sim.tasks.insert import nearest_fitting_goal
 
 HOVER = 0.01
 """Peg tip above the board's top face at the 'above the hole' sub-goal [m] (as the insert expert)."""
@@ -63,19 +63,6 @@ def _pose(poses: dict, key: str) -> np.ndarray:
     if p.shape != (7,):
         raise ParameterError(f"pose of {key!r} must be (7,) position + xyzw, got shape {p.shape}")
     return p
-
-
-def nearest_fitting_goal(info: dict, goal: np.ndarray, hole: np.ndarray, peg: np.ndarray) -> np.ndarray:
-    """The inserted peg pose `goal` turned about the hole axis through the section's centroid by
-    the fitting turn (info["symmetries"]) nearest the peg's orientation `peg` (7,)."""
-    if "symmetries" not in info:
-        return goal
-    axis = z_axis(hole[3:])
-    centre = compose(goal, pose(info.get("centroid", [0.0, 0.0, 0.0])))[:3]
-    turns = Rotation.from_rotvec(np.asarray(info["symmetries"], float)[:, None] * axis)
-    candidates = turns * Rotation.from_quat(goal[3:])
-    k = int(np.argmin((candidates * Rotation.from_quat(peg[3:]).inv()).magnitude()))
-    return np.concatenate([centre + turns[k].apply(goal[:3] - centre), candidates[k].as_quat()])
 
 
 @register_source("insert")
