@@ -24,6 +24,7 @@ def register(sub) -> None:
     p.add_argument("--prediction", default="sample", help="diffusion target: sample or epsilon (default sample)")
     p.add_argument("--goal", default="", help="condition on this task target, e.g. hole (default none)")
     p.add_argument("--object-one-hot", action="store_true", help="condition on the object's shape family (FMB)")
+    p.add_argument("--gravmap", action="store_true", help="condition position denoising on GravMaps of sub-goals")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
@@ -43,6 +44,8 @@ def register(sub) -> None:
     p.add_argument("--select", default="none", help="candidate selection: none, implicit, explicit (default none)")
     p.add_argument("--reward", default="", help="reward model folder for --select (fmb prefs train)")
     p.add_argument("--ensemble", type=float, default=0.0, help="temporal ensembling weight, 0 = off (default 0)")
+    p.add_argument("--placement", default="train", help="board placement: train or novel (outside the demos' box)")
+    p.add_argument("--guidance", type=float, default=0.0, help="sub-goal cost guidance scale, 0 = off (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--seed", type=int, default=100_000, help="first episode seed (default 100000)")
@@ -55,6 +58,9 @@ def register(sub) -> None:
     from policies.preference import cli as preference_cli
 
     preference_cli.register(sub)
+    from policies.gravmap import cli as gravmap_cli
+
+    gravmap_cli.register(sub)
 
 
 def _cmd_train(args) -> int:
@@ -64,6 +70,7 @@ def _cmd_train(args) -> int:
     from policies.train import train
 
     extra = {"prediction": args.prediction} | ({} if args.points is None else {"points": args.points})
+    extra |= {"gravmap": True} if args.gravmap else {}
     policy, training = preset(args.config, policy_type=args.policy_type, image_key=args.image, goal=args.goal, **extra)
     changes = {
         k: v
@@ -111,6 +118,8 @@ def _cmd_eval(args) -> int:
         args.device,
         select=args.select,
         reward=args.reward,
+        placement=args.placement,
+        guidance=args.guidance,
     )
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
     result = evaluate(

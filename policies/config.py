@@ -61,6 +61,12 @@ class PolicyConfig:
             tests/policies/test_end_to_end.py), it reproduces it on every sampling seed tried,
             where "epsilon" jammed the peg on one seed of two.
         bc_hidden: hidden widths of the BC regressor.
+        gravmap: condition the position (xyz) and gripper channels of the denoiser on a GravMap
+            token of the next sub-goal (policies.gravmap; training takes sub-goals from keyposes
+            of the demonstrations, acting from the scene). Off = the plain policy, unchanged.
+        gravmap_grid, gravmap_extent: voxels per side and half-side [m] of the TCP-centred grid.
+        gravmap_rho: distance at which the cost map is 1/2 [m]; gravmap_sigma: width of the
+            gripper map [m] (formulas in policies.gravmap.maps).
     """
 
     policy_type: str = "diffusion"
@@ -94,6 +100,12 @@ class PolicyConfig:
     prediction: str = "sample"
     # baseline
     bc_hidden: tuple[int, ...] = (512, 512)
+    # GravMap conditioning (policies.gravmap)
+    gravmap: bool = False
+    gravmap_grid: int = 8
+    gravmap_extent: float = 0.12
+    gravmap_rho: float = 0.03
+    gravmap_sigma: float = 0.02
 
     def __post_init__(self):
         check_choice("policy_type", self.policy_type, POLICY_TYPES)
@@ -114,6 +126,14 @@ class PolicyConfig:
         check_range("inference_steps", self.inference_steps, 1, self.train_timesteps)
         if any(lo >= hi for lo, hi in zip(self.crop_low, self.crop_high)):
             raise ParameterError(f"crop_low {self.crop_low} must lie below crop_high {self.crop_high} on every axis")
+        if self.gravmap:
+            self.gravmap_spec()  # checks the map fields
+
+    def gravmap_spec(self):
+        """The GravMapSpec of the gravmap_* fields."""
+        from policies.gravmap.maps import GravMapSpec
+
+        return GravMapSpec(self.gravmap_grid, self.gravmap_extent, self.gravmap_rho, self.gravmap_sigma)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -72,7 +72,8 @@ class ImageEncoder(nn.Module):
 
 
 class ObservationEncoder(nn.Module):
-    """All inputs of one decision -> (B, cond_dim) conditioning vector.
+    """All inputs of one decision -> (B, cond_dim) conditioning vector (with `config.gravmap`,
+    the GravMap token of batch["subgoal"] is appended last).
 
     Args:
         config: which encoders and their sizes.
@@ -86,7 +87,15 @@ class ObservationEncoder(nn.Module):
         self.points = PointEncoder(config.point_channels, f, shapes["points"][-1]) if "points" in shapes else None
         self.image = ImageEncoder(config.image_size, f) if "image" in shapes else None
         per_step = f * (1 + (self.points is not None) + (self.image is not None))
-        self.out_dim = per_step * config.obs_horizon + shapes.get("cond", (0,))[0]
+        self.obs_dim = per_step * config.obs_horizon + shapes.get("cond", (0,))[0]
+        """Width of the observation part (what the plain denoiser sees)."""
+        self.gravmap = None
+        if config.gravmap:
+            from policies.gravmap.encoder import GravMapEncoder
+
+            self.gravmap = GravMapEncoder(config.gravmap_spec(), f)
+        self.out_dim = self.obs_dim + (f if self.gravmap is not None else 0)
+        """Width of the whole encoding: observation part, then the GravMap token (when on)."""
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         feats = [self.state(batch["state"])]
@@ -97,4 +106,6 @@ class ObservationEncoder(nn.Module):
         x = torch.cat(feats, dim=-1).flatten(1)  # (B, To * per_step)
         if batch.get("cond") is not None and batch["cond"].shape[-1]:
             x = torch.cat([x, batch["cond"]], dim=-1)
+        if self.gravmap is not None:  # batch["subgoal"] (B, 4), see policies.gravmap.encoder
+            x = torch.cat([x, self.gravmap(batch["subgoal"])], dim=-1)
         return x

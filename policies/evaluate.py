@@ -29,6 +29,9 @@ class PolicyRunSpec:
         torch_threads: torch CPU threads per worker (0 = torch's default).
         select, reward: candidate selection ("none", "implicit", "explicit") and the reward model
             folder it uses (policies.preference); "none" executes the first sample.
+        placement: board placement (sim.randomization.PLACEMENTS): "train" = the demonstrations'
+            box, "novel" = outside it.
+        guidance: sub-goal cost guidance scale (policies.gravmap.guidance; 0 = off).
     """
 
     policy: str
@@ -44,6 +47,8 @@ class PolicyRunSpec:
     torch_threads: int = 0
     select: str = "none"
     reward: str = ""
+    placement: str = "train"
+    guidance: float = 0.0
 
     def build(self):
         import torch
@@ -68,6 +73,7 @@ class PolicyRunSpec:
             cameras=tuple(obs.get("cameras", ())),
             image_size=tuple(obs.get("image_size", (128, 128))),
             point_cloud=int(obs.get("point_cloud", 0)),
+            placement=self.placement,
         )
         selector = None
         if self.select != "none":
@@ -77,7 +83,13 @@ class PolicyRunSpec:
 
             selector = make_selector(policy, self.select, self.reward, task)
         return env, PolicyRunner(
-            policy, self.num_samples, selector, self.ensemble, skill=task, action_horizon=self.action_horizon
+            policy,
+            self.num_samples,
+            selector,
+            self.ensemble,
+            skill=task,
+            action_horizon=self.action_horizon,
+            guidance=self.guidance,
         )
 
 
@@ -107,12 +119,14 @@ def evaluate(
     result = expert_eval(spec, episodes, seed, workers, progress=progress, label="policy")
     result["policy"] = str(checkpoint.resolve(spec.policy))
     result["split"] = {"name": spec.split, "side": spec.side}
+    result["placement"] = spec.placement
     result["runner"] = {
         "candidates": spec.num_samples,
         "ensemble": spec.ensemble,
         "action_horizon": spec.action_horizon,
         "select": spec.select,
         "reward": spec.reward,
+        "guidance": spec.guidance,
     }
     if out is not None:
         out = Path(out)

@@ -5,12 +5,19 @@ action chunks for observations (`sample`). Both share the observation encoder, s
 figure of the diffusion policy has a baseline with the same inputs beside it.
 
 Batch keys (torch tensors): "state" (B, To, S), optional "points" (B, To, K, 6) and
-"image" (B, To, H, W, 3) uint8, "cond" (B, C), and for training "action" (B, Tp, A) in [-1, 1].
+"image" (B, To, H, W, 3) uint8, "cond" (B, C), with `config.gravmap` "subgoal" (B, 4) (see
+policies.gravmap.encoder), and for training "action" (B, Tp, A) in [-1, 1].
+
+GravMap (`config.gravmap`): the plain U-Net sees only the observation part of the encoding; a
+second, half-width U-Net that also sees the GravMap token adds a correction to the position
+(xyz) and gripper channels only (`GRAVMAP_CHANNELS`), never to the rotation channels. Its output
+layer starts at zero, so training starts from the plain denoiser.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -23,6 +30,10 @@ from policies.encoders import ObservationEncoder
 from policies.unet import TemporalUnet
 
 MODELS: dict[str, type[ActionChunkModel]] = {}
+GRAVMAP_CHANNELS = (0, 1, 2, 6)
+"""Action channels the GravMap branch conditions: position delta xyz and the gripper."""
+Guidance = Callable[[torch.Tensor, dict], torch.Tensor]
+"""(predicted clean chunks (B*n, Tp, A) with grad, batch) -> cost (B*n,) to lower while sampling."""
 
 
 def register_model(cls):
@@ -54,9 +65,15 @@ class ActionChunkModel(nn.Module):
 
     @abstractmethod
     def sample(
-        self, batch: dict[str, torch.Tensor], num_samples: int = 1, generator: torch.Generator | None = None
+        self,
+        batch: dict[str, torch.Tensor],
+        num_samples: int = 1,
+        generator: torch.Generator | None = None,
+        guidance: Guidance | None = None,
+        guidance_scale: float = 0.0,
     ) -> torch.Tensor:
-        """(B, num_samples, Tp, A) normalised action chunks for the B observations in `batch`."""
+        """(B, num_samples, Tp, A) normalised action chunks for the B observations in `batch`.
+        `guidance` with `guidance_scale` > 0 steers the samples down its cost (diffusion only)."""
 
 
 @register_model
@@ -70,13 +87,33 @@ class DiffusionModel(ActionChunkModel):
         super().__init__(config, shapes)
         self.unet = TemporalUnet(
             self.action_dim,
-            self.encoder.out_dim,
+            self.encoder.obs_dim,  # = out_dim without GravMap
             config.down_dims,
             config.kernel_size,
             config.n_groups,
             config.step_embed_dim,
         )
+        self.position_unet = None
+        if config.gravmap:
+            dims = tuple(c // 2 if (c // 2) % config.n_groups == 0 else c for c in config.down_dims)
+            self.position_unet = TemporalUnet(
+                self.action_dim, self.encoder.out_dim, dims, config.kernel_size, config.n_groups, config.step_embed_dim
+            )
+            last = self.position_unet.out[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+            mask = torch.zeros(self.action_dim)
+            mask[[c for c in GRAVMAP_CHANNELS if c < self.action_dim]] = 1.0
+            self.register_buffer("gravmap_mask", mask, persistent=False)
         self.train_scheduler = make_scheduler("ddpm", config)
+
+    def denoise(self, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The denoiser's output (noise or clean chunk, as trained) (B, Tp, A) for noisy chunks
+        `xt` (B, Tp, A) at timesteps `t` given the encoding `cond` (B, encoder.out_dim)."""
+        if self.position_unet is None:
+            return self.unet(xt, t, cond)
+        out = self.unet(xt, t, cond[:, : self.encoder.obs_dim])
+        return out + self.position_unet(xt, t, cond) * self.gravmap_mask
 
     def loss(self, batch):
         x0 = batch["action"]
@@ -85,7 +122,7 @@ class DiffusionModel(ActionChunkModel):
         t = torch.randint(0, self.config.train_timesteps, (x0.shape[0],), device=x0.device)
         xt = self.train_scheduler.add_noise(x0, noise, t)
         target = noise if self.config.prediction == "epsilon" else x0
-        return F.mse_loss(self.unet(xt, t, cond), target)
+        return F.mse_loss(self.denoise(xt, t, cond), target)
 
     def denoising_error(self, cond: torch.Tensor, actions: torch.Tensor, t: torch.Tensor, noise: torch.Tensor):
         """(B,) mean squared error of the denoiser's prediction (noise or clean chunk, as trained)
@@ -93,10 +130,14 @@ class DiffusionModel(ActionChunkModel):
         observations `cond` (B, D)."""
         xt = self.train_scheduler.add_noise(actions, noise, t)
         target = noise if self.config.prediction == "epsilon" else actions
-        return (self.unet(xt, t, cond) - target).pow(2).mean(dim=(1, 2))
+        return (self.denoise(xt, t, cond) - target).pow(2).mean(dim=(1, 2))
 
     @torch.no_grad()
-    def sample(self, batch, num_samples=1, generator=None):
+    def sample(self, batch, num_samples=1, generator=None, guidance=None, guidance_scale=0.0):
+        """See ActionChunkModel.sample. Guidance (classifier guidance on the predicted clean
+        chunk): at every denoising step the prediction x0 moves to x0 - scale * grad cost(x0)
+        before the scheduler's update (for an epsilon model, x0 is derived from the noise and the
+        noise re-derived from the moved x0)."""
         cond = self.encoder(batch)
         b = cond.shape[0]
         cond = cond.repeat_interleave(num_samples, dim=0)
@@ -104,10 +145,26 @@ class DiffusionModel(ActionChunkModel):
         x = torch.randn(shape, generator=generator, device=cond.device)
         scheduler = make_scheduler(self.config.scheduler, self.config)
         scheduler.set_timesteps(self.config.inference_steps, device=cond.device)
+        guided = guidance is not None and guidance_scale > 0
+        if guided:
+            rows = {k: v.repeat_interleave(num_samples, dim=0) for k, v in batch.items()}
         for t in scheduler.timesteps:
-            out = self.unet(x, t.to(cond.device), cond)
+            out = self.denoise(x, t.to(cond.device), cond)
+            if guided:
+                out = self._guide(out, x, t, rows, guidance, guidance_scale)
             x = scheduler.step(out, t, x, generator=generator).prev_sample
         return x.reshape(b, num_samples, *shape[1:]).clamp(-1.0, 1.0)
+
+    def _guide(self, out, x, t, rows, guidance, scale):
+        """`out` with its clean-chunk estimate moved down the gradient of `guidance`."""
+        abar = self.train_scheduler.alphas_cumprod.to(x.device)[t]
+        eps = self.config.prediction == "epsilon"
+        x0 = (x - (1 - abar).sqrt() * out) / abar.sqrt() if eps else out
+        with torch.enable_grad():
+            x0g = x0.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(guidance(x0g, rows).sum(), x0g)
+        x0 = x0 - scale * grad
+        return (x - abar.sqrt() * x0) / (1 - abar).sqrt() if eps else x0
 
 
 @register_model
@@ -133,7 +190,7 @@ class BCModel(ActionChunkModel):
         return F.mse_loss(self._predict(batch), batch["action"])
 
     @torch.no_grad()
-    def sample(self, batch, num_samples=1, generator=None):
+    def sample(self, batch, num_samples=1, generator=None, guidance=None, guidance_scale=0.0):
         chunk = self._predict(batch).clamp(-1.0, 1.0)
         return chunk[:, None].expand(-1, num_samples, -1, -1).contiguous()
 

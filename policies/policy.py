@@ -16,7 +16,7 @@ import numpy as np
 from fmb.errors import ParameterError
 from policies import checkpoint
 from policies.config import PolicyConfig
-from policies.features import MinMaxNormalizer, condition_vector, episode_features
+from policies.features import SUBGOAL, MinMaxNormalizer, condition_vector, episode_features, subgoal_features
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -90,17 +90,35 @@ class Policy:
             if key in feats:
                 out[key] = feats[key][None]
         out["cond"] = condition_vector(self.config, skill or (self.skills[0] if self.skills else ""), family)[None]
+        if SUBGOAL in history[-1]:  # GravMap sub-goal relative to the current TCP (policies.gravmap)
+            out["subgoal"] = subgoal_features(history[-1][SUBGOAL], history[-1]["tcp_pose"])[None]
+        elif self.config.gravmap:
+            raise ParameterError(f"the policy is GravMap-conditioned but the observation has no {SUBGOAL!r}")
         return {k: torch.as_tensor(v, device=self.device) for k, v in out.items()}
 
     def predict(
-        self, history: list[dict], num_samples: int = 1, seed: int | None = None, skill: str = "", family: str = ""
+        self,
+        history: list[dict],
+        num_samples: int = 1,
+        seed: int | None = None,
+        skill: str = "",
+        family: str = "",
+        guidance: float = 0.0,
     ) -> np.ndarray:
-        """(num_samples, Tp, A) action chunks in environment units for one observation history."""
+        """(num_samples, Tp, A) action chunks in environment units for one observation history.
+        `guidance` > 0 steers the samples towards the observation's sub-goal (policies.gravmap)."""
         import torch
 
         generator = None
         if seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        with torch.inference_mode():
-            chunks = self.model.sample(self.batch(history, skill, family), num_samples, generator)[0]
+        guide = None
+        if guidance > 0:
+            from policies.gravmap.guidance import SubgoalGuidance
+
+            n = self.action_normalizer
+            guide = SubgoalGuidance(n.low, n.high, self.config.obs_horizon - 1, self.config.gravmap_spec())
+        with torch.no_grad() if guide is not None else torch.inference_mode():  # guidance needs autograd
+            batch = self.batch(history, skill, family)
+            chunks = self.model.sample(batch, num_samples, generator, guide, guidance)[0]
         return self.action_normalizer.unnormalize(chunks.float().cpu().numpy())

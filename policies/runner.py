@@ -7,6 +7,8 @@ the skill's *command* rather than its observation: the object family, when the p
 with object one-hots (as FMB's were), and the goal pose of a goal-conditioned policy. In
 simulation `reset` reads the goal from the task specification (ground truth, an upper bound); a
 caller with its own estimate (the ROS skill server, a perception module) sets `runner.goal_pose`.
+GravMap sub-goals likewise: `reset` builds them from the task specification and ground-truth
+object poses (`policies.gravmap.subgoals`); a caller with perceived poses sets `runner.subgoals`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fmb.errors import check_range
-from policies.features import GOAL_POSE
+from policies.features import GOAL_POSE, SUBGOAL
 from policies.policy import Policy
 
 Selector = Callable[[list, np.ndarray], int]
@@ -38,6 +40,7 @@ class PolicyRunner:
         skill: skill to condition on (multi-skill policies).
         action_horizon: actions executed per chunk before re-planning (default: the policy's);
             shorter reacts faster, longer is smoother and cheaper.
+        guidance: scale of sub-goal guidance during sampling (0 = off; policies.gravmap.guidance).
     """
 
     def __init__(
@@ -48,8 +51,10 @@ class PolicyRunner:
         ensemble: float = 0.0,
         skill: str = "",
         action_horizon: int = 0,
+        guidance: float = 0.0,
     ):
         c = policy.config
+        self.guidance = check_range("--guidance", guidance, 0.0, 1e3)
         check_range("--candidates", num_samples, 1, 4096)
         check_range("--ensemble", ensemble, 0.0, 10.0)
         check_range("--action-horizon", action_horizon, 0, c.pred_horizon - c.obs_horizon + 1)
@@ -75,6 +80,11 @@ class PolicyRunner:
             self.family = env.episode.info.get("family", "")
         if env is not None and self.policy.config.goal:
             self.goal_pose = np.asarray(env.episode.info["targets"][self.policy.config.goal], float)
+        self.subgoals = None  # a policies.gravmap SubgoalTracker when GravMap or guidance is on
+        if env is not None and (self.policy.config.gravmap or self.guidance > 0):
+            from policies.gravmap.subgoals import SubgoalTracker, privileged_subgoals
+
+            self.subgoals = SubgoalTracker(privileged_subgoals(env))
         if hasattr(self.selector, "reset"):  # a selector that conditions on the skill/object (preference)
             self.selector.reset(self)
 
@@ -86,6 +96,7 @@ class PolicyRunner:
             seed=int(self.rng.integers(2**31)),
             skill=self.skill,
             family=self.family,
+            guidance=self.guidance,
         )
         self.decisions += 1
         k = 0 if self.selector is None or len(chunks) == 1 else int(self.selector(list(self.history), chunks))
@@ -99,6 +110,8 @@ class PolicyRunner:
             if self.goal_pose is None:
                 raise RuntimeError(f"the policy needs its goal ({self.policy.config.goal!r}); set runner.goal_pose")
             obs = {**obs, GOAL_POSE: self.goal_pose}
+        if self.subgoals is not None:
+            obs = {**obs, SUBGOAL: self.subgoals.update(obs["tcp_pose"]).vector()}
         self.history.append(obs)
         c = self.policy.config
         first = c.obs_horizon - 1  # chunk index of the current step

@@ -59,6 +59,7 @@ def _common(p) -> None:
     p.add_argument("--noise", type=float, default=1.0, help="expert noise scale, 0 = none (default 1)")
     p.add_argument("--split", default="all", help="object split (cad.splits): all, family_holdout, ... (default all)")
     p.add_argument("--side", default="train", help="train or test side of the split (default train)")
+    p.add_argument("--placement", default="train", help="board placement: train or novel (default train)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -90,6 +91,7 @@ def _spec(args, cameras=(), image_size=128, point_cloud=0):
         args.noise,
         args.split,
         args.side,
+        args.placement,
     )
     spec.build()  # validate names (families, sizes, cameras) before any work starts
     return spec

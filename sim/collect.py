@@ -32,6 +32,7 @@ class RunSpec:
         families, sizes: restrict the object pool (None = all FMB pegs).
         noise: expert noise scale.
         split, side: draw pegs from one side ("train"/"test") of a named split (cad.splits).
+        placement: board placement (sim.randomization.PLACEMENTS).
     """
 
     task: str = "insert"
@@ -44,6 +45,7 @@ class RunSpec:
     noise: float = 1.0
     split: str = "all"
     side: str = "train"
+    placement: str = "train"
 
     def build(self):
         from sim.env import make_env
@@ -58,6 +60,7 @@ class RunSpec:
             cameras=self.cameras,
             image_size=self.image_size,
             point_cloud=self.point_cloud,
+            placement=self.placement,
         )
         return env, make_expert(self.task, noise=self.noise)
 

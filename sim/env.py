@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from cad.fmb_reference import COLOURS
-from fmb.errors import check_range
+from fmb.errors import check_choice, check_range
 from sim import panda
 from sim.backend import Backend, make_backend
 from sim.controller import ActionSpec, CartesianImpedance, ImpedanceGains
@@ -33,7 +33,7 @@ from sim.exceptions import ActionError, SimError, UnknownNameError
 from sim.ik import solve_ik
 from sim.objects import ObjectPool
 from sim.pointcloud import fuse_point_cloud
-from sim.randomization import ObjectProperties, Randomization
+from sim.randomization import PLACEMENTS, ObjectProperties, Randomization
 from sim.scene import DEFAULT_CAMERAS, CameraSpec, PhysicsConfig, SceneSpec
 from sim.spatial import apply_delta
 from sim.tasks import TASKS
@@ -60,6 +60,8 @@ class EnvConfig:
         randomization: the ranges of those draws.
         gains: impedance controller gains.
         actions: action limits.
+        placement: where boards are put, a name of sim.randomization.PLACEMENTS ("train" = the
+            demonstrations' box, "novel" = outside it).
     """
 
     cameras: tuple[str, ...] = ()
@@ -70,6 +72,7 @@ class EnvConfig:
     randomization: Randomization = Randomization()
     gains: ImpedanceGains = ImpedanceGains()
     actions: ActionSpec = ActionSpec()
+    placement: str = "train"
 
     def __post_init__(self):
         known = [c.name for c in DEFAULT_CAMERAS]
@@ -77,6 +80,7 @@ class EnvConfig:
             if cam not in known:
                 raise UnknownNameError(f"unknown camera {cam!r}; known: {', '.join(known)}")
         check_range("point_cloud", self.point_cloud, 0, 100_000)
+        check_choice("placement", self.placement, PLACEMENTS)
         if self.point_cloud and not self.cameras:
             raise UnknownNameError("point_cloud needs at least one camera (cameras=...)")
 
@@ -340,4 +344,4 @@ def make_env(
     if task not in TASKS:
         raise UnknownNameError(f"unknown task {task!r}; known: {', '.join(sorted(TASKS))}")
     env_config = EnvConfig(cameras=tuple(cameras), **config)
-    return FmbEnv(TASKS[task](objects), make_backend(backend), env_config, seed=seed)
+    return FmbEnv(TASKS[task](objects, env_config.placement), make_backend(backend), env_config, seed=seed)

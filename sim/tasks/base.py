@@ -12,6 +12,7 @@ from typing import ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
+from fmb.errors import check_choice
 from sim.objects import ObjectPool
 from sim.scene import SceneObject
 
@@ -75,8 +76,12 @@ class Task(ABC):
     name: ClassVar[str] = ""
     max_steps: ClassVar[int] = 100
 
-    def __init__(self, pool: ObjectPool | None = None):
+    def __init__(self, pool: ObjectPool | None = None, placement: str = "train"):
+        """`placement`: board placement name (sim.randomization.PLACEMENTS), for tasks with a board."""
+        from sim.randomization import PLACEMENTS
+
         self.pool = pool or ObjectPool.fmb()
+        self.placement = check_choice("placement", placement, PLACEMENTS)
 
     @abstractmethod
     def start(self, rng: np.random.Generator) -> EpisodeStart:

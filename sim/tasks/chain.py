@@ -42,8 +42,8 @@ class ChainTask(Task):
     standing: bool = True
     max_steps = 300
 
-    def __init__(self, pool=None):
-        super().__init__(pool)
+    def __init__(self, pool=None, placement: str = "train"):
+        super().__init__(pool, placement)
         self.stage_tasks = [TASKS[name](self.pool) for name in self.stages]
 
     def start(self, rng: np.random.Generator) -> EpisodeStart:

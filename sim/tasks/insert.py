@@ -28,6 +28,7 @@ from scipy.spatial.transform import Rotation
 
 from cad.fmb_reference import LENGTHS
 from sim.objects import board_for, peg_part
+from sim.randomization import PLACEMENTS, BoardPlacement
 from sim.scene import SceneObject
 from sim.spatial import about, axis_angle_between, compose, flip_z, inverse, pose, quat_from_yaw, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
@@ -55,7 +56,7 @@ class InsertTask(Task):
         spec = self.pool.draw(rng)
         peg = peg_part(spec)
         board, hole_key = board_for(spec, self.pool.clearance)
-        board_pose, hole = place_board(board, hole_key, rng)
+        board_pose, hole = place_board(board, hole_key, rng, placement=PLACEMENTS[self.placement])
         # Peg pose at the start: aligned with the hole, then offset and turned.
         hover = rng.uniform(0.02, 0.06)
         aligned = inserted_peg_pose(hole, spec, depth=-hover)
@@ -108,13 +109,23 @@ class InsertTask(Task):
         return Evaluation(success, min(progress, 1.0), dropped and not success, metrics)
 
 
-def place_board(board, hole_key: str, rng: np.random.Generator, centre=BOARD_CENTRE, half_range=BOARD_HALF_RANGE):
+def place_board(
+    board,
+    hole_key: str,
+    rng: np.random.Generator,
+    centre=BOARD_CENTRE,
+    half_range=BOARD_HALF_RANGE,
+    placement: BoardPlacement | None = None,
+):
     """(board pose (7,), target hole pose (7,)): the board's centre uniform in `centre` +-
-    `half_range` [m] with +-10 deg yaw, redrawn (up to 100 times) while the hole is out of REACH."""
+    `half_range` [m] with +-10 deg yaw (or drawn by `placement` around `centre`, see
+    sim.randomization.PLACEMENTS), redrawn (up to 100 times) while the hole is out of REACH."""
     frame = board.frames[hole_key]
+    placement = placement or BoardPlacement(tuple(half_range), BOARD_YAW_RANGE)
     for _ in range(100):
-        xy = np.asarray(centre) + rng.uniform(-1, 1, 2) * np.asarray(half_range)
-        board_pose = pose([xy[0], xy[1], 0.0], quat_from_yaw(rng.uniform(-1, 1) * BOARD_YAW_RANGE))
+        offset, yaw = placement.draw(rng)
+        xy = np.asarray(centre) + offset
+        board_pose = pose([xy[0], xy[1], 0.0], quat_from_yaw(yaw))
         hole = compose(board_pose, pose(frame.position, frame.quaternion))
         if REACH[0] <= np.hypot(*hole[:2]) <= REACH[1]:
             break

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.objects import board_for, peg_part
+from sim.randomization import PLACEMENTS
 from sim.scene import SceneObject
 from sim.spatial import about, axis_angle_between, flip_z, pose, quat_from_yaw, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
@@ -52,7 +53,7 @@ class RotateTask(Task):
         spec = self.pool.draw(rng)
         peg = peg_part(spec)
         board, hole_key = board_for(spec, self.pool.clearance)
-        board_pose, hole = place_board(board, hole_key, rng)
+        board_pose, hole = place_board(board, hole_key, rng, placement=PLACEMENTS[self.placement])
         aligned = inserted_peg_pose(hole, spec, depth=-rng.uniform(0.04, 0.08))
         turn = rng.choice([-1.0, 1.0]) * rng.uniform(np.radians(20.0), np.radians(90.0))
         shift = pose([*rng.uniform(-0.03, 0.03, 2), 0.0], quat_from_yaw(turn))
