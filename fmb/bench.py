@@ -31,6 +31,11 @@ def register(sub) -> None:
     )
     p.add_argument("--json", action="store_true", help="JSON only on stdout")
     p.set_defaults(handler=_cmd_ros)
+    p = bench_sub.add_parser(
+        "ablation", help="diffusion policy vs + implicit / explicit selection, + GravMap, + both (trains and evaluates)"
+    )
+    _ablation_flags(p)
+    p.set_defaults(handler=_cmd_ablation)
     p = bench_sub.add_parser("perception", help="pose error of fmb_perception against the simulator's ground truth")
     p.add_argument("--scenes", type=int, default=20, help="seeded scenes (default 20)")
     p.add_argument("--seed", type=int, default=0, help="first scene seed (default 0)")
@@ -127,4 +132,35 @@ def _cmd_perception(args) -> int:
                 f"(median / p90), missed {result[key]['missed']} of {result['scenes']}",
                 file=sys.stderr,
             )
+    return 0
+
+
+def _ablation_flags(p) -> None:
+    import dataclasses
+
+    from policies.ablation import HELP, AblationConfig
+
+    p.add_argument("--out", default="runs/ablation", help="folder of all stages (default runs/ablation)")
+    for field in dataclasses.fields(AblationConfig):
+        default = field.default
+        kind = str if isinstance(default, tuple) else type(default)
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        p.add_argument(
+            "--" + field.name.replace("_", "-"), type=kind, default=shown, help=f"{HELP[field.name]} (default {shown})"
+        )
+    p.add_argument("--json", action="store_true", help="the results JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _cmd_ablation(args) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from policies.ablation import AblationConfig, run_ablation
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(AblationConfig)}
+    values["variants"] = tuple(v.strip() for v in values["variants"].split(",") if v.strip())
+    summary = run_ablation(AblationConfig(**values), Path(args.out), progress=not args.quiet)
+    if args.json:
+        print(json.dumps(summary, indent=1, default=str))
     return 0

@@ -37,6 +37,7 @@ class QuickstartConfig:
     image_size: int = 128
     config: str = "small"
     goal: str = "tcp_goal"
+    action_horizon: int = 2
 
 
 GOAL_WORDS = {
@@ -55,6 +56,8 @@ HELP = {
     "point_cloud": "points in the fused cloud of the three cameras",
     "image_size": "camera image side [px]",
     "config": "policy preset: small, base, large",
+    "action_horizon": "actions executed per chunk before re-planning in evaluation (the policies keep their own"
+    " default, 8, in their checkpoints)",
     "goal": "task target the policies are conditioned on ('' = none: point cloud alone)",
 }
 
@@ -175,9 +178,11 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
         results[kind] = {}
         for label, side in (("seen", "train"), ("held-out", "test")):
             print(f"[4/5] evaluating {kind} on {label} objects, {cfg.eval_episodes} episodes [{stamp()}]", flush=True)
-            spec = PolicyRunSpec(str(run_dir), cfg.task, split=cfg.split, side=side, device="auto")
+            spec = PolicyRunSpec(
+                str(run_dir), cfg.task, split=cfg.split, side=side, action_horizon=cfg.action_horizon, device="auto"
+            )
             folder = out / "eval" / f"{kind}_{label}"
-            result = earlier_result(folder, run_dir, cfg.eval_episodes)
+            result = earlier_result(folder, run_dir, cfg.eval_episodes, {"action_horizon": cfg.action_horizon})
             if result is not None:
                 print(f"  reusing {folder / 'result.json'} (same checkpoint, same episodes)")
             else:
@@ -219,7 +224,8 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
             if cfg.goal
             else ""
         ),
-        "evaluation": f"{cfg.eval_episodes} episodes per row, seeds from 100000 (never used for demonstrations)",
+        "evaluation": f"{cfg.eval_episodes} episodes per row, seeds from 100000 (never used for demonstrations),"
+        f" {cfg.action_horizon} actions executed per chunk",
         "wall time": stamp(),
     }
     (out / "results.json").write_text(json.dumps({"config": dataclasses.asdict(cfg), "results": results}, indent=1))

@@ -44,10 +44,12 @@ class AblationConfig:
         goal: task target the policies are conditioned on.
         steps: diffusion training steps of each policy.
         prefs_states, prefs_candidates: preference collection per reference policy (states,
-            candidates rolled out per state).
+            candidates rolled out per state) and the progress difference below which two
+            outcomes tie.
         reward_steps: training steps of each reward model.
         candidates: N, candidates scored per decision when selecting.
-        action_horizon: actions executed per chunk (0 = the policy's).
+        action_horizon: actions executed per chunk (0 = the policy's; 2 re-plans often enough
+            for a diffusion policy to align a peg, see the README).
         episodes: evaluation episodes per (variant, object set).
         variants: which variants to run (comma-separated on the command line).
         workers: worker processes for evaluation.
@@ -60,9 +62,10 @@ class AblationConfig:
     steps: int = 2500
     prefs_states: int = 40
     prefs_candidates: int = 8
+    prefs_tie_tolerance: float = 0.01
     reward_steps: int = 300
     candidates: int = 16
-    action_horizon: int = 0
+    action_horizon: int = 2
     episodes: int = 24
     variants: tuple[str, ...] = VARIANTS
     workers: int = 2
@@ -78,6 +81,24 @@ class AblationConfig:
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown or not self.variants:
             raise ParameterError(f"--variants {','.join(self.variants)}: choose from {', '.join(VARIANTS)}")
+
+
+HELP = {
+    "data": "demonstration store the policies train on",
+    "task": "skill (the store's task)",
+    "split": "object split; the store holds its train side",
+    "goal": "task target the policies are conditioned on",
+    "steps": "diffusion training steps of each policy",
+    "prefs_states": "states with ranked candidates collected per reference policy",
+    "prefs_candidates": "candidates rolled out per preference state",
+    "prefs_tie_tolerance": "progress difference below which two candidates' outcomes tie",
+    "reward_steps": "training steps of each reward model",
+    "candidates": "N, candidates scored per decision when selecting",
+    "action_horizon": "actions executed per chunk (0 = the policy's)",
+    "episodes": "evaluation episodes per variant and object set",
+    "variants": f"comma-separated, from {','.join(VARIANTS)}",
+    "workers": "worker processes for evaluation",
+}
 
 
 def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
@@ -132,7 +153,14 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 shutil.rmtree(prefs)  # an interrupted collection: start it again
             spec = PolicyRunSpec(str(policies[ref]), cfg.task, split=cfg.split, side="train", torch_threads=1)
             collect_preferences(
-                spec, CollectConfig(states=cfg.prefs_states, candidates=cfg.prefs_candidates), prefs, progress
+                spec,
+                CollectConfig(
+                    states=cfg.prefs_states,
+                    candidates=cfg.prefs_candidates,
+                    tie_tolerance=cfg.prefs_tie_tolerance,
+                ),
+                prefs,
+                progress,
             )
             (prefs / "DONE").write_text("")
         reward = out / f"reward_{ref}_{kind}"
@@ -236,7 +264,17 @@ def plot_ablation(results: dict[str, dict[str, dict]], png: Path) -> Path:
     return png
 
 
-STAGE_FIELDS = ("data", "task", "split", "goal", "steps", "prefs_states", "prefs_candidates", "reward_steps")
+STAGE_FIELDS = (
+    "data",
+    "task",
+    "split",
+    "goal",
+    "steps",
+    "prefs_states",
+    "prefs_candidates",
+    "prefs_tie_tolerance",
+    "reward_steps",
+)
 
 
 def _check_reusable(cfg: AblationConfig, out: Path) -> None:

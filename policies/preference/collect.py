@@ -16,6 +16,7 @@ policy's own action, from the restored state.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections import deque
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fmb.errors import check_range
-from policies.features import GOAL_POSE
+from policies.features import GOAL_POSE, SUBGOAL
 from policies.preference.data import PreferenceSet
 
 
@@ -90,6 +91,8 @@ def _fork(runner, queue: np.ndarray, seed: int):
     r.history = deque(runner.history, maxlen=runner.history.maxlen)
     r.queue = deque(queue)
     r.t, r.family, r.goal_pose = runner.t, runner.family, runner.goal_pose
+    r.guidance = getattr(runner, "guidance", 0.0)
+    r.subgoals = copy.deepcopy(getattr(runner, "subgoals", None))  # GravMap sub-goals advance per fork
     r.rng = np.random.default_rng(seed)
     return r
 
@@ -181,9 +184,18 @@ def _collect_state(env, runner, pset: PreferenceSet, config: CollectConfig, hori
     obs = env.last_observation
     if runner.goal_pose is not None:
         obs = {**obs, GOAL_POSE: runner.goal_pose}
+    if getattr(runner, "subgoals", None) is not None:  # what the runner's next act would add
+        obs = {**obs, SUBGOAL: copy.deepcopy(runner.subgoals).update(obs["tcp_pose"]).vector()}
     history = [*list(runner.history)[1 - runner.history.maxlen :], obs] if runner.history.maxlen > 1 else [obs]
     draw = int(runner.rng.integers(2**31))
-    candidates = runner.policy.predict(history, config.candidates, seed=draw, skill=runner.skill, family=runner.family)
+    candidates = runner.policy.predict(
+        history,
+        config.candidates,
+        seed=draw,
+        skill=runner.skill,
+        family=runner.family,
+        guidance=getattr(runner, "guidance", 0.0),
+    )
     snap = env.snapshot()
     results = [rollout_candidate(env, runner, snap, c, horizon, draw) for c in candidates]
     env.restore(snap)
