@@ -103,6 +103,12 @@ def check_reusable(cfg: QuickstartConfig, out: Path) -> None:
             what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
             raise ParameterError(f"{out} holds a quickstart made with other settings ({what}); pass another --out")
         return
+    made_before = [name for name in ("demos", "diffusion", "bc") if (out / name).exists()]
+    if made_before:
+        raise ParameterError(
+            f"{out} holds quickstart stages ({', '.join(made_before)}) without a record of their settings"
+            " (an earlier version made them); pass another --out or remove the folder"
+        )
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(wanted, indent=1))
 

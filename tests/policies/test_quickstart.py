@@ -50,3 +50,7 @@ def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
     assert main([*argv, "--goal", "hole"]) == 2
     assert "goal 'tcp_goal' -> 'hole'" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    # Stages from before settings were recorded are refused too, not reused.
+    (out / "quickstart.json").unlink()
+    assert main(argv) == 2
+    assert "without a record of their settings" in capsys.readouterr().err
