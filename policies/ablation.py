@@ -225,9 +225,17 @@ def ablation_table(results: dict[str, dict[str, dict]], accuracy: dict[str, dict
                 else ""
             )
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    if accuracy:
+        lines += ["", "| reward | held-out pair accuracy | training accuracy | strict / tied pairs |"]
+        lines.append("|---|---|---|---|")
     for name, summary in (accuracy or {}).items():
-        acc = summary.get("heldout_accuracy", summary.get("accuracy"))
-        lines.append(f"\nreward {name}: held-out pairwise accuracy {acc}")
+        acc, data = summary.get("accuracy", {}), summary.get("data", {})
+        labels = data.get("labels", {})
+        strict = labels.get("first", 0) + labels.get("second", 0)
+        held = "n/a (no held-out strict pair)" if acc.get("heldout") is None else f"{acc['heldout']:.0%}"
+        held += f" of {data.get('heldout_pairs', 0)}"
+        train = "n/a" if acc.get("train") is None else f"{acc['train']:.0%}"
+        lines.append(f"| {name} | {held} | {train} | {strict} / {labels.get('tie', 0)} |")
     return "\n".join(lines) + "\n"
 
 
