@@ -72,7 +72,7 @@ class SkillServerNode(Node):
         try:
             controller = make_controller(
                 p["skill"], p["checkpoint"], p["device"], int(p["seed"]), float(p["noise"]), int(p["candidates"]),
-                p["inference"], int(p["inference_lead"]),
+                p["inference"], int(p["inference_lead"]), p["select"], p["reward"],
             )  # fmt: skip
         except Exception as e:  # noqa: BLE001 - a missing or wrong checkpoint: stay up, say why, refuse goals
             reason = str(e) if isinstance(e, FmbError) else f"{type(e).__name__}: {e}"
@@ -272,11 +272,16 @@ class SkillServerNode(Node):
 
     def publish_markers(self) -> None:
         lim = self.safety.limits
-        recorder = getattr(self.run.controller.runner, "candidates", None)
+        runner = self.run.controller.runner
+        recorder = getattr(runner, "candidates", None)
         candidates = recorder.last if recorder is not None else None
+        tracker = getattr(runner, "subgoals", None) if self.run.state is State.RUNNING else None
+        subgoal = tracker.current if tracker is not None else None
+        config = runner.policy.config if subgoal is not None else None
+        spec = config.gravmap_spec() if config is not None and config.gravmap else None
         markers = skill_markers(
             self.run.goal, self.last_command, lim.workspace_low, lim.workspace_high,
-            self.params["base_frame"], self.now(), candidates,
+            self.params["base_frame"], self.now(), candidates, subgoal, spec,
         )  # fmt: skip
         self.pub_markers.publish(markers)
 
