@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import check_choice
+from fmb.errors import FmbError, check_choice
 from fmb_ros.controllers import Controller
 from fmb_ros.exceptions import GoalError
 from fmb_ros.safety import SafeCommand, SafetyFilter, Verdict
@@ -136,6 +136,10 @@ class SkillExecution:
             from fmb_ros.world import SceneView
 
             view = SceneView.of(world, self.skill, view.episode.info)
+            try:
+                view.check_subgoals()
+            except FmbError as e:
+                raise GoalError(str(e)) from None
         try:
             runner.reset(view)
         except Exception as e:  # noqa: BLE001 - any controller failure is reported, not raised into ROS

@@ -162,6 +162,23 @@ class SceneView:
                 poses.setdefault(TARGET_OBJECTS[skill], poses["target"])
         return cls(skill, info, poses, world.tcp_pose())
 
+    def check_subgoals(self) -> None:
+        """Build the sub-goals once (as the runner's reset will), raising RosError that names what
+        is missing: the skill has no sub-goal source, or a pose or task fact is not there."""
+        from policies.gravmap.subgoals import SUBGOAL_SOURCES
+
+        task, info = self.task.name, self.episode.info
+        if task not in SUBGOAL_SOURCES:
+            raise RosError(f"no GravMap sub-goals for skill {task!r} (known: {', '.join(sorted(SUBGOAL_SOURCES))})")
+        try:
+            SUBGOAL_SOURCES[task](info, self.poses, self._tcp)
+        except KeyError as e:
+            have = ", ".join(sorted(info.get("targets", {}))) or "none"
+            raise RosError(
+                f"GravMap sub-goals for {task} need the task fact {e.args[0]!r}, which neither the simulator's "
+                f"episode facts nor the goal gave (targets: {have}; poses: {', '.join(self.poses) or 'none'})"
+            ) from None
+
     def object_pose(self, key: str) -> np.ndarray:
         if key not in self.poses:
             raise RosError(f"no pose of object {key!r} for GravMap sub-goals (have: {', '.join(self.poses) or 'none'})")

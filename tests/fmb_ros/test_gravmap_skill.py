@@ -119,3 +119,67 @@ def test_preference_selection_without_its_reward_model_is_refused(context, gravm
         assert node.run is None and "reward parameter" in node.error, node.error
     finally:
         node.destroy_node()
+
+
+def test_goal_without_the_poses_or_facts_of_its_subgoals_is_rejected(context, gravmap_run):
+    from fmb_ros import convert
+    from sim.env import make_env
+
+    env = make_env("grasp", seed=3)
+    env.reset(seed=3)
+    node = skill_node(context, gravmap_run, "gravmap_reject", inference="sync")
+    results = []
+    node.publish_result = lambda level, state, message, goal_stamp=None: results.append((state, message))
+    peg = env.object_pose("peg")
+    try:
+        node.world.set_tcp(env.tcp_pose(), node.now())
+        assert not node.on_goal(convert.pose_stamped_msg(peg, BASE, node.now()))  # nothing perceived
+        assert results[-1][0] == "rejected" and "pose of 'peg'" in results[-1][1], results
+        node.on_target(convert.pose_stamped_msg(peg, BASE, node.now()))
+        assert not node.on_goal(convert.pose_stamped_msg(peg, BASE, node.now()))  # no episode facts
+        assert "GravMap sub-goals for grasp need the task fact 'targets'" in results[-1][1], results
+        assert node.run.state.value == "idle"
+    finally:
+        node.destroy_node()
+        env.close()
+
+
+def test_explicit_selection_runs_and_keeps_real_scores(context, gravmap_run, tmp_path):
+    from fmb_ros import convert
+    from policies.policy import Policy
+    from policies.preference.checkpoint import build_net, observation_layout, save_reward
+    from sim.env import make_env
+
+    policy = Policy.load(gravmap_run, "cpu")
+    net = build_net("explicit", policy, {"hidden": []})  # a real (untrained) explicit reward network
+    meta = {"kind": "explicit", "task": "grasp", "layout": observation_layout(policy), "reference": {}}
+    save_reward(tmp_path / "reward", net, {**meta, "settings": {"hidden": []}})
+    wrong = skill_node(context, gravmap_run, "kind_skill", select="implicit", reward=str(tmp_path / "reward"))
+    try:
+        assert wrong.run is None and "holds the explicit reward" in wrong.error and str(tmp_path) in wrong.error
+    finally:
+        wrong.destroy_node()
+
+    env = make_env("grasp", seed=3)
+    env.reset(seed=3)
+    node = skill_node(
+        context, gravmap_run, "explicit_skill", select="explicit", reward=str(tmp_path / "reward"), candidates=4
+    )
+    try:
+        assert node.run is not None, node.error
+        assert "explicit preference selection of 4" in node.run.controller.description
+        w = node.world
+        w.set_tcp(env.tcp_pose(), node.now())
+        w.set_episode(env.episode.info)
+        node.on_target(convert.pose_stamped_msg(env.object_pose("peg"), BASE, node.now()))
+        assert node.on_goal(convert.pose_stamped_msg(env.object_pose("peg"), BASE, node.now()))
+        w.set_tcp(env.tcp_pose(), node.now())
+        node.on_tick()
+        recorder = node.run.controller.runner.candidates
+        assert recorder.last is not None, node.run.message
+        chunks, _, chosen, scores = recorder.last
+        assert len(chunks) == len(scores) == 4 and np.isfinite(scores).any()
+        assert chosen == int(np.nanargmax(scores)) and recorder.scorer.decisions == 1
+    finally:
+        node.destroy_node()
+        env.close()
