@@ -6,6 +6,11 @@ At `rate` (10 Hz, on the node's clock: simulated time with `use_sim_time:=true`)
 newest observation into an action, passes it through the safety filter (`fmb_ros.safety`) and
 publishes an equilibrium pose and a gripper command. A policy's next chunk is computed in a
 background thread (`inference: async`, `fmb_ros.async_runner`), so the tick never waits on it.
+With `candidates` > 1 and `select` implicit/explicit, the policy executes the safe candidate that
+the preference reward (`reward`, `policies.preference.select`) scores best; a missing or mismatched
+reward model is refused like a missing checkpoint (error status, goals rejected, the node stays up).
+A GravMap policy's sub-goals are built at each goal from ground truth, else from perceived poses
+(`fmb_ros.world.SceneView`), and drawn on `~/markers` with the candidates and their scores.
 
 Driving it with stock tools: publish a goal (`geometry_msgs/PoseStamped`, the skill's target in
 `base_frame`: the object to grasp, the hole to insert into) on `~/goal`; call `~/cancel`
