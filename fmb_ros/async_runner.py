@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 from fmb.errors import ParameterError, check_range
-from policies.features import GOAL_POSE
+from policies.features import GOAL_POSE, SUBGOAL
 
 
 class AsyncPolicyRunner:
@@ -80,6 +80,11 @@ class AsyncPolicyRunner:
         return getattr(self.runner, "candidates", None)
 
     @property
+    def subgoals(self):
+        """The runner's GravMap sub-goal tracker, or None."""
+        return self.runner.subgoals
+
+    @property
     def decisions(self) -> int:
         return self.runner.decisions
 
@@ -116,6 +121,8 @@ class AsyncPolicyRunner:
             if r.goal_pose is None:
                 raise RuntimeError(f"the policy needs its goal ({r.policy.config.goal!r}); set runner.goal_pose")
             obs = {**obs, GOAL_POSE: r.goal_pose}
+        if r.subgoals is not None:  # GravMap sub-goals (set by the runner's reset or by the caller)
+            obs = {**obs, SUBGOAL: r.subgoals.update(obs["tcp_pose"]).vector()}
         r.history.append(obs)
         t, self._t = self._t, self._t + 1
         if len(r.queue) <= self.lead and self._pending is None:
@@ -143,7 +150,9 @@ class AsyncPolicyRunner:
         """Runs in the worker: the chosen (Tp, A) chunk for `history` (as `PolicyRunner` decides)."""
         r = self.runner
         began = time.perf_counter()
-        chunks = r.policy.predict(history, r.num_samples, seed=seed, skill=skill, family=family)
+        chunks = r.policy.predict(
+            history, r.num_samples, seed=seed, skill=skill, family=family, guidance=getattr(r, "guidance", 0.0)
+        )
         k = 0 if r.selector is None or len(chunks) == 1 else int(r.selector(history, chunks))
         self.last_decision_time = time.perf_counter() - began
         return chunks[k]

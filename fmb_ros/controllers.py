@@ -48,6 +48,8 @@ def make_controller(
     candidates: int = 1,
     inference: str = "sync",
     lead: int = 3,
+    select: str = "none",
+    reward: str = "",
 ) -> Controller:
     """Build the controller for `skill`.
 
@@ -63,14 +65,23 @@ def make_controller(
             chunk is computed in a background thread; `act` returns None while it is late; see
             `fmb_ros.async_runner`).
         lead: async: actions left in the queue when the next chunk's inference starts.
+        select: how a policy picks among its candidates: "none" (the first), "implicit" or
+            "explicit" (the safe candidate the preference reward at `reward` scores best; see
+            `policies.preference.select`).
+        reward: reward model folder (from `fmb prefs train`) for `select` implicit/explicit.
 
     Raises:
-        ParameterError: unknown skill, or a policy not trained for it.
+        ParameterError: unknown skill or selection, a policy not trained for it, a selection
+            without a reward or with one candidate.
         policies.checkpoint.CheckpointError: a missing or unreadable checkpoint.
+        policies.preference.exceptions.RewardModelError: a missing, unreadable or mismatched reward
+            model (the message names its path).
     """
+    from policies.preference.select import SELECTIONS
     from sim.tasks import TASKS
 
     check_choice("inference", inference, INFERENCE_MODES)
+    check_choice("select", select, SELECTIONS)
     if skill not in TASKS:
         raise ParameterError(f"unknown skill {skill!r}; known: {', '.join(skill_names())}")
     max_steps = TASKS[skill].max_steps
@@ -85,11 +96,22 @@ def make_controller(
     policy = Policy.load(checkpoint, device, seed=seed)
     if policy.skills and skill not in policy.skills:
         raise ParameterError(f"checkpoint {checkpoint!r} was trained for {', '.join(policy.skills)}, not {skill!r}")
-    recorder = CandidateRecorder(policy.config.obs_horizon - 1)
+    scorer = None
+    if select != "none":
+        if int(candidates) < 2:
+            raise ParameterError(f"select {select} picks among candidates; set candidates > 1 (got {candidates})")
+        if not reward:
+            raise ParameterError(f"select {select} needs the reward parameter (a model from fmb prefs train)")
+        from policies.preference.select import make_selector
+
+        scorer = make_selector(policy, select, reward, task=skill)
+    recorder = CandidateRecorder(policy.config.obs_horizon - 1, scorer)
     runner = PolicyRunner(policy, num_samples=candidates, selector=recorder, skill=skill)
     runner.candidates = recorder
     runner.rng = np.random.default_rng(seed)
     description = f"policy {checkpoint} on {policy.device}"
+    if scorer is not None:
+        description += f" ({select} preference selection of {candidates}, reward {reward})"
     if inference == "async":
         from fmb_ros.async_runner import AsyncPolicyRunner
 
@@ -99,17 +121,30 @@ def make_controller(
 
 
 class CandidateRecorder:
-    """A PolicyRunner selector that keeps the sampled candidates for display and executes the first.
+    """A PolicyRunner selector that keeps the sampled candidates for display. It executes the first,
+    or what `scorer` picks (a `policies.preference.select.CandidateSelector`, whose `last_scores`
+    are kept: NaN for an unsafe candidate).
 
     `last` is (chunks (N, T, 7) from the current step on, TCP pose (7,) they start from, chosen index,
-    scores or None), or None before the first decision with more than one candidate.
+    scores (N,) or None), or None before the first decision with more than one candidate.
     """
 
-    def __init__(self, first: int):
+    def __init__(self, first: int, scorer=None):
         self.first = first
+        self.scorer = scorer
         self.last = None
+
+    def reset(self, runner) -> None:
+        """PolicyRunner.reset calls it: the scorer takes the runner's skill and object family."""
+        self.last = None
+        if self.scorer is not None:
+            self.scorer.reset(runner)
 
     def __call__(self, history, chunks) -> int:
         tcp = np.asarray(history[-1]["tcp_pose"], float)
-        self.last = (np.asarray(chunks)[:, self.first :], tcp, 0, None)
-        return 0
+        chosen, scores = 0, None
+        if self.scorer is not None:
+            chosen = int(self.scorer(history, chunks))
+            scores = np.asarray(self.scorer.last_scores, float).copy()
+        self.last = (np.asarray(chunks)[:, self.first :], tcp, chosen, scores)
+        return chosen

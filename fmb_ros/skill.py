@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import check_choice
+from fmb.errors import FmbError, check_choice
 from fmb_ros.controllers import Controller
 from fmb_ros.exceptions import GoalError
 from fmb_ros.safety import SafeCommand, SafetyFilter, Verdict
@@ -132,6 +132,14 @@ class SkillExecution:
             info = dict(world.episode.info)
             info["targets"] = {**info.get("targets", {}), goal_key: goal.tolist()}
             view = SimpleNamespace(episode=EpisodeFacts(info))
+        if needs_subgoals(runner):  # GravMap sub-goals from the scene: ground truth, else perception
+            from fmb_ros.world import SceneView
+
+            view = SceneView.of(world, self.skill, view.episode.info)
+            try:
+                view.check_subgoals()
+            except FmbError as e:
+                raise GoalError(str(e)) from None
         try:
             runner.reset(view)
         except Exception as e:  # noqa: BLE001 - any controller failure is reported, not raised into ROS
@@ -205,6 +213,13 @@ class SkillExecution:
         self.state = state
         self.message = message
         return Tick(None if state is State.SUCCEEDED else self.safety.stay(world.tcp), state, True)
+
+
+def needs_subgoals(runner) -> bool:
+    """The runner conditions on GravMap sub-goals (a GravMap policy) or is guided by them."""
+    inner = getattr(runner, "runner", runner)  # an AsyncPolicyRunner wraps a PolicyRunner
+    config = getattr(getattr(inner, "policy", None), "config", None)
+    return bool(getattr(config, "gravmap", False)) or getattr(inner, "guidance", 0.0) > 0
 
 
 def stage_judgement(evaluation: dict | None, index: int, stages: int) -> dict | None:

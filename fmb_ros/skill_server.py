@@ -6,6 +6,11 @@ At `rate` (10 Hz, on the node's clock: simulated time with `use_sim_time:=true`)
 newest observation into an action, passes it through the safety filter (`fmb_ros.safety`) and
 publishes an equilibrium pose and a gripper command. A policy's next chunk is computed in a
 background thread (`inference: async`, `fmb_ros.async_runner`), so the tick never waits on it.
+With `candidates` > 1 and `select` implicit/explicit, the policy executes the safe candidate that
+the preference reward (`reward`, `policies.preference.select`) scores best; a missing or mismatched
+reward model is refused like a missing checkpoint (error status, goals rejected, the node stays up).
+A GravMap policy's sub-goals are built at each goal from ground truth, else from perceived poses
+(`fmb_ros.world.SceneView`), and drawn on `~/markers` with the candidates and their scores.
 
 Driving it with stock tools: publish a goal (`geometry_msgs/PoseStamped`, the skill's target in
 `base_frame`: the object to grasp, the hole to insert into) on `~/goal`; call `~/cancel`
@@ -72,7 +77,7 @@ class SkillServerNode(Node):
         try:
             controller = make_controller(
                 p["skill"], p["checkpoint"], p["device"], int(p["seed"]), float(p["noise"]), int(p["candidates"]),
-                p["inference"], int(p["inference_lead"]),
+                p["inference"], int(p["inference_lead"]), p["select"], p["reward"],
             )  # fmt: skip
         except Exception as e:  # noqa: BLE001 - a missing or wrong checkpoint: stay up, say why, refuse goals
             reason = str(e) if isinstance(e, FmbError) else f"{type(e).__name__}: {e}"
@@ -272,11 +277,16 @@ class SkillServerNode(Node):
 
     def publish_markers(self) -> None:
         lim = self.safety.limits
-        recorder = getattr(self.run.controller.runner, "candidates", None)
+        runner = self.run.controller.runner
+        recorder = getattr(runner, "candidates", None)
         candidates = recorder.last if recorder is not None else None
+        tracker = getattr(runner, "subgoals", None) if self.run.state is State.RUNNING else None
+        subgoal = tracker.current if tracker is not None else None
+        config = runner.policy.config if subgoal is not None else None
+        spec = config.gravmap_spec() if config is not None and config.gravmap else None
         markers = skill_markers(
             self.run.goal, self.last_command, lim.workspace_low, lim.workspace_high,
-            self.params["base_frame"], self.now(), candidates,
+            self.params["base_frame"], self.now(), candidates, subgoal, spec,
         )  # fmt: skip
         self.pub_markers.publish(markers)
 

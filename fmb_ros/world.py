@@ -123,3 +123,66 @@ class WorldMirror:
         """Take the current joints as the null-space posture for inverse kinematics (at a goal's start,
         as the simulator takes the episode's start posture)."""
         self.q_rest = self.q.copy()
+
+
+TARGET_OBJECTS = {"grasp": "peg"}
+"""Skill -> the object whose pose a perceived target (`perceived["target"]`) is: a grasp's target is
+the peg to grasp (e.g. `/fmb_perception/peg_pose`)."""
+
+
+class SceneView:
+    """The `sim.FmbEnv` surface that a runner's `reset` reads to build GravMap sub-goals
+    (`policies.gravmap.subgoals.privileged_subgoals`: task name, episode info and objects, object
+    poses, TCP pose), over poses the caller chooses: the simulator's ground truth or perception's.
+
+    Args:
+        task: the skill (a key of `policies.gravmap.subgoals.SUBGOAL_SOURCES`).
+        info: episode facts with "targets" (a goal from the goal message is already in it).
+        poses: object key -> (7,) pose [m, xyzw] in the base frame.
+        tcp: (7,) TCP pose.
+    """
+
+    def __init__(self, task: str, info: dict, poses: dict, tcp):
+        from types import SimpleNamespace
+
+        self.task = SimpleNamespace(name=task)
+        self.poses = {k: np.asarray(v, float) for k, v in poses.items()}
+        self.episode = SimpleNamespace(info=info, objects=[SimpleNamespace(key=k) for k in self.poses])
+        self._tcp = np.asarray(tcp, float)
+
+    @classmethod
+    def of(cls, world: WorldMirror, skill: str, info: dict) -> SceneView:
+        """The view of `world` for `skill`: ground-truth object poses when they arrived, else the
+        perceived ones (a perceived target also under the key of the object it is, TARGET_OBJECTS)."""
+        if world.has_ground_truth:
+            poses = dict(world.objects)
+        else:
+            poses = dict(world.perceived)
+            if "target" in poses and skill in TARGET_OBJECTS:
+                poses.setdefault(TARGET_OBJECTS[skill], poses["target"])
+        return cls(skill, info, poses, world.tcp_pose())
+
+    def check_subgoals(self) -> None:
+        """Build the sub-goals once (as the runner's reset will), raising RosError that names what
+        is missing: the skill has no sub-goal source, or a pose or task fact is not there."""
+        from policies.gravmap.subgoals import SUBGOAL_SOURCES
+
+        task, info = self.task.name, self.episode.info
+        if task not in SUBGOAL_SOURCES:
+            raise RosError(f"no GravMap sub-goals for skill {task!r} (known: {', '.join(sorted(SUBGOAL_SOURCES))})")
+        try:
+            SUBGOAL_SOURCES[task](info, self.poses, self._tcp)
+        except KeyError as e:
+            have = ", ".join(sorted(info.get("targets", {}))) or "none"
+            raise RosError(
+                f"GravMap sub-goals for {task} need the task fact {e.args[0]!r}, which neither the simulator's "
+                f"episode facts nor the goal gave (targets: {have}; poses: {', '.join(self.poses) or 'none'})"
+            ) from None
+
+    def object_pose(self, key: str) -> np.ndarray:
+        if key not in self.poses:
+            raise RosError(f"no pose of object {key!r} for GravMap sub-goals (have: {', '.join(self.poses) or 'none'})")
+        return self.poses[key].copy()
+
+    def tcp_pose(self) -> np.ndarray:
+        return self._tcp.copy()

@@ -37,3 +37,41 @@ def test_skill_markers_leave_out_what_is_missing():
     pose = [0.5, 0, 0.2, 0, 0, 0, 1.0]
     out = skill_markers(pose, pose, (0, 0, 0), (1, 1, 1), "panda_link0", 0.0, (np.zeros((2, 3, 7)), pose, 0, None))
     assert [m.ns for m in out.markers] == ["candidates", "workspace", "goal", "command", "candidates", "candidates"]
+
+
+def test_gravmap_markers_show_the_subgoal_and_its_low_cost_voxels():
+    from fmb_ros.markers import gravmap_markers
+    from policies.gravmap.maps import GravMapSpec
+    from policies.gravmap.subgoals import Subgoal
+
+    spec = GravMapSpec(grid=8, extent=0.12, rho=0.03)
+    goal = np.array([0.5, 0.1, 0.2])
+    sphere, cubes = gravmap_markers(Subgoal(goal, 1.0, "pre-grasp"), "panda_link0", 0.0, spec)
+    assert (sphere.ns, sphere.type, sphere.text) == ("subgoal", Marker.SPHERE, "pre-grasp")
+    assert (sphere.pose.position.x, sphere.pose.position.z) == pytest.approx((0.5, 0.2))
+    assert sphere.color.g > sphere.color.r  # open: green
+    assert cubes.ns == "gravmap" and cubes.type == Marker.CUBE_LIST and cubes.scale.x == pytest.approx(0.03)
+    pts = np.array([(p.x, p.y, p.z) for p in cubes.points])
+    dist = np.linalg.norm(pts - goal, axis=1)
+    # 3 cm cells centred on the sub-goal: cost d/(d+rho) < 0.5 keeps the 8 cells 2.6 cm away
+    assert len(pts) == len(cubes.colors) == 8 and np.all(dist < spec.rho)
+    closed, wide = gravmap_markers(Subgoal(goal, 0.0, "grasp"), "panda_link0", 0.0, spec, threshold=0.7)
+    assert closed.color.r > closed.color.g  # closed: red
+    assert len(wide.points) > 8  # a higher threshold shows more of the map
+    wide_d = np.linalg.norm(np.array([(p.x, p.y, p.z) for p in wide.points]) - goal, axis=1)
+    green = np.array([c.g for c in wide.colors])
+    assert green[wide_d.argmin()] > green[wide_d.argmax()]  # lower cost (nearer), greener
+    with pytest.raises(ValueError, match="threshold"):
+        gravmap_markers(Subgoal(goal, 0.0, "grasp"), "panda_link0", 0.0, spec, threshold=0.0)
+
+
+def test_skill_markers_add_the_gravmap_and_faint_unsafe_candidates():
+    from policies.gravmap.subgoals import Subgoal
+
+    pose = [0.5, 0, 0.2, 0, 0, 0, 1.0]
+    scores = [np.nan, 1.0, 0.0]
+    candidates = (np.zeros((3, 2, 7)), pose, 1, scores)
+    out = skill_markers(None, None, (0, 0, 0), (1, 1, 1), "f", 0.0, candidates, Subgoal(np.zeros(3), 0.0, "g"))
+    assert [m.ns for m in out.markers][-2:] == ["subgoal", "gravmap"]
+    dropped, chosen, low = out.markers[2:5]
+    assert np.isfinite(dropped.color.r) and dropped.color.a < low.color.a < chosen.color.a
