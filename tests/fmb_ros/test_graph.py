@@ -24,6 +24,7 @@ from std_srvs.srv import SetBool, Trigger  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from fmb_ros import convert, qos  # noqa: E402
+from tests.fmb_ros.processes import start_node, stop_node  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "panda_link0"
@@ -96,23 +97,6 @@ class Client:
         rclpy.try_shutdown(context=self.context)
 
 
-def _start(module: str, *ros_args: str, env: dict, log: Path) -> subprocess.Popen:
-    with open(log, "w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", module, "--ros-args", *ros_args], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     logs = tmp_path_factory.mktemp("ros_logs")
@@ -126,11 +110,11 @@ def graph(tmp_path_factory):
         ROS_LOG_DIR=str(logs),
     )
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # for the client node in this process
-    sim = _start(
+    sim = start_node(
         "fmb_ros.sim_robot", "-p", "task:=grasp", "-p", "seed:=0", "-p", "real_time_factor:=2.0",
         env=env, log=logs / "sim.log",
     )  # fmt: skip
-    skill = _start(
+    skill = start_node(
         "fmb_ros.skill_server", "-r", "__node:=grasp_skill", "-p", "skill:=grasp", "-p", "use_sim_time:=true",
         env=env, log=logs / "skill.log",
     )  # fmt: skip
@@ -144,8 +128,8 @@ def graph(tmp_path_factory):
         raise
     finally:
         client.close()
-        _stop(skill)
-        _stop(sim)
+        stop_node(skill)
+        stop_node(sim)
         for proc, name in ((sim, "sim.log"), (skill, "skill.log")):
             assert proc.returncode in (0, -signal.SIGINT), (logs / name).read_text()[-3000:]
 
@@ -191,7 +175,7 @@ def test_grasp_goal_succeeds_and_the_simulator_agrees(graph):
     assert {"goal", "command", "workspace"} <= {m.ns for m in graph.markers[-1].markers}
 
 
-def test_cancel_and_emergency_stop(graph):
+def test_cancel_and_emergencystop_node(graph):
     assert graph.call(graph.reset, Trigger.Request()).success
     assert graph.call(graph.estop, SetBool.Request(data=True)).success
     before = graph.send_goal(_goal_towards_peg(graph))
@@ -238,7 +222,7 @@ def test_fmb_ros_up_sim_runs_a_goal_in_one_process(tmp_path):
         assert values["state"] == "succeeded", f"{msg.message}\n{client.node_logs()}"
     finally:
         client.close()
-        _stop(proc)
+        stop_node(proc)
     assert proc.returncode in (0, -signal.SIGINT), log.read_text()[-3000:]
     assert "exception was never retrieved" not in log.read_text()
 
@@ -274,5 +258,5 @@ def test_grasp_through_the_joint_trajectory_interface(tmp_path):
         assert values["state"] == "succeeded", f"{msg.message}\n{client.node_logs()}"
     finally:
         client.close()
-        _stop(proc)
+        stop_node(proc)
     assert proc.returncode in (0, -signal.SIGINT), log.read_text()[-3000:]

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,26 +21,10 @@ from std_msgs.msg import String  # noqa: E402
 
 from fmb_ros import convert, qos  # noqa: E402
 from fmb_ros.perception import matrix_to_pose, pose_error, pose_to_matrix  # noqa: E402
+from tests.fmb_ros.processes import start_node, stop_node  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = ROOT / "launch" / "params" / "perception.yaml"
-
-
-def _start(module: str, *ros_args: str, env: dict, log: Path) -> subprocess.Popen:
-    with open(log, "w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", module, "--ros-args", *ros_args], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_perception_node_publishes_poses_that_match_the_simulator(tmp_path):
@@ -56,11 +38,11 @@ def test_perception_node_publishes_poses_that_match_the_simulator(tmp_path):
         ROS_LOG_DIR=str(tmp_path),
     )
     # A slow simulator is enough: the scene stands still, and rendering is the expensive part.
-    sim = _start(
+    sim = start_node(
         "fmb_ros.sim_robot", "--params-file", str(PARAMS), "-p", "task:=vertical_chain", "-p", "seed:=4",
         "-p", "real_time_factor:=0.2", env=env, log=tmp_path / "sim.log",
     )  # fmt: skip
-    perception = _start(
+    perception = start_node(
         "fmb_ros.perception_node", "--params-file", str(PARAMS), "-p", "rate:=1.0",
         env=env, log=tmp_path / "perception.log",
     )  # fmt: skip
@@ -116,7 +98,7 @@ def test_perception_node_publishes_poses_that_match_the_simulator(tmp_path):
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
-        _stop(perception)
-        _stop(sim)
+        stop_node(perception)
+        stop_node(sim)
     for proc, name in ((sim, "sim.log"), (perception, "perception.log")):
         assert proc.returncode in (0, -signal.SIGINT), (tmp_path / name).read_text()[-3000:]

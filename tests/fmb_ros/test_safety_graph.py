@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from fmb_ros import convert, qos  # noqa: E402
+from tests.fmb_ros.processes import start_node, stop_node  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "panda_link0"
@@ -125,24 +124,6 @@ def _env(domain: int, logs: Path) -> dict:
     )
 
 
-def _start(module: str, *ros_args: str, env: dict, log: Path) -> subprocess.Popen:
-    with open(log, "w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", module, "--ros-args", *ros_args], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-def _stop(proc: subprocess.Popen) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
-
-
 def _held(robot: FakeRobot) -> np.ndarray:
     """The newest command, which must be the measured pose (the hold)."""
     pose, frame, _ = convert.pose_stamped_array(robot.commands[-1])
@@ -153,7 +134,7 @@ def _held(robot: FakeRobot) -> np.ndarray:
 def test_filter_stops_bad_commands_and_stale_state_over_dds(tmp_path):
     domain = 1 + (os.getpid() * 19 + 11) % 100
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    skill = _start(
+    skill = start_node(
         "fmb_ros.skill_server", "-r", "__node:=skill", "-p", "skill:=grasp", "-p", "judge:=false",
         "-p", "max_steps:=1000", "-p", "observation_timeout:=0.5",
         env=_env(domain, tmp_path), log=tmp_path / "skill.log",
@@ -193,7 +174,7 @@ def test_filter_stops_bad_commands_and_stale_state_over_dds(tmp_path):
         assert skill.poll() is None, "the skill server exited"
     finally:
         robot.close()
-        code = _stop(skill)
+        code = stop_node(skill)
     assert code in (0, -signal.SIGINT), (tmp_path / "skill.log").read_text()[-3000:]
 
 
@@ -204,11 +185,11 @@ def test_missing_checkpoint_and_unknown_skill_are_refused_over_dds(tmp_path):
     env = _env(domain, tmp_path)
     task = tmp_path / "task.yaml"
     task.write_text("name: juggling\nstages:\n  - skill: juggle\n    target: [0.5, 0.0, 0.1]\n")
-    skill = _start(
+    skill = start_node(
         "fmb_ros.skill_server", "-r", "__node:=skill", "-p", "checkpoint:=/nonexistent/run",
         env=env, log=tmp_path / "skill.log",
     )  # fmt: skip
-    executor_proc = _start("fmb_ros.task_executor", "-p", f"task_file:={task}", env=env, log=tmp_path / "exec.log")
+    executor_proc = start_node("fmb_ros.task_executor", "-p", f"task_file:={task}", env=env, log=tmp_path / "exec.log")
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     robot = FakeRobot(domain)
     reports: list[DiagnosticStatus] = []
@@ -235,5 +216,5 @@ def test_missing_checkpoint_and_unknown_skill_are_refused_over_dds(tmp_path):
         assert robot.commands == []  # the arm was never commanded
     finally:
         robot.close()
-        codes = _stop(skill), _stop(executor_proc)
+        codes = stop_node(skill), stop_node(executor_proc)
     assert all(c in (0, -signal.SIGINT) for c in codes), (tmp_path / "exec.log").read_text()[-3000:]
