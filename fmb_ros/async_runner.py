@@ -39,7 +39,6 @@ import time
 import numpy as np
 
 from fmb.errors import ParameterError, check_range
-from policies.features import GOAL_POSE, SUBGOAL
 
 
 class AsyncPolicyRunner:
@@ -114,16 +113,7 @@ class AsyncPolicyRunner:
     def act(self, env) -> np.ndarray | None:
         """The (7,) action for this step (gripper binarised), or None when the chunk is late."""
         r = self.runner
-        obs = env.last_observation
-        if obs is None:
-            raise RuntimeError("the environment has no observation yet; call env.reset() first")
-        if r.policy.config.goal:
-            if r.goal_pose is None:
-                raise RuntimeError(f"the policy needs its goal ({r.policy.config.goal!r}); set runner.goal_pose")
-            obs = {**obs, GOAL_POSE: r.goal_pose}
-        if r.subgoals is not None:  # GravMap sub-goals (set by the runner's reset or by the caller)
-            obs = {**obs, SUBGOAL: r.subgoals.update(obs["tcp_pose"]).vector()}
-        r.history.append(obs)
+        r.observe(env)
         t, self._t = self._t, self._t + 1
         if len(r.queue) <= self.lead and self._pending is None:
             self._start(t)

@@ -102,7 +102,9 @@ class PolicyRunner:
         k = 0 if self.selector is None or len(chunks) == 1 else int(self.selector(list(self.history), chunks))
         return chunks[k]
 
-    def act(self, env) -> np.ndarray:
+    def observe(self, env) -> dict:
+        """The environment's latest observation with the skill's command added (the goal pose of
+        a goal-conditioned policy, the current GravMap sub-goal), appended to the history."""
         obs = env.last_observation
         if obs is None:
             raise RuntimeError("the environment has no observation yet; call env.reset() first")
@@ -110,9 +112,13 @@ class PolicyRunner:
             if self.goal_pose is None:
                 raise RuntimeError(f"the policy needs its goal ({self.policy.config.goal!r}); set runner.goal_pose")
             obs = {**obs, GOAL_POSE: self.goal_pose}
-        if self.subgoals is not None:
+        if self.subgoals is not None:  # set by reset from the task, or by a caller with perceived poses
             obs = {**obs, SUBGOAL: self.subgoals.update(obs["tcp_pose"]).vector()}
         self.history.append(obs)
+        return obs
+
+    def act(self, env) -> np.ndarray:
+        self.observe(env)
         c = self.policy.config
         first = c.obs_horizon - 1  # chunk index of the current step
         if self.ensemble > 0:
