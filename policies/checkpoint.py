@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fmb.atomic import atomic_dir
 from fmb.errors import FmbError
+from fmb.jsonfile import read_versioned
 
 SCHEMA = "fmb-policy/1"
 CONFIG = "config.json"
@@ -62,20 +63,7 @@ def save(folder: Path, meta: dict, weights: dict, training: dict | None = None) 
 
 def load_meta(folder: Path) -> dict:
     """The parsed config.json of a checkpoint folder."""
-    file = Path(folder) / CONFIG
-    try:
-        meta = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{file}: missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{file}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
-        found = meta.get("schema") if isinstance(meta, dict) else type(meta).__name__
-        raise CheckpointError(f"{file}: schema {found!r}, expected {SCHEMA!r}")
-    for key in ("policy", "shapes", "normalizers"):
-        if key not in meta:
-            raise CheckpointError(f"{file}: no {key!r} entry")
-    return meta
+    return read_versioned(Path(folder) / CONFIG, SCHEMA, ("policy", "shapes", "normalizers"), CheckpointError)
 
 
 def load_weights(folder: Path, model) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fmb.atomic import atomic_dir
+from fmb.jsonfile import read_versioned
 from policies.preference.exceptions import RewardModelError
 
 SCHEMA = "fmb-reward/1"
@@ -61,20 +62,13 @@ def save_reward(out: Path, net, meta: dict) -> Path:
 
 
 def load_meta(path: Path) -> dict:
-    file = Path(path) / CONFIG
-    try:
-        meta = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise RewardModelError(f"{file}: missing; is {path} a reward model (fmb prefs train)?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RewardModelError(f"{file}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
-        found = meta.get("schema") if isinstance(meta, dict) else type(meta).__name__
-        raise RewardModelError(f"{file}: schema {found!r}, expected {SCHEMA!r}")
-    for key in ("kind", "task", "layout", "reference", "settings"):
-        if key not in meta:
-            raise RewardModelError(f"{file}: no {key!r} entry")
-    return meta
+    return read_versioned(
+        Path(path) / CONFIG,
+        SCHEMA,
+        ("kind", "task", "layout", "reference", "settings"),
+        RewardModelError,
+        f"; is {path} a reward model (fmb prefs train)?",
+    )
 
 
 def check_compatible(meta: dict, policy, task: str | None, where: Path) -> None:

@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fmb.jsonfile import read_versioned
 from policies.preference.exceptions import PreferenceDataError
 
 SCHEMA = "fmb-prefs/1"
@@ -71,18 +72,13 @@ class PreferenceSet:
         """Open and validate the folder at `root` (PreferenceDataError naming the file and the fault)."""
         root = Path(root)
         file = root / INDEX
-        try:
-            index = json.loads(file.read_text())
-        except FileNotFoundError:
-            raise PreferenceDataError(f"{file}: missing; is {root} a preference folder (fmb prefs collect)?") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise PreferenceDataError(f"{file}: not valid JSON ({e})") from None
-        if not isinstance(index, dict) or index.get("schema") != SCHEMA:
-            found = index.get("schema") if isinstance(index, dict) else type(index).__name__
-            raise PreferenceDataError(f"{file}: schema {found!r}, expected {SCHEMA!r}")
-        for key in ("task", "states"):
-            if key not in index:
-                raise PreferenceDataError(f"{file}: no {key!r} entry")
+        index = read_versioned(
+            file,
+            SCHEMA,
+            ("task", "states"),
+            PreferenceDataError,
+            f"; is {root} a preference folder (fmb prefs collect)?",
+        )
         pset = cls(root, index)
         for i in range(len(index["states"])):
             pset._check_state(i)
