@@ -141,11 +141,17 @@ class AsyncPolicyRunner:
         r = self.runner
         began = time.perf_counter()
         chunks = r.policy.predict(
-            history, r.num_samples, seed=seed, skill=skill, family=family, guidance=getattr(r, "guidance", 0.0)
+            history,
+            r.num_samples,
+            seed=seed,
+            skill=skill,
+            family=family,
+            guidance=r.guidance,
+            temperature=r.temperature,
         )
-        k = 0 if r.selector is None or len(chunks) == 1 else int(r.selector(history, chunks))
+        chunk = r.choose(history, chunks)
         self.last_decision_time = time.perf_counter() - began
-        return chunks[k]
+        return chunk
 
     def _take(self, step: int) -> bool:
         """Fill the queue from the pending decision if it is done (waiting up to `wait`); False if not."""

@@ -45,9 +45,12 @@ class AblationConfig:
         steps: diffusion training steps of each policy.
         prefs_states, prefs_candidates: preference collection per reference policy (states,
             candidates rolled out per state) and the progress difference below which two
-            outcomes tie.
+            outcomes tie; prefs_temperature: initial-noise scale the preference candidates are
+            drawn with (above 1 spreads their outcomes, fewer ties).
         reward_steps: training steps of each reward model.
         candidates: N, candidates scored per decision when selecting.
+        temperature: initial-noise scale of the candidates when selecting (the plain and GravMap
+            variants sample at 1, as trained).
         action_horizon: actions executed per chunk (0 = the policy's; 2 re-plans often enough
             for a diffusion policy to align a peg, see the README).
         episodes: evaluation episodes per (variant, object set).
@@ -63,8 +66,10 @@ class AblationConfig:
     prefs_states: int = 40
     prefs_candidates: int = 8
     prefs_tie_tolerance: float = 0.01
+    prefs_temperature: float = 1.0
     reward_steps: int = 300
     candidates: int = 16
+    temperature: float = 1.0
     action_horizon: int = 2
     episodes: int = 24
     variants: tuple[str, ...] = VARIANTS
@@ -76,6 +81,8 @@ class AblationConfig:
         check_range("--prefs-candidates", self.prefs_candidates, 2, 1024)
         check_range("--reward-steps", self.reward_steps, 1, 10_000_000)
         check_range("--candidates", self.candidates, 2, 4096)
+        check_range("--prefs-temperature", self.prefs_temperature, 0.0, 10.0)
+        check_range("--temperature", self.temperature, 0.0, 10.0)
         check_range("--episodes", self.episodes, 1, 100_000)
         check_range("--workers", self.workers, 1, 256)
         unknown = [v for v in self.variants if v not in VARIANTS]
@@ -92,8 +99,10 @@ HELP = {
     "prefs_states": "states with ranked candidates collected per reference policy",
     "prefs_candidates": "candidates rolled out per preference state",
     "prefs_tie_tolerance": "progress difference below which two candidates' outcomes tie",
+    "prefs_temperature": "initial-noise scale of the preference candidates",
     "reward_steps": "training steps of each reward model",
     "candidates": "N, candidates scored per decision when selecting",
+    "temperature": "initial-noise scale of the candidates when selecting",
     "action_horizon": "actions executed per chunk (0 = the policy's)",
     "episodes": "evaluation episodes per variant and object set",
     "variants": f"comma-separated, from {','.join(VARIANTS)}",
@@ -151,13 +160,21 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 import shutil
 
                 shutil.rmtree(prefs)  # an interrupted collection: start it again
-            spec = PolicyRunSpec(str(policies[ref]), cfg.task, split=cfg.split, side="train", torch_threads=1)
+            spec = PolicyRunSpec(
+                str(policies[ref]),
+                cfg.task,
+                split=cfg.split,
+                side="train",
+                action_horizon=cfg.action_horizon,  # the states the evaluated runner visits
+                torch_threads=1,
+            )
             collect_preferences(
                 spec,
                 CollectConfig(
                     states=cfg.prefs_states,
                     candidates=cfg.prefs_candidates,
                     tie_tolerance=cfg.prefs_tie_tolerance,
+                    temperature=cfg.prefs_temperature,
                 ),
                 prefs,
                 progress,
@@ -196,8 +213,14 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 placement=placement,
                 select=kind,
                 reward=str(rewards.get((ref, kind), "")),
+                temperature=cfg.temperature if kind != "none" else 1.0,
             )
-            runner = {"candidates": spec.num_samples, "action_horizon": spec.action_horizon, "select": kind}
+            runner = {
+                "candidates": spec.num_samples,
+                "action_horizon": spec.action_horizon,
+                "select": kind,
+                "temperature": spec.temperature,
+            }
             result = earlier_result(folder, policies[ref], cfg.episodes, runner)
             if result is None:
                 say(f"evaluating {variant} on {label} ({cfg.episodes} episodes)")
@@ -281,6 +304,8 @@ STAGE_FIELDS = (
     "prefs_states",
     "prefs_candidates",
     "prefs_tie_tolerance",
+    "prefs_temperature",
+    "action_horizon",
     "reward_steps",
 )
 

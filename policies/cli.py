@@ -46,6 +46,7 @@ def register(sub) -> None:
     p.add_argument("--ensemble", type=float, default=0.0, help="temporal ensembling weight, 0 = off (default 0)")
     p.add_argument("--placement", default="train", help="board placement: train or novel (outside the demos' box)")
     p.add_argument("--guidance", type=float, default=0.0, help="sub-goal cost guidance scale, 0 = off (default 0)")
+    p.add_argument("--temperature", type=float, default=1.0, help="scale of the diffusion's initial noise (default 1)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--seed", type=int, default=100_000, help="first episode seed (default 100000)")
@@ -120,6 +121,7 @@ def _cmd_eval(args) -> int:
         reward=args.reward,
         placement=args.placement,
         guidance=args.guidance,
+        temperature=args.temperature,
     )
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
     result = evaluate(

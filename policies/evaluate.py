@@ -32,6 +32,7 @@ class PolicyRunSpec:
         placement: board placement (sim.randomization.PLACEMENTS): "train" = the demonstrations'
             box, "novel" = outside it.
         guidance: sub-goal cost guidance scale (policies.gravmap.guidance; 0 = off).
+        temperature: scale of the diffusion's initial noise (PolicyRunner).
     """
 
     policy: str
@@ -49,6 +50,7 @@ class PolicyRunSpec:
     reward: str = ""
     placement: str = "train"
     guidance: float = 0.0
+    temperature: float = 1.0
 
     def build(self):
         import torch
@@ -90,6 +92,7 @@ class PolicyRunSpec:
             skill=task,
             action_horizon=self.action_horizon,
             guidance=self.guidance,
+            temperature=self.temperature,
         )
 
 
@@ -127,6 +130,7 @@ def evaluate(
         "select": spec.select,
         "reward": spec.reward,
         "guidance": spec.guidance,
+        "temperature": spec.temperature,
     }
     if out is not None:
         out = Path(out)

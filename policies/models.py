@@ -71,9 +71,12 @@ class ActionChunkModel(nn.Module):
         generator: torch.Generator | None = None,
         guidance: Guidance | None = None,
         guidance_scale: float = 0.0,
+        temperature: float = 1.0,
     ) -> torch.Tensor:
         """(B, num_samples, Tp, A) normalised action chunks for the B observations in `batch`.
-        `guidance` with `guidance_scale` > 0 steers the samples down its cost (diffusion only)."""
+        `guidance` with `guidance_scale` > 0 steers the samples down its cost; `temperature`
+        scales the initial noise (< 1: samples nearer the distribution's centre, 0: one
+        deterministic chunk with DDIM; > 1: more diverse candidates). Both diffusion only."""
 
 
 @register_model
@@ -133,7 +136,7 @@ class DiffusionModel(ActionChunkModel):
         return (self.denoise(xt, t, cond) - target).pow(2).mean(dim=(1, 2))
 
     @torch.no_grad()
-    def sample(self, batch, num_samples=1, generator=None, guidance=None, guidance_scale=0.0):
+    def sample(self, batch, num_samples=1, generator=None, guidance=None, guidance_scale=0.0, temperature=1.0):
         """See ActionChunkModel.sample. Guidance (classifier guidance on the predicted clean
         chunk): at every denoising step the prediction x0 moves to x0 - scale * grad cost(x0)
         before the scheduler's update (for an epsilon model, x0 is derived from the noise and the
@@ -142,7 +145,7 @@ class DiffusionModel(ActionChunkModel):
         b = cond.shape[0]
         cond = cond.repeat_interleave(num_samples, dim=0)
         shape = (b * num_samples, self.config.pred_horizon, self.action_dim)
-        x = torch.randn(shape, generator=generator, device=cond.device)
+        x = torch.randn(shape, generator=generator, device=cond.device) * temperature
         scheduler = make_scheduler(self.config.scheduler, self.config)
         scheduler.set_timesteps(self.config.inference_steps, device=cond.device)
         guided = guidance is not None and guidance_scale > 0
@@ -190,7 +193,7 @@ class BCModel(ActionChunkModel):
         return F.mse_loss(self._predict(batch), batch["action"])
 
     @torch.no_grad()
-    def sample(self, batch, num_samples=1, generator=None, guidance=None, guidance_scale=0.0):
+    def sample(self, batch, num_samples=1, generator=None, guidance=None, guidance_scale=0.0, temperature=1.0):
         chunk = self._predict(batch).clamp(-1.0, 1.0)
         return chunk[:, None].expand(-1, num_samples, -1, -1).contiguous()
 

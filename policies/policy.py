@@ -104,9 +104,11 @@ class Policy:
         skill: str = "",
         family: str = "",
         guidance: float = 0.0,
+        temperature: float = 1.0,
     ) -> np.ndarray:
         """(num_samples, Tp, A) action chunks in environment units for one observation history.
-        `guidance` > 0 steers the samples towards the observation's sub-goal (policies.gravmap)."""
+        `guidance` > 0 steers the samples towards the observation's sub-goal (policies.gravmap);
+        `temperature` scales the diffusion's initial noise (ActionChunkModel.sample)."""
         import torch
 
         generator = None
@@ -120,5 +122,5 @@ class Policy:
             guide = SubgoalGuidance(n.low, n.high, self.config.obs_horizon - 1, self.config.gravmap_spec())
         with torch.no_grad() if guide is not None else torch.inference_mode():  # guidance needs autograd
             batch = self.batch(history, skill, family)
-            chunks = self.model.sample(batch, num_samples, generator, guide, guidance)[0]
+            chunks = self.model.sample(batch, num_samples, generator, guide, guidance, temperature)[0]
         return self.action_normalizer.unnormalize(chunks.float().cpu().numpy())

@@ -41,6 +41,8 @@ class PolicyRunner:
         action_horizon: actions executed per chunk before re-planning (default: the policy's);
             shorter reacts faster, longer is smoother and cheaper.
         guidance: scale of sub-goal guidance during sampling (0 = off; policies.gravmap.guidance).
+        temperature: scale of the diffusion's initial noise (1 = as trained; below 1 samples
+            nearer the centre of the action distribution, above 1 draws more diverse candidates).
     """
 
     def __init__(
@@ -52,8 +54,10 @@ class PolicyRunner:
         skill: str = "",
         action_horizon: int = 0,
         guidance: float = 0.0,
+        temperature: float = 1.0,
     ):
         c = policy.config
+        self.temperature = check_range("--temperature", temperature, 0.0, 10.0)
         self.guidance = check_range("--guidance", guidance, 0.0, 1e3)
         check_range("--candidates", num_samples, 1, 4096)
         check_range("--ensemble", ensemble, 0.0, 10.0)
@@ -88,19 +92,30 @@ class PolicyRunner:
         if hasattr(self.selector, "reset"):  # a selector that conditions on the skill/object (preference)
             self.selector.reset(self)
 
-    def _decide(self) -> np.ndarray:
-        """The chosen (Tp, A) chunk for the current history."""
-        chunks = self.policy.predict(
-            list(self.history),
-            self.num_samples,
-            seed=int(self.rng.integers(2**31)),
+    def sample(self, history: list, seed: int, num_samples: int = 0, temperature: float | None = None) -> np.ndarray:
+        """(N, Tp, A) candidate chunks for `history` with this runner's skill, object, guidance and
+        temperature (N = `num_samples` or the runner's; `temperature` None = the runner's)."""
+        return self.policy.predict(
+            history,
+            num_samples or self.num_samples,
+            seed=seed,
             skill=self.skill,
             family=self.family,
             guidance=self.guidance,
+            temperature=self.temperature if temperature is None else temperature,
         )
-        self.decisions += 1
-        k = 0 if self.selector is None or len(chunks) == 1 else int(self.selector(list(self.history), chunks))
+
+    def choose(self, history: list, chunks: np.ndarray) -> np.ndarray:
+        """The (Tp, A) chunk the selector picks from `chunks` (the first without a selector)."""
+        k = 0 if self.selector is None or len(chunks) == 1 else int(self.selector(history, chunks))
         return chunks[k]
+
+    def _decide(self) -> np.ndarray:
+        """The chosen (Tp, A) chunk for the current history."""
+        history = list(self.history)
+        chunks = self.sample(history, int(self.rng.integers(2**31)))
+        self.decisions += 1
+        return self.choose(history, chunks)
 
     def observe(self, env) -> dict:
         """The environment's latest observation with the skill's command added (the goal pose of

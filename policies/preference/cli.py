@@ -20,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--decision-stride", type=int, default=2, help="a state every n-th decision (default 2)")
     p.add_argument("--states-per-episode", type=int, default=4, help="at most this many per episode (default 4)")
     p.add_argument("--tie-tolerance", type=float, default=0.01, help="progress difference of a tie (default 0.01)")
+    p.add_argument("--temperature", type=float, default=1.0, help="initial-noise scale of the candidates (default 1)")
     p.add_argument("--split", default="all", help="object split (default all)")
     p.add_argument("--side", default="train", help="side of the split (default train)")
     p.add_argument("--backend", default="mujoco", help="mujoco or pybullet (default mujoco)")
@@ -64,6 +65,7 @@ def _cmd_collect(args) -> int:
         decision_stride=args.decision_stride,
         states_per_episode=args.states_per_episode,
         tie_tolerance=args.tie_tolerance,
+        temperature=args.temperature,
         seed=args.seed,
     )
     spec = PolicyRunSpec(str(args.policy), args.task, args.backend, args.split, args.side, device=args.device)

@@ -39,6 +39,9 @@ class CollectConfig:
         decision_stride: take a state at every `decision_stride`-th decision of an episode.
         states_per_episode: at most this many states from one episode (spreads them over episodes).
         tie_tolerance: progress difference below which two outcomes tie.
+        temperature: scale of the initial noise the candidates are drawn with (above 1 spreads
+            them: a well-trained policy's candidates at 1 mostly lead to the same outcome, and
+            tied pairs teach a reward nothing).
         seed: first episode seed (episode i uses seed + i; apart from demonstration seeds 0 ..).
     """
 
@@ -48,6 +51,7 @@ class CollectConfig:
     decision_stride: int = 2
     states_per_episode: int = 4
     tie_tolerance: float = 0.01
+    temperature: float = 1.0
     seed: int = 200_000
 
     def __post_init__(self):
@@ -57,6 +61,7 @@ class CollectConfig:
         check_range("--decision-stride", self.decision_stride, 1, 1000)
         check_range("--states-per-episode", self.states_per_episode, 1, 1000)
         check_range("--tie-tolerance", self.tie_tolerance, 0.0, 1.0)
+        check_range("--temperature", self.temperature, 0.0, 10.0)
 
 
 def outcome_key(outcome: dict) -> tuple:
@@ -87,11 +92,16 @@ def _fork(runner, queue: np.ndarray, seed: int):
     """A copy of `runner` (sharing its policy) whose next actions are `queue`, then its own plans."""
     from policies.runner import PolicyRunner
 
-    r = PolicyRunner(runner.policy, skill=runner.skill, action_horizon=runner.action_horizon)
+    r = PolicyRunner(
+        runner.policy,
+        skill=runner.skill,
+        action_horizon=runner.action_horizon,
+        guidance=runner.guidance,
+        temperature=runner.temperature,
+    )
     r.history = deque(runner.history, maxlen=runner.history.maxlen)
     r.queue = deque(queue)
     r.t, r.family, r.goal_pose = runner.t, runner.family, runner.goal_pose
-    r.guidance = getattr(runner, "guidance", 0.0)
     r.subgoals = copy.deepcopy(getattr(runner, "subgoals", None))  # GravMap sub-goals advance per fork
     r.rng = np.random.default_rng(seed)
     return r
@@ -188,14 +198,7 @@ def _collect_state(env, runner, pset: PreferenceSet, config: CollectConfig, hori
         obs = {**obs, SUBGOAL: copy.deepcopy(runner.subgoals).update(obs["tcp_pose"]).vector()}
     history = [*list(runner.history)[1 - runner.history.maxlen :], obs] if runner.history.maxlen > 1 else [obs]
     draw = int(runner.rng.integers(2**31))
-    candidates = runner.policy.predict(
-        history,
-        config.candidates,
-        seed=draw,
-        skill=runner.skill,
-        family=runner.family,
-        guidance=getattr(runner, "guidance", 0.0),
-    )
+    candidates = runner.sample(history, draw, config.candidates, config.temperature)
     snap = env.snapshot()
     results = [rollout_candidate(env, runner, snap, c, horizon, draw) for c in candidates]
     env.restore(snap)

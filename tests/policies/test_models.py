@@ -50,6 +50,21 @@ def test_sampling_shapes_and_seeded_determinism(state_store, scheduler):
     assert not torch.allclose(a[0, 0], a[0, 1])  # candidates differ from each other
 
 
+def test_temperature_scales_the_spread_of_candidates(state_store):
+    config, _ = fit_config_to_data(tiny(scheduler="ddim"), [state_store])
+    ds = SequenceDataset([state_store], config, progress=False)
+    model = build_model(config, ds.shapes).eval()
+    obs = {k: v[:1] for k, v in _batch(ds).items() if k != "action"}
+
+    def spread(temperature):
+        out = model.sample(obs, 32, torch.Generator().manual_seed(3), temperature=temperature)[0]
+        return out.std(dim=0).mean().item(), out
+
+    cold, chunks = spread(0.0)
+    assert cold == 0.0 and torch.equal(chunks[0], chunks[-1])  # DDIM from zero noise: one chunk
+    assert spread(0.3)[0] < spread(1.0)[0] < spread(1.5)[0]
+
+
 def test_bc_candidates_are_identical(state_store):
     config, _ = fit_config_to_data(tiny(policy_type="bc"), [state_store])
     ds = SequenceDataset([state_store], config, progress=False)
