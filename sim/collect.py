@@ -155,7 +155,9 @@ def expert_eval(
     spec: RunSpec, episodes: int, seed: int = 0, workers: int = 1, progress: bool = True, label: str = "expert"
 ) -> dict:
     """Success rate of the expert with 95 % Wilson intervals, per shape family, size and overall,
-    plus the mean of each task metric at the end of the episodes (e.g. parts placed).
+    plus the mean of each task metric at the end of the episodes (e.g. parts placed), and one
+    row per episode (seed, family, size, success, steps, final metrics) sorted by seed, so that a
+    failure can be replayed.
 
     `spec` is anything whose `build()` gives (env, controller), e.g. a RunSpec (scripted expert)
     or a policy run spec; `label` names it on the progress bar."""
@@ -167,7 +169,8 @@ def expert_eval(
     steps = []
     metrics: dict[str, list[float]] = defaultdict(list)
     unstable = 0
-    for _, result in tqdm(
+    rows = []
+    for episode_seed, result in tqdm(
         run_many(spec, list(range(seed, seed + episodes)), record=False, workers=workers),
         total=episodes,
         desc=f"{label} {spec.task}",
@@ -182,6 +185,16 @@ def expert_eval(
             metrics[key].append(float(value))
         groups["family"][facts["family"]].append(int(result.success))
         groups["size"][facts["size"]].append(int(result.success))
+        rows.append(
+            {
+                "seed": int(episode_seed),
+                "family": facts["family"],
+                "size": facts["size"],
+                "success": bool(result.success),
+                "steps": int(result.steps),
+                "metrics": {k: float(v) for k, v in result.info["metrics"].items()},
+            }
+        )
 
     def summary(values: list[int]) -> dict:
         low, high = wilson_interval(sum(values), len(values))
@@ -199,6 +212,7 @@ def expert_eval(
         "final_metrics_mean": {k: sum(v) / len(v) for k, v in sorted(metrics.items())},
         "per_family": {k: summary(v) for k, v in sorted(groups["family"].items())},
         "per_size": {k: summary(v) for k, v in sorted(groups["size"].items())},
+        "episodes": sorted(rows, key=lambda r: r["seed"]),
     }
 
 

@@ -75,6 +75,9 @@ def test_expert_eval_json_with_intervals():
     low, high = overall["ci95"]
     assert 0.0 < low < 1.0 and high == 1.0
     assert set(result["per_family"]) <= {"round", "rectangle"}
+    rows = result["episodes"]  # one row per seed, to replay a failure
+    assert [r["seed"] for r in rows] == sorted(r["seed"] for r in rows) and len(rows) == 3
+    assert all(r["success"] and r["family"] in result["per_family"] and r["steps"] > 0 for r in rows)
 
 
 def test_play_writes_a_video(tmp_path):
