@@ -50,6 +50,9 @@ def make_controller(
     lead: int = 3,
     select: str = "none",
     reward: str = "",
+    action_horizon: int = 0,
+    guidance: float = 0.0,
+    temperature: float = 1.0,
 ) -> Controller:
     """Build the controller for `skill`.
 
@@ -69,6 +72,8 @@ def make_controller(
             "explicit" (the safe candidate the preference reward at `reward` scores best; see
             `policies.preference.select`).
         reward: reward model folder (from `fmb prefs train`) for `select` implicit/explicit.
+        action_horizon, guidance, temperature: the policy runner's (`policies.runner.PolicyRunner`):
+            actions per chunk (0 = the policy's), sub-goal guidance scale, initial-noise scale.
 
     Raises:
         ParameterError: unknown skill or selection, a policy not trained for it, a selection
@@ -106,7 +111,15 @@ def make_controller(
 
         scorer = make_selector(policy, select, reward, task=skill)
     recorder = CandidateRecorder(policy.config.obs_horizon - 1, scorer)
-    runner = PolicyRunner(policy, num_samples=candidates, selector=recorder, skill=skill)
+    runner = PolicyRunner(
+        policy,
+        num_samples=candidates,
+        selector=recorder,
+        skill=skill,
+        action_horizon=action_horizon,
+        guidance=guidance,
+        temperature=temperature,
+    )
     runner.candidates = recorder
     runner.rng = np.random.default_rng(seed)
     description = f"policy {checkpoint} on {policy.device}"

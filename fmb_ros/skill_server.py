@@ -77,7 +77,8 @@ class SkillServerNode(Node):
         try:
             controller = make_controller(
                 p["skill"], p["checkpoint"], p["device"], int(p["seed"]), float(p["noise"]), int(p["candidates"]),
-                p["inference"], int(p["inference_lead"]), p["select"], p["reward"],
+                p["inference"], int(p["inference_lead"]), p["select"], p["reward"], int(p["action_horizon"]),
+                float(p["guidance"]), float(p["temperature"]),
             )  # fmt: skip
         except Exception as e:  # noqa: BLE001 - a missing or wrong checkpoint: stay up, say why, refuse goals
             reason = str(e) if isinstance(e, FmbError) else f"{type(e).__name__}: {e}"

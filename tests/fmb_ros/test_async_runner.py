@@ -192,6 +192,26 @@ def test_bad_settings_are_named(policy, run_folder):
         AsyncPolicyRunner(PolicyRunner(policy), lead=99)
     with pytest.raises(ParameterError, match="inference"):
         make_controller("grasp", checkpoint=str(run_folder), inference="fast")
+    with pytest.raises(ParameterError, match="--temperature"):
+        make_controller("grasp", checkpoint=str(run_folder), temperature=-1.0)
+
+
+def test_runner_settings_reach_the_policy_runner(run_folder, env):
+    """The skill server's action_horizon, temperature (and guidance) parameters set the runner:
+    at temperature 0 every candidate is the same chunk, and a chunk fills 2 actions."""
+    controller = make_controller(
+        "grasp", checkpoint=str(run_folder), candidates=3, action_horizon=2, temperature=0.0, inference="sync"
+    )
+    runner = controller.runner
+    assert runner.action_horizon == 2 and runner.temperature == 0.0
+    env.reset(seed=1)
+    runner.reset(env)
+    runner.observe(env)
+    chunks = runner.sample(list(runner.history), seed=5)
+    assert chunks.shape[0] == 3
+    np.testing.assert_allclose(chunks[0], chunks[2], atol=1e-5)  # equal up to batched float rounding
+    runner.act(env)
+    assert len(runner.queue) == 1  # 2 actions per chunk, one executed
 
 
 def test_skill_server_runs_policies_asynchronously_and_reports_late_chunks(run_folder):
