@@ -42,23 +42,29 @@ def build_policy(preset_name: str = "small", device: str = "cpu", **overrides):
     return Policy(model, norm(22), norm(7), {"policy": config.to_dict()}, device)
 
 
-def time_decision(policy, num_samples: int, repeats: int = 20) -> float:
-    """Median seconds of one decision (features + `num_samples` candidates in one batch)."""
+def median_seconds(step, device: str, repeats: int = 20, warmup: int = 3) -> float:
+    """Median wall time of `step(i)` over `repeats` calls after `warmup` untimed ones (CUDA
+    work is synchronised on both sides of each call)."""
     import torch
 
-    rng = np.random.default_rng(0)
-    history = [_observation(rng), _observation(rng)]
     times = []
-    for i in range(repeats + 3):
-        if policy.device == "cuda":
+    for i in range(repeats + warmup):
+        if device == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        policy.predict(history, num_samples, seed=i)
-        if policy.device == "cuda":
+        step(i)
+        if device == "cuda":
             torch.cuda.synchronize()
-        if i >= 3:  # warm-up
+        if i >= warmup:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def time_decision(policy, num_samples: int, repeats: int = 20) -> float:
+    """Median seconds of one decision (features + `num_samples` candidates in one batch)."""
+    rng = np.random.default_rng(0)
+    history = [_observation(rng), _observation(rng)]
+    return median_seconds(lambda i: policy.predict(history, num_samples, seed=i), policy.device, repeats)
 
 
 def bench_policy(repeats: int = 20) -> dict:

@@ -4,9 +4,6 @@ head, the safety filter included. Untrained weights time the same as trained one
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
 
 
@@ -21,9 +18,7 @@ def time_selection(
     """Median seconds of one selecting decision: `policy.predict` of `num_samples` candidates +
     the selector (safety filter + `kind` reward; implicit: `finetune` all or head) on a
     synthetic insertion observation."""
-    import torch
-
-    from policies.bench import _observation
+    from policies.bench import _observation, median_seconds
     from policies.preference.checkpoint import RewardModel, build_net
     from policies.preference.select import CandidateSelector, SafetyLimits
 
@@ -36,16 +31,9 @@ def time_selection(
     selector = CandidateSelector(reward, wide, first=policy.config.obs_horizon - 1)
     rng = np.random.default_rng(0)
     history = [_observation(rng), _observation(rng)]
-    times = []
-    for i in range(repeats + 3):
-        if policy.device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        chunks = policy.predict(history, num_samples, seed=i)
-        selector(history, chunks)
+
+    def decide(i: int) -> None:
+        selector(history, policy.predict(history, num_samples, seed=i))
         assert not selector.fallbacks, "every candidate must be scored for a fair timing"
-        if policy.device == "cuda":
-            torch.cuda.synchronize()
-        if i >= 3:  # warm-up
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+
+    return median_seconds(decide, policy.device, repeats)

@@ -4,7 +4,6 @@ the skill server takes its target from a perception topic and the mink solver by
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import pytest
 
@@ -16,15 +15,6 @@ from std_srvs.srv import Trigger  # noqa: E402
 from fmb_ros.exceptions import RosError  # noqa: E402
 
 ROBOT_ONLY = ("control_msgs", "franka_msgs", "tf2_ros")
-
-
-@pytest.fixture
-def context():
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx, domain_id=100 - os.getpid() % 30)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
 
 
 def _absent(package: str) -> bool:

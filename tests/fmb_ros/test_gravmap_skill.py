@@ -4,7 +4,6 @@ selection with a reward model that is not there is refused, and the node stays u
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -30,15 +29,6 @@ def gravmap_run(tmp_path_factory):
     collect(RunSpec("grasp", families=("rectangle",)), root / "demo", episodes=1, progress=False)
     train([root / "demo"], root / "run", tiny(gravmap=True), tiny_training(steps=2), progress=False, log=lambda m: None)
     return root / "run"
-
-
-@pytest.fixture
-def context():
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx, domain_id=100 - os.getpid() % 30)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
 
 
 def skill_node(context, run, name: str, **params):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +14,6 @@ from rclpy.parameter import Parameter  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def context():
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx, domain_id=100 - os.getpid() % 30)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
 
 
 def test_missing_checkpoint_keeps_the_node_up_and_refuses_goals(context):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -14,15 +12,6 @@ from rclpy.parameter import Parameter  # noqa: E402
 
 from fmb.errors import ParameterError  # noqa: E402
 from fmb_ros import convert  # noqa: E402
-
-
-@pytest.fixture
-def context():
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx, domain_id=100 - os.getpid() % 30)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
 
 
 def _node(context, **params):
