@@ -21,6 +21,12 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--image", default="", help="also encode this camera image, e.g. rgb/wrist (default none)")
     p.add_argument("--points", type=int, default=None, help="local cloud points, 0 = none (default: preset)")
+    p.add_argument(
+        "--state",
+        default="",
+        help="comma-separated state inputs, of: tcp_pose, tcp_vel, wrench, q, dq, gripper "
+        "(default tcp_pose,tcp_vel,wrench,gripper; --goal adds the goal)",
+    )
     p.add_argument("--prediction", default="sample", help="diffusion target: sample or epsilon (default sample)")
     p.add_argument("--goal", default="", help="condition on this task target, e.g. hole (default none)")
     p.add_argument("--object-one-hot", action="store_true", help="condition on the object's shape family (FMB)")
@@ -72,6 +78,8 @@ def _cmd_train(args) -> int:
 
     extra = {"prediction": args.prediction} | ({} if args.points is None else {"points": args.points})
     extra |= {"gravmap": True} if args.gravmap else {}
+    if args.state:
+        extra["state_keys"] = tuple(k.strip() for k in args.state.split(",") if k.strip())
     policy, training = preset(args.config, policy_type=args.policy_type, image_key=args.image, goal=args.goal, **extra)
     changes = {
         k: v

@@ -55,7 +55,7 @@ def fit_config_to_data(config: PolicyConfig, stores: list) -> tuple[PolicyConfig
             f"the data has none of the state observations {list(config.state_keys)} nor 'obs/state'; "
             f"it has: {', '.join(sorted(keys))}"
         )
-    if state_keys != config.state_keys:
+    if [k for k in state_keys if k != "goal"] != [k for k in config.state_keys if k != "goal"]:
         notes.append(f"state inputs: {', '.join(state_keys)} (what the data records)")
     points = config.points
     if points and "obs/points" not in keys:

@@ -30,6 +30,10 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON only")
     p.set_defaults(handler=_cmd_expert_eval)
 
+    p = sim_sub.add_parser("stats", help="what an episode store holds: episodes, lengths, contact steps")
+    p.add_argument("data", type=Path, help="episode store folder")
+    p.set_defaults(handler=_cmd_stats)
+
     p = sim_sub.add_parser("play", help="render one expert episode to an mp4 (side camera and wrist camera)")
     _common(p)
     p.add_argument("--video", type=Path, required=True, help="output .mp4 path")
@@ -57,6 +61,13 @@ def _common(p) -> None:
     p.add_argument("--families", default="", help="comma-separated shape families (default all nine)")
     p.add_argument("--sizes", default="", help="comma-separated sizes S,M,L (default all)")
     p.add_argument("--noise", type=float, default=1.0, help="expert noise scale, 0 = none (default 1)")
+    p.add_argument(
+        "--dart",
+        type=float,
+        default=0.0,
+        help="DART: noise on the executed actions while the expert's own are recorded, "
+        "1 = 0.5 mm and 0.25 deg per axis (default 0 = off)",
+    )
     p.add_argument("--split", default="all", help="object split (cad.splits): all, family_holdout, ... (default all)")
     p.add_argument("--side", default="train", help="train or test side of the split (default train)")
     p.add_argument("--placement", default="train", help="board placement: train or novel (default train)")
@@ -75,6 +86,7 @@ def _spec(args, cameras=(), image_size=128, point_cloud=0):
     if args.backend not in BACKENDS:
         raise UnknownNameError(f"unknown backend {args.backend!r}; known: {', '.join(BACKENDS)}")
     check_range("--noise", args.noise, 0.0, 5.0)
+    check_range("--dart", args.dart, 0.0, 10.0)
     check_range("--image-size", image_size, 16, 1024, unit="px")
 
     def split(text):
@@ -92,6 +104,7 @@ def _spec(args, cameras=(), image_size=128, point_cloud=0):
         args.split,
         args.side,
         args.placement,
+        args.dart,
     )
     spec.build()  # validate names (families, sizes, cameras) before any work starts
     return spec
@@ -118,6 +131,13 @@ def _cmd_expert_eval(args) -> int:
             f"overall {o['successes']}/{o['episodes']} = {o['success_rate']:.1%} "
             f"(95% CI {o['ci95'][0]:.1%}-{o['ci95'][1]:.1%})"
         )
+    return 0
+
+
+def _cmd_stats(args) -> int:
+    from sim.collect import store_stats
+
+    print(json.dumps(store_stats(args.data), indent=1))
     return 0
 
 

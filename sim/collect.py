@@ -31,6 +31,8 @@ class RunSpec:
         point_cloud: fused cloud size (0 = none).
         families, sizes: restrict the object pool (None = all FMB pegs).
         noise: expert noise scale.
+        dart: scale of the DART execution noise (sim.experts.DartExpert; 0 = off): demonstrations
+            then record the expert's action while a noisy one is executed.
         split, side: draw pegs from one side ("train"/"test") of a named split (cad.splits).
         placement: board placement (sim.randomization.PLACEMENTS).
     """
@@ -46,6 +48,7 @@ class RunSpec:
     split: str = "all"
     side: str = "train"
     placement: str = "train"
+    dart: float = 0.0
 
     def build(self):
         from sim.env import make_env
@@ -62,7 +65,7 @@ class RunSpec:
             point_cloud=self.point_cloud,
             placement=self.placement,
         )
-        return env, make_expert(self.task, noise=self.noise)
+        return env, make_expert(self.task, noise=self.noise, dart=self.dart)
 
 
 _WORKER = {}
@@ -133,6 +136,7 @@ def collect(spec: RunSpec, out: Path, episodes: int, seed: int = 0, workers: int
             "steps": result.steps,
             "backend": spec.backend,
             "noise": spec.noise,
+            "dart": spec.dart,
             "unstable": result.info.get("unstable", ""),
             **_facts(result.info),
         }
@@ -220,3 +224,37 @@ def _facts(info: dict) -> dict:
     facts = dict(info["episode"])
     facts["metrics"] = {k: float(v) for k, v in info["metrics"].items()}
     return facts
+
+
+CONTACT_FORCE = 3.0
+"""Force at the TCP [N] above which `store_stats` counts a step as pressing on something."""
+
+
+def store_stats(path: str | Path) -> dict:
+    """What an episode store holds: episodes and successes, episode lengths, and how often the
+    hand pressed on something (wrench force above CONTACT_FORCE; the states DART adds)."""
+    from sim.store import EpisodeStore
+
+    store = EpisodeStore.open(path)
+    lengths, successes, contact_steps, contact_episodes = [], 0, 0, 0
+    for index in store.episode_indices():
+        meta = store.load_meta(index)
+        successes += meta.get("success") is True
+        data = store.load(index, ["action", "obs/wrench"]).data
+        lengths.append(len(data["action"]))
+        if "obs/wrench" in data:
+            pressing = int((np.linalg.norm(data["obs/wrench"][:, :3], axis=1) > CONTACT_FORCE).sum())
+            contact_steps += pressing
+            contact_episodes += pressing > 0
+    n = len(lengths)
+    return {
+        "store": str(Path(path).absolute()),
+        "meta": store.meta,
+        "episodes": n,
+        "successes": successes,
+        "steps": int(sum(lengths)),
+        "length_mean": float(np.mean(lengths)) if n else 0.0,
+        "length_max": int(max(lengths)) if n else 0,
+        "contact_steps": contact_steps,
+        "contact_episodes": contact_episodes,
+    }

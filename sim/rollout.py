@@ -35,6 +35,9 @@ class EpisodeResult(NamedTuple):
 def run_episode(env, controller, seed: int, record: bool = False, render_camera=None) -> EpisodeResult:
     """Reset `env` with `seed`, act with `controller` until termination or the step limit.
 
+    The recorded "action" is what the controller returned, or its `label` where it has one (a
+    sim.experts.DartExpert executes a noisy action and labels the step with the expert's own).
+
     Args:
         env: an FmbEnv.
         controller: has reset(env) and act(env).
@@ -59,7 +62,8 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
         if record:
             for key, value in obs.items():
                 rows.setdefault(f"obs/{key}", []).append(value)
-            rows.setdefault("action", []).append(action)
+            label = getattr(controller, "label", None)  # DART: the expert's action, not the noisy one
+            rows.setdefault("action", []).append(action if label is None else np.asarray(label, np.float32))
         obs, info = next_obs, next_info
         if record:
             rows.setdefault("reward", []).append(np.float32(reward))

@@ -131,13 +131,59 @@ class YawTurn:
         return self.remaining
 
 
+class DartExpert:
+    """An expert whose executed actions carry Gaussian noise while demonstrations record the
+    expert's own action (DART, Laskey et al. 2017).
+
+    The noise pushes the robot just off the expert's path (a peg meeting the chamfer a little off
+    the hole's axis, a gripper a millimetre off its grasp) and the recorded labels say how the
+    expert recovers from there: states that noise-free demonstrations never visit and a policy
+    meets as soon as it errs. The noise is on every step, including the final approaches where
+    the expert's own jitter fades out.
+
+    Args:
+        expert: the scripted expert (its own noise still shapes the demonstrations).
+        scale: noise scale; at 1 the standard deviation is `translation` [m] and `rotation` [rad]
+            per axis and step.
+    """
+
+    def __init__(self, expert: Expert, scale: float, translation: float = 0.0005, rotation: float = np.radians(0.25)):
+        self.expert = expert
+        self.sigma = np.array([translation] * 3 + [rotation] * 3) * float(scale)
+        self.label: np.ndarray | None = None
+        """The expert's action for the last step: what a demonstration records (sim.rollout)."""
+
+    @property
+    def task(self) -> str:
+        return self.expert.task
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self.expert.rng
+
+    @rng.setter
+    def rng(self, rng: np.random.Generator) -> None:  # one generator: the same seed, the same episode
+        self.expert.rng = rng
+
+    def reset(self, env) -> None:
+        self.label = None
+        self.expert.reset(env)
+
+    def act(self, env) -> np.ndarray:
+        self.label = np.asarray(self.expert.act(env), dtype=float)
+        executed = self.label.copy()
+        executed[:6] += self.rng.normal(0.0, self.sigma)
+        return executed
+
+
 def register_expert(cls: type[Expert]) -> type[Expert]:
     EXPERTS[cls.task] = cls
     return cls
 
 
-def make_expert(task: str, noise: float = 1.0, seed: int = 0) -> Expert:
-    """The expert for `task`."""
+def make_expert(task: str, noise: float = 1.0, seed: int = 0, dart: float = 0.0) -> Expert | DartExpert:
+    """The expert for `task`; with `dart` > 0 wrapped in a DartExpert of that noise scale."""
     if task not in EXPERTS:
         raise UnknownNameError(f"no expert for task {task!r}; experts exist for: {', '.join(sorted(EXPERTS))}")
-    return EXPERTS[task](noise=noise, rng=np.random.default_rng(seed))
+    expert = EXPERTS[task](noise=noise, rng=np.random.default_rng(seed))
+    return DartExpert(expert, dart) if dart > 0 else expert

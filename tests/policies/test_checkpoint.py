@@ -61,6 +61,18 @@ def test_existing_run_is_not_overwritten(run, state_store, capsys):
     assert (run / "checkpoints/step_0000020/model.safetensors").read_bytes() == before
 
 
+def test_train_state_inputs_from_the_command_line(state_store, tmp_path, capsys):
+    out = tmp_path / "pose_only"
+    args = ["train", "--data", str(state_store.root), "--steps", "2", "--quiet"]
+    assert main([*args, "--out", str(out), "--state", "tcp_pose, gripper"]) == 0
+    assert json.loads((out / "run.json").read_text())["policy"]["state_keys"] == ["tcp_pose", "gripper"]
+    assert Policy.load(out, "cpu").predict(_history(state_store), 1, seed=0).shape == (1, 16, 7)
+    assert main([*args, "--out", str(tmp_path / "bad"), "--state", "tcp_pose,force"]) == 2
+    err = capsys.readouterr().err
+    assert "force" in err and "wrench" in err  # names the bad key and the known ones
+    assert not (tmp_path / "bad").exists()
+
+
 def test_corrupt_and_mismatched_checkpoints_name_the_file(run, tmp_path, capsys):
     import shutil
 

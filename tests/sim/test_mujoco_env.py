@@ -54,6 +54,57 @@ def test_insert_expert_succeeds(env):
         assert m["depth"] >= 0.020 and m["lateral"] <= 0.004 and r.info["progress"] == 1.0
 
 
+def test_dart_records_the_experts_action_and_executes_a_noisy_one(env):
+    """DART: the episode records the expert's own actions, the executed ones differ from them by
+    the noise (not on the gripper), the insertion still succeeds, and the same seed gives the
+    same demonstration."""
+    dart = make_expert("insert", dart=1.0)
+    executed = []
+
+    class Spy:  # records what reaches the environment
+        label = None
+
+        def reset(self, e):
+            dart.reset(e)
+
+        def act(self, e):
+            a = dart.act(e)
+            self.label = dart.label
+            executed.append(a.copy())
+            return a
+
+    dart.rng = np.random.default_rng(4)
+    result = run_episode(env, Spy(), 4, record=True)
+    assert result.success, result.info["metrics"]
+    recorded = result.data["action"]
+    executed = np.asarray(executed, np.float32)
+    noise = executed[:, :3] - recorded[:, :3]
+    assert 0.0002 < noise.std() < 0.001  # 0.5 mm per axis at scale 1
+    np.testing.assert_array_equal(executed[:, 6], recorded[:, 6])  # the gripper command is not noised
+
+    dart.rng = np.random.default_rng(4)
+    again = run_episode(env, dart, 4, record=True)
+    np.testing.assert_array_equal(again.data["action"], recorded)
+
+
+def test_dart_demonstrations_touch_the_board_more_often(env):
+    """The point of DART for insertion: noise-free demonstrations align above the hole and never
+    press on the board, DART's touch the chamfer and show the expert pushing on to the goal."""
+
+    def episodes_with_contact(dart: float) -> int:
+        expert = make_expert("insert", dart=dart)
+        count = 0
+        for seed in range(8):
+            expert.rng = np.random.default_rng(seed)
+            result = run_episode(env, expert, seed, record=True)
+            assert result.success, (dart, seed, result.info["metrics"])
+            count += bool((result.data["obs/wrench"][:, 2] < -3.0).any())  # pressing on the board
+        return count
+
+    plain, dart = episodes_with_contact(0.0), episodes_with_contact(1.0)
+    assert dart >= plain + 3, (plain, dart)  # measured: 1 and 5 of 8
+
+
 def test_tcp_goal_is_where_the_expert_ends(env):
     """The `tcp_goal` target (the hand's pose with the held peg inserted at the fitting turn
     nearest its start) agrees with where the expert's TCP ends a successful insertion."""

@@ -41,7 +41,20 @@ def test_collect_records_every_key_and_resumes(tmp_path):
     )
     summary = json.loads(proc.stdout)
     assert summary["skipped_existing"] == 2 and summary["new"] == 1
-    assert EpisodeStore.open(out).done_seeds() == {0, 1, 2}
+    store = EpisodeStore.open(out)
+    assert store.done_seeds() == {0, 1, 2}
+    stats = json.loads(fmb("sim", "stats", str(out)).stdout)
+    assert stats["episodes"] == 3 and stats["successes"] == 3 and stats["steps"] == store.total_steps()
+    assert stats["length_max"] == max(store.load_meta(i)["num_steps"] for i in store.episode_indices())
+    assert 0 <= stats["contact_episodes"] <= 3 and stats["contact_steps"] >= stats["contact_episodes"]
+
+
+def test_dart_collection_records_its_noise_scale(tmp_path):
+    out = tmp_path / "dart"
+    proc = fmb("sim", "collect", "--episodes", "1", "--dart", "1", "--out", str(out), *COMMON)
+    assert proc.returncode == 0, proc.stderr
+    ep = EpisodeStore.open(out).load(0)
+    assert ep.meta["dart"] == 1.0 and ep.meta["success"] is True
 
 
 def test_collection_killed_midway_resumes(tmp_path):
@@ -112,6 +125,8 @@ def test_bad_input(tmp_path):
     )
     _assert_clean_error(fmb("sim", "play", "--video", str(tmp_path / "x.avi")), ".mp4")
     _assert_clean_error(fmb("sim", "expert-eval", "--episodes", "0"), "--episodes=0")
+    _assert_clean_error(fmb("sim", "expert-eval", "--episodes", "1", "--dart", "-1"), "--dart")
+    _assert_clean_error(fmb("sim", "stats", str(tmp_path / "none")), "no episode store")
 
 
 def test_help_lists_every_task():
