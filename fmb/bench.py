@@ -22,6 +22,16 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=20, help="timed decisions per figure; medians (default 20)")
     p.add_argument("--json", action="store_true", help="JSON only on stdout")
     p.set_defaults(handler=_cmd_policy)
+    p = bench_sub.add_parser(
+        "goal-response", help="how much a goal-conditioned policy's next move follows its goal (offline, on demos)"
+    )
+    p.add_argument("--policy", required=True, help="run or checkpoint folder of a goal-conditioned policy")
+    p.add_argument("--data", nargs="+", required=True, help="held-out demonstration store(s) (fmb sim collect)")
+    p.add_argument("--shift", type=float, default=0.002, help="goal shift each way [m] (default 0.002)")
+    p.add_argument("--near", type=float, default=0.005, help="goal this close across [m] (default 0.005)")
+    p.add_argument("--windows", type=int, default=256, help="windows measured at most (default 256)")
+    p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
+    p.set_defaults(handler=_cmd_goal_response)
     p = bench_sub.add_parser("ros", help="observation-to-command latency and jitter of a skill through the ROS graph")
     p.add_argument("--cycles", type=int, default=300, help="10 Hz control cycles measured (default 300)")
     p.add_argument("--checkpoint", default="", help="policy run or checkpoint (default: the scripted expert)")
@@ -85,6 +95,23 @@ def _cmd_policy(args) -> int:
 
     check_range("--repeats", args.repeats, 1, 1000)
     print(json.dumps(bench_policy(int(args.repeats)), indent=1, sort_keys=True))
+    return 0
+
+
+def _cmd_goal_response(args) -> int:
+    import sys
+
+    from policies.diagnostics import goal_response
+
+    result = goal_response(args.policy, args.data, args.shift, args.near, args.windows)
+    print(json.dumps(result, indent=1, sort_keys=True))
+    if not args.json:
+        g, d, e = result["goal_gain"], result["demonstration_gain"], result["open_loop_error_mm"]
+        print(
+            f"goal gain x {g['x']:.2f} y {g['y']:.2f} z {g['z']:.2f} (demonstrations: x {d['x']:.2f} y {d['y']:.2f} "
+            f"z {d['z']:.2f}); open-loop error {e['median']:.2f} mm median over {result['windows']} windows",
+            file=sys.stderr,
+        )
     return 0
 
 

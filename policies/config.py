@@ -48,6 +48,8 @@ class PolicyConfig:
         skills: skill names for the one-hot skill input (one-hot only when more than one).
         families: shape families for the one-hot object input (empty = no object input).
         state_hidden: width of the state MLP.
+        state_skip: also pass the normalised state itself to the denoiser, beside the state MLP's
+            features (Diffusion Policy's low-dimensional variant conditions on the raw state).
         point_channels: widths of the shared point MLP (PointNet, max-pooled).
         feature_dim: output width of each encoder.
         down_dims: U-Net channel widths per level (the horizon halves at each level).
@@ -85,6 +87,7 @@ class PolicyConfig:
     families: tuple[str, ...] = ()
     # encoders
     state_hidden: int = 64
+    state_skip: bool = False
     point_channels: tuple[int, ...] = (32, 64, 128)
     feature_dim: int = 64
     # U-Net
