@@ -91,7 +91,10 @@ def check_reusable(cfg: QuickstartConfig, out: Path) -> None:
     redoing them would overwrite saved work."""
     from fmb.errors import ParameterError
 
+    from policies.config import preset
+
     wanted = {k: getattr(cfg, k) for k in STAGE_FIELDS}
+    wanted["state_keys"] = list(preset(cfg.config, goal=cfg.goal)[0].state_keys)  # the policies' state inputs
     record = out / "quickstart.json"
     if record.exists():
         try:
@@ -222,8 +225,8 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
         "demonstrations": f"{summary['episodes']} scripted-expert episodes ({data.relative_to(out)})",
         "objects": f"split {cfg.split}: trained on its train side, held-out = its test side",
         "policies": f"{cfg.config} diffusion ({cfg.diffusion_steps} steps) and BC baseline ({cfg.bc_steps} steps)",
-        "observations": f"TCP state + local point cloud ({cfg.point_cloud}-point fused cloud from 3 cameras at "
-        f"{cfg.image_size} px)"
+        "observations": f"{', '.join(preset(cfg.config, goal=cfg.goal)[0].state_keys)} + local point cloud "
+        f"({cfg.point_cloud}-point fused cloud from 3 cameras at {cfg.image_size} px)"
         + (
             f" + the goal: {GOAL_WORDS.get(cfg.goal, 'the target ' + repr(cfg.goal))} relative to the TCP,"
             " from the task specification (ground truth in simulation; perception and the grasp on a robot)"

@@ -25,10 +25,7 @@ def register(sub) -> None:
         "--state",
         default="",
         help="comma-separated state inputs, of: tcp_pose, tcp_vel, wrench, q, dq, gripper "
-        "(default tcp_pose,tcp_vel,wrench,gripper; --goal adds the goal)",
-    )
-    p.add_argument(
-        "--state-skip", action="store_true", help="also condition on the normalised state itself (beside its MLP)"
+        "(default tcp_pose,tcp_vel,wrench,gripper; with --goal: gripper, and the goal is added)",
     )
     p.add_argument("--prediction", default="sample", help="diffusion target: sample or epsilon (default sample)")
     p.add_argument("--goal", default="", help="condition on this task target, e.g. hole (default none)")
@@ -81,8 +78,6 @@ def _cmd_train(args) -> int:
 
     extra = {"prediction": args.prediction} | ({} if args.points is None else {"points": args.points})
     extra |= {"gravmap": True} if args.gravmap else {}
-    if args.state_skip:
-        extra["state_skip"] = True
     if args.state:
         extra["state_keys"] = tuple(k.strip() for k in args.state.split(",") if k.strip())
     policy, training = preset(args.config, policy_type=args.policy_type, image_key=args.image, goal=args.goal, **extra)

@@ -86,9 +86,7 @@ class ObservationEncoder(nn.Module):
         self.state = StateEncoder(shapes["state"][0], config.state_hidden, f)
         self.points = PointEncoder(config.point_channels, f, shapes["points"][-1]) if "points" in shapes else None
         self.image = ImageEncoder(config.image_size, f) if "image" in shapes else None
-        self.state_skip = config.state_skip
         per_step = f * (1 + (self.points is not None) + (self.image is not None))
-        per_step += shapes["state"][0] if self.state_skip else 0
         self.obs_dim = per_step * config.obs_horizon + shapes.get("cond", (0,))[0]
         """Width of the observation part (what the plain denoiser sees)."""
         self.gravmap = None
@@ -101,8 +99,6 @@ class ObservationEncoder(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         feats = [self.state(batch["state"])]
-        if self.state_skip:
-            feats.append(batch["state"])
         if self.points is not None:
             feats.append(self.points(batch["points"]))
         if self.image is not None:

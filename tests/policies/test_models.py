@@ -82,3 +82,11 @@ def test_config_checks_name_the_problem():
         PolicyConfig(action_horizon=20)
     with pytest.raises(ParameterError, match="unknown --config 'huge'"):
         preset("huge")
+
+
+def test_a_goal_conditioned_preset_leaves_the_tcp_state_out():
+    from policies.config import GOAL_STATE_KEYS
+
+    assert preset("small")[0].state_keys == ("tcp_pose", "tcp_vel", "wrench", "gripper")
+    assert preset("small", goal="tcp_goal")[0].state_keys == GOAL_STATE_KEYS == ("gripper",)
+    assert preset("small", goal="tcp_goal", state_keys=("tcp_pose",))[0].state_keys == ("tcp_pose",)

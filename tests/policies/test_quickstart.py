@@ -50,6 +50,12 @@ def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
     assert main([*argv, "--goal", "hole"]) == 2
     assert "goal 'tcp_goal' -> 'hole'" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    # A record without the policies' state inputs (a version that gave them the TCP state) too.
+    record = json.loads((out / "quickstart.json").read_text())
+    assert record.pop("state_keys") == ["gripper"]
+    (out / "quickstart.json").write_text(json.dumps(record))
+    assert main(argv) == 2
+    assert "state_keys None -> ['gripper']" in capsys.readouterr().err
     # Stages from before settings were recorded are refused too, not reused.
     (out / "quickstart.json").unlink()
     assert main(argv) == 2
