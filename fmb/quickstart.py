@@ -90,7 +90,6 @@ def check_reusable(cfg: QuickstartConfig, out: Path) -> None:
     folder holds stages made with different ones: reusing them would mix settings, and
     redoing them would overwrite saved work."""
     from fmb.errors import ParameterError
-
     from policies.config import preset
 
     wanted = {k: getattr(cfg, k) for k in STAGE_FIELDS}
