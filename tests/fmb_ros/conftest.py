@@ -1,8 +1,16 @@
 """Fixtures shared by the in-process ROS 2 tests."""
 
 import os
+import signal
 
 import pytest
+
+# The DDS tests stop their nodes with SIGINT, as a terminal or `ros2 launch` does. A suite started
+# as a background job (`nohup ... &`) inherits SIGINT ignored, and every node it starts would too
+# (Python then installs no KeyboardInterrupt handler): each stop would wait out its grace period
+# and kill. Handling SIGINT here gives the children the default disposition again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
