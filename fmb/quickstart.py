@@ -90,10 +90,10 @@ def check_reusable(cfg: QuickstartConfig, out: Path) -> None:
     folder holds stages made with different ones: reusing them would mix settings, and
     redoing them would overwrite saved work."""
     from fmb.errors import ParameterError
-    from policies.config import preset
+    from policies.config import default_state_keys
 
     wanted = {k: getattr(cfg, k) for k in STAGE_FIELDS}
-    wanted["state_keys"] = list(preset(cfg.config, goal=cfg.goal)[0].state_keys)  # the policies' state inputs
+    wanted["state_keys"] = list(default_state_keys(cfg.goal))  # the policies' state inputs
     record = out / "quickstart.json"
     if record.exists():
         try:
@@ -145,7 +145,7 @@ def run(args) -> int:
 def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) -> Path:
     """Stages 2-5; returns the report path."""
     from policies.checkpoint import trained_to
-    from policies.config import preset
+    from policies.config import default_state_keys, preset
     from policies.evaluate import PolicyRunSpec, earlier_result, evaluate
     from policies.report import plot_losses, plot_success, video_still, write_report
     from policies.train import train
@@ -224,7 +224,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
         "demonstrations": f"{summary['episodes']} scripted-expert episodes ({data.relative_to(out)})",
         "objects": f"split {cfg.split}: trained on its train side, held-out = its test side",
         "policies": f"{cfg.config} diffusion ({cfg.diffusion_steps} steps) and BC baseline ({cfg.bc_steps} steps)",
-        "observations": f"{', '.join(preset(cfg.config, goal=cfg.goal)[0].state_keys)} + local point cloud "
+        "observations": f"{', '.join(default_state_keys(cfg.goal))} + local point cloud "
         f"({cfg.point_cloud}-point fused cloud from 3 cameras at {cfg.image_size} px)"
         + (
             f" + the goal: {GOAL_WORDS.get(cfg.goal, 'the target ' + repr(cfg.goal))} relative to the TCP,"

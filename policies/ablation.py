@@ -312,10 +312,10 @@ STAGE_FIELDS = (
 
 def _check_reusable(cfg: AblationConfig, out: Path) -> None:
     """Record the stage settings in `out`, or refuse when it holds stages made with others."""
-    from policies.config import preset
+    from policies.config import default_state_keys
 
     wanted = {k: getattr(cfg, k) for k in STAGE_FIELDS}
-    wanted["state_keys"] = list(preset("small", goal=cfg.goal)[0].state_keys)  # the policies' state inputs
+    wanted["state_keys"] = list(default_state_keys(cfg.goal))  # the policies' state inputs
     record = out / "ablation_settings.json"
     if record.exists():
         made = json.loads(record.read_text())

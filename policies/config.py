@@ -213,11 +213,16 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 """Named sizes: `small` for this CPU, `base`/`large` for a GPU (Diffusion Policy's own U-Net is `large`)."""
 
 
+def default_state_keys(goal: str) -> tuple[str, ...]:
+    """The state inputs a policy gets unless chosen: GOAL_STATE_KEYS with a goal, else the TCP state."""
+    return GOAL_STATE_KEYS if goal else PolicyConfig.state_keys
+
+
 def preset(name: str, **policy_overrides) -> tuple[PolicyConfig, TrainConfig]:
     """(PolicyConfig, TrainConfig) of the preset `name` with policy fields overridden; a policy
     with a `goal` and no `state_keys` gets GOAL_STATE_KEYS."""
     check_choice("--config", name, PRESETS)
-    if policy_overrides.get("goal") and "state_keys" not in policy_overrides:
-        policy_overrides["state_keys"] = GOAL_STATE_KEYS
+    if "state_keys" not in policy_overrides:
+        policy_overrides["state_keys"] = default_state_keys(policy_overrides.get("goal", ""))
     p = PRESETS[name]
     return PolicyConfig(**{**p["policy"], **policy_overrides}), TrainConfig(**p["train"])
