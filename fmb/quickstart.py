@@ -38,6 +38,7 @@ class QuickstartConfig:
     config: str = "small"
     goal: str = "tcp_goal"
     action_horizon: int = 2
+    threads: int = 0
 
 
 GOAL_WORDS = {
@@ -59,6 +60,7 @@ HELP = {
     "action_horizon": "actions executed per chunk before re-planning in evaluation (the policies keep their own"
     " default, 8, in their checkpoints)",
     "goal": "task target the policies are conditioned on ('' = none: point cloud alone)",
+    "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb.threads; FMB_THREADS also sets it)",
 }
 
 
@@ -164,7 +166,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
         split=cfg.split,
         side="train",
     )
-    summary = collect(spec, data, cfg.demos, seed=0, workers=cfg.workers, progress=progress)
+    summary = collect(spec, data, cfg.demos, seed=0, workers=cfg.workers, progress=progress, threads=cfg.threads)
     print(f"  {summary['episodes']} episodes in {data}")
 
     runs = {}
@@ -178,7 +180,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
             print(f"  {run_dir} is already trained to {steps} steps")
             continue
         resume = trained_to(run_dir) > 0
-        train([data], run_dir, policy, training, resume=resume, progress=progress)
+        train([data], run_dir, policy, training, resume=resume, progress=progress, threads=cfg.threads)
 
     results: dict[str, dict[str, dict]] = {}
     videos = {}
@@ -201,6 +203,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
                     videos=1 if side == "train" else 0,
                     out=folder,
                     progress=progress,
+                    threads=cfg.threads,
                 )
             results[kind][label] = result
             if result.get("videos"):

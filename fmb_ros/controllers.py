@@ -47,7 +47,7 @@ def make_controller(
     noise: float = 0.0,
     candidates: int = 1,
     inference: str = "sync",
-    lead: int = 3,
+    async_config=None,
     select: str = "none",
     reward: str = "",
     action_horizon: int = 0,
@@ -67,7 +67,8 @@ def make_controller(
         inference: "sync" (a policy decides inside `act`, as in simulation) or "async" (the next
             chunk is computed in a background thread; `act` returns None while it is late; see
             `fmb_ros.async_runner`).
-        lead: async: actions left in the queue when the next chunk's inference starts.
+        async_config: async: an `fmb_ros.async_runner.AsyncConfig` (lead, adaptive lead, period,
+            inference thread priority); None = its defaults.
         select: how a policy picks among its candidates: "none" (the first), "implicit" or
             "explicit" (the safe candidate the preference reward at `reward` scores best; see
             `policies.preference.select`).
@@ -126,10 +127,14 @@ def make_controller(
     if scorer is not None:
         description += f" ({select} preference selection of {candidates}, reward {reward})"
     if inference == "async":
-        from fmb_ros.async_runner import AsyncPolicyRunner
+        from fmb_ros.async_runner import AsyncConfig, AsyncPolicyRunner
 
-        runner = AsyncPolicyRunner(runner, lead=lead)
-        description += f" (async, lead {lead})"
+        a = async_config or AsyncConfig()
+        runner = AsyncPolicyRunner(
+            runner, lead=a.lead, adaptive=a.adaptive, period=a.period, nice=a.nice, realtime=a.realtime
+        )
+        adaptive = ", adaptive" if a.adaptive else ""
+        description += f" (async, lead {a.lead}{adaptive}; inference thread: {runner.priority})"
     return Controller(runner, description, False, max_steps, policy.device)
 
 

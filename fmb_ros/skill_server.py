@@ -74,10 +74,20 @@ class SkillServerNode(Node):
         self.world = WorldMirror()
         self.run: SkillExecution | None = None
         self.error = ""
+        rate = check_range("rate", p["rate"], 1.0, 100.0, unit="Hz")
+        self.threads = None  # the thread budget (fmb.threads), once set
         try:
+            from fmb.threads import configure
+            from fmb_ros.async_runner import AsyncConfig
+
+            self.threads = configure("inference", threads=int(p["threads"]), log=self.get_logger().info)
+            inference = AsyncConfig(
+                int(p["inference_lead"]), bool(p["inference_adaptive_lead"]), 1.0 / rate,
+                int(p["inference_nice"]), int(p["inference_realtime"]),
+            )  # fmt: skip
             controller = make_controller(
                 p["skill"], p["checkpoint"], p["device"], int(p["seed"]), float(p["noise"]), int(p["candidates"]),
-                p["inference"], int(p["inference_lead"]), p["select"], p["reward"], int(p["action_horizon"]),
+                p["inference"], inference, p["select"], p["reward"], int(p["action_horizon"]),
                 float(p["guidance"]), float(p["temperature"]),
             )  # fmt: skip
         except Exception as e:  # noqa: BLE001 - a missing or wrong checkpoint: stay up, say why, refuse goals
@@ -125,7 +135,6 @@ class SkillServerNode(Node):
         self.create_service(Trigger, p["cancel_service"], self.on_cancel)
         self.create_service(SetBool, p["emergency_stop_service"], self.on_emergency_stop)
         self.goal_stamp = ""
-        rate = check_range("rate", p["rate"], 1.0, 100.0, unit="Hz")
         self.timer = self.create_timer(1.0 / rate, self.on_tick)  # [s] on the node's clock
 
     def now(self) -> float:
@@ -253,9 +262,19 @@ class SkillServerNode(Node):
                 controller=run.controller.description,
                 safety=run.last_verdict.value if run.last_verdict else "",
             )
-            late = getattr(run.controller.runner, "late_chunks", None)
+            runner = run.controller.runner
+            late = getattr(runner, "late_chunks", None)
             if late is not None:  # asynchronous inference: chunks not ready when due (the arm held)
-                values.update(late_chunks=late, held_ticks=run.controller.runner.held_ticks)
+                values.update(
+                    late_chunks=late,
+                    held_ticks=runner.held_ticks,
+                    lead=runner.lead_now,
+                    max_lead=runner.max_lead,
+                    decision_ms=round(runner.last_decision_time * 1000.0, 1),
+                    inference_priority=runner.priority,
+                )
+        if self.threads is not None:
+            values["threads"] = self.threads.threads
         values["emergency_stop"] = self.safety.stopped
         values["goal_stamp"] = self.goal_stamp
         stamp = self.world.stamp

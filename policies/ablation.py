@@ -23,6 +23,7 @@ import json
 import time
 from pathlib import Path
 
+from fmb import threads as thread_budget
 from fmb.errors import ParameterError, check_range
 
 VARIANTS = ("plain", "implicit", "explicit", "gravmap", "both")
@@ -56,6 +57,7 @@ class AblationConfig:
         episodes: evaluation episodes per (variant, object set).
         variants: which variants to run (comma-separated on the command line).
         workers: worker processes for evaluation.
+        threads: CPU threads per process (0 = the stack's budget for each stage, fmb.threads).
     """
 
     data: str = "runs/quickstart/demos"
@@ -74,6 +76,7 @@ class AblationConfig:
     episodes: int = 24
     variants: tuple[str, ...] = VARIANTS
     workers: int = 2
+    threads: int = 0
 
     def __post_init__(self):
         check_range("--steps", self.steps, 1, 10_000_000)
@@ -107,6 +110,7 @@ HELP = {
     "episodes": "evaluation episodes per variant and object set",
     "variants": f"comma-separated, from {','.join(VARIANTS)}",
     "workers": "worker processes for evaluation",
+    "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb.threads)",
 }
 
 
@@ -143,7 +147,9 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
         extra = {"gravmap": True} if name == "gravmap" else {}
         policy, training = preset("small", goal=cfg.goal, **extra)
         training = dataclasses.replace(training, steps=cfg.steps, checkpoint_every=cfg.steps, device="auto")
-        train([data], run_dir, policy, training, resume=trained_to(run_dir) > 0, progress=progress)
+        train(
+            [data], run_dir, policy, training, resume=trained_to(run_dir) > 0, progress=progress, threads=cfg.threads
+        )
 
     # Rewards: (reference policy, kind) for every selecting variant.
     needs = {"implicit": ("plain", "implicit"), "explicit": ("plain", "explicit"), "both": ("gravmap", "implicit")}
@@ -166,7 +172,6 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 split=cfg.split,
                 side="train",
                 action_horizon=cfg.action_horizon,  # the states the evaluated runner visits
-                torch_threads=1,
             )
             collect_preferences(
                 spec,
@@ -178,12 +183,14 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 ),
                 prefs,
                 progress,
+                threads=cfg.threads,
             )
             (prefs / "DONE").write_text("")
         reward = out / f"reward_{ref}_{kind}"
         summary_file = reward / "summary.json"
         if not summary_file.exists():
             say(f"training the {kind} reward for {ref}")
+            thread_budget.configure("training", threads=cfg.threads, log=say)
             policy = Policy.load(policies[ref], "cpu")
             summary = train_reward(
                 prefs,
@@ -224,7 +231,9 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
             result = earlier_result(folder, policies[ref], cfg.episodes, runner)
             if result is None:
                 say(f"evaluating {variant} on {label} ({cfg.episodes} episodes)")
-                result = evaluate(spec, cfg.episodes, workers=cfg.workers, out=folder, progress=progress)
+                result = evaluate(
+                    spec, cfg.episodes, workers=cfg.workers, out=folder, progress=progress, threads=cfg.threads
+                )
             results[variant][label] = result
     summary = {"config": dataclasses.asdict(cfg), "reward_accuracy": accuracy, "results": results}
     (out / "ablation.json").write_text(json.dumps(summary, indent=1, default=str))

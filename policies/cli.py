@@ -9,6 +9,8 @@ from pathlib import Path
 
 def register(sub) -> None:
     """Add `train` and `eval` to the `fmb` subparsers."""
+    from fmb.threads import add_threads_flag
+
     p = sub.add_parser("train", help="train a diffusion policy (or the BC baseline) on demonstrations")
     p.add_argument("--data", type=Path, nargs="+", required=True, help="episode store folder(s) (fmb sim collect)")
     p.add_argument("--out", type=Path, required=True, help="run folder (created; --resume continues it)")
@@ -35,6 +37,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_threads_flag(p, "training")
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a trained policy in simulation (success per shape, videos)")
@@ -60,6 +63,7 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="folder for result.json and videos")
     p.add_argument("--json", type=Path, default=None, help="write the result JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_flag(p, "rollout")
     p.set_defaults(handler=_cmd_eval)
 
     from policies.preference import cli as preference_cli
@@ -101,7 +105,9 @@ def _cmd_train(args) -> int:
         from cad.shapes import FMB_SHAPES
 
         policy = dataclasses.replace(policy, families=tuple(FMB_SHAPES))
-    summary = train(args.data, args.out, policy, training, resume=args.resume, progress=not args.quiet)
+    summary = train(
+        args.data, args.out, policy, training, resume=args.resume, progress=not args.quiet, threads=args.threads
+    )
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -133,7 +139,14 @@ def _cmd_eval(args) -> int:
     )
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
     result = evaluate(
-        spec, args.episodes, args.seed, args.workers, args.videos if args.out else 0, args.out, not args.quiet
+        spec,
+        args.episodes,
+        args.seed,
+        args.workers,
+        args.videos if args.out else 0,
+        args.out,
+        not args.quiet,
+        threads=args.threads,
     )
     text = json.dumps(result, indent=1)
     if args.json:

@@ -26,7 +26,6 @@ class PolicyRunSpec:
         families: restrict to these families (None = all of the split side).
         num_samples, ensemble, action_horizon: runner options (see PolicyRunner; 0 = the policy's).
         device: torch device ("auto", "cpu", "cuda").
-        torch_threads: torch CPU threads per worker (0 = torch's default).
         select, reward: candidate selection ("none", "implicit", "explicit") and the reward model
             folder it uses (policies.preference); "none" executes the first sample.
         placement: board placement (sim.randomization.PLACEMENTS): "train" = the demonstrations'
@@ -45,7 +44,6 @@ class PolicyRunSpec:
     ensemble: float = 0.0
     action_horizon: int = 0
     device: str = "auto"
-    torch_threads: int = 0
     select: str = "none"
     reward: str = ""
     placement: str = "train"
@@ -53,15 +51,11 @@ class PolicyRunSpec:
     temperature: float = 1.0
 
     def build(self):
-        import torch
-
         from policies.policy import Policy
         from policies.runner import PolicyRunner
         from sim.env import make_env
         from sim.objects import ObjectPool
 
-        if self.torch_threads:
-            torch.set_num_threads(self.torch_threads)
         policy = Policy.load(self.policy, self.device)
         task = self.task or (policy.skills[0] if policy.skills else "")
         if policy.skills and task not in policy.skills:
@@ -104,10 +98,12 @@ def evaluate(
     videos: int = 0,
     out: Path | None = None,
     progress: bool = True,
+    threads: int = 0,
 ) -> dict:
     """Success of the policy over `episodes` seeded episodes (seeds seed .. seed+N-1; the default
     start keeps them apart from demonstration seeds 0 ..). With `out`, writes result.json and
-    `videos` mp4s of the first episodes there."""
+    `videos` mp4s of the first episodes there. Each of the `workers` processes computes with the
+    rollout thread budget (`sim.collect.rollout_budget`; `threads` > 0 overrides it)."""
     from sim.collect import expert_eval
 
     check_range("--episodes", episodes, 1, 1_000_000)
@@ -117,9 +113,7 @@ def evaluate(
         if len(skills) != 1:
             raise ParameterError(f"--task is needed: the policy knows the skills {skills}")
         spec = dataclasses.replace(spec, task=skills[0])
-    if workers > 1 and not spec.torch_threads:
-        spec = dataclasses.replace(spec, torch_threads=1)
-    result = expert_eval(spec, episodes, seed, workers, progress=progress, label="policy")
+    result = expert_eval(spec, episodes, seed, workers, progress=progress, label="policy", threads=threads)
     result["policy"] = str(checkpoint.resolve(spec.policy))
     result["split"] = {"name": spec.split, "side": spec.side}
     result["placement"] = spec.placement

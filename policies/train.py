@@ -10,6 +10,12 @@ Run folder::
 
 `--resume` continues from the latest checkpoint (model, EMA, optimiser, schedule, step) up to the
 requested total steps; without it an existing run is never overwritten.
+
+Threads: training takes the training thread budget (`fmb.threads`: the machine's usable cores),
+and on the CPU a `fmb.threads.ThreadTuner` keeps it on the thread count that steps fastest, so a
+busy machine (another job on one of the cores) does not slow every step down by threads waiting
+for each other. `threads` > 0 fixes the count instead. The same seed gives the same run for the
+same thread count; floating-point sums may differ in their last bits between counts.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fmb import threads as thread_budget
 from fmb.errors import ParameterError
 from policies import checkpoint
 from policies.config import PolicyConfig, TrainConfig
@@ -41,8 +48,10 @@ def train(
     resume: bool = False,
     progress: bool = True,
     log=_log,
+    threads: int = 0,
 ) -> dict:
-    """Train a policy on the episode stores `data` into the run folder `out`; return a summary."""
+    """Train a policy on the episode stores `data` into the run folder `out`; return a summary.
+    `threads` > 0 fixes the CPU threads (default: the training budget, tuned; module docstring)."""
     import torch
     from diffusers.optimization import get_cosine_schedule_with_warmup
     from diffusers.training_utils import EMAModel
@@ -76,6 +85,10 @@ def train(
         for note in notes:
             log(f"note: {note}")
     device = resolve_device(train_config.device)
+    budget = thread_budget.configure("training", threads=threads, log=log)
+    tuner = None
+    if device == "cpu" and budget.source == "rule":
+        tuner = thread_budget.ThreadTuner(budget.threads, torch.set_num_threads)
     torch.manual_seed(train_config.seed)
     rng = np.random.default_rng(train_config.seed + start_step)
 
@@ -166,6 +179,7 @@ def train(
     with open(log_file, "a", newline="") as fh:
         writer = csv.writer(fh)
         for step in bar:
+            began = time.perf_counter()
             batch = {
                 k: torch.as_tensor(v, device=device) for k, v in dataset.sample(train_config.batch_size, rng).items()
             }
@@ -182,6 +196,8 @@ def train(
             lr_schedule.step()
             ema.step(model.parameters())
             losses.append(loss.item())
+            if tuner is not None:
+                tuner.record(time.perf_counter() - began)
             done = step + 1
             if done % train_config.log_every == 0 or done == train_config.steps:
                 mean = float(np.mean(losses))
@@ -198,7 +214,13 @@ def train(
     if last_saved is None:  # resumed a run that had already reached --steps
         last_saved = checkpoint.resolve(out)
     log(f"trained to step {train_config.steps} in {seconds:.0f} s; checkpoint {last_saved}")
-    return {"run": str(out), "checkpoint": str(last_saved), "steps": train_config.steps, "seconds": seconds}
+    return {
+        "run": str(out),
+        "checkpoint": str(last_saved),
+        "steps": train_config.steps,
+        "seconds": seconds,
+        "threads": budget.to_dict() | {"tuned": tuner.choices if tuner is not None else []},
+    }
 
 
 def read_log(log_file: Path) -> tuple[np.ndarray, np.ndarray]:

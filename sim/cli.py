@@ -8,6 +8,8 @@ from pathlib import Path
 
 def register(sub) -> None:
     """Add the `sim` command group to the `fmb` subparsers."""
+    from fmb.threads import add_threads_flag
+
     sim = sub.add_parser("sim", help="simulate FMB tasks: collect demonstrations, evaluate experts, play videos")
     sim_sub = sim.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
 
@@ -21,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("--image-size", type=int, default=128, help="square image side [px] (default 128)")
     p.add_argument("--point-cloud", type=int, default=0, help="points in the fused cloud, 0 = none (needs cameras)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    add_threads_flag(p, "rollout")
     p.set_defaults(handler=_cmd_collect)
 
     p = sim_sub.add_parser("expert-eval", help="success rate of the scripted expert, per shape and size")
@@ -28,6 +31,7 @@ def register(sub) -> None:
     p.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--json", action="store_true", help="print JSON only")
+    add_threads_flag(p, "rollout")
     p.set_defaults(handler=_cmd_expert_eval)
 
     p = sim_sub.add_parser("stats", help="what an episode store holds: episodes, lengths, contact steps")
@@ -115,7 +119,9 @@ def _cmd_collect(args) -> int:
 
     cameras = tuple(c.strip() for c in args.cameras.split(",") if c.strip())
     spec = _spec(args, cameras, args.image_size, args.point_cloud)
-    summary = collect(spec, args.out, args.episodes, args.seed, args.workers, progress=not args.quiet)
+    summary = collect(
+        spec, args.out, args.episodes, args.seed, args.workers, progress=not args.quiet, threads=args.threads
+    )
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -123,7 +129,14 @@ def _cmd_collect(args) -> int:
 def _cmd_expert_eval(args) -> int:
     from sim.collect import expert_eval
 
-    result = expert_eval(_spec(args), args.episodes, args.seed, args.workers, progress=not (args.quiet or args.json))
+    result = expert_eval(
+        _spec(args),
+        args.episodes,
+        args.seed,
+        args.workers,
+        progress=not (args.quiet or args.json),
+        threads=args.threads,
+    )
     print(json.dumps(result, indent=1))
     if not args.json:
         o = result["overall"]

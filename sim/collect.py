@@ -2,7 +2,9 @@
 
 Episode i uses seed `seed + i`; a rerun into the same store skips the seeds already stored, so
 an interrupted collection resumes where it stopped. Workers simulate; the main process is the
-only writer of the store.
+only writer of the store. Every worker (and the main process when it runs the episodes itself)
+computes with the rollout thread budget (`fmb.threads`: one thread each unless `threads` says
+otherwise), set before it builds its environment and controller.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fmb import threads as thread_budget
 from fmb.errors import check_range
 from sim.rollout import EpisodeResult, run_episode, wilson_interval
 
@@ -71,7 +74,16 @@ class RunSpec:
 _WORKER = {}
 
 
-def _init(spec: RunSpec) -> None:
+def rollout_budget(workers: int = 1, threads: int = 0) -> thread_budget.ThreadBudget:
+    """The thread budget of each of `workers` rollout processes (`threads` > 0 overrides the rule)."""
+    check_range("--workers", workers, 1, 64)
+    return thread_budget.plan_threads(
+        "rollout", thread_budget.usable_cores(), workers, threads, thread_budget.env_override()
+    )
+
+
+def _init(spec: RunSpec, budget: thread_budget.ThreadBudget) -> None:
+    thread_budget.apply_threads(budget)  # before build(): torch and the renderer start with it
     _WORKER["env"], _WORKER["expert"] = spec.build()
     _WORKER["spec"] = spec
 
@@ -80,25 +92,44 @@ def _run(args: tuple[int, bool]) -> tuple[int, EpisodeResult]:
     seed, record = args
     env, expert = _WORKER["env"], _WORKER["expert"]
     expert.rng = np.random.default_rng(seed)  # the same seed, the same demonstration
-    return seed, run_episode(env, expert, seed, record=record)
+    result = run_episode(env, expert, seed, record=record)
+    result.info["worker_threads"] = thread_budget.torch_threads()  # 0 when the controller needs no torch
+    return seed, result
 
 
-def run_many(spec: RunSpec, seeds: list[int], record: bool, workers: int = 1) -> Iterator[tuple[int, EpisodeResult]]:
-    """Yield (seed, result) for every seed, in completion order, using `workers` processes."""
+def run_many(
+    spec: RunSpec,
+    seeds: list[int],
+    record: bool,
+    workers: int = 1,
+    budget: thread_budget.ThreadBudget | None = None,
+) -> Iterator[tuple[int, EpisodeResult]]:
+    """Yield (seed, result) for every seed, in completion order, using `workers` processes, each
+    with `budget` (default: `rollout_budget(workers)`)."""
     check_range("--workers", workers, 1, 64)
+    budget = budget or rollout_budget(workers)
     jobs = [(s, record) for s in seeds]
     if workers == 1:
-        _init(spec)
+        _init(spec, budget)
         for job in jobs:
             yield _run(job)
         return
     ctx = mp.get_context("spawn")  # renderers and physics engines do not survive fork
-    with ctx.Pool(workers, initializer=_init, initargs=(spec,)) as pool:
+    with ctx.Pool(workers, initializer=_init, initargs=(spec, budget)) as pool:
         yield from pool.imap_unordered(_run, jobs)
 
 
-def collect(spec: RunSpec, out: Path, episodes: int, seed: int = 0, workers: int = 1, progress: bool = True) -> dict:
-    """Collect `episodes` expert demonstrations into the store at `out`; return a summary."""
+def collect(
+    spec: RunSpec,
+    out: Path,
+    episodes: int,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = True,
+    threads: int = 0,
+) -> dict:
+    """Collect `episodes` expert demonstrations into the store at `out`; return a summary.
+    `threads` > 0 overrides each worker's thread budget (`rollout_budget`)."""
     from tqdm import tqdm
 
     from sim.store import EpisodeStore
@@ -124,7 +155,8 @@ def collect(spec: RunSpec, out: Path, episodes: int, seed: int = 0, workers: int
         total=episodes, initial=episodes - len(todo), desc=f"collect {spec.task}", unit="ep", disable=not progress
     )
     unstable = 0
-    for s, result in run_many(spec, todo, record=True, workers=workers):
+    budget = rollout_budget(workers, threads)
+    for s, result in run_many(spec, todo, record=True, workers=workers, budget=budget):
         if result.data is None:  # the physics blew up before the first step: nothing to store
             unstable += 1
             bar.update(1)
@@ -152,11 +184,18 @@ def collect(spec: RunSpec, out: Path, episodes: int, seed: int = 0, workers: int
         "new_successes": successes,
         "skipped_existing": episodes - len(todo),
         "unstable_not_stored": unstable,
+        "threads": budget.to_dict(),
     }
 
 
 def expert_eval(
-    spec: RunSpec, episodes: int, seed: int = 0, workers: int = 1, progress: bool = True, label: str = "expert"
+    spec: RunSpec,
+    episodes: int,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = True,
+    label: str = "expert",
+    threads: int = 0,
 ) -> dict:
     """Success rate of the expert with 95 % Wilson intervals, per shape family, size and overall,
     plus the mean of each task metric at the end of the episodes (e.g. parts placed), and one
@@ -164,7 +203,9 @@ def expert_eval(
     failure can be replayed.
 
     `spec` is anything whose `build()` gives (env, controller), e.g. a RunSpec (scripted expert)
-    or a policy run spec; `label` names it on the progress bar."""
+    or a policy run spec; `label` names it on the progress bar; `threads` > 0 overrides each
+    worker's thread budget (`rollout_budget`). The result's "threads" holds the budget and the
+    torch threads the workers reported ("worker_torch_threads", empty without torch)."""
     from tqdm import tqdm
 
     check_range("--episodes", episodes, 1, 1_000_000)
@@ -174,8 +215,10 @@ def expert_eval(
     metrics: dict[str, list[float]] = defaultdict(list)
     unstable = 0
     rows = []
+    worker_threads = set()
+    budget = rollout_budget(workers, threads)
     for episode_seed, result in tqdm(
-        run_many(spec, list(range(seed, seed + episodes)), record=False, workers=workers),
+        run_many(spec, list(range(seed, seed + episodes)), record=False, workers=workers, budget=budget),
         total=episodes,
         desc=f"{label} {spec.task}",
         unit="ep",
@@ -184,6 +227,8 @@ def expert_eval(
         facts = result.info["episode"]
         outcomes.append(int(result.success))
         steps.append(result.steps)
+        if result.info.get("worker_threads"):
+            worker_threads.add(int(result.info["worker_threads"]))
         unstable += "unstable" in result.info
         for key, value in result.info["metrics"].items():
             metrics[key].append(float(value))
@@ -217,6 +262,7 @@ def expert_eval(
         "per_family": {k: summary(v) for k, v in sorted(groups["family"].items())},
         "per_size": {k: summary(v) for k, v in sorted(groups["size"].items())},
         "episodes": sorted(rows, key=lambda r: r["seed"]),
+        "threads": budget.to_dict() | {"worker_torch_threads": sorted(worker_threads)},
     }
 
 

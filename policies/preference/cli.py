@@ -8,6 +8,8 @@ from pathlib import Path
 
 def register(sub) -> None:
     """Add `prefs` and its subcommands to the `fmb` subparsers."""
+    from fmb.threads import add_threads_flag
+
     top = sub.add_parser("prefs", help="preference data, labels and reward models for candidate selection")
     cmds = top.add_subparsers(dest="prefs_command", metavar="PREFS_COMMAND", required=True)
 
@@ -28,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=200_000, help="first episode seed (default 200000)")
     p.add_argument("--out", type=Path, required=True, help="new preference folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_flag(p, "rollout")
     p.set_defaults(handler=_cmd_collect)
 
     p = cmds.add_parser("label", help="rank candidates by hand (terminal or local web page)")
@@ -51,6 +54,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_flag(p, "training")
     p.set_defaults(handler=_cmd_train)
 
 
@@ -69,7 +73,8 @@ def _cmd_collect(args) -> int:
         seed=args.seed,
     )
     spec = PolicyRunSpec(str(args.policy), args.task, args.backend, args.split, args.side, device=args.device)
-    print(json.dumps(collect_preferences(spec, config, args.out, progress=not args.quiet), indent=1))
+    summary = collect_preferences(spec, config, args.out, progress=not args.quiet, threads=args.threads)
+    print(json.dumps(summary, indent=1))
     return 0
 
 
@@ -91,6 +96,9 @@ def _cmd_label(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    import sys
+
+    from fmb.threads import configure
     from policies.policy import Policy
     from policies.preference.train import RewardTrainConfig, train_reward
 
@@ -105,6 +113,7 @@ def _cmd_train(args) -> int:
         holdout=args.holdout,
         seed=args.seed,
     )
+    configure("training", threads=args.threads, log=lambda m: print(m, file=sys.stderr))
     policy = Policy.load(args.policy, args.device)
     summary = train_reward(args.dir, policy, args.out, config, not args.quiet, policy_path=str(args.policy))
     print(json.dumps(summary, indent=1))

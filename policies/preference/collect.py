@@ -144,13 +144,16 @@ def _stored_observation(obs: dict) -> dict:
     return {k: v for k, v in obs.items() if not k.startswith("depth/")}
 
 
-def collect_preferences(spec, config: CollectConfig, out: Path, progress: bool = True) -> dict:
+def collect_preferences(spec, config: CollectConfig, out: Path, progress: bool = True, threads: int = 0) -> dict:
     """Collect `config.states` labelled states with the policy and environment of `spec` (a
-    `PolicyRunSpec`) into a new preference folder `out`; returns a summary."""
+    `PolicyRunSpec`) into a new preference folder `out`; returns a summary. The process computes
+    with the rollout thread budget (`fmb.threads`; `threads` > 0 overrides it)."""
     from tqdm import tqdm
 
+    from fmb import threads as thread_budget
     from policies import checkpoint
 
+    budget = thread_budget.configure("rollout", threads=threads)
     env, runner = spec.build()
     policy = runner.policy
     meta = policy.meta
@@ -187,7 +190,13 @@ def collect_preferences(spec, config: CollectConfig, out: Path, progress: bool =
             done = terminated or truncated
     bar.close()
     env.close()
-    return {"out": str(Path(out).absolute()), "states": len(pset), "episodes": episode, "labels": pset.label_counts()}
+    return {
+        "out": str(Path(out).absolute()),
+        "states": len(pset),
+        "episodes": episode,
+        "labels": pset.label_counts(),
+        "threads": budget.to_dict(),
+    }
 
 
 def _collect_state(env, runner, pset: PreferenceSet, config: CollectConfig, horizon: int, seed: int) -> None:

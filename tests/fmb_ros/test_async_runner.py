@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch", reason="policies need the 'learn' extra (torch)")
 
 from fmb.errors import ParameterError  # noqa: E402
-from fmb_ros.async_runner import AsyncPolicyRunner  # noqa: E402
+from fmb_ros.async_runner import AsyncConfig, AsyncPolicyRunner  # noqa: E402
 from fmb_ros.controllers import make_controller  # noqa: E402
 from fmb_ros.safety import SafetyFilter, Verdict  # noqa: E402
 from fmb_ros.skill import SkillExecution, State  # noqa: E402
@@ -163,7 +163,9 @@ def test_slow_decisions_never_block_and_a_late_chunk_holds(policy, env):
 
 
 def test_skill_holds_through_the_safety_filter_while_a_chunk_is_late(run_folder, env):
-    controller = make_controller("grasp", checkpoint=str(run_folder), device="cpu", inference="async", lead=1)
+    controller = make_controller(
+        "grasp", checkpoint=str(run_folder), device="cpu", inference="async", async_config=AsyncConfig(lead=1)
+    )
     assert isinstance(controller.runner, AsyncPolicyRunner) and "async, lead 1" in controller.description
     controller.runner.runner.selector = Gate()
     controller.runner.runner.num_samples = 2
