@@ -42,6 +42,15 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="JSON only on stdout")
     p.set_defaults(handler=_cmd_ros)
     p = bench_sub.add_parser(
+        "load", help="decision latency, training speed, ROS loop and eval scaling, idle and beside a competing load"
+    )
+    p.add_argument("--repeats", type=int, default=60, help="timed N = 1 decisions per figure (default 60)")
+    p.add_argument("--train-steps", type=int, default=30, help="timed training steps per figure (default 30)")
+    p.add_argument("--cycles", type=int, default=1000, help="10 Hz ROS cycles per phase, 0 = no ROS (default 1000)")
+    p.add_argument("--eval-episodes", type=int, default=12, help="fmb eval episodes per worker count, 0 = none")
+    p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
+    p.set_defaults(handler=_cmd_load)
+    p = bench_sub.add_parser(
         "ablation", help="diffusion policy vs + implicit / explicit selection, + GravMap, + both (trains and evaluates)"
     )
     _ablation_flags(p)
@@ -56,6 +65,27 @@ def register(sub) -> None:
     p.add_argument("--per-scene", action="store_true", help="also list every scene's errors")
     p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
     p.set_defaults(handler=_cmd_perception)
+
+
+def _cmd_load(args) -> int:
+    import sys
+
+    from fmb.bench_load import bench_load
+
+    say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    result = bench_load(args.repeats, args.train_steps, args.cycles, args.eval_episodes, args.cycles > 0, say)
+    print(json.dumps(result, indent=1))
+    if not args.json:
+        r = result["ratios"]
+        print(f"loaded / idle, decision N=1 p50 and p99: {r['decision_budget']['n1_p50']} and "
+              f"{r['decision_budget']['n1_p99']} with the budget, {r['decision_all_cores']['n1_p50']} and "
+              f"{r['decision_all_cores']['n1_p99']} on all cores; training speed {r['training_speed_budget']} "
+              f"(all cores {r['training_speed_all_cores']})", file=sys.stderr)  # fmt: skip
+        if "ros_missed_cycles" in r:
+            print(f"ROS missed cycles idle / loaded: {r['ros_missed_cycles']}", file=sys.stderr)
+        if "eval_workers_speedup" in r:
+            print(f"fmb eval --workers 2 / --workers 1: {r['eval_workers_speedup']}x", file=sys.stderr)
+    return 0
 
 
 def _cmd_cad(args) -> int:

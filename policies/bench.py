@@ -8,6 +8,7 @@ local cloud) and `Policy.predict` is timed on a synthetic observation.
 from __future__ import annotations
 
 import dataclasses
+import math
 import platform
 import statistics
 import time
@@ -45,10 +46,19 @@ def build_policy(preset_name: str = "small", device: str = "cpu", **overrides):
 def median_seconds(step, device: str, repeats: int = 20, warmup: int = 3) -> float:
     """Median wall time of `step(i)` over `repeats` calls after `warmup` untimed ones (CUDA
     work is synchronised on both sides of each call)."""
+    return statistics.median(step_seconds(step, device, repeats, warmup))
+
+
+def step_seconds(step, device: str, repeats: int = 20, warmup: int = 3, max_seconds: float = math.inf) -> list[float]:
+    """Wall times [s] of `step(i)` over `repeats` calls after `warmup` untimed ones (CUDA work
+    is synchronised on both sides of each call); fewer (at least 3) once `max_seconds` [s] of
+    timed calls have passed, so that a figure on a starved machine still ends."""
     import torch
 
     times = []
     for i in range(repeats + warmup):
+        if len(times) >= 3 and sum(times) > max_seconds:
+            break
         if device == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -57,14 +67,67 @@ def median_seconds(step, device: str, repeats: int = 20, warmup: int = 3) -> flo
             torch.cuda.synchronize()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
+
+
+def decision_seconds(policy, num_samples: int, repeats: int = 20, max_seconds: float = math.inf) -> list[float]:
+    """Wall times [s] of `repeats` decisions (features + `num_samples` candidates in one batch;
+    fewer past `max_seconds`, see `step_seconds`)."""
+    rng = np.random.default_rng(0)
+    history = [_observation(rng), _observation(rng)]
+    return step_seconds(
+        lambda i: policy.predict(history, num_samples, seed=i), policy.device, repeats, max_seconds=max_seconds
+    )
+
+
+def training_step_seconds(
+    policy, steps: int = 20, batch_size: int = 64, tune: bool = False, max_seconds: float = math.inf
+) -> list[float]:
+    """Wall times [s] of `steps` AdamW steps of `policy`'s model on a synthetic batch of
+    `batch_size` windows (the sizes of training; the values do not change the time). With `tune`,
+    a `fmb.threads.ThreadTuner` over the current thread count runs as in `policies.train`, and
+    only the steps after its first choice are returned. Stops early (after at least 3 returned
+    steps) once `max_seconds` [s] have passed."""
+    import torch
+
+    from fmb.threads import ThreadTuner
+
+    rng = np.random.default_rng(0)
+    one = policy.batch([_observation(rng), _observation(rng)])
+    batch = {k: v.repeat(batch_size, *([1] * (v.dim() - 1))) for k, v in one.items()}
+    c = policy.config
+    batch["action"] = torch.rand(batch_size, c.pred_horizon, 7, device=policy.device) * 2 - 1
+    model = policy.model
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    tuner = ThreadTuner(torch.get_num_threads(), torch.set_num_threads, probe=3, hold=10**6) if tune else None
+    times = []
+    began = time.perf_counter()
+    try:
+        for _ in range(steps):
+            if len(times) >= 3 and time.perf_counter() - began > max_seconds:
+                break
+            t0 = time.perf_counter()
+            loss = model.loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss.item()
+            dt = time.perf_counter() - t0
+            if tuner is None:
+                times.append(dt)
+            elif tuner.choices:
+                times.append(dt)
+            if tuner is not None:
+                tuner.record(dt)
+    finally:
+        model.eval()
+    return times
 
 
 def time_decision(policy, num_samples: int, repeats: int = 20) -> float:
     """Median seconds of one decision (features + `num_samples` candidates in one batch)."""
-    rng = np.random.default_rng(0)
-    history = [_observation(rng), _observation(rng)]
-    return median_seconds(lambda i: policy.predict(history, num_samples, seed=i), policy.device, repeats)
+    return statistics.median(decision_seconds(policy, num_samples, repeats))
 
 
 def bench_policy(repeats: int = 20) -> dict:

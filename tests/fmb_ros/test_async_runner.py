@@ -2,6 +2,7 @@
 synchronous runner when decisions are fast, time-aligned prefetched chunks, a caller that never waits
 on a slow decision, and a late chunk that holds the arm and is counted."""
 
+import math
 import threading
 import time
 
@@ -216,9 +217,10 @@ def test_runner_settings_reach_the_policy_runner(run_folder, env):
     assert len(runner.queue) == 1  # 2 actions per chunk, one executed
 
 
-def test_skill_server_runs_policies_asynchronously_and_reports_late_chunks(run_folder):
+def test_skill_server_runs_policies_asynchronously_and_reports_late_chunks(run_folder, capfd):
     """In-process node: `inference: async` (the default) wraps the policy; the status carries the
-    counters; `inference: sync` keeps the plain runner; a bad mode is refused with its name."""
+    counters, the adaptive lead and the thread budget (logged at start; the `threads` parameter
+    overrides it); `inference: sync` keeps the plain runner; a bad mode is refused with its name."""
     rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
     import os
 
@@ -235,8 +237,15 @@ def test_skill_server_runs_policies_asynchronously_and_reports_late_chunks(run_f
         nodes.append(SkillServerNode("async_skill", context=ctx, parameter_overrides=[checkpoint]))
         runner = nodes[-1].run.controller.runner
         assert isinstance(runner, AsyncPolicyRunner) and runner.lead == 3
+        assert runner.adaptive and runner.period == pytest.approx(0.1)
         values = nodes[-1].status_values("running")
         assert values["late_chunks"] == 0 and values["held_ticks"] == 0
+        assert values["threads"] == 1 and values["lead"] == 3 and values["inference_priority"]
+        assert "threads 1 (inference; " in capfd.readouterr().err  # the node's log
+        forced = [checkpoint, Parameter("threads", value=2), Parameter("inference_adaptive_lead", value=False)]
+        nodes.append(SkillServerNode("forced_skill", context=ctx, parameter_overrides=forced))
+        assert nodes[-1].status_values("running")["threads"] == 2 and not nodes[-1].run.controller.runner.adaptive
+        assert "threads 2 (inference; " in capfd.readouterr().err
         sync = [checkpoint, Parameter("inference", value="sync")]
         nodes.append(SkillServerNode("sync_skill", context=ctx, parameter_overrides=sync))
         assert isinstance(nodes[-1].run.controller.runner, PolicyRunner)
@@ -248,3 +257,37 @@ def test_skill_server_runs_policies_asynchronously_and_reports_late_chunks(run_f
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=ctx)
+
+
+def test_adaptive_lead_follows_the_decision_time(policy, env):
+    """Decisions slowed to >= 0.25 s at a 0.1 s period: the lead grows to ceil(1.25 * slowest / period)
+    (at least 4: 0.25 s -> 3.125 periods), capped by the chunk (pred_horizon - obs_horizon = 6);
+    without `adaptive` it stays where it was set."""
+    wrapped = AsyncPolicyRunner(make_runner(policy, Recorder(delay=0.25)), lead=1, wait=30.0, adaptive=True)
+    fixed = AsyncPolicyRunner(make_runner(policy, Recorder(delay=0.25)), lead=1, wait=30.0)
+    try:
+        rollout(env, wrapped, 3)
+        rollout(env, fixed, 3)
+    finally:
+        wrapped.close()
+        fixed.close()
+    slowest = max(wrapped._recent)
+    assert slowest >= 0.25
+    assert wrapped.lead_now == min(math.ceil(1.25 * slowest / 0.1), 6) and wrapped.lead_now >= 4
+    assert wrapped.max_lead == wrapped.lead_now and wrapped.lead == 1
+    assert fixed.lead_now == 1 and fixed.max_lead == 1
+
+
+def test_inference_thread_asks_for_its_priority(policy):
+    """A nice value the OS always grants (lowering needs no privilege) is reported as taken; the
+    ROS default (-10) is granted or refused with a reason, never raised."""
+    lowered = AsyncPolicyRunner(make_runner(policy, Recorder()), nice=3)
+    raised = AsyncPolicyRunner(make_runner(policy, Recorder()), nice=-10)
+    try:
+        assert lowered.priority == "nice 3"
+        assert raised.priority == "nice -10" or raised.priority.startswith("normal priority (nice -10 refused")
+    finally:
+        lowered.close()
+        raised.close()
+    with pytest.raises(ParameterError, match="nice"):
+        AsyncPolicyRunner(make_runner(policy, Recorder()), nice=40)
