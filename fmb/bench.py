@@ -7,6 +7,8 @@ import json
 
 def register(sub) -> None:
     """Add the `bench` command group to the `fmb` subparsers."""
+    from fmb.threads import add_threads_flag
+
     bench = sub.add_parser("bench", help="benchmarks (timings, counts) as JSON")
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
     p = bench_sub.add_parser("cad", help="time the standard set export and a single part")
@@ -21,6 +23,7 @@ def register(sub) -> None:
     p = bench_sub.add_parser("policy", help="decision latency of the policies (CPU; CUDA when present)")
     p.add_argument("--repeats", type=int, default=20, help="timed decisions per figure; medians (default 20)")
     p.add_argument("--json", action="store_true", help="JSON only on stdout")
+    add_threads_flag(p, "inference")
     p.set_defaults(handler=_cmd_policy)
     p = bench_sub.add_parser(
         "goal-response", help="how much a goal-conditioned policy's next move follows its goal (offline, on demos)"
@@ -121,9 +124,11 @@ def _cmd_sim(args) -> int:
 
 def _cmd_policy(args) -> int:
     from fmb.errors import check_range
+    from fmb.threads import configure
     from policies.bench import bench_policy
 
     check_range("--repeats", args.repeats, 1, 1000)
+    configure("inference", threads=args.threads)  # what the skill server computes with
     print(json.dumps(bench_policy(int(args.repeats)), indent=1, sort_keys=True))
     return 0
 
