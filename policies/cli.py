@@ -138,6 +138,13 @@ def _cmd_eval(args) -> int:
         temperature=args.temperature,
     )
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
+    if not args.quiet:
+        import sys
+
+        from sim.collect import rollout_budget
+
+        budget = rollout_budget(args.workers, args.threads)
+        print(f"each of {args.workers} worker(s): {budget.describe()}", file=sys.stderr)
     result = evaluate(
         spec,
         args.episodes,

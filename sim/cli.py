@@ -114,11 +114,21 @@ def _spec(args, cameras=(), image_size=128, point_cloud=0):
     return spec
 
 
+def _say_budget(args) -> None:
+    import sys
+
+    from sim.collect import rollout_budget
+
+    print(f"each of {args.workers} worker(s): {rollout_budget(args.workers, args.threads).describe()}", file=sys.stderr)
+
+
 def _cmd_collect(args) -> int:
     from sim.collect import collect
 
     cameras = tuple(c.strip() for c in args.cameras.split(",") if c.strip())
     spec = _spec(args, cameras, args.image_size, args.point_cloud)
+    if not args.quiet:
+        _say_budget(args)
     summary = collect(
         spec, args.out, args.episodes, args.seed, args.workers, progress=not args.quiet, threads=args.threads
     )
@@ -129,6 +139,8 @@ def _cmd_collect(args) -> int:
 def _cmd_expert_eval(args) -> int:
     from sim.collect import expert_eval
 
+    if not (args.quiet or args.json):
+        _say_budget(args)
     result = expert_eval(
         _spec(args),
         args.episodes,
