@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,49 +41,8 @@ TARGETS = {
 }
 
 
-def _ms(values: list[float]) -> dict:
-    import numpy as np
-
-    a = np.asarray(values, float) * 1000.0
-    return {"n": int(a.size), "p50": round(float(np.median(a)), 1), "p99": round(float(np.percentile(a, 99)), 1)}
-
-
 FIGURE_SECONDS = 30.0
 """Timed calls of one figure stop after this long [s] (at least 3): a starved setting still ends."""
-
-
-def _decisions(policy, repeats: int, threads: int) -> dict:
-    import torch
-
-    from policies.bench import decision_seconds
-    from policies.preference.bench import time_selection
-
-    torch.set_num_threads(threads)
-    n1 = decision_seconds(policy, 1, repeats, FIGURE_SECONDS)
-    n16 = decision_seconds(policy, 16, max(3, repeats // 3), FIGURE_SECONDS)
-    select_repeats = 3 if statistics.median(n16) * 6 > FIGURE_SECONDS else max(3, repeats // 6)
-    return {
-        "threads": threads,
-        "n1_ms": _ms(n1),
-        "n16_ms": _ms(n16),
-        "select_implicit_n16_ms": round(1000.0 * time_selection(policy, "implicit", 16, 4, select_repeats), 1),
-    }
-
-
-def _training(policy, steps: int, threads: int, tune: bool) -> dict:
-    import torch
-
-    from policies.bench import training_step_seconds
-
-    torch.set_num_threads(threads)
-    times = training_step_seconds(policy, steps, tune=tune, max_seconds=FIGURE_SECONDS)
-    chosen = torch.get_num_threads()
-    return {
-        "threads": chosen if tune else threads,
-        "tuned": tune,
-        "step_ms": round(1000.0 * statistics.median(times), 1),
-        "steps_per_s": round(1.0 / statistics.median(times), 2),
-    }
 
 
 def _eval_rate(checkpoint: str, episodes: int, workers: int) -> dict:
@@ -120,7 +78,7 @@ def bench_load(
     """Run the bench (module docstring); returns JSON-ready figures. `cycles` 0 or `ros` False
     leaves the ROS part out, `eval_episodes` 0 the evaluation part."""
     from fmb import threads as thread_budget
-    from policies.bench import build_policy
+    from policies.bench import build_policy, decision_figures, training_figures
     from sim.load import CompetingLoad
 
     check_range("--repeats", repeats, 3, 10_000)
@@ -147,13 +105,14 @@ def bench_load(
             with CompetingLoad(enabled=phase == "loaded") as load:
                 progress(f"[{phase}] decisions (budget {budget.threads} thread, then all {cores} cores)")
                 figures["decisions"] = {
-                    "budget": _decisions(policy, repeats, budget.threads),
-                    "all_cores": _decisions(policy, repeats, cores),
+                    "budget": decision_figures(policy, repeats, budget.threads, FIGURE_SECONDS),
+                    "all_cores": decision_figures(policy, repeats, cores, FIGURE_SECONDS),
                 }
                 progress(f"[{phase}] training steps (tuned budget, then fixed at all cores)")
+                training = result["budget"]["training"]
                 figures["training"] = {
-                    "budget": _training(policy, train_steps, result["budget"]["training"], tune=True),
-                    "all_cores": _training(policy, train_steps, cores, tune=False),
+                    "budget": training_figures(policy, train_steps, training, True, FIGURE_SECONDS),
+                    "all_cores": training_figures(policy, train_steps, cores, False, FIGURE_SECONDS),
                 }
                 thread_budget.apply_threads(budget)
                 if ros and cycles:

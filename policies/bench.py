@@ -114,9 +114,7 @@ def training_step_seconds(
             optimizer.step()
             loss.item()
             dt = time.perf_counter() - t0
-            if tuner is None:
-                times.append(dt)
-            elif tuner.choices:
+            if tuner is None or tuner.choices or len(tuner.candidates) == 1:
                 times.append(dt)
             if tuner is not None:
                 tuner.record(dt)
@@ -163,3 +161,43 @@ def bench_policy(repeats: int = 20) -> dict:
 
                 result["cuda"]["small_select_implicit_n64"] = time_selection(policy, "implicit", 64, 4, repeats)
     return result
+
+
+def _ms(values: list[float]) -> dict:
+    a = np.asarray(values, float) * 1000.0
+    return {"n": int(a.size), "p50": round(float(np.median(a)), 1), "p99": round(float(np.percentile(a, 99)), 1)}
+
+
+def decision_figures(policy, repeats: int, threads: int, max_seconds: float = math.inf) -> dict:
+    """Decision latency on `threads` torch threads [ms]: N = 1 (p50, p99 of `repeats`), N = 16
+    (a third as many) and implicit selection of 16 (median); each figure stops after
+    `max_seconds` of timed calls (at least 3). For `fmb bench load`."""
+    import torch
+
+    from policies.preference.bench import time_selection
+
+    torch.set_num_threads(threads)
+    n1 = decision_seconds(policy, 1, repeats, max_seconds)
+    n16 = decision_seconds(policy, 16, max(3, repeats // 3), max_seconds)
+    select_repeats = 3 if statistics.median(n16) * 6 > max_seconds else max(3, repeats // 6)
+    return {
+        "threads": threads,
+        "n1_ms": _ms(n1),
+        "n16_ms": _ms(n16),
+        "select_implicit_n16_ms": round(1000.0 * time_selection(policy, "implicit", 16, 4, select_repeats), 1),
+    }
+
+
+def training_figures(policy, steps: int, threads: int, tune: bool, max_seconds: float = math.inf) -> dict:
+    """Training speed starting on `threads` torch threads (with `tune`, the tuner's choice; see
+    `training_step_seconds`). For `fmb bench load`."""
+    import torch
+
+    torch.set_num_threads(threads)
+    times = training_step_seconds(policy, steps, tune=tune, max_seconds=max_seconds)
+    return {
+        "threads": torch.get_num_threads() if tune else threads,
+        "tuned": tune,
+        "step_ms": round(1000.0 * statistics.median(times), 1),
+        "steps_per_s": round(1.0 / statistics.median(times), 2),
+    }

@@ -17,3 +17,52 @@ def test_bench_policy_reports_every_figure(capsys):
     for key in ("select_implicit_n16_s", "select_explicit_n16_s"):  # preference selection, N = 16
         assert 0 < result["cpu"]["small"][key] < 60
     assert main(["bench", "policy", "--repeats", "0"]) == 2
+
+
+def test_load_bench_parts_measure_decisions_and_training_beside_a_real_competing_load():
+    """`fmb bench load`'s pieces on the `small` preset: decision and training figures on a given
+    thread count (the tuner's choice reported), inside a real `sim.load` process that runs while
+    the block runs and is gone after it."""
+    import torch
+
+    from fmb.bench_load import _ratios
+    from policies.bench import build_policy, decision_figures, training_figures
+    from sim.load import CompetingLoad
+
+    policy = build_policy("small", "cpu")
+    before = torch.get_num_threads()
+    try:
+        idle = {"decisions": {}, "training": {}}
+        for which, threads in (("budget", 1), ("all_cores", 2)):
+            idle["decisions"][which] = decision_figures(policy, 3, threads, max_seconds=2.0)
+            idle["training"][which] = training_figures(policy, 12, threads, tune=which == "budget", max_seconds=2.0)
+        with CompetingLoad(seconds=60.0) as load:
+            assert load.running
+            loaded = {
+                "decisions": {w: decision_figures(policy, 3, 1, max_seconds=2.0) for w in ("budget", "all_cores")},
+                "training": {w: training_figures(policy, 12, 1, tune=False, max_seconds=2.0) for w in idle["training"]},
+            }
+        assert not load.running and load.proc.returncode is not None
+    finally:
+        torch.set_num_threads(before)
+    d = idle["decisions"]["budget"]
+    assert d["threads"] == 1 and d["n1_ms"]["n"] == 3 and 0 < d["n1_ms"]["p50"] <= d["n1_ms"]["p99"]
+    assert d["n16_ms"]["p50"] > 0 and d["select_implicit_n16_ms"] > 0
+    t = idle["training"]["budget"]
+    assert t["tuned"] and t["threads"] in (1, 2) and t["steps_per_s"] > 0
+    ratios = _ratios(idle, loaded)
+    assert ratios["decision_budget"]["n1_p50"] > 0 and ratios["training_speed_all_cores"] > 0
+    assert "ros_missed_cycles" not in ratios and "eval_workers_speedup" not in ratios
+
+
+def test_competing_load_stops_by_itself():
+    import subprocess
+    import sys
+    import time
+
+    began = time.monotonic()
+    cmd = [sys.executable, "-m", "sim.load", "--seconds", "1", "--no-render"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0 and time.monotonic() - began < 60
+    report = json.loads(proc.stdout)
+    assert report["steps"] > 0 and report["render"] is False
