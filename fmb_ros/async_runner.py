@@ -39,7 +39,9 @@ one intra-op thread (`fmb.threads`), all of a decision's compute runs in that th
 
 Only receding-horizon runners (`ensemble == 0`) are supported: ensembling re-plans every step.
 Torch releases the GIL inside its operators, so the caller's thread (a ROS executor) keeps running
-while the worker infers.
+while the worker infers; between operators the worker holds it, and with Python's default switch
+interval (5 ms) every handover to the executor waits that long: the skill server therefore
+shortens the interval while a policy runs (`gil_switch_interval`).
 """
 
 from __future__ import annotations

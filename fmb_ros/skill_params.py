@@ -22,6 +22,10 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "inference_adaptive_lead": (True, "async: the lead follows the measured decision time so a chunk is ready in time"),
     "inference_nice": (-10, "async: inference thread nice value -20..19 (0 = leave; below 0 needs CAP_SYS_NICE)"),
     "inference_realtime": (0, "async: SCHED_FIFO priority 1-99 of the inference thread instead of nice (0 = off)"),
+    "gil_switch_interval": (
+        0.0002,
+        "async: Python's thread switch interval [s] while a policy infers in its thread (0 = leave Python's 0.005)",
+    ),
     "threads": (0, "CPU threads of the policy's computation (0 = the stack's inference budget: 1; fmb.threads)"),
     "action_horizon": (0, "policies: actions executed per chunk before re-planning (0 = the policy's)"),
     "guidance": (0.0, "policies: sub-goal cost guidance scale during sampling (0 = off; policies.gravmap)"),

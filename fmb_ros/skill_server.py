@@ -102,6 +102,12 @@ class SkillServerNode(Node):
                 from fmb_ros.kinematics import make_kinematics
 
                 self.world.kinematics = make_kinematics(p["ik_solver"])
+            switch = check_range("gil_switch_interval", p["gil_switch_interval"], 0.0, 0.1, unit="s")
+            if switch and hasattr(controller.runner, "late_chunks"):  # an inference thread beside the executor
+                import sys
+
+                sys.setswitchinterval(switch)  # the executor waits at most this long for Python's lock
+                self.get_logger().info(f"Python thread switch interval {switch * 1000:g} ms")
             device = f" (device {p['device']} -> {controller.device})" if controller.device else ""
             self.get_logger().info(f"skill {p['skill']}: {controller.description}{device}")
 
