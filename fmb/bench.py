@@ -172,7 +172,7 @@ def _cmd_ros(args) -> int:
 def _cmd_perception(args) -> int:
     import sys
 
-    from fmb_ros.perception_eval import evaluate_perception
+    from sim.perception.evaluate import evaluate_perception
 
     result = evaluate_perception(
         scenes=args.scenes,

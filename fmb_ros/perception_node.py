@@ -1,7 +1,7 @@
 """`fmb_perception`: board, hole and peg poses from the point cloud, by registering the CAD models.
 
 At most `rate` times a second it takes the newest `sensor_msgs/PointCloud2` (xyz in `base_frame`)
-and runs `fmb_ros.perception.PoseEstimator` (open3d: crop, table removal, clusters, registration
+and runs `sim.perception.PoseEstimator` (open3d: crop, table removal, clusters, registration
 of the known meshes, point-to-plane ICP). It publishes each object found as a
 `geometry_msgs/PoseStamped` (stamped with the cloud's time), the board's holes as a
 `geometry_msgs/PoseArray` (in the order given by the status value `holes`), the target hole (the
@@ -28,7 +28,7 @@ from std_msgs.msg import String
 from fmb.errors import FmbError, ParameterError, check_range
 from fmb_ros import convert, qos
 from fmb_ros.params import declare_all
-from fmb_ros.perception import PerceptionConfig, PoseEstimator, scene_models
+from sim.perception import PerceptionConfig, PoseEstimator, scene_models
 
 _DEFAULTS = PerceptionConfig()
 PARAMETERS: dict[str, tuple[object, str]] = {

@@ -26,8 +26,8 @@ import numpy as np
 from fmb.errors import FmbError, check_choice
 from fmb_ros.controllers import Controller
 from fmb_ros.exceptions import GoalError
-from fmb_ros.safety import SafeCommand, SafetyFilter, Verdict
 from fmb_ros.world import EpisodeFacts
+from sim.safety import SafeCommand, SafetyFilter, Verdict
 from sim.spatial import apply_delta
 
 POLICY_GOALS = ("auto", "goal")

@@ -1,12 +1,15 @@
 """Parameters of `fmb_skill_server` (name -> (default, description)), declared up front and read only.
 
 `fmb_ros/README.md` has the same table for users; `tests/fmb_ros/test_launch.py` checks that every
-parameter in the launch YAML files is one of these.
+parameter in the launch YAML files is one of these. The safety limits' defaults are
+`sim.safety.SafetyLimits()`'s, i.e. `sim.limits` (the simulator's action limits and workspace).
 """
 
 from __future__ import annotations
 
-from fmb_ros.safety import DEFAULT_WORKSPACE_HIGH, DEFAULT_WORKSPACE_LOW
+from sim.safety import SafetyLimits
+
+_LIMITS = SafetyLimits()
 
 PARAMETERS: dict[str, tuple[object, str]] = {
     "skill": ("grasp", "skill (a sim task name: grasp, place_on_fixture, regrasp, rotate, insert, ...)"),
@@ -68,13 +71,19 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     ),
     "ground_truth_namespace": ("ground_truth", "simulator's privileged topics (empty: none, real robot)"),
     "judge": (True, "end runs on the simulator's success check (<ground_truth_namespace>/evaluation)"),
-    "workspace_low": (list(DEFAULT_WORKSPACE_LOW), "safety: lower TCP box corner in base_frame [m]"),
-    "workspace_high": (list(DEFAULT_WORKSPACE_HIGH), "safety: upper TCP box corner in base_frame [m]"),
-    "max_step_translation": (0.06, "safety: largest TCP move per command [m]"),
-    "max_step_rotation": (0.25, "safety: largest TCP turn per command [rad]"),
-    "max_linear_speed": (0.6, "safety: TCP speed limit [m/s]"),
-    "max_angular_speed": (2.5, "safety: TCP turn rate limit [rad/s]"),
-    "observation_timeout": (0.5, "safety: hold when the newest TCP pose is older than this [s]"),
+    "workspace_low": (
+        list(_LIMITS.workspace_low),
+        "safety: lower TCP box corner in base_frame [m] (targets clipped in)",
+    ),
+    "workspace_high": (list(_LIMITS.workspace_high), "safety: upper TCP box corner in base_frame [m]"),
+    "max_step_translation": (_LIMITS.max_step_translation, "safety: largest TCP move per command and axis [m]"),
+    "max_step_rotation": (_LIMITS.max_step_rotation, "safety: largest TCP turn per command and axis [rad]"),
+    "max_linear_speed": (_LIMITS.max_linear_speed, "safety: TCP speed limit per axis [m/s]"),
+    "max_angular_speed": (_LIMITS.max_angular_speed, "safety: TCP turn rate limit per axis [rad/s]"),
+    "observation_timeout": (
+        _LIMITS.observation_timeout,
+        "safety: hold when the newest TCP pose is older than this [s]",
+    ),
 }
 COMMAND_INTERFACES = ("cartesian", "joint_trajectory", "follow_joint_trajectory")
 GRIPPER_INTERFACES = ("topic", "franka_action")

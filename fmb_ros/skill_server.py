@@ -3,7 +3,7 @@
 The controller is a trained policy when the `checkpoint` parameter is set (run on `device`:
 `auto` = CUDA when present, else CPU; the choice is logged), else the task's scripted expert.
 At `rate` (10 Hz, on the node's clock: simulated time with `use_sim_time:=true`) it turns the
-newest observation into an action, passes it through the safety filter (`fmb_ros.safety`) and
+newest observation into an action, passes it through the safety filter (`sim.safety`) and
 publishes an equilibrium pose and a gripper command. A policy's next chunk is computed in a
 background thread (`inference: async`, `fmb_ros.async_runner`), so the tick never waits on it.
 With `candidates` > 1 and `select` implicit/explicit, the policy executes the safe candidate that
@@ -43,11 +43,11 @@ from fmb_ros import convert, qos
 from fmb_ros.exceptions import GoalError
 from fmb_ros.markers import skill_markers
 from fmb_ros.params import declare_all
-from fmb_ros.safety import SafetyFilter, SafetyLimits, Verdict
 from fmb_ros.skill import SkillExecution, State
 from fmb_ros.skill_inputs import SkillInputs
 from fmb_ros.skill_params import COMMAND_INTERFACES, GRIPPER_INTERFACES, JOINT_INTERFACES, LIMIT_NAMES, PARAMETERS
 from fmb_ros.world import WorldMirror
+from sim.safety import SafetyFilter, SafetyLimits, Verdict
 
 
 class SkillServerNode(Node):

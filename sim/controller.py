@@ -2,8 +2,8 @@
 
 Actions (10 Hz) are 7-D: a translation delta [m] and a rotation-vector delta [rad], both in the
 robot base frame, then a binary gripper command (>= 0.5 closes). The deltas are clipped per
-component to +-0.06 m and +-0.25 rad and applied to the *measured* TCP pose, as on FMB's robot
-(SERL's Franka environment), so a blocked arm never winds up.
+component to the limits of `sim.limits` (FMB's per-step clip) and applied to the *measured*
+TCP pose, as on FMB's robot (SERL's Franka environment), so a blocked arm never winds up.
 
 The controller runs at the physics rate. With pose error e (clipped to 7 mm / 0.04 rad per
 component) and TCP twist v = J dq, it commands
@@ -23,6 +23,7 @@ import numpy as np
 
 from fmb.errors import check_range
 from sim.exceptions import ActionError
+from sim.limits import DEFAULT_ACTION_LIMITS, ActionLimits
 from sim.spatial import rotation_error
 
 ACTION_DIM = 7
@@ -42,15 +43,14 @@ class ParsedAction(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class ActionSpec:
-    """Limits of one 10 Hz action.
+    """The 7-D action of one 10 Hz step.
 
     Attributes:
-        max_translation: per-component limit of the translation delta [m].
-        max_rotation: per-component limit of the rotation-vector delta [rad].
+        limits: per-component limits of the translation [m] and rotation-vector [rad] deltas
+            (`sim.limits`, shared with the safety filter and selection).
     """
 
-    max_translation: float = 0.06
-    max_rotation: float = 0.25
+    limits: ActionLimits = DEFAULT_ACTION_LIMITS
 
     def parse(self, action) -> ParsedAction:
         """Validate and clip `action` (7,); ActionError for a wrong shape or NaN/inf.
@@ -62,21 +62,15 @@ class ActionSpec:
             raise ActionError(f"action must have shape ({ACTION_DIM},), got {a.shape}")
         if not np.all(np.isfinite(a)):
             raise ActionError(f"action has NaN or inf: {a.tolist()}")
-        delta = np.concatenate(
-            [
-                np.clip(a[:3], -self.max_translation, self.max_translation),
-                np.clip(a[3:6], -self.max_rotation, self.max_rotation),
-            ]
-        )
-        return ParsedAction(delta, bool(a[6] >= 0.5))
+        return ParsedAction(self.limits.clip_delta(a[:6]), bool(a[6] >= 0.5))
 
     def low(self) -> np.ndarray:
         """(7,) lower bounds."""
-        return np.array([-self.max_translation] * 3 + [-self.max_rotation] * 3 + [0.0])
+        return np.append(self.limits.low(), 0.0)
 
     def high(self) -> np.ndarray:
         """(7,) upper bounds."""
-        return np.array([self.max_translation] * 3 + [self.max_rotation] * 3 + [1.0])
+        return np.append(self.limits.high(), 1.0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,8 +5,10 @@
     obs, reward, terminated, truncated, info = env.step(action)   # action: (7,), see sim.controller
 
 Each `step` holds one 10 Hz action: the target pose is the measured TCP pose moved by the
-clipped delta, and the Cartesian impedance controller tracks it for `substeps` physics steps.
-`step_pose` takes an absolute target pose instead (for the ROS layer and for experts).
+delta clipped per component, then clipped into the workspace box (`sim.limits`: FMB's robot's rule,
+the one the ROS safety filter applies too), and the Cartesian impedance controller tracks it for
+`substeps` physics steps. `step_pose` takes an absolute target pose instead (for the ROS layer and
+for experts): it is clipped into the box only.
 
 Observation (dict): "tcp_pose" (7,), "tcp_vel" (6,), "wrench" (6,) [N, N m, TCP frame], "q" (7,),
 "dq" (7,), "gripper" (1,) [m]; with cameras, "rgb/<cam>" (H, W, 3) uint8 and "depth/<cam>"
@@ -31,6 +33,7 @@ from sim.backend import Backend, make_backend
 from sim.controller import ActionSpec, CartesianImpedance, ImpedanceGains
 from sim.exceptions import ActionError, SimError, UnknownNameError
 from sim.ik import solve_ik
+from sim.limits import DEFAULT_WORKSPACE, Workspace
 from sim.objects import ObjectPool
 from sim.pointcloud import fuse_point_cloud
 from sim.randomization import PLACEMENTS, ObjectProperties, Randomization
@@ -38,10 +41,6 @@ from sim.scene import DEFAULT_CAMERAS, CameraSpec, PhysicsConfig, SceneSpec
 from sim.spatial import apply_delta
 from sim.tasks import TASKS
 from sim.tasks.base import EpisodeStart, Evaluation, Task
-
-WORKSPACE_LOW = np.array([0.2, -0.45, 0.0])
-WORKSPACE_HIGH = np.array([0.85, 0.45, 0.6])
-"""TCP targets are clipped into this box [m] (base frame)."""
 
 SETTLE_TIME = 0.3
 """Seconds simulated after a reset so that grasps and contacts settle [s]."""
@@ -59,7 +58,8 @@ class EnvConfig:
         randomize: draw object colours, friction and mass per episode (see sim.randomization).
         randomization: the ranges of those draws.
         gains: impedance controller gains.
-        actions: action limits.
+        actions: action limits (per-component delta clip).
+        workspace: the TCP box targets are clipped into [m], base frame (also the point cloud's crop).
         placement: where boards are put, a name of sim.randomization.PLACEMENTS ("train" = the
             demonstrations' box, "novel" = outside it).
     """
@@ -72,6 +72,7 @@ class EnvConfig:
     randomization: Randomization = Randomization()
     gains: ImpedanceGains = ImpedanceGains()
     actions: ActionSpec = ActionSpec()
+    workspace: Workspace = DEFAULT_WORKSPACE
     placement: str = "train"
 
     def __post_init__(self):
@@ -178,7 +179,7 @@ class FmbEnv(gym.Env):
         if target.shape != (7,) or not np.all(np.isfinite(target)):
             raise ActionError(f"target pose must be 7 finite numbers, got {target!r}")
         target = target.copy()
-        target[:3] = np.clip(target[:3], WORKSPACE_LOW, WORKSPACE_HIGH)
+        target[:3] = self.config.workspace.clip(target[:3])
         target[3:] /= np.linalg.norm(target[3:])
         self._target = target
         self._gripper_width = 0.0 if close_gripper else panda.GRIPPER_OPEN
@@ -297,7 +298,7 @@ class FmbEnv(gym.Env):
                 views.append((specs[name], self.backend.camera_pose(specs[name]), rgb, depth))
             if self.config.point_cloud:
                 obs["points"] = fuse_point_cloud(
-                    views, self.config.point_cloud, WORKSPACE_LOW, WORKSPACE_HIGH, self._rng
+                    views, self.config.point_cloud, self.config.workspace.low, self.config.workspace.high, self._rng
                 )
         return obs
 

@@ -19,4 +19,8 @@ class ActionError(ParameterError, SimError):
     """An action of the wrong shape, or with NaN/inf."""
 
 
-__all__ = ["ActionError", "AssetError", "ParameterError", "SimError", "UnknownNameError"]
+class PerceptionError(SimError):
+    """Perception cannot run (open3d missing, an unknown part) or found nothing."""
+
+
+__all__ = ["ActionError", "AssetError", "ParameterError", "PerceptionError", "SimError", "UnknownNameError"]

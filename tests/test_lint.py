@@ -17,8 +17,41 @@ def test_ruff_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def _imported_modules(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import in `path` at any depth (module level, in functions, in
+    try blocks), `import a, b` split, plus `importlib.import_module("x")` / `__import__("x")` with a
+    literal name. Relative imports resolve against the file's package."""
+    import ast
+
+    tree = ast.parse(path.read_text(), str(path))
+    package = list(path.relative_to(ROOT).parent.parts) if path.is_relative_to(ROOT) else []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, node.module] if node.module else base)
+            found.append((node.lineno, module))
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            if name in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def _forbidden_imports(path: Path, names) -> list[str]:
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return [
+        f"{where}:{line}: imports {module}"
+        for line, module in _imported_modules(path)
+        if any(module == name or module.startswith(name + ".") for name in names)
+    ]
+
+
 def test_layers_do_not_import_heavier_layers():
-    """cad and sim never import torch; nothing but fmb_ros imports rclpy; cad never imports sim."""
+    """cad and sim never import torch; nothing but fmb_ros imports rclpy; cad never imports sim. Every
+    import counts, function-local ones included."""
     forbidden = {
         "cad": ("torch", "rclpy", "sim", "policies", "fmb_ros", "mujoco", "pybullet"),
         "sim": ("torch", "rclpy", "policies", "fmb_ros"),
@@ -28,12 +61,31 @@ def test_layers_do_not_import_heavier_layers():
     bad = []
     for package, names in forbidden.items():
         for path in (ROOT / package).rglob("*.py"):
-            for line in path.read_text().splitlines():
-                s = line.strip()
-                for name in names:
-                    if s.startswith((f"import {name}", f"from {name} ", f"from {name}.")):
-                        bad.append(f"{path.relative_to(ROOT)}: {s}")
+            bad += _forbidden_imports(path, names)
     assert not bad, bad
+
+
+def test_the_ros_free_core_lives_below_fmb_ros():
+    """The safety filter, the action limits and workspace, and perception are in sim (where `fmb eval`
+    can use them), import no rclpy, torch or fmb_ros, and have no copy left in fmb_ros."""
+    core = [ROOT / "sim" / "safety.py", ROOT / "sim" / "limits.py", *sorted((ROOT / "sim" / "perception").glob("*.py"))]
+    names = {p.relative_to(ROOT).as_posix() for p in core}
+    assert {"sim/safety.py", "sim/limits.py", "sim/perception/__init__.py", "sim/perception/estimator.py"} <= names
+    assert all(p.is_file() for p in core)
+    bad = [m for p in core for m in _forbidden_imports(p, ("rclpy", "torch", "fmb_ros", "policies"))]
+    assert not bad, bad
+    gone = ("safety.py", "perception.py", "perception_models.py", "perception_eval.py")
+    assert not [n for n in gone if (ROOT / "fmb_ros" / n).exists()]
+
+
+def test_the_import_scan_sees_function_local_imports(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "def f():\n    from fmb_ros.skill import State\n    import numpy, rclpy.node\n"
+        "    import importlib\n    importlib.import_module('torch')\n"
+    )
+    found = _forbidden_imports(probe, ("rclpy", "fmb_ros", "torch"))
+    assert [f.split(": imports ")[1] for f in found] == ["fmb_ros.skill", "rclpy.node", "torch"]
 
 
 def test_every_package_folder_is_installed():

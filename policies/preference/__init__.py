@@ -20,8 +20,8 @@ _EXPORTS = {
     "RewardTrainConfig": "policies.preference.train",
     "train_reward": "policies.preference.train",
     "load_reward": "policies.preference.checkpoint",
+    "CandidateFilter": "policies.preference.select",
     "CandidateSelector": "policies.preference.select",
-    "SafetyLimits": "policies.preference.select",
     "make_selector": "policies.preference.select",
 }
 __all__ = sorted(_EXPORTS)

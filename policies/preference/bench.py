@@ -20,14 +20,15 @@ def time_selection(
     synthetic insertion observation."""
     from policies.bench import _observation, median_seconds
     from policies.preference.checkpoint import RewardModel, build_net
-    from policies.preference.select import CandidateSelector, SafetyLimits
+    from policies.preference.select import CandidateFilter, CandidateSelector
+    from sim.limits import Workspace
 
     settings = {"beta": 1000.0, "max_timestep": 10, "noise_draws": noise_draws, "hidden": [256, 256]}
     settings["finetune"] = finetune
     reward = RewardModel(build_net(kind, policy, settings), policy, {})
-    # The bench policy's untrained chunks span its [-1, 1] normaliser (metres): wide limits keep
-    # every candidate, so that all of them are scored (the filter's cost is the same).
-    wide = SafetyLimits((-10.0, -10.0, -10.0), (10.0, 10.0, 10.0), max_translation=10.0, max_rotation=np.pi)
+    # The bench policy's untrained chunks span its [-1, 1] normaliser (metres): no step check and a
+    # wide box keep every candidate, so that all of them are scored (the filter's cost is about the same).
+    wide = CandidateFilter(actions=None, workspace=Workspace((-10.0, -10.0, -10.0), (10.0, 10.0, 10.0)))
     selector = CandidateSelector(reward, wide, first=policy.config.obs_horizon - 1)
     rng = np.random.default_rng(0)
     history = [_observation(rng), _observation(rng)]

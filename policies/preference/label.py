@@ -79,14 +79,14 @@ def render_state(pset: PreferenceSet, state: int, out: Path | None = None) -> Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from policies.preference.select import SafetyLimits
+    from policies.preference.select import tcp_paths
 
     data = pset.load_state(state)
     obs = data["history"][-1]
     cand = data["candidates"]
     first = int(pset.index.get("policy_config", {}).get("obs_horizon", 2)) - 1
     tcp = np.asarray(obs["tcp_pose"], float)[:3]
-    paths = SafetyLimits().tcp_paths(tcp, cand, first)
+    paths = tcp_paths(tcp, cand, first)
     image_key = next((k for k in sorted(obs) if k.startswith("rgb/")), None)
     fig, axes = plt.subplots(1, 3 if image_key else 2, figsize=(13 if image_key else 9, 4.4))
     colours = plt.cm.tab10(np.arange(len(cand)) % 10)

@@ -4,12 +4,12 @@ The runner draws N candidate chunks in one batch; the selector drops those that 
 limits, scores the rest with a reward model and returns the best. When no candidate is left it
 returns the reference policy's first sample and logs that (`fallbacks` counts it).
 
-Safety limits, checked on the part of a chunk the runner may execute (from index obs_horizon-1 to
-its end): every translation delta within +-`max_translation` [m] and every rotation-vector delta
-within +-`max_rotation` [rad] per component (FMB's per-step limits; the environment would clip
-larger ones, so a chunk that needs clipping is not what the policy meant), and the open-loop TCP
-path (current TCP position plus the running sum of the deltas, base frame) inside the workspace
-box shrunk by `margin` [m].
+Candidate filter (`CandidateFilter`), checked on the part of a chunk the runner may execute (from
+index obs_horizon-1 to its end), with the limits the simulator and the safety filter apply
+(`sim.limits`): every translation and rotation-vector delta within the per-component step limits
+(the environment would clip larger ones, so a chunk that needs clipping is not what the policy
+meant), and the open-loop TCP path (current TCP position plus the running sum of the deltas, base
+frame) inside the workspace box shrunk by `margin` [m] (the environment would clip it into the box).
 """
 
 from __future__ import annotations
@@ -19,49 +19,53 @@ import logging
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_choice, check_range
-from sim.env import WORKSPACE_HIGH, WORKSPACE_LOW
+from fmb.errors import ParameterError, check_choice
+from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE, ActionLimits, Workspace
 
 log = logging.getLogger(__name__)
 
 SELECTIONS = ("none", "implicit", "explicit")
 
 
-@dataclasses.dataclass(frozen=True)
-class SafetyLimits:
-    """See module docstring. Defaults: FMB's action limits and the environment's TCP box."""
+def tcp_paths(tcp_position: np.ndarray, chunks: np.ndarray, first: int = 0) -> np.ndarray:
+    """(N, T+1, 3) open-loop TCP positions [m], base frame, of chunks (N, Tp, A) from index `first`,
+    starting at `tcp_position` (3,) [m]."""
+    steps = np.asarray(chunks)[:, first:, :3]
+    start = np.broadcast_to(np.asarray(tcp_position, float)[:3], (len(steps), 1, 3))
+    return np.concatenate([start, start + np.cumsum(steps, axis=1)], axis=1)
 
-    workspace_low: tuple[float, float, float] = tuple(WORKSPACE_LOW)
-    workspace_high: tuple[float, float, float] = tuple(WORKSPACE_HIGH)
+
+@dataclasses.dataclass(frozen=True)
+class CandidateFilter:
+    """See module docstring.
+
+    Attributes:
+        actions: per-component step limits, or None to skip that check (benches whose untrained
+            policies' chunks span metres).
+        workspace: the TCP box [m], base frame.
+        margin: how far inside the box the open-loop path must stay [m].
+    """
+
+    actions: ActionLimits | None = DEFAULT_ACTION_LIMITS
+    workspace: Workspace = DEFAULT_WORKSPACE
     margin: float = 0.0
-    max_translation: float = 0.06
-    max_rotation: float = 0.25
 
     def __post_init__(self):
-        check_range("margin", self.margin, 0.0, 0.2)
-        check_range("max_translation", self.max_translation, 0.0, 10.0)
-        check_range("max_rotation", self.max_rotation, 0.0, np.pi)
-        if any(lo + 2 * self.margin >= hi for lo, hi in zip(self.workspace_low, self.workspace_high)):
-            raise ParameterError(f"workspace box {self.workspace_low}..{self.workspace_high} is empty after the margin")
-
-    def tcp_paths(self, tcp_position: np.ndarray, chunks: np.ndarray, first: int = 0) -> np.ndarray:
-        """(N, T+1, 3) open-loop TCP positions [m] of chunks (N, Tp, A) from index `first`."""
-        steps = np.asarray(chunks)[:, first:, :3]
-        start = np.broadcast_to(np.asarray(tcp_position, float)[:3], (len(steps), 1, 3))
-        return np.concatenate([start, start + np.cumsum(steps, axis=1)], axis=1)
+        self.workspace.shrunk(self.margin)  # checks the margin and that a box is left
 
     def within(self, tcp_position: np.ndarray, chunks: np.ndarray, first: int = 0) -> np.ndarray:
-        """(N,) bool: which chunks keep every limit (see module docstring)."""
+        """(N,) bool: which chunks (N, Tp, A) keep every limit (see module docstring)."""
         chunks = np.asarray(chunks, float)
         part = chunks[:, first:]
         finite = np.all(np.isfinite(part), axis=(1, 2))
-        steps_ok = np.all(np.abs(part[..., :3]) <= self.max_translation + 1e-9, axis=(1, 2)) & np.all(
-            np.abs(part[..., 3:6]) <= self.max_rotation + 1e-9, axis=(1, 2)
+        steps_ok = (
+            np.ones(len(chunks), bool)
+            if self.actions is None
+            else np.all(self.actions.delta_within(part[..., :6]), axis=1)
         )
-        paths = self.tcp_paths(tcp_position, np.nan_to_num(chunks), first)
-        low = np.asarray(self.workspace_low) + self.margin
-        high = np.asarray(self.workspace_high) - self.margin
-        inside = np.all((paths >= low) & (paths <= high), axis=(1, 2))
+        box = self.workspace.shrunk(self.margin)
+        paths = tcp_paths(tcp_position, np.nan_to_num(chunks), first)
+        inside = np.all((paths >= box.low) & (paths <= box.high), axis=(1, 2))
         return finite & steps_ok & inside
 
 
@@ -71,14 +75,14 @@ class CandidateSelector:
     Args:
         reward: a RewardModel (`score(history, candidates, skill, family)`) or None to keep the
             first safe sample (selection "none" with safety filtering).
-        limits: safety limits.
+        limits: the candidate filter.
         first: chunk index of the current step (the policy's obs_horizon - 1).
 
     Attributes:
         decisions, fallbacks: counters; `last_scores` the rewards of the last decision (NaN = unsafe).
     """
 
-    def __init__(self, reward=None, limits: SafetyLimits = SafetyLimits(), first: int = 1):
+    def __init__(self, reward=None, limits: CandidateFilter = CandidateFilter(), first: int = 1):
         self.reward = reward
         self.limits = limits
         self.first = int(first)
@@ -119,7 +123,8 @@ class CandidateSelector:
 
 def make_selector(policy, select: str = "none", reward_path: str = "", task: str | None = None, **limits):
     """A CandidateSelector for `policy`: `select` none | implicit | explicit, with the reward
-    checkpoint at `reward_path` (checked against the policy, `task` and the selection kind)."""
+    checkpoint at `reward_path` (checked against the policy, `task` and the selection kind);
+    `limits` are CandidateFilter fields."""
     from policies.preference.exceptions import RewardModelError
 
     check_choice("--select", select, SELECTIONS)
@@ -132,4 +137,4 @@ def make_selector(policy, select: str = "none", reward_path: str = "", task: str
         reward = load_reward(reward_path, policy, task)
         if reward.kind != select:
             raise RewardModelError(f"--reward {reward_path}: holds the {reward.kind} reward, but --select is {select}")
-    return CandidateSelector(reward, SafetyLimits(**limits), first=policy.config.obs_horizon - 1)
+    return CandidateSelector(reward, CandidateFilter(**limits), first=policy.config.obs_horizon - 1)

@@ -15,6 +15,7 @@ import numpy as np
 
 from cad.fmb_reference import LENGTHS
 from sim.experts.base import Expert, YawTurn, register_expert
+from sim.limits import DEFAULT_ACTION_LIMITS
 from sim.spatial import compose, inverse, rotation_error, z_axis
 from sim.tasks.insert import nearest_fitting_goal
 
@@ -75,7 +76,8 @@ class InsertExpert(Expert):
             self.yaw_turn.plan(env, float(rotation_error(peg[3:], goal[3:])[2]))
         remaining = self.yaw_turn.step(env)
         if remaining is not None:
-            delta[5] = float(np.clip(remaining, -0.25, 0.25))  # the long way round (see YawTurn)
+            turn = DEFAULT_ACTION_LIMITS.max_step_rotation  # as fast as an action turns
+            delta[5] = float(np.clip(remaining, -turn, turn))  # the long way round (see YawTurn)
         if self.descending:
             # Along the hole axis at most 8 mm per step (3 mm around the entry); across it, the
             # full correction, so that the descent never squeezes out the alignment.

@@ -14,10 +14,10 @@ pytest.importorskip("torch", reason="policies need the 'learn' extra (torch)")
 from fmb.errors import ParameterError  # noqa: E402
 from fmb_ros.async_runner import AsyncConfig, AsyncPolicyRunner  # noqa: E402
 from fmb_ros.controllers import make_controller  # noqa: E402
-from fmb_ros.safety import SafetyFilter, Verdict  # noqa: E402
 from fmb_ros.skill import SkillExecution, State  # noqa: E402
 from fmb_ros.world import WorldMirror  # noqa: E402
 from policies.runner import PolicyRunner  # noqa: E402
+from sim.safety import SafetyFilter, Verdict  # noqa: E402
 
 BASE = "panda_link0"
 

@@ -130,7 +130,9 @@ def test_nodes_start_with_the_sim_parameter_file():
         sim, skill = nodes
         assert sim.params["task"] == "grasp"
         assert skill.params["skill"] == "grasp" and skill.get_parameter("use_sim_time").value is True
-        assert skill.safety.limits.workspace_low == (0.2, -0.45, 0.0)
+        from sim.limits import DEFAULT_WORKSPACE
+
+        assert skill.safety.limits.workspace == DEFAULT_WORKSPACE  # sim.yaml leaves the simulator's limits
     finally:
         for node in nodes:
             node.destroy_node()

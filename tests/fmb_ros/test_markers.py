@@ -8,10 +8,11 @@ pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e 
 from visualization_msgs.msg import Marker  # noqa: E402
 
 from fmb_ros.markers import candidate_paths, skill_markers, workspace_box  # noqa: E402
+from sim.limits import DEFAULT_WORKSPACE  # noqa: E402
 
 
 def test_workspace_box_has_twelve_edges():
-    m = workspace_box((0.2, -0.45, 0.0), (0.85, 0.45, 0.6), "panda_link0", 1.0)
+    m = workspace_box(DEFAULT_WORKSPACE.low, DEFAULT_WORKSPACE.high, "panda_link0", 1.0)
     assert m.type == Marker.LINE_LIST and len(m.points) == 24
 
 

@@ -125,7 +125,9 @@ def test_sim_robot_publishes_cameras_and_point_cloud(context):
         assert (info.width, info.height) == (64, 48) and info.header.frame_id == "side_1_optical_frame"
         points = convert.point_cloud_array(got["points"])
         assert points.shape == (256, 6) and got["points"].header.frame_id == "panda_link0"
-        assert np.all(points[:, :3] >= np.array([0.2, -0.45, 0.0]) - 1e-5)
+        from sim.limits import DEFAULT_WORKSPACE
+
+        assert np.all(points[:, :3] >= np.array(DEFAULT_WORKSPACE.low) - 1e-5)
     finally:
         executor.shutdown()
         client.destroy_node()

@@ -20,7 +20,7 @@ from geometry_msgs.msg import PoseArray, PoseStamped  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from fmb_ros import convert, qos  # noqa: E402
-from fmb_ros.perception import matrix_to_pose, pose_error, pose_to_matrix  # noqa: E402
+from sim.perception import matrix_to_pose, pose_error, pose_to_matrix  # noqa: E402
 from tests.fmb_ros.processes import start_node, stop_node  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +85,7 @@ def test_perception_node_publishes_poses_that_match_the_simulator(tmp_path):
         assert t < 0.003 and r < np.radians(2.0), (t, np.degrees(r))
         status = next(v for m in reversed(got["status"]) if "board_found" in (v := convert.status_values(m)))
         assert status["board_found"] == "true" and status["peg"] == episode["peg"]
-        from fmb_ros.perception import scene_models
+        from sim.perception import scene_models
 
         frame_of_hole = scene_models(episode["peg"])[0].frames[episode["hole"]]
         true_hole = matrix_to_pose(pose_to_matrix(truth["board"]) @ pose_to_matrix(frame_of_hole))

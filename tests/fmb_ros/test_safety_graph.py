@@ -1,9 +1,9 @@
 """The safety filter and bad input over real DDS: a skill server in its own process, and this test as
 the robot (a fake driver publishing the arm's state on the wall clock, and the privileged scene state
-a scripted expert reads). The expert is steered into commands the filter must stop: a target
-outside the workspace, a NaN target; then the robot's state stops coming (stale), a checkpoint is
-missing, a task YAML names an unknown skill. Each time the arm is commanded to hold, the status says
-why, and the nodes keep running."""
+a scripted expert reads). The expert is steered into commands the filter must stop or limit: a target
+outside the workspace (clipped into the box, as the simulator does), a NaN target (held); then the
+robot's state stops coming (stale), a checkpoint is missing, a task YAML names an unknown skill. Each
+time, the status says why, and the nodes keep running."""
 
 from __future__ import annotations
 
@@ -24,12 +24,13 @@ from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from fmb_ros import convert, qos  # noqa: E402
+from sim.limits import DEFAULT_WORKSPACE  # noqa: E402
 from tests.fmb_ros.processes import start_node, stop_node  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "panda_link0"
 DOWN = [1.0, 0.0, 0.0, 0.0]  # TCP pointing down (xyzw)
-TCP = np.array([0.845, 0.0, 0.30, *DOWN])  # at the workspace's front face (x <= 0.85 m)
+TCP = np.array([DEFAULT_WORKSPACE.high[0] - 0.005, 0.0, 0.30, *DOWN])  # 5 mm behind the workspace's front face
 
 
 class FakeRobot:
@@ -142,13 +143,14 @@ def test_filter_stops_bad_commands_and_stale_state_over_dds(tmp_path):
     robot = FakeRobot(domain)
     try:
         robot.spin_until(lambda: robot.status().get("ground_truth") == "true", 60.0, "the skill to see the robot")
-        # 1. The expert heads for a peg beyond the workspace's front face: its target leaves the box.
+        # 1. The expert heads for a peg beyond the workspace's front face: its target leaves the box and
+        #    is clipped into it (sim.limits, the simulator's rule), never beyond the front face.
         robot.peg = np.array([1.2, 0.0, 0.02, 0.0, 0.0, 0.0, 1.0])
         robot.spin_for(0.5)  # the skill mirrors the new pose
         robot.start()
-        robot.spin_until(lambda: robot.status().get("safety") == "rejected", 10.0, "the filter to reject")
-        assert "outside the workspace" in robot.statuses[-1].message, robot.statuses[-1].message
-        np.testing.assert_allclose(_held(robot)[:3], TCP[:3], atol=1e-6)  # the arm is told to stay
+        robot.spin_until(lambda: "clipped into the workspace" in robot.statuses[-1].message, 10.0, "the filter to clip")
+        assert robot.status()["safety"] == "limited"
+        assert _held(robot)[0] == pytest.approx(DEFAULT_WORKSPACE.high[0])  # on the front face, not beyond
         robot.stop()
         # 2. A NaN in the scene makes the expert's target NaN: rejected, held.
         robot.peg = np.array([np.nan, 0.0, 0.02, 0.0, 0.0, 0.0, 1.0])

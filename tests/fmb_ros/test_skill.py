@@ -5,9 +5,9 @@ import pytest
 
 from fmb_ros.controllers import make_controller
 from fmb_ros.exceptions import GoalError
-from fmb_ros.safety import SafetyFilter, Verdict
 from fmb_ros.skill import SkillExecution, State
 from fmb_ros.world import WorldMirror
+from sim.safety import SafetyFilter, Verdict
 
 BASE = "panda_link0"
 PERIOD = 0.1

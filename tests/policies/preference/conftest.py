@@ -10,6 +10,7 @@ pytest.importorskip("torch", reason="preference models need the 'learn' extra (t
 
 from policies.preference.data import PreferenceSet  # noqa: E402
 from policies.train import train  # noqa: E402
+from sim.limits import DEFAULT_ACTION_LIMITS  # noqa: E402
 from tests.policies.conftest import tiny, tiny_training  # noqa: E402
 
 
@@ -36,9 +37,10 @@ def tiny_policy(tiny_run):
 
 
 def corrupt(chunk: np.ndarray, rng: np.random.Generator, scale: float = 0.02) -> np.ndarray:
-    """The chunk with noise on its translation deltas [m] (clipped to FMB's 0.06 m limit)."""
+    """The chunk with noise on its translation deltas [m] (clipped to FMB's per-component step limit)."""
     out = chunk.copy()
-    out[:, :3] = np.clip(out[:, :3] + rng.normal(0, scale, out[:, :3].shape), -0.06, 0.06)
+    limit = DEFAULT_ACTION_LIMITS.max_step_translation
+    out[:, :3] = np.clip(out[:, :3] + rng.normal(0, scale, out[:, :3].shape), -limit, limit)
     return out
 
 

@@ -12,9 +12,10 @@ from fmb.cli import main
 from fmb.errors import ParameterError
 from policies.preference.checkpoint import RewardModel, build_net
 from policies.preference.exceptions import RewardModelError
-from policies.preference.select import CandidateSelector, SafetyLimits, make_selector
+from policies.preference.select import CandidateFilter, CandidateSelector, make_selector
 from policies.runner import PolicyRunner
-from sim.env import WORKSPACE_HIGH, WORKSPACE_LOW, make_env
+from sim.env import make_env
+from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE
 from sim.objects import ObjectPool
 
 
@@ -33,7 +34,12 @@ def _greedy_reward(policy) -> RewardModel:
     return RewardModel(net, policy, {})
 
 
-def _safe(tcp, chunk, first=1, step=0.06, rot=0.25):
+WORKSPACE_LOW, WORKSPACE_HIGH = np.array(DEFAULT_WORKSPACE.low), np.array(DEFAULT_WORKSPACE.high)
+
+
+def _safe(
+    tcp, chunk, first=1, step=DEFAULT_ACTION_LIMITS.max_step_translation, rot=DEFAULT_ACTION_LIMITS.max_step_rotation
+):
     pos = np.array(tcp[:3], float)
     for a in chunk[first:]:
         if np.any(np.abs(a[:3]) > step + 1e-9) or np.any(np.abs(a[3:6]) > rot + 1e-9):
@@ -45,7 +51,7 @@ def _safe(tcp, chunk, first=1, step=0.06, rot=0.25):
 
 
 def test_selection_never_returns_an_unsafe_candidate(tiny_policy, toy_prefs, caplog):
-    selector = CandidateSelector(_greedy_reward(tiny_policy), SafetyLimits(), first=1)
+    selector = CandidateSelector(_greedy_reward(tiny_policy), CandidateFilter(), first=1)
     history = toy_prefs.load_state(0)["history"]
     rng = np.random.default_rng(0)
     unsafe_best = 0

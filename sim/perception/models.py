@@ -15,11 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from fmb.errors import ParameterError
-from fmb_ros.exceptions import RosError
-
-
-class PerceptionError(RosError):
-    """Perception cannot run (open3d missing, an unknown part) or found nothing."""
+from sim.exceptions import PerceptionError
 
 
 @dataclasses.dataclass(frozen=True)

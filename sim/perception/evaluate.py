@@ -3,7 +3,7 @@
 For each of `scenes` seeded scenes of `task` (default `vertical_chain`: a peg standing on its tip
 beside its board, as a long-horizon task starts), render the fused point cloud of the side cameras
 exactly as `fmb_sim_robot` publishes it, estimate the board, target hole and peg poses with
-`fmb_ros.perception.PoseEstimator` (given only the peg's part name, as an operator would), and
+`sim.perception.PoseEstimator` (given only the peg's part name, as an operator would), and
 compare with the simulator's object poses:
 
 - board and hole: translation of the frame origin [mm], rotation angle [deg];
@@ -24,15 +24,8 @@ import numpy as np
 from tqdm import tqdm
 
 from fmb.errors import check_range
-from fmb_ros.perception import (
-    PerceptionConfig,
-    PoseEstimator,
-    end_flips,
-    matrix_to_pose,
-    pose_error,
-    pose_to_matrix,
-    scene_models,
-)
+from sim.perception.estimator import PerceptionConfig, PoseEstimator
+from sim.perception.models import end_flips, matrix_to_pose, pose_error, pose_to_matrix, scene_models
 
 
 def _summary(values: list[float], scale: float) -> dict:

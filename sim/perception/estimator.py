@@ -20,7 +20,7 @@ is the fraction of cluster points within `icp_distances[-1]` of the model (fitne
 the inlier RMSE. Hole poses follow from the board pose and the board's CAD hole frames.
 
 open3d is imported on first use (`pip install -e .[perception]`); everything else is numpy. The models
-and pose arithmetic are in `fmb_ros.perception_models` (re-exported here).
+and pose arithmetic are in `sim.perception.models`; `sim.perception` exports both.
 """
 
 from __future__ import annotations
@@ -33,16 +33,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from fmb.errors import ParameterError, check_range
-from fmb_ros.perception_models import (  # noqa: F401 - re-exported: the perception API in one place
-    ObjectModel,
-    PerceptionError,
-    end_flips,
-    matrix_to_pose,
-    model_from_part,
-    pose_error,
-    pose_to_matrix,
-    scene_models,
-)
+from sim.exceptions import PerceptionError
+from sim.perception.models import ObjectModel, end_flips, matrix_to_pose, pose_to_matrix
 
 
 def open3d():

@@ -1,6 +1,6 @@
-"""The safety filter in the command path of every skill: pure numpy, no ROS.
+"""The safety filter in the command path of every skill (ROS or not): pure numpy, no ROS.
 
-    limits = SafetyLimits()                       # safe defaults (FMB's per-step clip, sim workspace)
+    limits = SafetyLimits()                       # FMB's per-command limits and the simulated workspace
     safety = SafetyFilter(limits)
     cmd = safety.filter(target, close, measured_tcp, observation_stamp=t_obs, now=t)
     if cmd.pose is not None: publish(cmd.pose, cmd.close_gripper)
@@ -10,10 +10,12 @@ frame, plus a binary gripper command. The filter, in order:
 
 1. emergency stop: latched by `engage_stop()` until `release_stop()`; the arm holds.
 2. watchdog: no observation yet, or the newest one older than `observation_timeout` [s]: hold.
-3. rejection: a target with NaN/inf, a wrong shape or a zero quaternion, or a position outside the
-   workspace box, is refused (never clipped into a valid one); the arm holds for that cycle.
-4. limiting: the step from the measured TCP pose is scaled down to `max_step_translation` [m] and
-   `max_step_rotation` [rad], and to the speed limits times the time since the last command.
+3. rejection: a target with NaN/inf, a wrong shape or a zero quaternion is refused (never clipped
+   into a valid one); the arm holds for that cycle.
+4. limiting, the simulator's rule (`sim.limits`, after FMB's robot): the step from the measured TCP
+   pose is clipped per component to `max_step_translation` [m] / `max_step_rotation` [rad] and to the
+   speed limits times the time since the last command, then the position is clipped into the
+   workspace box. At 10 Hz the command is the one `sim.env.FmbEnv.step` would track for the same step.
 
 "Hold" means: command the measured TCP pose from the moment holding began (latched while it lasts),
 with the gripper as last commanded (a held part is not dropped). Before any observation there is no
@@ -27,62 +29,64 @@ import enum
 from typing import NamedTuple
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
 
-from fmb.errors import ParameterError, check_range
-
-DEFAULT_WORKSPACE_LOW = (0.2, -0.45, 0.0)
-DEFAULT_WORKSPACE_HIGH = (0.85, 0.45, 0.6)
-"""TCP workspace box [m] in the base frame (the same box `sim.env` clips targets into)."""
+from fmb.errors import check_range
+from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE, ActionLimits, Workspace, limit_pose
 
 
 @dataclasses.dataclass(frozen=True)
 class SafetyLimits:
-    """Limits of the safety filter; the defaults are safe for a Franka at FMB's 10 Hz.
+    """Limits of the safety filter, flat as the skill server's ROS parameters; the defaults are
+    `sim.limits.DEFAULT_WORKSPACE` and `DEFAULT_ACTION_LIMITS` (see those for the meaning).
 
     Attributes:
         workspace_low, workspace_high: (3,) corners of the allowed TCP box [m], base frame.
-        max_step_translation: largest TCP move per command [m] (FMB clips actions at 0.06 m).
-        max_step_rotation: largest TCP turn per command [rad] (FMB: 0.25 rad).
-        max_linear_speed: translation per command is also at most this times the time since the
+        max_step_translation: per-component limit of the TCP move per command [m].
+        max_step_rotation: per-component limit of the TCP turn (rotation vector) per command [rad].
+        max_linear_speed: each translation component is also at most this times the time since the
             previous command [m/s].
         max_angular_speed: the same for rotation [rad/s].
         observation_timeout: hold when the newest observation is older than this [s].
     """
 
-    workspace_low: tuple[float, float, float] = DEFAULT_WORKSPACE_LOW
-    workspace_high: tuple[float, float, float] = DEFAULT_WORKSPACE_HIGH
-    max_step_translation: float = 0.06
-    max_step_rotation: float = 0.25
-    max_linear_speed: float = 0.6
-    max_angular_speed: float = 2.5
+    workspace_low: tuple[float, float, float] = DEFAULT_WORKSPACE.low
+    workspace_high: tuple[float, float, float] = DEFAULT_WORKSPACE.high
+    max_step_translation: float = DEFAULT_ACTION_LIMITS.max_step_translation
+    max_step_rotation: float = DEFAULT_ACTION_LIMITS.max_step_rotation
+    max_linear_speed: float = DEFAULT_ACTION_LIMITS.max_linear_speed
+    max_angular_speed: float = DEFAULT_ACTION_LIMITS.max_angular_speed
     observation_timeout: float = 0.5
 
     def __post_init__(self):
-        low, high = np.asarray(self.workspace_low, float), np.asarray(self.workspace_high, float)
-        if low.shape != (3,) or high.shape != (3,):
-            raise ParameterError(
-                f"workspace_low and workspace_high must have 3 values each, got {list(low)} and {list(high)}"
-            )
-        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)):
-            raise ParameterError(f"workspace_low {list(low)} must be finite and below workspace_high {list(high)}")
-        check_range("max_step_translation", self.max_step_translation, 1e-4, 0.2, unit="m")
-        check_range("max_step_rotation", self.max_step_rotation, 1e-3, 1.0, unit="rad")
-        check_range("max_linear_speed", self.max_linear_speed, 1e-3, 2.0, unit="m/s")
-        check_range("max_angular_speed", self.max_angular_speed, 1e-2, 6.0, unit="rad/s")
+        # Both constructors check their fields and name them as the ROS parameters are named.
+        object.__setattr__(self, "_workspace", Workspace(self.workspace_low, self.workspace_high))
+        object.__setattr__(
+            self,
+            "_actions",
+            ActionLimits(
+                self.max_step_translation, self.max_step_rotation, self.max_linear_speed, self.max_angular_speed
+            ),
+        )
         check_range("observation_timeout", self.observation_timeout, 0.01, 10.0, unit="s")
 
+    @property
+    def workspace(self) -> Workspace:
+        return self._workspace
+
+    @property
+    def actions(self) -> ActionLimits:
+        return self._actions
+
     def in_workspace(self, position) -> bool:
-        p = np.asarray(position, float)
-        return bool(np.all(p >= self.workspace_low) and np.all(p <= self.workspace_high))
+        return self._workspace.contains(position)
 
 
 class Verdict(str, enum.Enum):
     """What the filter did with a command."""
 
     PASSED = "passed"  # sent as asked
-    LIMITED = "limited"  # sent, scaled down to the step/speed limits
-    REJECTED = "rejected"  # refused (non-finite, malformed, outside the workspace): holding
+    LIMITED = "limited"  # sent, clipped to the step/speed limits and/or into the workspace
+    REJECTED = "rejected"  # refused (non-finite, malformed): holding
     STALE = "stale"  # the watchdog fired: holding
     STOPPED = "stopped"  # the emergency stop is engaged: holding
     LATE = "late"  # the controller's next action is not ready (a late policy chunk): holding
@@ -196,27 +200,25 @@ class SafetyFilter:
             return self.hold(measured_pose, Verdict.REJECTED, f"target has NaN/inf: {np.round(target, 4).tolist()}")
         if np.linalg.norm(target[3:]) < 1e-6:
             return self.hold(measured_pose, Verdict.REJECTED, "target quaternion is zero")
-        if not lim.in_workspace(target[:3]):
-            return self.hold(
-                measured_pose,
-                Verdict.REJECTED,
-                f"target position {np.round(target[:3], 4).tolist()} m is outside the workspace "
-                f"[{list(lim.workspace_low)}, {list(lim.workspace_high)}] m",
-            )
         measured = _normalized(measured_pose)
         target = _normalized(target)
         dt = lim.observation_timeout if self._last_time is None else max(now - self._last_time, 0.0)
-        max_move = min(lim.max_step_translation, lim.max_linear_speed * dt)
-        max_turn = min(lim.max_step_rotation, lim.max_angular_speed * dt)
-        out, limited = _limit_step(measured, target, max_move, max_turn)
+        out = limit_pose(measured, target, lim.actions, lim.workspace, dt)
         self._hold_pose = None
         self._last_close = bool(close_gripper)
         self._last_time = now
-        if limited:
-            return SafeCommand(
-                out, self._last_close, Verdict.LIMITED, f"step limited to {max_move:.3f} m / {max_turn:.3f} rad"
+        reasons = []
+        if out.step_limited:
+            move, turn = lim.actions.step_bounds(dt)
+            reasons.append(f"step limited to {move:.3f} m / {turn:.3f} rad per axis")
+        if out.clipped:
+            reasons.append(
+                f"target position {np.round(target[:3], 4).tolist()} m clipped into the workspace "
+                f"[{list(lim.workspace_low)}, {list(lim.workspace_high)}] m"
             )
-        return SafeCommand(out, self._last_close, Verdict.PASSED, "")
+        if reasons:
+            return SafeCommand(out.pose, self._last_close, Verdict.LIMITED, "; ".join(reasons))
+        return SafeCommand(out.pose, self._last_close, Verdict.PASSED, "")
 
 
 def _finite_pose(p) -> bool:
@@ -228,20 +230,3 @@ def _normalized(p) -> np.ndarray:
     a = np.asarray(p, dtype=float).reshape(-1).copy()
     a[3:] /= np.linalg.norm(a[3:])
     return a
-
-
-def _limit_step(current: np.ndarray, target: np.ndarray, max_move: float, max_turn: float):
-    """`target` moved back towards `current` so that the step is within both limits; (pose, limited)."""
-    out = target.copy()
-    limited = False
-    move = target[:3] - current[:3]
-    dist = float(np.linalg.norm(move))
-    if dist > max_move:
-        out[:3] = current[:3] + move * (max_move / dist)
-        limited = True
-    rots = Rotation.from_quat(np.stack([current[3:], target[3:]]))
-    angle = float((rots[1] * rots[0].inv()).magnitude())
-    if angle > max_turn and angle > 0:
-        out[3:] = Slerp([0.0, 1.0], rots)(max_turn / angle).as_quat()
-        limited = True
-    return out, limited

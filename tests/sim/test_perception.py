@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("open3d", reason="perception needs open3d: pip install -e .[perception]")
 
 from fmb.errors import ParameterError  # noqa: E402
-from fmb_ros.perception import (  # noqa: E402
+from sim.perception import (  # noqa: E402
     PerceptionConfig,
     PerceptionError,
     PoseEstimator,

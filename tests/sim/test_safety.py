@@ -5,7 +5,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from fmb.errors import ParameterError
-from fmb_ros.safety import DEFAULT_WORKSPACE_HIGH, DEFAULT_WORKSPACE_LOW, SafetyFilter, SafetyLimits, Verdict
+from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE
+from sim.safety import SafetyFilter, SafetyLimits, Verdict
 
 DOWN = Rotation.from_euler("x", np.pi).as_quat()
 HOME = np.concatenate([[0.5, 0.0, 0.3], DOWN])
@@ -15,11 +16,12 @@ def filt(safety, target, close=False, measured=HOME, stamp=0.0, now=0.1):
     return safety.filter(target, close, measured, stamp, now)
 
 
-def test_defaults_match_the_simulated_workspace():
-    from sim.env import WORKSPACE_HIGH, WORKSPACE_LOW
+def test_defaults_are_the_simulators_limits():
+    from sim.env import EnvConfig
 
-    assert np.allclose(DEFAULT_WORKSPACE_LOW, WORKSPACE_LOW)
-    assert np.allclose(DEFAULT_WORKSPACE_HIGH, WORKSPACE_HIGH)
+    limits = SafetyLimits()
+    assert limits.workspace == DEFAULT_WORKSPACE == EnvConfig().workspace
+    assert limits.actions == DEFAULT_ACTION_LIMITS == EnvConfig().actions.limits
 
 
 def test_small_step_passes_unchanged():
@@ -30,14 +32,23 @@ def test_small_step_passes_unchanged():
     assert np.allclose(cmd.pose, target) and cmd.close_gripper
 
 
-def test_large_translation_is_scaled_to_the_step_limit_in_the_same_direction():
+def test_large_translation_is_clipped_per_component_as_fmbs_robot_does():
     target = HOME.copy()
-    target[:3] += [0.3, 0.0, 0.1]
+    target[:3] += [0.3, 0.0, -0.1]
     cmd = filt(SafetyFilter(), target)
-    assert cmd.verdict is Verdict.LIMITED
+    assert cmd.verdict is Verdict.LIMITED and "per axis" in cmd.reason
     step = cmd.pose[:3] - HOME[:3]
-    assert np.linalg.norm(step) == pytest.approx(0.06)
-    assert np.allclose(step / np.linalg.norm(step), [0.3, 0, 0.1] / np.linalg.norm([0.3, 0, 0.1]))
+    limit = DEFAULT_ACTION_LIMITS.max_step_translation
+    np.testing.assert_allclose(step, [limit, 0.0, -limit], atol=1e-12)
+    np.testing.assert_allclose(cmd.pose[3:], HOME[3:])  # the orientation was within its limit
+
+
+def test_a_step_within_the_limit_on_every_axis_passes_whole():
+    target = HOME.copy()
+    target[:3] += [0.05, 0.05, 0.05]  # 8.7 cm long, 5 cm per axis
+    cmd = filt(SafetyFilter(), target)
+    assert cmd.verdict is Verdict.PASSED
+    np.testing.assert_allclose(cmd.pose, target)
 
 
 def test_large_rotation_is_scaled_to_the_rotation_limit():
@@ -46,7 +57,7 @@ def test_large_rotation_is_scaled_to_the_rotation_limit():
     cmd = filt(SafetyFilter(), target)
     assert cmd.verdict is Verdict.LIMITED
     turn = (Rotation.from_quat(cmd.pose[3:]) * Rotation.from_quat(DOWN).inv()).magnitude()
-    assert turn == pytest.approx(0.25, abs=1e-6)
+    assert turn == pytest.approx(DEFAULT_ACTION_LIMITS.max_step_rotation, abs=1e-6)
 
 
 def test_speed_limit_scales_with_the_time_since_the_last_command():
@@ -76,13 +87,26 @@ def test_malformed_targets_are_rejected_and_the_arm_holds(bad):
     assert cmd.reason
 
 
-def test_out_of_workspace_target_is_rejected_not_clipped():
-    target = HOME.copy()
-    target[2] = -0.05  # below the table
-    cmd = filt(SafetyFilter(), target)
-    assert cmd.verdict is Verdict.REJECTED
-    assert "outside the workspace" in cmd.reason
-    assert np.allclose(cmd.pose, HOME)
+def test_out_of_workspace_target_is_clipped_into_the_box_as_fmbs_robot_does():
+    measured = HOME.copy()
+    measured[2] = 0.02
+    target = measured.copy()
+    target[2] = -0.03  # below the table, within one step
+    cmd = filt(SafetyFilter(), target, measured=measured)
+    assert cmd.verdict is Verdict.LIMITED and not cmd.holding
+    assert "clipped into the workspace" in cmd.reason
+    np.testing.assert_allclose(cmd.pose[:3], [0.5, 0.0, DEFAULT_WORKSPACE.low[2]])
+
+
+def test_far_target_moves_one_step_then_stays_in_the_box():
+    measured = HOME.copy()
+    measured[0] = DEFAULT_WORKSPACE.high[0] - 0.01
+    target = measured.copy()
+    target[:3] = [5.0, 0.0, 0.3]  # metres beyond the front face
+    cmd = filt(SafetyFilter(), target, measured=measured)
+    assert cmd.verdict is Verdict.LIMITED
+    assert "per axis" in cmd.reason and "clipped into the workspace" in cmd.reason
+    np.testing.assert_allclose(cmd.pose[:3], [DEFAULT_WORKSPACE.high[0], 0.0, 0.3])
 
 
 def test_hold_latches_the_pose_where_holding_began_and_keeps_the_gripper():
