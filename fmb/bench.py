@@ -50,7 +50,7 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=60, help="timed N = 1 decisions per figure (default 60)")
     p.add_argument("--train-steps", type=int, default=30, help="timed training steps per figure (default 30)")
     p.add_argument("--cycles", type=int, default=1000, help="10 Hz ROS cycles per phase, 0 = no ROS (default 1000)")
-    p.add_argument("--eval-episodes", type=int, default=12, help="fmb eval episodes per worker count, 0 = none")
+    p.add_argument("--eval-episodes", type=int, default=40, help="fmb eval episodes per worker count, 0 = none")
     p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
     p.set_defaults(handler=_cmd_load)
     p = bench_sub.add_parser(

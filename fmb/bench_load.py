@@ -71,7 +71,7 @@ def bench_load(
     repeats: int = 60,
     train_steps: int = 30,
     cycles: int = 1000,
-    eval_episodes: int = 12,
+    eval_episodes: int = 40,
     ros: bool = True,
     progress=print,
 ) -> dict:

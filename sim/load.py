@@ -28,6 +28,7 @@ def run_load(seconds: float, task: str = "insert", render: bool = True, seed: in
     in every observation); returns how much work was done."""
     from fmb import threads
     from sim.env import make_env
+    from sim.exceptions import SimError
 
     check_range("seconds", seconds, 0.1, 86_400.0, unit="s")
     threads.configure("rollout")
@@ -39,7 +40,10 @@ def run_load(seconds: float, task: str = "insert", render: bool = True, seed: in
     steps = episodes = 0
     while time.monotonic() < end:
         action = np.r_[rng.uniform(-0.01, 0.01, 6), float(rng.random() < 0.5)]
-        _, _, terminated, truncated, _ = env.step(action)
+        try:
+            _, _, terminated, truncated, _ = env.step(action)
+        except SimError:  # random pushes can make the physics blow up: a new episode, as a user would
+            terminated = truncated = True
         steps += 1
         if terminated or truncated:
             episodes += 1
