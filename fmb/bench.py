@@ -42,6 +42,13 @@ def register(sub) -> None:
     p.add_argument(
         "--small-policy", action="store_true", help="train a small diffusion policy on the fly and measure it"
     )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="a skill server parameter for the run, e.g. gil_switch_interval:=0.005 (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="JSON only on stdout")
     p.set_defaults(handler=_cmd_ros)
     p = bench_sub.add_parser(
@@ -153,11 +160,19 @@ def _cmd_goal_response(args) -> int:
 def _cmd_ros(args) -> int:
     import sys
 
-    from fmb.errors import check_range
+    from fmb.errors import ParameterError, check_range
     from fmb_ros.bench import bench_ros
+    from fmb_ros.skill_params import PARAMETERS
 
     check_range("--cycles", args.cycles, 10, 100_000)
-    result = bench_ros(int(args.cycles), args.checkpoint, args.skill, small_policy=args.small_policy)
+    params = {}
+    for item in args.param:
+        name, sep, value = item.partition(":=")
+        if not sep or name not in PARAMETERS:
+            raise ParameterError(f"--param {item!r}: expected NAME:=VALUE with NAME a skill server parameter")
+        params[name] = value
+    result = bench_ros(int(args.cycles), args.checkpoint, args.skill, small_policy=args.small_policy, params=params)
+    result["params"] = params
     print(json.dumps(result, indent=1, sort_keys=True))
     if not args.json:
         lat = result["latency_ms"]
