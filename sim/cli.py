@@ -139,10 +139,11 @@ def _cmd_collect(args) -> int:
 def _cmd_expert_eval(args) -> int:
     from sim.collect import expert_eval
 
+    spec = _spec(args)
     if not (args.quiet or args.json):
         _say_budget(args)
     result = expert_eval(
-        _spec(args),
+        spec,
         args.episodes,
         args.seed,
         args.workers,
