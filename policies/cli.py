@@ -141,8 +141,10 @@ def _cmd_eval(args) -> int:
     if not args.quiet:
         import sys
 
+        from fmb.errors import check_range
         from sim.collect import rollout_budget
 
+        check_range("--episodes", args.episodes, 1, 1_000_000)
         budget = rollout_budget(args.workers, args.threads)
         print(f"each of {args.workers} worker(s): {budget.describe()}", file=sys.stderr)
     result = evaluate(

@@ -115,9 +115,13 @@ def _spec(args, cameras=(), image_size=128, point_cloud=0):
 
 
 def _say_budget(args) -> None:
+    """One line on stderr: each worker's thread budget (after the flags it depends on are checked)."""
     import sys
 
+    from fmb.errors import check_range
     from sim.collect import rollout_budget
+
+    check_range("--episodes", args.episodes, 1, 1_000_000)
 
     print(f"each of {args.workers} worker(s): {rollout_budget(args.workers, args.threads).describe()}", file=sys.stderr)
 
