@@ -56,6 +56,7 @@ def register(sub) -> None:
     p.add_argument("--placement", default="train", help="board placement: train or novel (outside the demos' box)")
     p.add_argument("--guidance", type=float, default=0.0, help="sub-goal cost guidance scale, 0 = off (default 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the diffusion's initial noise (default 1)")
+    add_goals_flag(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--seed", type=int, default=100_000, help="first episode seed (default 100000)")
@@ -72,6 +73,19 @@ def register(sub) -> None:
     from policies.gravmap import cli as gravmap_cli
 
     gravmap_cli.register(sub)
+
+
+def add_goals_flag(p) -> None:
+    """`--goals truth|perceived` (PolicyRunSpec.goals), shared by eval, prefs collect, bench ablation."""
+    from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES
+
+    p.add_argument(
+        "--goals",
+        default=DEFAULT_GOAL_SOURCE,
+        choices=GOAL_SOURCES,
+        help="skill goals from the simulator's truth (an upper bound) or, as a robot, from perception of the "
+        f"side cameras' cloud with every action through the safety filter (default {DEFAULT_GOAL_SOURCE})",
+    )
 
 
 def _cmd_train(args) -> int:
@@ -136,6 +150,7 @@ def _cmd_eval(args) -> int:
         placement=args.placement,
         guidance=args.guidance,
         temperature=args.temperature,
+        goals=args.goals,
     )
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
     if not args.quiet:
