@@ -31,6 +31,13 @@ def register(sub) -> None:
     )
     p.add_argument("--prediction", default="sample", help="diffusion target: sample or epsilon (default sample)")
     p.add_argument("--goal", default="", help="condition on this task target, e.g. hole (default none)")
+    p.add_argument(
+        "--goal-noise",
+        default="",
+        metavar="MM,DEG",
+        help="Gaussian noise on the --goal input per training window: position [mm] and angle [deg] standard "
+        "deviations per axis, e.g. 1.0,1.0 or one number for both (default off); tolerates perception's error",
+    )
     p.add_argument("--object-one-hot", action="store_true", help="condition on the object's shape family (FMB)")
     p.add_argument("--gravmap", action="store_true", help="condition position denoising on GravMaps of sub-goals")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
@@ -88,6 +95,24 @@ def add_goals_flag(p) -> None:
     )
 
 
+def parse_goal_noise(text: str) -> dict:
+    """`--goal-noise MM,DEG` (or one number for both) -> the TrainConfig fields, in SI ({} when empty)."""
+    import math
+
+    from fmb.errors import ParameterError
+
+    if not text.strip():
+        return {}
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise ParameterError(f"--goal-noise {text!r}: expected MM,DEG (two numbers >= 0, e.g. 1.0,1.0) or one number")
+    mm, deg = values if len(values) == 2 else values * 2
+    return {"goal_noise_position": mm * 1e-3, "goal_noise_rotation": math.radians(deg)}
+
+
 def _cmd_train(args) -> int:
     from fmb.errors import ParameterError
     from policies.config import preset
@@ -109,6 +134,10 @@ def _cmd_train(args) -> int:
         }.items()
         if v is not None
     }
+    changes |= parse_goal_noise(args.goal_noise)
+    if changes.get("goal_noise_position") or changes.get("goal_noise_rotation"):
+        if not args.goal:
+            raise ParameterError("--goal-noise perturbs the goal input: set --goal too")
     training = dataclasses.replace(training, device=args.device, seed=args.seed, **changes)
     stores = open_stores(args.data)
     if args.task:
