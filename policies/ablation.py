@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from fmb import threads as thread_budget
-from fmb.errors import ParameterError, check_range
+from fmb.errors import ParameterError, check_choice, check_range
+from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES
 
 VARIANTS = ("plain", "implicit", "explicit", "gravmap", "both")
 OBJECT_SETS = {  # label: (split side, board placement)
@@ -58,6 +59,8 @@ class AblationConfig:
         variants: which variants to run (comma-separated on the command line).
         workers: worker processes for evaluation.
         threads: CPU threads per process (0 = the stack's budget for each stage, fmb.threads).
+        goals: the skills' goals in preference collection and evaluation: "truth" (the simulator's,
+            an upper bound) or "perceived" (perception + safety filter, `PolicyRunSpec.goals`).
     """
 
     data: str = "runs/quickstart/demos"
@@ -77,8 +80,10 @@ class AblationConfig:
     variants: tuple[str, ...] = VARIANTS
     workers: int = 2
     threads: int = 0
+    goals: str = DEFAULT_GOAL_SOURCE
 
     def __post_init__(self):
+        check_choice("--goals", self.goals, GOAL_SOURCES)
         check_range("--steps", self.steps, 1, 10_000_000)
         check_range("--prefs-states", self.prefs_states, 1, 100_000)
         check_range("--prefs-candidates", self.prefs_candidates, 2, 1024)
@@ -111,6 +116,7 @@ HELP = {
     "variants": f"comma-separated, from {','.join(VARIANTS)}",
     "workers": "worker processes for evaluation",
     "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb.threads)",
+    "goals": f"skill goals from {' or '.join(GOAL_SOURCES)} (perceived: perception + safety filter)",
 }
 
 
@@ -147,9 +153,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
         extra = {"gravmap": True} if name == "gravmap" else {}
         policy, training = preset("small", goal=cfg.goal, **extra)
         training = dataclasses.replace(training, steps=cfg.steps, checkpoint_every=cfg.steps, device="auto")
-        train(
-            [data], run_dir, policy, training, resume=trained_to(run_dir) > 0, progress=progress, threads=cfg.threads
-        )
+        train([data], run_dir, policy, training, resume=trained_to(run_dir) > 0, progress=progress, threads=cfg.threads)
 
     # Rewards: (reference policy, kind) for every selecting variant.
     needs = {"implicit": ("plain", "implicit"), "explicit": ("plain", "explicit"), "both": ("gravmap", "implicit")}
@@ -172,6 +176,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 split=cfg.split,
                 side="train",
                 action_horizon=cfg.action_horizon,  # the states the evaluated runner visits
+                goals=cfg.goals,
             )
             collect_preferences(
                 spec,
@@ -221,12 +226,14 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 select=kind,
                 reward=str(rewards.get((ref, kind), "")),
                 temperature=cfg.temperature if kind != "none" else 1.0,
+                goals=cfg.goals,
             )
             runner = {
                 "candidates": spec.num_samples,
                 "action_horizon": spec.action_horizon,
                 "select": kind,
                 "temperature": spec.temperature,
+                "goals": spec.goals,
             }
             result = earlier_result(folder, policies[ref], cfg.episodes, runner)
             if result is None:
@@ -316,7 +323,10 @@ STAGE_FIELDS = (
     "prefs_temperature",
     "action_horizon",
     "reward_steps",
+    "goals",
 )
+STAGE_DEFAULTS = {"goals": DEFAULT_GOAL_SOURCE}
+"""Stage settings older records lack, and the value they were made with."""
 
 
 def _check_reusable(cfg: AblationConfig, out: Path) -> None:
@@ -328,6 +338,7 @@ def _check_reusable(cfg: AblationConfig, out: Path) -> None:
     record = out / "ablation_settings.json"
     if record.exists():
         made = json.loads(record.read_text())
+        made = STAGE_DEFAULTS | made
         changed = [f"{k} {made.get(k)!r} -> {v!r}" for k, v in wanted.items() if made.get(k) != v]
         if changed:
             raise ParameterError(

@@ -31,6 +31,13 @@ def register(sub) -> None:
     )
     p.add_argument("--prediction", default="sample", help="diffusion target: sample or epsilon (default sample)")
     p.add_argument("--goal", default="", help="condition on this task target, e.g. hole (default none)")
+    p.add_argument(
+        "--goal-noise",
+        default="",
+        metavar="MM,DEG",
+        help="Gaussian noise on the --goal input per training window: position [mm] and angle [deg] standard "
+        "deviations per axis, e.g. 1.0,1.0 or one number for both (default off); tolerates perception's error",
+    )
     p.add_argument("--object-one-hot", action="store_true", help="condition on the object's shape family (FMB)")
     p.add_argument("--gravmap", action="store_true", help="condition position denoising on GravMaps of sub-goals")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
@@ -56,6 +63,7 @@ def register(sub) -> None:
     p.add_argument("--placement", default="train", help="board placement: train or novel (outside the demos' box)")
     p.add_argument("--guidance", type=float, default=0.0, help="sub-goal cost guidance scale, 0 = off (default 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the diffusion's initial noise (default 1)")
+    add_goals_flag(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--seed", type=int, default=100_000, help="first episode seed (default 100000)")
@@ -72,6 +80,37 @@ def register(sub) -> None:
     from policies.gravmap import cli as gravmap_cli
 
     gravmap_cli.register(sub)
+
+
+def add_goals_flag(p) -> None:
+    """`--goals truth|perceived` (PolicyRunSpec.goals), shared by eval, prefs collect, bench ablation."""
+    from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES
+
+    p.add_argument(
+        "--goals",
+        default=DEFAULT_GOAL_SOURCE,
+        choices=GOAL_SOURCES,
+        help="skill goals from the simulator's truth (an upper bound) or, as a robot, from perception of the "
+        f"side cameras' cloud with every action through the safety filter (default {DEFAULT_GOAL_SOURCE})",
+    )
+
+
+def parse_goal_noise(text: str) -> dict:
+    """`--goal-noise MM,DEG` (or one number for both) -> the TrainConfig fields, in SI ({} when empty)."""
+    import math
+
+    from fmb.errors import ParameterError
+
+    if not text.strip():
+        return {}
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise ParameterError(f"--goal-noise {text!r}: expected MM,DEG (two numbers >= 0, e.g. 1.0,1.0) or one number")
+    mm, deg = values if len(values) == 2 else values * 2
+    return {"goal_noise_position": mm * 1e-3, "goal_noise_rotation": math.radians(deg)}
 
 
 def _cmd_train(args) -> int:
@@ -95,6 +134,10 @@ def _cmd_train(args) -> int:
         }.items()
         if v is not None
     }
+    changes |= parse_goal_noise(args.goal_noise)
+    if changes.get("goal_noise_position") or changes.get("goal_noise_rotation"):
+        if not args.goal:
+            raise ParameterError("--goal-noise perturbs the goal input: set --goal too")
     training = dataclasses.replace(training, device=args.device, seed=args.seed, **changes)
     stores = open_stores(args.data)
     if args.task:
@@ -136,6 +179,7 @@ def _cmd_eval(args) -> int:
         placement=args.placement,
         guidance=args.guidance,
         temperature=args.temperature,
+        goals=args.goals,
     )
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
     if not args.quiet:

@@ -169,6 +169,10 @@ class TrainConfig:
         seed: seed of initialisation and batch sampling.
         device: "cpu", "cuda" or "auto" (CUDA when present).
         amp: mixed precision on CUDA.
+        goal_noise_position: standard deviation of Gaussian noise on a goal-conditioned policy's
+            goal position [m] per axis, drawn once per training window (0 = off): makes a policy
+            tolerate perception's error (`fmb eval --goals perceived`).
+        goal_noise_rotation: the same for the goal's orientation [rad] (a rotation vector per axis).
     """
 
     steps: int = 2000
@@ -182,9 +186,13 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    goal_noise_position: float = 0.0
+    goal_noise_rotation: float = 0.0
 
     def __post_init__(self):
         check_range("--steps", self.steps, 1, 10_000_000)
+        check_range("goal_noise_position", self.goal_noise_position, 0.0, 0.1, unit="m")
+        check_range("goal_noise_rotation", self.goal_noise_rotation, 0.0, 0.5, unit="rad")
         check_range("--batch-size", self.batch_size, 1, 65536)
         check_range("lr", self.lr, 1e-8, 1.0)
         check_range("checkpoint_every", self.checkpoint_every, 1, 10_000_000)

@@ -24,7 +24,15 @@ from tqdm import tqdm
 
 from fmb.errors import ParameterError
 from policies.config import PolicyConfig
-from policies.features import GOAL_POSE, MinMaxNormalizer, condition_vector, episode_features, subgoal_features
+from policies.features import (
+    GOAL_POSE,
+    MinMaxNormalizer,
+    condition_vector,
+    episode_features,
+    goal_features,
+    state_vector,
+    subgoal_features,
+)
 
 GRIPPER = 6
 """Index of the gripper command in an action."""
@@ -94,6 +102,11 @@ class SequenceDataset:
 
     def __init__(self, stores: list, config: PolicyConfig, only_successful: bool = True, seed: int = 0, progress=True):
         self.config = config
+        self.goal_noise = (0.0, 0.0)
+        """(position [m], rotation [rad]) standard deviations of the Gaussian noise added to the goal
+        pose of every sampled window (per axis; the rotation as a rotation vector); (0, 0) = off.
+        Set by training (`TrainConfig.goal_noise_position`, `goal_noise_rotation`)."""
+        self._goal_columns: slice | None = None  # the goal features' columns in "state"
         rng = np.random.default_rng(seed)
         obs_keys = [f"obs/{k}" for k in config.state_keys if k != "goal"]
         if config.goal:
@@ -125,6 +138,14 @@ class SequenceDataset:
                     obs[GOAL_POSE] = np.asarray(meta["targets"][config.goal], np.float64)[None]
                 feats = episode_features(obs, load_config, rng)
                 feats["action"] = np.asarray(data["action"], np.float32)
+                if config.goal and "goal" in config.state_keys:  # raw poses, for goal noise (`goal_noise`)
+                    steps = len(feats["action"])
+                    feats["goal_pose"] = np.broadcast_to(obs[GOAL_POSE], (steps, 7)).astype(np.float64)
+                    feats["goal_tcp"] = np.asarray(obs["tcp_pose"], np.float64)
+                    if self._goal_columns is None:
+                        before = config.state_keys[: config.state_keys.index("goal")]
+                        start = state_vector({k: v[:1] for k, v in obs.items()}, before).shape[-1] if before else 0
+                        self._goal_columns = slice(start, start + 9)
                 if config.gravmap:
                     feats["subgoal"] = _subgoals(store, index, data)
                 feats["cond"] = condition_vector(config, meta.get("task", ""), meta.get("family", ""))
@@ -173,8 +194,11 @@ class SequenceDataset:
         outside = (act_t < 0) | (act_t >= length)
         if self.zero_motion_padding:
             actions[..., :GRIPPER][outside] = 0.0  # zero motion; the gripper keeps the edge's command
+        state = self._flat["state"][obs_idx]
+        if rng is not None and any(self.goal_noise) and self._goal_columns is not None:
+            state = self._noisy_goal(state, obs_idx, rng)
         batch = {
-            "state": self.state_normalizer.normalize(self._flat["state"][obs_idx]),
+            "state": self.state_normalizer.normalize(state),
             "action": self.action_normalizer.normalize(actions),
             "cond": self._cond[episode],
         }
@@ -190,6 +214,20 @@ class SequenceDataset:
         if "subgoal" in self._flat:  # the next keypose, relative to the window's current TCP
             batch["subgoal"] = self._flat["subgoal"][start[:, 0] + t]
         return batch
+
+    def _noisy_goal(self, state: np.ndarray, obs_idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """`state` (B, To, S) with its goal features recomputed from a goal pose perturbed once per
+        window (the same perturbation over the window's steps: one perceived goal per skill)."""
+        from scipy.spatial.transform import Rotation
+
+        sigma_p, sigma_r = self.goal_noise
+        goal = self._flat["goal_pose"][obs_idx[:, 0]].copy()  # (B, 7)
+        goal[:, :3] += rng.normal(0.0, sigma_p, (len(goal), 3))
+        turn = Rotation.from_rotvec(rng.normal(0.0, sigma_r, (len(goal), 3)))
+        goal[:, 3:] = (turn * Rotation.from_quat(goal[:, 3:])).as_quat()
+        state = state.copy()
+        state[..., self._goal_columns] = goal_features(goal[:, None], self._flat["goal_tcp"][obs_idx])
+        return state
 
     def window(self, episode: int, t: int) -> dict[str, np.ndarray]:
         """The window of step `t` of episode number `episode` (batch axis of 1)."""

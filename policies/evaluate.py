@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_range
+from fmb.errors import ParameterError, check_choice, check_range
 from policies import checkpoint
+from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES, TRUTH_LABEL, PerceivedGoalConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +33,11 @@ class PolicyRunSpec:
             box, "novel" = outside it.
         guidance: sub-goal cost guidance scale (policies.gravmap.guidance; 0 = off).
         temperature: scale of the diffusion's initial noise (PolicyRunner).
+        goals: where the skill's goal comes from (sim.perceived_goals.GOAL_SOURCES): "truth" = the
+            simulator's task targets (an upper bound, as before); "perceived" = what a robot does:
+            the estimate of the side cameras' cloud at the skill's start, and every action through
+            the safety filter (policies.perceived.RobotLoopRunner).
+        perception: how a perceived goal is made (cameras, cloud, PerceptionConfig).
     """
 
     policy: str
@@ -49,6 +55,11 @@ class PolicyRunSpec:
     placement: str = "train"
     guidance: float = 0.0
     temperature: float = 1.0
+    goals: str = DEFAULT_GOAL_SOURCE
+    perception: PerceivedGoalConfig = PerceivedGoalConfig()
+
+    def __post_init__(self):
+        check_choice("--goals", self.goals, GOAL_SOURCES)
 
     def build(self):
         from policies.policy import Policy
@@ -78,7 +89,7 @@ class PolicyRunSpec:
             from policies.preference.select import make_selector
 
             selector = make_selector(policy, self.select, self.reward, task)
-        return env, PolicyRunner(
+        runner = PolicyRunner(
             policy,
             self.num_samples,
             selector,
@@ -88,6 +99,11 @@ class PolicyRunSpec:
             guidance=self.guidance,
             temperature=self.temperature,
         )
+        if self.goals == "perceived":
+            from policies.perceived import RobotLoopRunner
+
+            return env, RobotLoopRunner(runner, self.perception)
+        return env, runner
 
 
 def evaluate(
@@ -125,7 +141,9 @@ def evaluate(
         "reward": spec.reward,
         "guidance": spec.guidance,
         "temperature": spec.temperature,
+        "goals": spec.goals,
     }
+    result["goals"] = goal_summary(spec, result["episodes"])
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -133,6 +151,26 @@ def evaluate(
             result["videos"] = [str(p) for p in record_videos(spec, videos, seed, out)]
         (out / "result.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def goal_summary(spec: PolicyRunSpec, rows: list[dict]) -> dict:
+    """The results' "goals": where goals came from and, when perceived, the perception errors,
+    failures and safety verdicts over the episode rows (`sim.perceived_goals.summarize_episodes`).
+    Rows of ground-truth runs are marked so as well."""
+    if spec.goals == "truth":
+        for row in rows:
+            row["goals"] = TRUTH_LABEL
+        return {"source": TRUTH_LABEL, "safety_filter": "off (actions go to the simulator's own clip)"}
+    from sim.perceived_goals import summarize_episodes
+
+    c = spec.perception
+    return {
+        "source": "perceived",
+        "cloud": f"{' + '.join(c.cameras)} cameras, {c.image_size} px, {c.points} points",
+        "min_fitness": c.perception.min_fitness,
+        "safety_filter": "sim.safety.SafetyFilter, default limits",
+        **summarize_episodes(rows),
+    }
 
 
 def record_videos(spec: PolicyRunSpec, count: int, seed: int, out: Path, size: int = 192) -> list[Path]:
@@ -151,6 +189,7 @@ def record_videos(spec: PolicyRunSpec, count: int, seed: int, out: Path, size: i
 
         def __init__(self):
             self.frames = []
+            self.command = getattr(runner, "command", None)  # the safety filter of perceived goals
 
         def reset(self, env_):
             runner.reset(env_)
@@ -178,7 +217,8 @@ def earlier_result(folder: Path, run: str | Path, episodes: int, runner: dict | 
     try:
         result = json.loads((Path(folder) / "result.json").read_text())
         same = result["policy"] == str(checkpoint.resolve(run)) and result["overall"]["episodes"] == episodes
-        same = same and all(result["runner"].get(k) == v for k, v in (runner or {}).items())
+        made = {"goals": "truth"} | result["runner"]  # results from before --goals had ground-truth goals
+        same = same and all(made.get(k) == v for k, v in (runner or {}).items())
     except (OSError, ValueError, KeyError, checkpoint.CheckpointError):
         return None
     return result if same else None

@@ -93,6 +93,9 @@ def train(
     rng = np.random.default_rng(train_config.seed + start_step)
 
     dataset = SequenceDataset(stores, policy_config, seed=train_config.seed, progress=progress)
+    dataset.goal_noise = (train_config.goal_noise_position, train_config.goal_noise_rotation)
+    if any(dataset.goal_noise) and not policy_config.goal:
+        raise ParameterError("--goal-noise perturbs the goal input: the policy has no --goal")
     if resume:
         if {k: list(v) for k, v in dataset.shapes.items()} != meta["shapes"]:
             raise checkpoint.CheckpointError(

@@ -94,6 +94,9 @@ def _run(args: tuple[int, bool]) -> tuple[int, EpisodeResult]:
     expert.rng = np.random.default_rng(seed)  # the same seed, the same demonstration
     result = run_episode(env, expert, seed, record=record)
     result.info["worker_threads"] = thread_budget.torch_threads()  # 0 when the controller needs no torch
+    report = getattr(expert, "episode_report", None)  # a controller's own per-episode facts (goals, safety)
+    if report is not None:
+        result.info["report"] = report()
     return seed, result
 
 
@@ -205,7 +208,9 @@ def expert_eval(
     `spec` is anything whose `build()` gives (env, controller), e.g. a RunSpec (scripted expert)
     or a policy run spec; `label` names it on the progress bar; `threads` > 0 overrides each
     worker's thread budget (`rollout_budget`). The result's "threads" holds the budget and the
-    torch threads the workers reported ("worker_torch_threads", empty without torch)."""
+    torch threads the workers reported ("worker_torch_threads", empty without torch). A controller
+    with `episode_report()` adds its facts to each row (`policies.perceived`: goal source,
+    perception errors, safety verdicts); an episode a controller aborted has "aborted" (the reason)."""
     from tqdm import tqdm
 
     check_range("--episodes", episodes, 1, 1_000_000)
@@ -213,7 +218,7 @@ def expert_eval(
     outcomes = []
     steps = []
     metrics: dict[str, list[float]] = defaultdict(list)
-    unstable = 0
+    unstable = aborted = 0
     rows = []
     worker_threads = set()
     budget = rollout_budget(workers, threads)
@@ -230,6 +235,7 @@ def expert_eval(
         if result.info.get("worker_threads"):
             worker_threads.add(int(result.info["worker_threads"]))
         unstable += "unstable" in result.info
+        aborted += "aborted" in result.info
         for key, value in result.info["metrics"].items():
             metrics[key].append(float(value))
         groups["family"][facts["family"]].append(int(result.success))
@@ -242,6 +248,8 @@ def expert_eval(
                 "success": bool(result.success),
                 "steps": int(result.steps),
                 "metrics": {k: float(v) for k, v in result.info["metrics"].items()},
+                **({"aborted": result.info["aborted"]} if "aborted" in result.info else {}),
+                **result.info.get("report", {}),
             }
         )
 
@@ -257,7 +265,8 @@ def expert_eval(
     return {
         "task": spec.task,
         "backend": spec.backend,
-        "overall": summary(outcomes) | {"mean_steps": sum(steps) / len(steps), "unstable_episodes": unstable},
+        "overall": summary(outcomes)
+        | {"mean_steps": sum(steps) / len(steps), "unstable_episodes": unstable, "aborted_episodes": aborted},
         "final_metrics_mean": {k: sum(v) / len(v) for k, v in sorted(metrics.items())},
         "per_family": {k: summary(v) for k, v in sorted(groups["family"].items())},
         "per_size": {k: summary(v) for k, v in sorted(groups["size"].items())},

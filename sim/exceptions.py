@@ -23,4 +23,17 @@ class PerceptionError(SimError):
     """Perception cannot run (open3d missing, an unknown part) or found nothing."""
 
 
-__all__ = ["ActionError", "AssetError", "ParameterError", "PerceptionError", "SimError", "UnknownNameError"]
+class EpisodeAborted(SimError):
+    """A controller cannot go on with the episode (perception did not find the skill's target);
+    `sim.rollout.run_episode` ends the episode as a failure with this reason, it does not raise."""
+
+
+__all__ = [
+    "ActionError",
+    "AssetError",
+    "EpisodeAborted",
+    "ParameterError",
+    "PerceptionError",
+    "SimError",
+    "UnknownNameError",
+]

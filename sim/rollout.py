@@ -1,7 +1,10 @@
 """Run episodes: one function used by collection, evaluation and video playback.
 
-A controller here is anything with `reset(env)` and `act(env) -> (7,) action` (scripted experts;
-later, policy runners).
+A controller here is anything with `reset(env)` and `act(env) -> (7,) action` (scripted experts,
+policy runners). A controller may also have `command(env, action) -> (target (7,), close)`: the
+absolute TCP target to track instead of the delta action (a safety filter in the command path,
+`policies.perceived.RobotLoopRunner`), stepped with `env.step_pose`. A controller that raises
+`sim.exceptions.EpisodeAborted` ends the episode as a failure with that reason (`info["aborted"]`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sim.exceptions import SimError
+from sim.exceptions import EpisodeAborted, SimError
 
 
 class EpisodeResult(NamedTuple):
@@ -46,16 +49,28 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
         render_camera: CameraSpec to render a frame of after every step (for videos), or None.
     """
     obs, info = env.reset(seed=seed)
-    controller.reset(env)
     rows: dict[str, list] = {}
     frames = [] if render_camera is not None else None
+    command = getattr(controller, "command", None)
+    try:
+        controller.reset(env)
+    except EpisodeAborted as e:
+        info = {**info, "success": False, "failed": True, "aborted": str(e)}
+        return EpisodeResult(False, env.steps, info, None, frames)
     if frames is not None:
         frames.append(env.backend.render(render_camera)[0])
     terminated = truncated = False
     while not (terminated or truncated):
-        action = np.asarray(controller.act(env), dtype=np.float32)
         try:
-            next_obs, reward, terminated, truncated, next_info = env.step(action)
+            action = np.asarray(controller.act(env), dtype=np.float32)
+        except EpisodeAborted as e:
+            info = {**info, "success": False, "failed": True, "aborted": str(e)}
+            break
+        try:
+            if command is None:
+                next_obs, reward, terminated, truncated, next_info = env.step(action)
+            else:
+                next_obs, reward, terminated, truncated, next_info = env.step_pose(*command(env, action))
         except SimError as e:  # the physics blew up: the episode ends as a failure, marked so
             info = {**info, "success": False, "failed": True, "unstable": str(e)}
             break

@@ -26,6 +26,7 @@ import numpy as np
 from fmb.errors import check_range
 from policies.features import GOAL_POSE, SUBGOAL
 from policies.preference.data import PreferenceSet
+from sim.exceptions import EpisodeAborted, PerceptionError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,17 +166,30 @@ def collect_preferences(spec, config: CollectConfig, out: Path, progress: bool =
             "observation": meta.get("observation", {}),
             "policy_config": policy.config.to_dict(),
             "source": "sim",
-            "collect": dataclasses.asdict(config) | {"backend": spec.backend, "split": spec.split, "side": spec.side},
+            "collect": dataclasses.asdict(config)
+            | {"backend": spec.backend, "split": spec.split, "side": spec.side, "goals": spec.goals},
         },
     )
     horizon = runner.action_horizon + config.continue_steps
     bar = tqdm(total=config.states, desc=f"prefs {pset.task}", unit="state", disable=not progress)
     episode = 0
+    perception_failures = []
+    command = getattr(runner, "command", None)  # --goals perceived: the safety filter's target
     while len(pset) < config.states:
         seed = config.seed + episode
         episode += 1
+        if len(perception_failures) > 10 + 2 * config.states:  # not a scene problem: say so, do not loop
+            raise PerceptionError(
+                f"perception failed in {len(perception_failures)} of {episode - 1} episodes; "
+                f"last: {perception_failures[-1]}"
+            )
         env.reset(seed=seed)
-        runner.reset(env)
+        runner.rng = np.random.default_rng(seed)
+        try:
+            runner.reset(env)
+        except EpisodeAborted as e:  # --goals perceived: the goal's object was not found; next episode
+            perception_failures.append(f"seed {seed}: {e}")
+            continue
         runner.rng = np.random.default_rng(seed)
         decisions, taken, done = 0, 0, False
         while not done and len(pset) < config.states:
@@ -186,8 +200,9 @@ def collect_preferences(spec, config: CollectConfig, out: Path, progress: bool =
                     taken += 1
                     bar.update(1)
                 decisions += 1
-            _, _, terminated, truncated, _ = env.step(runner.act(env))
-            done = terminated or truncated
+            action = runner.act(env)
+            step = env.step(action) if command is None else env.step_pose(*command(env, action))
+            done = step[2] or step[3]
     bar.close()
     env.close()
     return {
@@ -195,6 +210,8 @@ def collect_preferences(spec, config: CollectConfig, out: Path, progress: bool =
         "states": len(pset),
         "episodes": episode,
         "labels": pset.label_counts(),
+        "goals": "truth (upper bound)" if spec.goals == "truth" else "perceived",
+        "perception_failures": perception_failures,
         "threads": budget.to_dict(),
     }
 

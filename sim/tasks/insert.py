@@ -72,6 +72,9 @@ class InsertTask(Task):
         # the fitting turn nearest the peg's start (what the expert aims at).
         peg_goal = nearest_fitting_goal(info, np.asarray(info["targets"]["peg_goal"]), hole, peg_pose)
         info["targets"]["tcp_goal"] = compose(peg_goal, inverse(compose(inverse(tcp), peg_pose))).tolist()
+        # The in-hand pose the start's grasp was commanded with (peg frame in the TCP frame): a
+        # robot knows it from its own grasp command (sim.perceived_goals.in_hand_pose).
+        info["peg_in_tcp"] = compose(inverse(tcp), peg_pose).tolist()
         return EpisodeStart(
             objects=[SceneObject("board", board, fixed=True), SceneObject("peg", peg)],
             object_poses={"board": board_pose, "peg": peg_pose},

@@ -1,6 +1,9 @@
 """Automatic preference collection with a tiny policy on real MuJoCo rollouts."""
 
+import dataclasses
+
 import numpy as np
+import pytest
 
 from policies.evaluate import PolicyRunSpec
 from policies.preference.collect import CollectConfig, collect_preferences, label_pairs
@@ -28,3 +31,16 @@ def test_collect_two_states(tiny_run, tmp_path):
         pset.states[0]["step"] < pset.states[1]["step"]
         or pset.states[0]["episode_seed"] < pset.states[1]["episode_seed"]
     )
+
+
+def test_collect_with_perceived_goals(tiny_run, tmp_path):
+    pytest.importorskip("open3d", reason="perception needs open3d")
+    from sim.perceived_goals import PerceivedGoalConfig
+
+    small = PerceivedGoalConfig(image_size=160, points=15_000)
+    spec = PolicyRunSpec(str(tiny_run), "insert", families=("rectangle",), device="cpu", goals="perceived")
+    spec = dataclasses.replace(spec, perception=small)
+    config = CollectConfig(states=1, candidates=2, continue_steps=2, decision_stride=1)
+    summary = collect_preferences(spec, config, tmp_path / "prefs", progress=False)
+    assert summary["states"] == 1 and summary["goals"] == "perceived" and summary["perception_failures"] == []
+    assert PreferenceSet.open(tmp_path / "prefs").index["collect"]["goals"] == "perceived"

@@ -1,0 +1,122 @@
+"""A policy runner in the robot's loop (`fmb eval --goals perceived`): the goal from perception at
+the skill's start, every action through the safety filter.
+
+    runner = RobotLoopRunner(PolicyRunner(policy, ...), PerceivedGoalConfig())
+    run_episode(env, runner, seed)          # sim.rollout: steps env.step_pose(*runner.command(...))
+    runner.episode_report()                 # goal source, perception errors, verdict counts
+
+At `reset` it renders the side cameras' cloud, runs the estimator (`sim.perceived_goals`) and sets
+the inner runner's `goal_pose` from the estimate; the simulator's object poses are read only to
+report perception's error. A goal that cannot be built (object not found, fitness below the
+estimator's `min_fitness`) raises `sim.exceptions.EpisodeAborted`: the episode ends as a recorded
+perception failure. Each action becomes an absolute TCP target about the measured pose (as
+`fmb_ros.skill.SkillExecution.tick`) and passes `sim.safety.SafetyFilter` with the robot's default
+limits; a refused one (NaN, malformed) holds the arm, and the verdicts are counted per episode.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+
+import numpy as np
+
+from fmb.errors import ParameterError
+from sim.exceptions import EpisodeAborted
+from sim.perceived_goals import PerceivedGoalConfig, goal_estimator, perceive_goals, perception_errors
+from sim.safety import SafetyFilter, SafetyLimits
+from sim.spatial import apply_delta
+
+
+class RobotLoopRunner:
+    """See module docstring.
+
+    Args:
+        runner: the PolicyRunner (or anything with reset/act, a `policy.config.goal` and `goal_pose`).
+        config: how the perceived goal is made.
+        limits: the safety filter's limits (default: the robot's, `SafetyLimits()`).
+    """
+
+    def __init__(
+        self, runner, config: PerceivedGoalConfig = PerceivedGoalConfig(), limits: SafetyLimits = SafetyLimits()
+    ):
+        config_ = getattr(getattr(runner, "policy", None), "config", None)
+        if config_ is not None and (getattr(config_, "gravmap", False) or getattr(runner, "guidance", 0.0) > 0):
+            raise ParameterError(
+                "--goals perceived does not build GravMap sub-goals from perception yet; use --goals truth "
+                "for GravMap policies or --guidance"
+            )
+        self.runner = runner
+        self.config = config
+        self.limits = limits
+        self.goal_key = getattr(config_, "goal", "") or ""
+        self._estimators: dict = {}
+        self.safety = SafetyFilter(limits)
+        self.report: dict = {}
+
+    # the rollout sets `rng` per episode; it belongs to the inner runner
+    @property
+    def rng(self):
+        return self.runner.rng
+
+    @rng.setter
+    def rng(self, value):
+        self.runner.rng = value
+
+    def __getattr__(self, name):  # everything else (policy, decisions, ...) is the inner runner's
+        if name == "runner":
+            raise AttributeError(name)
+        return getattr(self.runner, name)
+
+    def reset(self, env) -> None:
+        self.safety = SafetyFilter(self.limits)
+        self.verdicts: Counter = Counter()
+        self.first_refusal = ""
+        self.report = {"goals": "perceived", "in_hand_source": "", "perception": None, "perception_failure": ""}
+        self.runner.reset(env)
+        self.runner.goal_pose = None  # never the simulator's: set from the estimate below, or not at all
+        info = env.episode.info
+        peg = info["peg"]
+        if peg not in self._estimators:
+            self._estimators[peg] = goal_estimator(peg, self.config)
+        estimator = self._estimators[peg]
+        # The cloud's downsampling draws from a copy of the episode's generator: the policy's own
+        # draws stay those of a run with ground-truth goals.
+        seed = int(copy.deepcopy(self.runner.rng).integers(2**31))
+        keys = (self.goal_key,) if self.goal_key else ()
+        goals = perceive_goals(env, estimator, self.config, np.random.default_rng(seed), keys)
+        truth = {o.key: env.object_pose(o.key) for o in env.episode.objects}  # for the report only
+        self.report["perception"] = perception_errors(goals.estimate, truth, info, estimator)
+        self.report["in_hand_source"] = goals.in_hand_source
+        if goals.failure:
+            self.report["perception_failure"] = goals.failure
+            raise EpisodeAborted(f"perception failure: {goals.failure}")
+        if self.goal_key:
+            self.runner.goal_pose = goals.targets[self.goal_key]
+
+    def act(self, env) -> np.ndarray:
+        return self.runner.act(env)
+
+    def command(self, env, action) -> tuple[np.ndarray, bool]:
+        """(safe absolute TCP target (7,) [m, xyzw], close gripper) for the delta `action` (7,)."""
+        measured = env.tcp_pose()
+        now = env.steps / env.config.physics.control_hz  # [s] the observation is this step's
+        action = np.asarray(action, float).reshape(-1)
+        if action.shape == (7,) and np.all(np.isfinite(action[:6])):
+            target, close = apply_delta(measured, action[:6]), bool(action[6] >= 0.5)
+        else:
+            target, close = action, False  # the filter refuses it, naming what is wrong
+        cmd = self.safety.filter(target, close, measured, now, now)
+        self.verdicts[cmd.verdict.value] += 1
+        if cmd.holding and not self.first_refusal:
+            self.first_refusal = f"step {env.steps}: {cmd.reason}"
+        return cmd.pose, cmd.close_gripper
+
+    def episode_report(self) -> dict:
+        """The JSON-ready facts of the last episode: goal source, in-hand source, perception errors
+        and failure, safety verdict counts and the first refusal."""
+        return {
+            **self.report,
+            "safety": dict(sorted(getattr(self, "verdicts", Counter()).items())),
+            "safety_stop": getattr(self, "first_refusal", ""),
+        }

@@ -1,0 +1,275 @@
+"""A skill's goal from perception, as a robot builds it: no simulator ground truth, no ROS.
+
+    config = PerceivedGoalConfig()                       # side cameras, cloud size, PerceptionConfig
+    estimator = goal_estimator(info["peg"], config)      # once per peg part (the models are built once)
+    goals = perceive_goals(env, estimator, config, rng)  # render the cloud, estimate, build the goals
+    goals.failure or goals.targets["tcp_goal"]           # (7,) [m, xyzw], base frame
+
+The goals are those of the tasks' `info["targets"]` that a policy conditions on
+(`policies.config.PolicyConfig.goal`), from the estimate instead of the simulator:
+
+- `hole`: the estimated board's target hole (`SceneEstimate.target_hole`);
+- `tcp_goal`: the hand's pose with the held peg in that hole = the inserted peg pose (at the
+  insert task's goal depth, at the fitting turn nearest the held peg's) composed with the in-hand
+  grasp. The in-hand pose is not estimated yet: `in_hand_pose` gives the pose the grasp was
+  commanded with when the task records it (`info["peg_in_tcp"]`, "commanded grasp"), else the
+  nominal tip-down grasp `grasp_offset` below the base on the TCP axis ("nominal grasp"). An
+  in-hand estimate (perception of the held peg) plugs in as `goals_from_estimate(peg_in_tcp=...)`;
+- `grasp`: the estimated peg pose composed with the task's planned grasp in the peg frame
+  (`targets["grasp_in_peg"]`, a plan fact of the part, not a measured pose).
+
+`goals_from_estimate` is the pure step (an estimate in, goals out), so that the ROS skill server
+can call it with the perception node's estimate. A goal whose object was not found (or was found
+below the estimator's `min_fitness`) is a failure with a reason, never a ground-truth fallback.
+`perception_errors` compares an estimate with the simulator's poses (for evaluation only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import NamedTuple
+
+import numpy as np
+
+from fmb.errors import ParameterError, check_choice, check_range
+from sim.perception import PerceptionConfig, PoseEstimator, SceneEstimate, pose_error, scene_models
+from sim.spatial import compose, inverse, pose
+
+GOAL_SOURCES = ("truth", "perceived")
+"""Where an evaluated skill's goal comes from: the simulator's task targets or perception."""
+DEFAULT_GOAL_SOURCE = "truth"
+"""The default of `fmb eval --goals` (and prefs collect, bench ablation): truth keeps earlier
+results comparable; flip it to "perceived" once perception is fast."""
+TRUTH_LABEL = "truth (upper bound)"
+"""How results name ground-truth goals: a policy given exact goals is an upper bound."""
+GOAL_OBJECTS = {"hole": "board", "tcp_goal": "board", "grasp": "peg"}
+"""Goal key -> the estimated object it is built from."""
+INSERT_DEPTH = 0.025
+"""Depth of the inserted peg in a `tcp_goal` [m]: the insert task's success depth + 5 mm, as its
+`peg_goal` target (`sim.tasks.insert.insert_info`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PerceivedGoalConfig:
+    """How a perceived goal is made.
+
+    Attributes:
+        cameras: the cameras whose fused cloud perception sees (the robot's side cameras); they are
+            rendered at the skill's start whatever the policy's own observation holds.
+        image_size: width = height of those renders [px].
+        points: points of the fused cloud.
+        perception: the estimator's settings (`min_fitness` is the threshold below which an
+            object counts as not found).
+    """
+
+    cameras: tuple[str, ...] = ("side_1", "side_2")
+    image_size: int = 256
+    points: int = 40_000
+    perception: PerceptionConfig = PerceptionConfig()
+
+    def __post_init__(self):
+        from sim.scene import DEFAULT_CAMERAS
+
+        known = tuple(c.name for c in DEFAULT_CAMERAS)
+        if not self.cameras:
+            raise ParameterError(f"cameras must name at least one of {', '.join(known)}")
+        for cam in self.cameras:
+            check_choice("cameras", cam, known)
+        check_range("image_size", self.image_size, 32, 1024, unit="px")
+        check_range("points", self.points, 1000, 1_000_000)
+
+
+class PerceivedGoals(NamedTuple):
+    """Goals built from one estimate.
+
+    Attributes:
+        targets: goal key -> (7,) pose [m, xyzw] in the base frame (only those it could build).
+        in_hand_source: where a `tcp_goal`'s in-hand pose came from ("" without one).
+        estimate: the scene estimate they came from.
+        failure: "" or why a goal could not be built (the object missing, its fitness too low).
+    """
+
+    targets: dict[str, np.ndarray]
+    in_hand_source: str
+    estimate: SceneEstimate
+    failure: str
+
+
+def goal_estimator(peg: str, config: PerceivedGoalConfig = PerceivedGoalConfig()) -> PoseEstimator:
+    """The estimator for the FMB peg part named `peg`, its board and target hole (as an operator
+    names the peg on the table; poses are never given)."""
+    return PoseEstimator(scene_models(peg, seed=config.perception.seed), config.perception)
+
+
+def scene_cloud(env, config: PerceivedGoalConfig, rng: np.random.Generator) -> np.ndarray:
+    """(points, 6) fused cloud [m, rgb 0-1] of `config.cameras` rendered now from `env`'s
+    simulator (base frame, cropped to the env's workspace as `sim.env` crops its own)."""
+    from sim.pointcloud import fuse_point_cloud
+
+    specs = {c.name: c.resized(config.image_size, config.image_size) for c in env.config.camera_specs()}
+    views = []
+    for name in config.cameras:
+        rgb, depth = env.backend.render(specs[name])
+        views.append((specs[name], env.backend.camera_pose(specs[name]), rgb, depth))
+    ws = env.config.workspace
+    return fuse_point_cloud(views, config.points, ws.low, ws.high, rng)
+
+
+def in_hand_pose(info: dict) -> tuple[np.ndarray | None, str]:
+    """(peg pose in the TCP frame (7,) [m, xyzw] or None, its source) for a held peg: the pose
+    the grasp was commanded with (`info["peg_in_tcp"]`), else the nominal tip-down grasp
+    `info["grasp_offset"]` [m] below the base on the TCP axis; (None, "") when the peg is not held."""
+    if "peg_in_tcp" in info:
+        return np.asarray(info["peg_in_tcp"], float), "commanded grasp"
+    if "grasp_offset" in info:
+        return pose([0.0, 0.0, -float(info["grasp_offset"])]), "nominal grasp"
+    return None, ""
+
+
+def _found(estimate: SceneEstimate, key: str, min_fitness: float) -> str:
+    """The empty string when object `key` was found, else the reason."""
+    found = estimate.objects.get(key)
+    if found is None:
+        return f"{key}: not among the estimated objects ({', '.join(estimate.objects) or 'none'})"
+    if found.pose is None:
+        if found.points == 0:
+            return f"{key}: not found (no cluster of its size among {estimate.clusters})"
+        return f"{key}: fitness {found.fitness:.3f} below min_fitness {min_fitness:g}"
+    return ""
+
+
+def goals_from_estimate(
+    estimate: SceneEstimate,
+    info: dict,
+    tcp_pose,
+    keys: tuple[str, ...] = tuple(GOAL_OBJECTS),
+    min_fitness: float = 0.0,
+    peg_in_tcp=None,
+    in_hand_source: str = "",
+) -> PerceivedGoals:
+    """The goals `keys` (of GOAL_OBJECTS) from `estimate`; see module docstring.
+
+    Args:
+        estimate: perception's scene estimate (base frame).
+        info: the episode's task facts a robot knows without looking: the peg part name and its
+            symmetries ("peg", "symmetries", "centroid"), the grasp plan ("grasp_in_peg" under
+            "targets"), the grasp command ("peg_in_tcp" or "grasp_offset"). Never object poses.
+        tcp_pose: (7,) measured TCP pose [m, xyzw].
+        keys: goals to build; the first that cannot be built sets `failure`.
+        min_fitness: the estimator's threshold (for the failure's wording).
+        peg_in_tcp: (7,) in-hand pose of a held peg (default: `in_hand_pose(info)`).
+        in_hand_source: its name in results (with `peg_in_tcp`).
+    """
+    from sim.objects import ObjectPool
+    from sim.tasks.geometry import inserted_peg_pose
+    from sim.tasks.insert import nearest_fitting_goal
+
+    for key in keys:
+        check_choice("goal", key, tuple(GOAL_OBJECTS))
+    if peg_in_tcp is None:
+        peg_in_tcp, in_hand_source = in_hand_pose(info)
+    targets: dict[str, np.ndarray] = {}
+    failures = []
+    tcp = np.asarray(tcp_pose, float)
+    for key in keys:
+        missing = _found(estimate, GOAL_OBJECTS[key], min_fitness)
+        if missing:
+            failures.append(f"goal {key!r}: {missing}")
+            continue
+        if key == "hole":
+            if estimate.target_hole is None:
+                failures.append("goal 'hole': the board was found but not its target hole")
+                continue
+            targets[key] = np.asarray(estimate.target_hole, float)
+        elif key == "tcp_goal":
+            if estimate.target_hole is None or peg_in_tcp is None:
+                failures.append("goal 'tcp_goal': needs the target hole and a held peg's in-hand pose")
+                continue
+            spec = {s.part_name: s for s in ObjectPool.fmb().pegs}[info["peg"]]
+            hole = np.asarray(estimate.target_hole, float)
+            held = compose(tcp, np.asarray(peg_in_tcp, float))  # where the hand holds the peg now
+            peg_goal = nearest_fitting_goal(info, inserted_peg_pose(hole, spec, INSERT_DEPTH), hole, held)
+            targets[key] = compose(peg_goal, inverse(np.asarray(peg_in_tcp, float)))
+        else:  # grasp
+            grasp_in_peg = info.get("targets", {}).get("grasp_in_peg")
+            if grasp_in_peg is None:
+                failures.append("goal 'grasp': the task has no grasp plan (targets.grasp_in_peg)")
+                continue
+            targets[key] = compose(estimate.objects["peg"].pose, np.asarray(grasp_in_peg, float))
+    used_hand = "tcp_goal" in targets
+    return PerceivedGoals(targets, in_hand_source if used_hand else "", estimate, "; ".join(failures))
+
+
+def perceive_goals(
+    env, estimator: PoseEstimator, config: PerceivedGoalConfig, rng: np.random.Generator, keys=tuple(GOAL_OBJECTS)
+) -> PerceivedGoals:
+    """Render the cloud from `env` now, estimate, and build the goals `keys` (see module docstring).
+    Reads from `env` only what a robot has: camera images, the measured TCP pose, the task facts."""
+    estimate = estimator.estimate(scene_cloud(env, config, rng))
+    return goals_from_estimate(estimate, env.episode.info, env.tcp_pose(), tuple(keys), config.perception.min_fitness)
+
+
+def perception_errors(estimate: SceneEstimate, truth: dict, info: dict, estimator: PoseEstimator) -> dict:
+    """{"board"|"hole"|"peg": {"translation_mm", "rotation_deg"} or None (not found)} of `estimate`
+    against the simulator's object poses `truth` (key -> (7,)), plus each object's fitness and the
+    estimate's seconds. Peg errors as `fmb bench perception`: at its section centroid at half
+    length, modulo its fitting turns. Objects absent from `truth` are left out."""
+    from sim.objects import ObjectPool
+    from sim.perception import matrix_to_pose, pose_to_matrix
+    from sim.tasks.geometry import symmetry_angles
+
+    out: dict = {}
+    pairs = {}
+    if "board" in truth:
+        pairs["board"] = (estimate.objects.get("board"), truth["board"], (0.0,), (0.0, 0.0, 0.0))
+        frame = estimator.models[0].frames.get(info.get("hole", ""))
+        if frame is not None:
+            true_hole = matrix_to_pose(pose_to_matrix(truth["board"]) @ pose_to_matrix(frame))
+            pairs["hole"] = (estimate.target_hole, true_hole, (0.0,), (0.0, 0.0, 0.0))
+    if "peg" in truth:
+        spec = {s.part_name: s for s in ObjectPool.fmb().pegs}[info["peg"]]
+        centroid = (*spec.section().centroid.coords[0], 0.5 * spec.length_m)
+        pairs["peg"] = (estimate.objects.get("peg"), truth["peg"], symmetry_angles(spec, 0.0005), centroid)
+    for key, (est, tru, symmetries, centre) in pairs.items():
+        est_pose = getattr(est, "pose", est)
+        if est_pose is None:
+            out[key] = None
+            continue
+        t, r = pose_error(est_pose, tru, symmetries, centre)
+        out[key] = {"translation_mm": round(t * 1e3, 2), "rotation_deg": round(float(np.degrees(r)), 2)}
+    out["fitness"] = {k: round(float(e.fitness), 3) for k, e in estimate.objects.items()}
+    out["seconds"] = round(float(estimate.seconds), 3)
+    return out
+
+
+def summarize_episodes(rows: list[dict]) -> dict:
+    """Aggregate of the per-episode rows of a perceived-goal evaluation: goal sources, perception
+    failures (count and reasons), median (and max) perception errors per object, safety filter
+    verdict totals and the episodes the filter refused a command in."""
+    sources = Counter(r.get("goals", "") for r in rows)
+    failures = [r for r in rows if r.get("perception_failure")]
+    errors: dict = {}
+    for key in ("board", "hole", "peg"):
+        found = [r["perception"][key] for r in rows if (r.get("perception") or {}).get(key)]
+        missed = sum(1 for r in rows if r.get("perception") and key in r["perception"] and not r["perception"][key])
+        if not found and not missed:
+            continue
+        errors[key] = {"missed": missed, "n": len(found)}
+        for unit in ("translation_mm", "rotation_deg"):
+            values = [f[unit] for f in found]
+            if values:
+                errors[key][unit] = {"median": round(float(np.median(values)), 2), "max": round(max(values), 2)}
+    verdicts: Counter = Counter()
+    for r in rows:
+        verdicts.update(r.get("safety", {}))
+    in_hand = Counter(r.get("in_hand_source", "") for r in rows if r.get("in_hand_source"))
+    return {
+        "sources": dict(sources),
+        "in_hand_sources": dict(in_hand),
+        "perception_failures": len(failures),
+        "perception_failure_reasons": [{"seed": r["seed"], "reason": r["perception_failure"]} for r in failures],
+        "perception_errors": errors,
+        "safety_verdicts": dict(sorted(verdicts.items())),
+        "episodes_with_rejected_commands": sum(1 for r in rows if r.get("safety", {}).get("rejected")),
+    }

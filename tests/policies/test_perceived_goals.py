@@ -1,0 +1,170 @@
+"""`fmb eval --goals perceived`: goals from perception (real open3d on the simulator's cloud), every
+action through the safety filter, perception failures recorded; `--goals truth` as before; and
+`fmb train --goal-noise`."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("open3d", reason="perception needs open3d (the 'perception' extra)")
+
+from fmb.cli import main  # noqa: E402
+from policies.config import TrainConfig  # noqa: E402
+from policies.dataset import SequenceDataset  # noqa: E402
+from policies.evaluate import PolicyRunSpec, evaluate  # noqa: E402
+from policies.perceived import RobotLoopRunner  # noqa: E402
+from policies.runner import PolicyRunner  # noqa: E402
+from policies.train import train  # noqa: E402
+from sim.env import make_env  # noqa: E402
+from sim.objects import ObjectPool  # noqa: E402
+from sim.perceived_goals import (  # noqa: E402
+    DEFAULT_GOAL_SOURCE,
+    TRUTH_LABEL,
+    PerceivedGoalConfig,
+    goals_from_estimate,
+)
+from sim.perception import ObjectEstimate, PerceptionConfig, SceneEstimate, pose_error  # noqa: E402
+from sim.rollout import run_episode  # noqa: E402
+from tests.policies.conftest import tiny, tiny_training  # noqa: E402
+
+SMALL = PerceivedGoalConfig(image_size=192, points=25_000)  # about 2-3 s per estimate on one core
+
+
+@pytest.fixture(scope="module")
+def goal_run(state_store, tmp_path_factory):
+    """A tiny BC policy conditioned on `tcp_goal` (the hand's pose with the peg in its hole)."""
+    run = tmp_path_factory.mktemp("goal_run") / "run"
+    train([state_store.root], run, tiny(policy_type="bc", goal="tcp_goal"), tiny_training(steps=3), progress=False)
+    return run
+
+
+def test_goals_from_an_exact_estimate_are_the_tasks_targets():
+    env = make_env("insert", objects=ObjectPool.fmb(families=("rectangle",)))
+    _, info = env.reset(seed=3)
+    targets = info["episode"]["targets"]
+    exact = SceneEstimate(
+        {"board": ObjectEstimate(env.object_pose("board"), 1.0, 0.0, 500), "peg": ObjectEstimate(None, 0.2, 0.0, 40)},
+        {},
+        np.asarray(targets["hole"]),
+        0.0,
+        2,
+    )
+    goals = goals_from_estimate(exact, info["episode"], env.tcp_pose(), ("tcp_goal", "hole"), 0.5)
+    assert goals.failure == "" and goals.in_hand_source == "commanded grasp"
+    t, r = pose_error(goals.targets["tcp_goal"], targets["tcp_goal"])
+    assert t < 1e-6 and r < 1e-6
+    # the peg (a grasp's object) was below the threshold: that goal fails, naming why
+    missing = goals_from_estimate(exact, info["episode"], env.tcp_pose(), ("grasp",), 0.5)
+    assert "grasp" not in missing.targets and "fitness 0.200 below min_fitness 0.5" in missing.failure
+    env.close()
+
+
+def test_eval_perceived_goals_end_to_end(goal_run, tmp_path):
+    out = tmp_path / "result.json"
+    args = ["eval", "--policy", str(goal_run), "--episodes", "1", "--families", "rectangle", "--goals", "perceived"]
+    assert main([*args, "--json", str(out), "--quiet"]) == 0
+    result = json.loads(out.read_text())
+    assert result["runner"]["goals"] == "perceived" and result["goals"]["source"] == "perceived"
+    (row,) = result["episodes"]
+    assert row["goals"] == "perceived" and row["in_hand_source"] == "commanded grasp"
+    assert row["perception_failure"] == ""
+    for key in ("board", "hole", "peg"):
+        assert key in row["perception"]
+    assert row["perception"]["hole"]["translation_mm"] < 10.0  # the board is easy to see
+    assert sum(row["safety"].values()) == row["steps"] > 0
+    summary = result["goals"]
+    assert summary["perception_failures"] == 0 and summary["perception_errors"]["hole"]["n"] == 1
+    assert sum(summary["safety_verdicts"].values()) == row["steps"]
+
+
+def test_perception_failure_is_a_recorded_failed_episode(goal_run):
+    impossible = PerceivedGoalConfig(image_size=96, points=5000, perception=PerceptionConfig(min_fitness=1.0))
+    spec = PolicyRunSpec(str(goal_run), families=("rectangle",), goals="perceived", perception=impossible)
+    result = evaluate(spec, 1, progress=False)
+    (row,) = result["episodes"]
+    assert row["success"] is False and row["steps"] == 0
+    assert "board" in row["perception_failure"] and row["aborted"].startswith("perception failure")
+    assert result["goals"]["perception_failures"] == 1 and result["overall"]["aborted_episodes"] == 1
+    assert result["goals"]["perception_failure_reasons"][0]["reason"] == row["perception_failure"]
+
+
+class _Emitting:
+    """A stand-in for a goal-conditioned PolicyRunner that emits fixed actions."""
+
+    def __init__(self, action):
+        self.policy = SimpleNamespace(config=SimpleNamespace(goal="tcp_goal", gravmap=False))
+        self.guidance = 0.0
+        self.rng = np.random.default_rng(0)
+        self.goal_pose = None
+        self.action = np.asarray(action, float)
+
+    def reset(self, env):
+        self.goal_pose = np.asarray(env.episode.info["targets"]["tcp_goal"])  # what PolicyRunner.reset does
+
+    def act(self, env):
+        return self.action.copy()
+
+
+def test_safety_filter_stops_nan_and_limits_wild_actions():
+    env = make_env("insert", objects=ObjectPool.fmb(families=("rectangle",)))
+    nan = RobotLoopRunner(_Emitting([np.nan] * 6 + [1.0]), SMALL)
+    result = run_episode(env, nan, seed=5)
+    start = np.asarray(env.episode.tcp_pose)
+    report = nan.episode_report()
+    assert report["safety"] == {"rejected": result.steps} and "NaN" in report["safety_stop"]
+    assert np.linalg.norm(env.tcp_pose()[:3] - start[:3]) < 0.01  # held where it was
+    assert nan.runner.goal_pose is not None  # from the estimate, not the task's truth
+    assert not np.array_equal(nan.runner.goal_pose, env.episode.info["targets"]["tcp_goal"])
+    up = RobotLoopRunner(_Emitting([0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 1.0]), SMALL)  # 5 m per step: out of bounds
+    result = run_episode(env, up, seed=5)
+    assert up.episode_report()["safety"].get("limited", 0) == result.steps
+    assert env.tcp_pose()[2] <= env.config.workspace.high[2] + 0.01
+    env.close()
+
+
+def test_truth_goals_keep_todays_runner(goal_run):
+    assert DEFAULT_GOAL_SOURCE == "truth"
+    spec = PolicyRunSpec(str(goal_run), families=("rectangle",))
+    env, runner = spec.build()
+    assert type(runner) is PolicyRunner  # no perception, no filter: the upper bound as before
+    env.close()
+    result = evaluate(spec, 1, progress=False)
+    assert result["goals"]["source"] == TRUTH_LABEL and result["episodes"][0]["goals"] == TRUTH_LABEL
+    assert "safety" not in result["episodes"][0]
+
+
+def test_goal_noise_changes_only_the_goal_features(state_store, goal_run):
+    from policies.cli import parse_goal_noise
+    from policies.policy import Policy
+
+    assert TrainConfig().goal_noise_position == 0.0 and TrainConfig().goal_noise_rotation == 0.0
+    assert parse_goal_noise("") == {}
+    noise = parse_goal_noise("1.0,2.0")
+    assert noise["goal_noise_position"] == pytest.approx(0.001)
+    assert noise["goal_noise_rotation"] == pytest.approx(np.radians(2.0))
+    config = Policy.load(goal_run, "cpu").config
+    data = SequenceDataset([state_store], config, progress=False)
+    clean = data.sample(32, np.random.default_rng(1))["state"]
+    assert np.array_equal(clean, data.sample(32, np.random.default_rng(1))["state"])  # off: unchanged
+    data.goal_noise = (0.001, np.radians(1.0))
+    noisy = data.sample(32, np.random.default_rng(1))["state"]
+    goal = data._goal_columns
+    assert not np.allclose(noisy[..., goal], clean[..., goal])
+    rest = np.ones(clean.shape[-1], bool)
+    rest[goal] = False
+    np.testing.assert_array_equal(noisy[..., rest], clean[..., rest])
+    # one perturbation per window: the goal's offset is the same at both observation steps
+    shift = noisy[..., goal][..., :3] - clean[..., goal][..., :3]
+    np.testing.assert_allclose(shift[:, 0], shift[:, 1], atol=1e-5)
+
+
+def test_train_command_stores_goal_noise(state_store, tmp_path, capsys):
+    args = ["train", "--data", str(state_store.root), "--out", str(tmp_path / "run"), "--goal", "tcp_goal"]
+    args += ["--policy-type", "bc", "--steps", "2", "--batch-size", "8", "--device", "cpu", "--quiet"]
+    assert main([*args, "--goal-noise", "1.5,0.5"]) == 0
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["train"]["goal_noise_position"] == pytest.approx(0.0015)
+    assert run["train"]["goal_noise_rotation"] == pytest.approx(np.radians(0.5))
+    assert main(["train", "--data", str(state_store.root), "--out", str(tmp_path / "r2"), "--goal-noise", "1"]) == 2
