@@ -224,7 +224,7 @@ def _cmd_perception(args) -> int:
         result.pop("per_scene")
     print(json.dumps(result, indent=1, sort_keys=True))
     if not args.json:
-        for key in ("board", "hole", "peg", "tracked_board", "tracked_peg"):
+        for key in ("board", "hole", "peg", "tracked_board", "tracked_peg", "in_hand"):
             t, r = result[key]["translation_mm"], result[key]["rotation_deg"]
             print(
                 f"{key}: {t.get('median')} / {t.get('p90')} mm, {r.get('median')} / {r.get('p90')} deg "

@@ -41,7 +41,7 @@ from fmb.errors import ParameterError, check_range
 from sim.exceptions import PerceptionError
 from sim.perception.ends import choose_end
 from sim.perception.hypotheses import axis_up, board_hypotheses, free_hypotheses
-from sim.perception.icp import IcpTarget, icp
+from sim.perception.icp import IcpTarget, evaluate, icp
 from sim.perception.models import ObjectModel, end_flips, matrix_to_pose, pose_to_matrix
 
 
@@ -85,7 +85,8 @@ class PerceptionConfig:
         end_cue: a lying free object is turned end for end when its end points fit better so
             (the tip chamfer; `sim.perception.ends`).
         track_margin: `track` keeps the points within the model's bounding sphere plus this [m].
-        track_iterations: ICP iterations per distance of a tracking update.
+        track_iterations: ICP iterations per fine distance of a tracking update.
+        track_points: points (at most) per object a tracking update registers.
         min_fitness: an estimate below this fraction of inliers is reported as not found.
         seed: seed of RANSAC, of the model sampling and of the raw-point subsampling.
     """
@@ -112,7 +113,8 @@ class PerceptionConfig:
     standing_tip_down: bool = True
     end_cue: bool = True
     track_margin: float = 0.01
-    track_iterations: int = 6
+    track_iterations: int = 3
+    track_points: int = 800
     min_fitness: float = 0.5
     seed: int = 0
 
@@ -138,6 +140,7 @@ class PerceptionConfig:
         check_range("fine_points", self.fine_points, 100, 1_000_000)
         check_range("track_margin", self.track_margin, 0.0, 0.2, unit="m")
         check_range("track_iterations", self.track_iterations, 1, 200)
+        check_range("track_points", self.track_points, 50, 1_000_000)
         check_range("min_fitness", self.min_fitness, 0.0, 1.0)
 
 
@@ -236,7 +239,10 @@ class PoseEstimator:
         lacks, or that no longer fit, are looked for again with `estimate`."""
         start = time.perf_counter()
         c = self.config
-        raw = self._cropped(points)
+        xyz = np.asarray(points, float)
+        if xyz.ndim != 2 or xyz.shape[1] < 3:
+            raise PerceptionError(f"points must be (N, 3+) [m], got shape {xyz.shape}")
+        xyz = xyz[:, :3]
         objects: dict[str, ObjectEstimate] = {}
         for m in self.models:
             last = previous.objects.get(m.key)
@@ -245,8 +251,9 @@ class PoseEstimator:
             target = self._targets[m.key]
             T_base_part = pose_to_matrix(last.pose)
             centre = T_base_part[:3, :3] @ target.centre + T_base_part[:3, 3]
-            near = raw[np.sum((raw - centre) ** 2, axis=1) < (target.radius + c.track_margin) ** 2]
-            near = self._subsample(near)
+            near = xyz[np.sum((xyz - centre) ** 2, axis=1) < (target.radius + c.track_margin) ** 2]
+            near = near[near[:, 2] > c.table_z + c.table_margin]  # NaN rows fail both tests
+            near = self._subsample(near, n=c.track_points)
             if len(near) < c.cluster_min_points:
                 return self.estimate(points)
             T, fit = icp(
@@ -257,6 +264,13 @@ class PoseEstimator:
                 return self.estimate(points)
             objects[m.key] = ObjectEstimate(matrix_to_pose(np.linalg.inv(T)), fit.fitness, fit.rmse, len(near))
         return self._scene(objects, start, 0)
+
+    def in_hand(self, points, tcp_pose, gripper_width: float, key: str = "peg"):
+        """The held model `key`'s pose in the TCP frame (`sim.perception.in_hand.estimate_in_hand`):
+        a HeldEstimate with `pose` (7,) T_tcp_peg [m, xyzw] or None."""
+        from sim.perception.in_hand import estimate_in_hand
+
+        return estimate_in_hand(self, points, tcp_pose, gripper_width, key)
 
     # -- steps -----------------------------------------------------------------------------------
     def clusters(self, points) -> list[np.ndarray]:
@@ -336,7 +350,8 @@ class PoseEstimator:
         few = self._subsample(cluster, n=c.coarse_points)
         ranked = []
         for T_base_part in inits:
-            T, fit = icp(target.down, few, np.linalg.inv(T_base_part), coarse[:1], c.hypothesis_iterations, planar)
+            T, _ = icp(target.down, few, np.linalg.inv(T_base_part), coarse[:1], c.hypothesis_iterations, planar)
+            fit = evaluate(target.down, few, T, coarse[-1])  # ranked at the tighter distance
             ranked.append(((fit.fitness, -fit.rmse), T))
         ranked.sort(key=lambda r: r[0], reverse=True)
         if len(coarse) > 1:

@@ -18,6 +18,10 @@ The cameras see through `sensor` (`sim.sensor`; default "default": a D415-like d
 missing returns at edges and grazing angles, a per-episode calibration error; "exact": the
 renderer's depth). `noise` adds Gaussian noise of that standard deviation [m] to every point on top.
 
+In-hand: in starts with the peg in the closed gripper (the `insert` task), the peg's pose in the
+TCP frame is estimated with `PoseEstimator.in_hand` (hand and finger points removed given the
+measured TCP pose and opening) and compared with the simulator's, as for the peg (`in_hand`).
+
 Tracking: after each scene estimate the simulation runs one control period (10 Hz) with the arm
 held, a new cloud is rendered and `PoseEstimator.track` refines the estimate on it;
 `seconds_per_update` is its wall time and `tracked_*` its errors.
@@ -75,7 +79,8 @@ def evaluate_perception(
     )
     pool = {spec.part_name: spec for spec in ObjectPool.fmb().pegs}
     rng = np.random.default_rng(seed)
-    errors = {k: ([], []) for k in ("board", "hole", "peg", "peg_end_flip_ok", "tracked_board", "tracked_peg")}
+    keys = ("board", "hole", "peg", "peg_end_flip_ok", "tracked_board", "tracked_peg", "in_hand")
+    errors = {k: ([], []) for k in keys}
     flips = 0
     missed = {k: 0 for k in errors}
     seconds, updates, rows = [], [], []
@@ -103,6 +108,12 @@ def evaluate_perception(
             }
             row = {"seed": s, "peg": peg_name, "seconds": round(estimate.seconds, 3)}
             found["peg_end_flip_ok"] = found["peg"]
+            found["in_hand"] = (None, None, None, None)
+            if env.episode.gripper_closed:  # the peg starts in the hand: its pose in the TCP frame
+                T_tcp_base = np.linalg.inv(pose_to_matrix(env.tcp_pose()))
+                held = estimators[peg_name].in_hand(cloud, obs["tcp_pose"].astype(float), float(obs["gripper"][0]))
+                true_held = matrix_to_pose(T_tcp_base @ pose_to_matrix(truth["peg"]))
+                found["in_hand"] = (held.pose, true_held, found["peg"][2], centroid)
             if estimate.poses.keys() == {m.key for m in estimators[peg_name].models}:
                 obs, *_ = env.step(np.r_[np.zeros(6), float(env.episode.gripper_closed)])
                 truth = {k: env.object_pose(k) for k in ("board", "peg")}
@@ -117,6 +128,8 @@ def evaluate_perception(
             else:
                 found["tracked_board"] = found["tracked_peg"] = (None, None, None, None)
             for key, (est, tru, symmetries, centre) in found.items():
+                if key == "in_hand" and tru is None:
+                    continue  # not a held-peg start
                 if est is None:
                     missed[key] += 1
                     row[key] = None
