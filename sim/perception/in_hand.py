@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fmb.errors import check_range
+from fmb.errors import ParameterError, check_range
 from sim.perception.icp import evaluate, icp
 from sim.perception.models import matrix_to_pose, pose_to_matrix
 
@@ -51,7 +51,7 @@ class HandGeometry:
     def __post_init__(self):
         check_range("margin", self.margin, 0.0, 0.05, unit="m")
         if not self.grasp_offsets:
-            raise ValueError("grasp_offsets must not be empty")
+            raise ParameterError("grasp_offsets must name at least one offset [m], got ()")
 
     def outside(self, points_tcp: np.ndarray, gripper_width: float) -> np.ndarray:
         """(N,) bool: which of `points_tcp` (N, 3) [m, TCP frame] lie outside the hand and both
