@@ -217,6 +217,8 @@ class PoseEstimator:
             best, best_index = ObjectEstimate(None, 0.0, float("nan"), 0), None
             best_score = (-1.0, 0.0)
             for i, (cluster, near) in enumerate(segments):
+                if best_score[0] > 0 and best_score[1] >= len(cluster):
+                    break  # sorted by size: no smaller cluster can score more (fitness <= 1)
                 if i in taken or not self._fits(m, cluster):
                     continue
                 T, fitness, rmse = self._register(m, cluster, near)
@@ -321,7 +323,8 @@ class PoseEstimator:
 
     def _fits(self, model: ObjectModel, cluster: np.ndarray) -> bool:
         """Whether a cluster's size can be (part of) the object: its diameter at most the model's
-        box diagonal plus 20 mm, and at least a quarter of the model's largest side."""
+        box diagonal plus 20 mm, and at least a quarter of the model's largest side; an upright
+        object's cluster at most 20 mm taller than the object."""
         from scipy.spatial import ConvexHull, QhullError
         from scipy.spatial.distance import pdist
 
@@ -332,6 +335,8 @@ class PoseEstimator:
         except QhullError:  # flat or degenerate: every point is a candidate
             hull = cluster
         diameter = float(pdist(hull).max()) if len(hull) > 1 else 0.0
+        if model.prior == "upright" and np.ptp(cluster[:, 2]) > float(model.extent[2]) + 0.02:
+            return False  # taller than an object flat on the table can be
         return 0.25 * float(model.extent.max()) <= diameter <= float(np.linalg.norm(model.extent)) + 0.02
 
     def _register(self, model: ObjectModel, cluster: np.ndarray, near: np.ndarray):
