@@ -72,6 +72,13 @@ def register(sub) -> None:
     p.add_argument("--noise", type=float, default=0.0, help="Gaussian noise added to every point [m] (default 0)")
     p.add_argument("--image-size", type=int, default=256, help="side camera images, square [px] (default 256)")
     p.add_argument("--points", type=int, default=40_000, help="points in the fused cloud (default 40000)")
+    p.add_argument("--sensor", default="default", help="depth camera model of sim.sensor: default (D415-like) or exact")
+    p.add_argument("--depth-noise", type=float, help="depth noise sigma at 1 m [1/m] (sigma = this * z^2)")
+    p.add_argument("--edge-jump", type=float, help="depth step [m] beyond which edge pixels return nothing (0 = off)")
+    p.add_argument("--edge-width", type=int, help="pixels around such a step that return nothing")
+    p.add_argument("--max-incidence", type=float, help="grazing angle [deg] beyond which nothing returns (90 = off)")
+    p.add_argument("--extrinsic-rotation", type=float, help="per-episode camera orientation error [deg]")
+    p.add_argument("--extrinsic-translation", type=float, help="per-episode camera position error [m]")
     p.add_argument("--per-scene", action="store_true", help="also list every scene's errors")
     p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
     p.set_defaults(handler=_cmd_perception)
@@ -185,11 +192,26 @@ def _cmd_ros(args) -> int:
 
 
 def _cmd_perception(args) -> int:
+    import math
     import sys
 
     from sim.perception.evaluate import evaluate_perception
+    from sim.sensor import make_sensor
 
+    def rad(deg):
+        return None if deg is None else math.radians(deg)
+
+    sensor = make_sensor(
+        args.sensor,
+        depth_noise=args.depth_noise,
+        edge_jump=args.edge_jump,
+        edge_width=args.edge_width,
+        max_incidence=rad(args.max_incidence),
+        extrinsic_rotation=rad(args.extrinsic_rotation),
+        extrinsic_translation=args.extrinsic_translation,
+    )
     result = evaluate_perception(
+        sensor=sensor,
         scenes=args.scenes,
         task=args.task,
         seed=args.seed,
@@ -202,7 +224,7 @@ def _cmd_perception(args) -> int:
         result.pop("per_scene")
     print(json.dumps(result, indent=1, sort_keys=True))
     if not args.json:
-        for key in ("board", "hole", "peg"):
+        for key in ("board", "hole", "peg", "tracked_board", "tracked_peg", "in_hand"):
             t, r = result[key]["translation_mm"], result[key]["rotation_deg"]
             print(
                 f"{key}: {t.get('median')} / {t.get('p90')} mm, {r.get('median')} / {r.get('p90')} deg "

@@ -38,6 +38,7 @@ from sim.objects import ObjectPool
 from sim.pointcloud import fuse_point_cloud
 from sim.randomization import PLACEMENTS, ObjectProperties, Randomization
 from sim.scene import DEFAULT_CAMERAS, CameraSpec, PhysicsConfig, SceneSpec
+from sim.sensor import SensorModel
 from sim.spatial import apply_delta
 from sim.tasks import TASKS
 from sim.tasks.base import EpisodeStart, Evaluation, Task
@@ -62,6 +63,8 @@ class EnvConfig:
         workspace: the TCP box targets are clipped into [m], base frame (also the point cloud's crop).
         placement: where boards are put, a name of sim.randomization.PLACEMENTS ("train" = the
             demonstrations' box, "novel" = outside it).
+        sensor: the depth cameras' errors (`sim.sensor`; default exact): applied to the depth
+            images and so to the point cloud, with a per-episode calibration error of each camera.
     """
 
     cameras: tuple[str, ...] = ()
@@ -74,6 +77,7 @@ class EnvConfig:
     actions: ActionSpec = ActionSpec()
     workspace: Workspace = DEFAULT_WORKSPACE
     placement: str = "train"
+    sensor: SensorModel = SensorModel()
 
     def __post_init__(self):
         known = [c.name for c in DEFAULT_CAMERAS]
@@ -100,6 +104,7 @@ class EnvSnapshot(NamedTuple):
     rng_state: dict
     observation: dict | None
     start: EpisodeStart
+    sensor_rng_state: dict | None = None
 
 
 class FmbEnv(gym.Env):
@@ -119,6 +124,8 @@ class FmbEnv(gym.Env):
         self._target = None
         self._gripper_width = panda.GRIPPER_OPEN
         self.steps = 0
+        self._sensor_rng: np.random.Generator | None = None
+        self._calibration: dict[str, np.ndarray] = {}
         self.last_observation: dict | None = None
         """The observation the last reset()/step() returned (what a policy runner acts on)."""
 
@@ -161,6 +168,10 @@ class FmbEnv(gym.Env):
             for _ in range(self.config.physics.substeps):
                 self._physics_step()
         self.steps = 0
+        self._sensor_rng, self._calibration = None, {}
+        if not self.config.sensor.exact:  # its own generator: exact runs draw as before
+            self._sensor_rng = np.random.default_rng(self._rng.integers(2**63))
+            self._calibration = self.config.sensor.episode(self._sensor_rng, self.config.cameras)
         evaluation = self.task.evaluate(self, start)
         self.last_observation = self._observation()
         return self.last_observation, self._info(evaluation)
@@ -254,6 +265,7 @@ class FmbEnv(gym.Env):
             copy.deepcopy(self._rng.bit_generator.state),
             copy.deepcopy(self.last_observation),
             self._start,
+            copy.deepcopy(self._sensor_rng.bit_generator.state) if self._sensor_rng is not None else None,
         )
 
     def restore(self, snap: EnvSnapshot) -> None:
@@ -266,6 +278,8 @@ class FmbEnv(gym.Env):
         self.steps = snap.steps
         self._rng.bit_generator.state = copy.deepcopy(snap.rng_state)
         self.last_observation = copy.deepcopy(snap.observation)
+        if snap.sensor_rng_state is not None:
+            self._sensor_rng.bit_generator.state = copy.deepcopy(snap.sensor_rng_state)
 
     @property
     def episode(self) -> EpisodeStart:
@@ -293,9 +307,13 @@ class FmbEnv(gym.Env):
             views = []
             for name in self.config.cameras:
                 rgb, depth = self.backend.render(specs[name])
+                camera_pose = self.backend.camera_pose(specs[name])
+                if self._sensor_rng is not None:  # what the camera measures, where it is believed to be
+                    depth = self.config.sensor.corrupt(depth, specs[name], self._sensor_rng)
+                    camera_pose = self.config.sensor.believed_pose(camera_pose, self._calibration[name])
                 obs[f"rgb/{name}"] = rgb
                 obs[f"depth/{name}"] = depth
-                views.append((specs[name], self.backend.camera_pose(specs[name]), rgb, depth))
+                views.append((specs[name], camera_pose, rgb, depth))
             if self.config.point_cloud:
                 obs["points"] = fuse_point_cloud(
                     views, self.config.point_cloud, self.config.workspace.low, self.config.workspace.high, self._rng

@@ -15,12 +15,12 @@ def camera_points(camera: CameraSpec, camera_pose: np.ndarray, rgb: np.ndarray, 
         camera: its intrinsics (vertical field of view, size).
         camera_pose: (7,) world pose, OpenCV convention (x right, y down, z forward).
         rgb: (H, W, 3) uint8.
-        depth: (H, W) float32 distance along the optical axis [m].
+        depth: (H, W) float32 distance along the optical axis [m]; 0 = no return (its point is NaN).
     """
     h, w = depth.shape
     f = 0.5 * h / np.tan(np.radians(camera.fovy) / 2)
     u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
-    z = depth
+    z = np.where(depth > 0, depth, np.nan)
     xyz = np.stack([(u - w / 2) * z / f, (v - h / 2) * z / f, z], axis=-1).reshape(-1, 3)
     world = Rotation.from_quat(camera_pose[3:]).apply(xyz) + camera_pose[:3]
     return np.concatenate([world, rgb.reshape(-1, 3) / 255.0], axis=1)

@@ -1,26 +1,32 @@
-"""Object poses from a point cloud by registering the known CAD models (open3d), without ROS.
+"""Object poses from a point cloud by registering the known CAD models, without ROS.
 
     models = scene_models("peg_star_M_long")              # the peg, its board, the target hole
     estimator = PoseEstimator(models, PerceptionConfig())
     estimate = estimator.estimate(points)                 # points: (N, 3) or (N, 6) [m], base frame
     estimate.poses["board"], estimate.poses["peg"]        # (7,) [m, xyzw]; estimate.holes: (9, 7)
+    estimate = estimator.track(next_points, estimate)     # next frame, from the last poses (~10 ms)
 
 Pipeline: crop the cloud to a workspace box and drop the table (points within `table_margin` of
 `table_z`), downsample to `voxel`, split into clusters (DBSCAN), then for each object register its
 model cloud (points sampled on the same CAD mesh the simulator renders, `cad.Part.mesh`) onto the
-clusters whose size fits it. Registration runs from several initial poses and keeps the best:
-- `upright` objects (the board, lying flat on the table): the model's z axis up, its bottom on the
-  table, its centre under the cluster's, turned by yaw hypotheses within `board_yaw_range` of
-  `board_yaw` (a board's outline is square: the prior picks which way its holes face);
+clusters whose size fits it. Registration starts from a few initial poses (`sim.perception.hypotheses`):
+- `upright` objects (the board, flat on the table): yaw and centre from the minimum-area rectangle
+  of the cluster's footprint (a square board: its four 90 deg turns, those within `board_yaw_range`
+  of `board_yaw` kept; the prior picks which way its holes face); ICP turns it about z and moves
+  it in x, y only;
 - `free` objects (a peg, standing or lying): the model's axis along the cluster's principal axis,
-  both ways, turned about it in `axis_turns` steps, plus one global registration (FPFH features +
-  RANSAC);
-each refined by point-to-plane ICP (scene points onto the model surface, coarse to fine). The score
-is the fraction of cluster points within `icp_distances[-1]` of the model (fitness), ties broken by
-the inlier RMSE. Hole poses follow from the board pose and the board's CAD hole frames.
+  both ways, turned about it in `axis_turns` steps (plus, if `ransac_iterations`, one global
+  registration with FPFH features + RANSAC);
+each refined by point-to-plane ICP (`sim.perception.icp`: model KD-trees built once), coarse on the
+downsampled cluster, fine on up to `fine_points` of the raw points. The score is the fraction of
+cluster points within `icp_distances[-1]` of the model (fitness), ties broken by the inlier RMSE.
 
-open3d is imported on first use (`pip install -e .[perception]`); everything else is numpy. The models
-and pose arithmetic are in `sim.perception.models`; `sim.perception` exports both.
+A prism peg's two ends differ only by its 1 mm tip chamfer (`sim.perception.ends`): a standing peg
+stands on its tip (`standing_tip_down`, FMB's standing pegs); a lying one is turned end for end when
+the raw points at its ends fit the other way round better (`end_cue`). Hole poses follow from the
+board pose and the board's CAD hole frames. `track` refines the last poses on the points near them.
+
+open3d (clustering, optional RANSAC) is imported on first use (`pip install -e .[perception]`).
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ import time
 from typing import NamedTuple
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from fmb.errors import ParameterError, check_range
 from sim.exceptions import PerceptionError
+from sim.perception.ends import choose_end
+from sim.perception.hypotheses import axis_up, board_hypotheses, free_hypotheses
+from sim.perception.icp import IcpTarget, evaluate, icp
 from sim.perception.models import ObjectModel, end_flips, matrix_to_pose, pose_to_matrix
 
 
@@ -60,17 +68,27 @@ class PerceptionConfig:
         voxel: downsampling voxel [m].
         cluster_eps: DBSCAN neighbour distance [m]; cluster_min_points: smallest cluster [points].
         model_spacing: mean distance between the points sampled on each CAD mesh [m].
-        icp_distances: ICP correspondence distances, coarse to fine [m]; the last one scores.
+        icp_distances: ICP correspondence distances, coarse to fine [m]; the last two are the fine
+            stages (on raw points), the last one scores.
+        icp_iterations: ICP iterations per distance, at most.
+        hypothesis_iterations: ICP iterations of every initial pose before they are ranked.
         board_yaw, board_yaw_range: prior of the board's yaw about z and its half-width [rad].
-        yaw_step: spacing of the board's yaw hypotheses [rad].
+        yaw_step: spacing of extra board yaw hypotheses around the footprint's [rad] (used only when
+            no footprint turn lies within the prior).
         axis_turns: turns about a free object's principal axis tried per direction.
         ransac_iterations: iterations of the global registration of free objects (0 = none).
         refine: best coarse hypotheses refined at the fine ICP distances.
+        coarse_points: points (at most) of a cluster used by the coarse stages.
+        fine_points: raw points (at most) of a cluster used by the fine stages.
         standing_tip_down: a free object standing upright stands on its tip (FMB's standing pegs):
-            its 1 mm tip chamfer is below the cloud's resolution, so its two ends look alike, and
             an estimate with the base down is turned end for end.
+        end_cue: a lying free object is turned end for end when its end points fit better so
+            (the tip chamfer; `sim.perception.ends`).
+        track_margin: `track` keeps the points within the model's bounding sphere plus this [m].
+        track_iterations: ICP iterations per fine distance of a tracking update.
+        track_points: points (at most) per object a tracking update registers.
         min_fitness: an estimate below this fraction of inliers is reported as not found.
-        seed: seed of RANSAC and of the model sampling.
+        seed: seed of RANSAC, of the model sampling and of the raw-point subsampling.
     """
 
     crop_low: tuple[float, float, float] = (0.2, -0.6, -0.01)
@@ -82,13 +100,21 @@ class PerceptionConfig:
     cluster_min_points: int = 20
     model_spacing: float = 0.0015
     icp_distances: tuple[float, ...] = (0.03, 0.012, 0.005, 0.002)
+    icp_iterations: int = 10
+    hypothesis_iterations: int = 5
     board_yaw: float = 0.0
     board_yaw_range: float = np.radians(40.0)
     yaw_step: float = np.radians(10.0)
     axis_turns: int = 8
-    ransac_iterations: int = 4000
-    refine: int = 3
+    ransac_iterations: int = 0
+    refine: int = 2
+    coarse_points: int = 400
+    fine_points: int = 2000
     standing_tip_down: bool = True
+    end_cue: bool = True
+    track_margin: float = 0.01
+    track_iterations: int = 3
+    track_points: int = 800
     min_fitness: float = 0.5
     seed: int = 0
 
@@ -103,11 +129,18 @@ class PerceptionConfig:
         check_range("model_spacing", self.model_spacing, 0.0005, 0.02, unit="m")
         if not self.icp_distances or any(d <= 0 or d > 0.2 for d in self.icp_distances):
             raise ParameterError(f"icp_distances {list(self.icp_distances)} must be in (0, 0.2] m")
+        check_range("icp_iterations", self.icp_iterations, 1, 200)
+        check_range("hypothesis_iterations", self.hypothesis_iterations, 1, 200)
         check_range("board_yaw_range", self.board_yaw_range, 0.0, np.pi, unit="rad")
         check_range("yaw_step", self.yaw_step, np.radians(1.0), np.pi, unit="rad")
         check_range("axis_turns", self.axis_turns, 1, 72)
         check_range("ransac_iterations", self.ransac_iterations, 0, 1_000_000)
         check_range("refine", self.refine, 1, 100)
+        check_range("coarse_points", self.coarse_points, 50, 1_000_000)
+        check_range("fine_points", self.fine_points, 100, 1_000_000)
+        check_range("track_margin", self.track_margin, 0.0, 0.2, unit="m")
+        check_range("track_iterations", self.track_iterations, 1, 200)
+        check_range("track_points", self.track_points, 50, 1_000_000)
         check_range("min_fitness", self.min_fitness, 0.0, 1.0)
 
 
@@ -130,7 +163,7 @@ class SceneEstimate:
         holes: hole frame name -> (7,) pose [m, xyzw] in the base frame (when the board was found).
         target_hole: (7,) the board's target hole pose, or None.
         seconds: wall time of the estimate [s].
-        clusters: clusters found after cropping and table removal.
+        clusters: clusters found after cropping and table removal (0 for a tracking update).
     """
 
     objects: dict[str, ObjectEstimate]
@@ -145,36 +178,50 @@ class SceneEstimate:
         return {k: e.pose for k, e in self.objects.items() if e.pose is not None}
 
 
+class _Target(NamedTuple):
+    full: IcpTarget  # every model point
+    down: IcpTarget  # one point per voxel
+    radius: float  # bounding sphere radius about the box centre [m]
+    centre: np.ndarray  # (3,) box centre, part frame [m]
+
+
 class PoseEstimator:
-    """Finds `models` in point clouds; see module docstring. Reuse it across clouds (model features
-    are computed once)."""
+    """Finds `models` in point clouds; see module docstring. Reuse it across clouds (model trees
+    are built once)."""
 
     def __init__(self, models: list[ObjectModel], config: PerceptionConfig = PerceptionConfig()):
-        o3d = self._o3d = open3d()
+        self._o3d = open3d()
         self.models = list(models)
         self.config = config
-        self._targets = {}
+        self._targets: dict[str, _Target] = {}
         for m in self.models:
-            cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(m.points))
-            cloud.normals = o3d.utility.Vector3dVector(m.normals)
-            down = cloud.voxel_down_sample(config.voxel)
-            feats = self._features(down)
-            self._targets[m.key] = (cloud, down, feats)
+            keys = np.floor(m.points / config.voxel).astype(np.int64)
+            _, first = np.unique(keys, axis=0, return_index=True)
+            low, high = m.points.min(0), m.points.max(0)
+            self._targets[m.key] = _Target(
+                IcpTarget(m.points, m.normals),
+                IcpTarget(m.points[first], m.normals[first]),
+                float(0.5 * np.linalg.norm(high - low)),
+                0.5 * (low + high),
+            )
 
     def estimate(self, points) -> SceneEstimate:
         """Poses of the models in `points` (N, >=3) [m] (xyz in the base frame; more columns ignored)."""
         start = time.perf_counter()
-        clusters = self.clusters(points)
+        raw = self._cropped(points)
+        segments = self._segments(raw)
         objects: dict[str, ObjectEstimate] = {}
         taken: set[int] = set()
         # Larger objects first: the board's cluster is not offered to the peg.
         for m in sorted(self.models, key=lambda m: -float(np.prod(m.extent))):
             best, best_index = ObjectEstimate(None, 0.0, float("nan"), 0), None
             best_score = (-1.0, 0.0)
-            for i, cluster in enumerate(clusters):
+            for i, (cluster, near) in enumerate(segments):
+                if best_score[0] > 0 and best_score[1] >= len(cluster):
+                    break  # sorted by size: no smaller cluster can score more (fitness <= 1)
                 if i in taken or not self._fits(m, cluster):
                     continue
-                T, fitness, rmse = self.register(m, cluster)
+                T, fitness, rmse = self._register(m, cluster, near)
                 # The cluster the model explains most points of (a few stray points fit anywhere).
                 score = (float(fitness >= self.config.min_fitness), fitness * len(cluster))
                 if score > best_score:
@@ -185,23 +232,59 @@ class PoseEstimator:
             if best.pose is not None:
                 taken.add(best_index)
             objects[m.key] = best
-        holes, target = {}, None
+        return self._scene(objects, start, len(segments))
+
+    def track(self, points, previous: SceneEstimate) -> SceneEstimate:
+        """Poses in `points` (N, >=3) [m] refined from `previous` (an estimate of a moment ago):
+        for each object found there, ICP from its last pose on the raw points within its bounding
+        sphere (plus `track_margin`), `track_iterations` per fine distance. Objects `previous`
+        lacks, or that no longer fit, are looked for again with `estimate`."""
+        start = time.perf_counter()
+        c = self.config
+        xyz = np.asarray(points, float)
+        if xyz.ndim != 2 or xyz.shape[1] < 3:
+            raise PerceptionError(f"points must be (N, 3+) [m], got shape {xyz.shape}")
+        xyz = xyz[:, :3]
+        objects: dict[str, ObjectEstimate] = {}
         for m in self.models:
-            pose = objects[m.key].pose
-            if pose is None or not m.frames:
-                continue
-            T = pose_to_matrix(pose)
-            for name, frame in m.frames.items():
-                if name.startswith("hole_"):
-                    holes[name] = matrix_to_pose(T @ pose_to_matrix(frame))
-            if m.target in holes:
-                target = holes[m.target]
-        return SceneEstimate(objects, holes, target, time.perf_counter() - start, len(clusters))
+            last = previous.objects.get(m.key)
+            if last is None or last.pose is None:
+                return self.estimate(points)
+            target = self._targets[m.key]
+            T_base_part = pose_to_matrix(last.pose)
+            centre = T_base_part[:3, :3] @ target.centre + T_base_part[:3, 3]
+            near = xyz[np.sum((xyz - centre) ** 2, axis=1) < (target.radius + c.track_margin) ** 2]
+            near = near[near[:, 2] > c.table_z + c.table_margin]  # NaN rows fail both tests
+            near = self._subsample(near, n=c.track_points)
+            if len(near) < c.cluster_min_points:
+                return self.estimate(points)
+            T, fit = icp(
+                target.full, near, np.linalg.inv(T_base_part), c.icp_distances[-2:], c.track_iterations,
+                planar=m.prior == "upright",
+            )  # fmt: skip
+            if fit.fitness < c.min_fitness:
+                return self.estimate(points)
+            objects[m.key] = ObjectEstimate(matrix_to_pose(np.linalg.inv(T)), fit.fitness, fit.rmse, len(near))
+        return self._scene(objects, start, 0)
+
+    def in_hand(self, points, tcp_pose, gripper_width: float, key: str = "peg"):
+        """The held model `key`'s pose in the TCP frame (`sim.perception.in_hand.estimate_in_hand`):
+        a HeldEstimate with `pose` (7,) T_tcp_peg [m, xyzw] or None."""
+        from sim.perception.in_hand import estimate_in_hand
+
+        return estimate_in_hand(self, points, tcp_pose, gripper_width, key)
 
     # -- steps -----------------------------------------------------------------------------------
     def clusters(self, points) -> list[np.ndarray]:
         """(K_i, 3) point clusters [m] of the cropped, table-free, downsampled cloud, largest first."""
-        o3d, c = self._o3d, self.config
+        return [cluster for cluster, _ in self._segments(self._cropped(points))]
+
+    def register(self, model: ObjectModel, cluster: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """(T_base_part (4, 4), fitness, inlier RMSE [m]) of `model` on `cluster` (K, 3) [m]."""
+        return self._register(model, cluster, cluster)
+
+    def _cropped(self, points) -> np.ndarray:
+        c = self.config
         xyz = np.asarray(points, float)
         if xyz.ndim != 2 or xyz.shape[1] < 3:
             raise PerceptionError(f"points must be (N, 3+) [m], got shape {xyz.shape}")
@@ -209,18 +292,39 @@ class PoseEstimator:
         keep = np.all(np.isfinite(xyz), axis=1)
         keep &= np.all((xyz >= c.crop_low) & (xyz <= c.crop_high), axis=1)
         keep &= xyz[:, 2] > c.table_z + c.table_margin
-        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz[keep]))
-        cloud = cloud.voxel_down_sample(c.voxel)
+        return xyz[keep]
+
+    def _segments(self, raw: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(downsampled cluster, its raw points) pairs, largest first."""
+        o3d, c = self._o3d, self.config
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(raw))
+        cloud, _, members = (
+            cloud.voxel_down_sample_and_trace(c.voxel, raw.min(0) - 1, raw.max(0) + 1)
+            if len(raw)
+            else (cloud, None, [])
+        )
         if len(cloud.points) < c.cluster_min_points:
             return []
         labels = np.asarray(cloud.cluster_dbscan(c.cluster_eps, c.cluster_min_points))
         pts = np.asarray(cloud.points)
-        found = [pts[labels == k] for k in range(labels.max() + 1)]
-        return sorted(found, key=len, reverse=True)
+        raw_labels = np.full(len(raw), -1)
+        for k, idx in enumerate(members):
+            raw_labels[np.asarray(idx)] = labels[k]
+        found = [(pts[labels == k], raw[raw_labels == k]) for k in range(labels.max() + 1)]
+        return sorted(found, key=lambda s: len(s[0]), reverse=True)
+
+    def _subsample(self, points: np.ndarray, n: int | None = None) -> np.ndarray:
+        """At most `n` (default `fine_points`) of `points`, drawn at random (seeded)."""
+        n = self.config.fine_points if n is None else n
+        if len(points) <= n:
+            return points
+        rng = np.random.default_rng(self.config.seed)
+        return points[rng.choice(len(points), n, replace=False)]
 
     def _fits(self, model: ObjectModel, cluster: np.ndarray) -> bool:
         """Whether a cluster's size can be (part of) the object: its diameter at most the model's
-        box diagonal plus 20 mm, and at least a quarter of the model's largest side."""
+        box diagonal plus 20 mm, and at least a quarter of the model's largest side; an upright
+        object's cluster at most 20 mm taller than the object."""
         from scipy.spatial import ConvexHull, QhullError
         from scipy.spatial.distance import pdist
 
@@ -231,119 +335,95 @@ class PoseEstimator:
         except QhullError:  # flat or degenerate: every point is a candidate
             hull = cluster
         diameter = float(pdist(hull).max()) if len(hull) > 1 else 0.0
+        if model.prior == "upright" and np.ptp(cluster[:, 2]) > float(model.extent[2]) + 0.02:
+            return False  # taller than an object flat on the table can be
         return 0.25 * float(model.extent.max()) <= diameter <= float(np.linalg.norm(model.extent)) + 0.02
 
-    def register(self, model: ObjectModel, cluster: np.ndarray) -> tuple[np.ndarray, float, float]:
-        """(T_base_part (4, 4), fitness, inlier RMSE [m]): the best of the initial poses, refined."""
-        o3d, c = self._o3d, self.config
-        scene = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cluster))
-        full, down, feats = self._targets[model.key]
-        inits = self._initial_poses(model, cluster)
-        if model.prior == "free" and c.ransac_iterations:
-            scene.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=4 * c.voxel, max_nn=30))
-            scene_feats = self._features(scene)
-            result = o3d.pipelines.registration.registration_ransac_based_on_feature_matching(
-                scene, down, scene_feats, feats, True, 3 * c.voxel,
-                o3d.pipelines.registration.TransformationEstimationPointToPoint(False), 3,
-                [o3d.pipelines.registration.CorrespondenceCheckerBasedOnDistance(3 * c.voxel)],
-                o3d.pipelines.registration.RANSACConvergenceCriteria(c.ransac_iterations, 0.999),
-            )  # fmt: skip
-            inits.append(np.linalg.inv(result.transformation))
-        coarse, fine = c.icp_distances[:-2] or c.icp_distances[:1], c.icp_distances[-2:]
+    def _register(self, model: ObjectModel, cluster: np.ndarray, near: np.ndarray):
+        c = self.config
+        target = self._targets[model.key]
+        planar = model.prior == "upright"
+        if planar:
+            inits = board_hypotheses(model, cluster, c.table_z, c.board_yaw, c.board_yaw_range, c.yaw_step)
+        else:
+            inits = free_hypotheses(model, cluster, c.axis_turns)
+            if c.ransac_iterations:
+                inits.append(self._ransac(model, cluster))
+        coarse = c.icp_distances[:-2] or c.icp_distances[:1]
+        fine = c.icp_distances[-2:]
+        # Coarse: every hypothesis at the first distance on a few points, the best few onwards.
+        few = self._subsample(cluster, n=c.coarse_points)
         ranked = []
         for T_base_part in inits:
-            T = self._icp(scene, down, np.linalg.inv(T_base_part), coarse)  # scene -> part
-            ev = o3d.pipelines.registration.evaluate_registration(scene, down, coarse[-1], T)
-            ranked.append(((ev.fitness, -ev.inlier_rmse), T))
+            T, _ = icp(target.down, few, np.linalg.inv(T_base_part), coarse[:1], c.hypothesis_iterations, planar)
+            fit = evaluate(target.down, few, T, coarse[-1])  # ranked at the tighter distance
+            ranked.append(((fit.fitness, -fit.rmse), T))
         ranked.sort(key=lambda r: r[0], reverse=True)
+        if len(coarse) > 1:
+            best_few = [T for _, T in ranked[: c.refine]]
+            ranked = [(None, icp(target.down, few, T, coarse[1:], c.icp_iterations, planar)[0]) for T in best_few]
+        raw = self._subsample(near)
         best = None
         for _, T in ranked[: c.refine]:
-            candidates = [T]
-            if model.prior == "free" and c.standing_tip_down:
-                candidates = [self._icp(scene, full, T, fine)]
-                if _axis_up(np.linalg.inv(candidates[0])):  # base down: turn it end for end (see module doc)
-                    L = float(model.points[:, 2].max() + model.points[:, 2].min())
-                    candidates = [T_flip @ candidates[0] for T_flip in end_flips(L)]
-            for T in candidates:
-                T = self._icp(scene, full, T, fine)
-                if model.prior == "upright":
-                    T = np.linalg.inv(_upright(np.linalg.inv(T), c.table_z))
-                ev = o3d.pipelines.registration.evaluate_registration(scene, full, c.icp_distances[-1], T)
-                score = (ev.fitness, -ev.inlier_rmse)
-                if best is None or score > best[0]:
-                    best = (score, T, ev.fitness, ev.inlier_rmse)
-        return np.linalg.inv(best[1]), float(best[2]), float(best[3])
+            T, fit = icp(target.full, raw, T, fine, c.icp_iterations, planar)
+            if model.prior == "free":
+                T, fit = self._ends(model, raw, T, fit)
+            score = (fit.fitness, -fit.rmse)
+            if best is None or score > best[0]:
+                best = (score, T, fit)
+        _, T, fit = best
+        return np.linalg.inv(T), float(fit.fitness), float(fit.rmse)
 
-    def _icp(self, scene, target, T: np.ndarray, distances) -> np.ndarray:
-        """Point-to-plane ICP of `scene` onto `target` from T (scene -> part), coarse to fine."""
-        reg = self._o3d.pipelines.registration
-        for d in distances:
-            T = reg.registration_icp(
-                scene,
-                target,
-                d,
-                T,
-                reg.TransformationEstimationPointToPlane(),
-                reg.ICPConvergenceCriteria(max_iteration=30),
-            ).transformation
-        return T
-
-    def _initial_poses(self, model: ObjectModel, cluster: np.ndarray) -> list[np.ndarray]:
-        """T_base_part (4, 4) guesses from the prior (see module docstring)."""
+    def _ends(self, model: ObjectModel, raw: np.ndarray, T: np.ndarray, fit):
+        """Which way round a free prism is (see module docstring); T maps base -> part."""
         c = self.config
-        centre = 0.5 * (cluster.min(0) + cluster.max(0))
-        model_centre = 0.5 * (model.points.min(0) + model.points.max(0))
-        inits = []
-        if model.prior == "upright":
-            n = max(1, int(round(2 * c.board_yaw_range / c.yaw_step)) + 1)
-            for yaw in c.board_yaw + np.linspace(-c.board_yaw_range, c.board_yaw_range, n):
-                R = Rotation.from_euler("z", yaw).as_matrix()
-                T = np.eye(4)
-                T[:3, :3] = R
-                offset = R @ model_centre
-                T[:3, 3] = [centre[0] - offset[0], centre[1] - offset[1], c.table_z - model.points[:, 2].min()]
-                inits.append(T)
-            return inits
-        # Free: the model's longest box axis along the cluster's principal axis, both ways, turned.
-        axes = np.linalg.svd(cluster - cluster.mean(0), full_matrices=False)[2]
-        long_axis = int(np.argmax(model.extent))
-        for sign in (1.0, -1.0):
-            for turn in np.arange(c.axis_turns) * 2 * np.pi / c.axis_turns:
-                frame = np.stack([axes[1], np.cross(sign * axes[0], axes[1]), sign * axes[0]], axis=1)
-                R = frame @ Rotation.from_euler("z", turn).as_matrix()
-                R = R @ _axis_to_z(long_axis)
-                T = np.eye(4)
-                T[:3, :3] = R
-                T[:3, 3] = cluster.mean(0) - R @ model.points.mean(0)
-                inits.append(T)
-        return inits
+        L = float(model.points[:, 2].max() + model.points[:, 2].min())
+        T_base_part = np.linalg.inv(T)
+        if c.standing_tip_down and abs(T_base_part[2, 2]) > 0.5:
+            if axis_up(T_base_part):  # base down: turn it end for end
+                candidates = [icp(self._targets[model.key].full, raw, F @ T, c.icp_distances[-1:], c.icp_iterations)
+                              for F in end_flips(L)]  # fmt: skip
+                return max(candidates, key=lambda r: (r[1].fitness, -r[1].rmse))
+            return T, fit
+        if not c.end_cue:
+            return T, fit
+        target = self._targets[model.key].full
+        flipped = [icp(target, raw, F @ T, c.icp_distances[-1:], c.icp_iterations) for F in end_flips(L)]
+        candidates = [(T, fit), *flipped]
+        return choose_end(target, raw, candidates, L, c.icp_distances[-1])
 
-    def _features(self, cloud):
-        o3d, v = self._o3d, self.config.voxel
-        if not cloud.has_normals():
-            cloud.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=4 * v, max_nn=30))
-        return o3d.pipelines.registration.compute_fpfh_feature(
-            cloud, o3d.geometry.KDTreeSearchParamHybrid(radius=10 * v, max_nn=100)
-        )
+    def _ransac(self, model: ObjectModel, cluster: np.ndarray) -> np.ndarray:
+        """T_base_part from FPFH features + RANSAC (open3d)."""
+        o3d, c = self._o3d, self.config
+        reg = o3d.pipelines.registration
+        param = o3d.geometry.KDTreeSearchParamHybrid
+        down = self._targets[model.key].down
+        clouds = []
+        for pts, normals in ((cluster, None), (down.points, down.normals)):
+            cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
+            if normals is None:
+                cloud.estimate_normals(param(radius=4 * c.voxel, max_nn=30))
+            else:
+                cloud.normals = o3d.utility.Vector3dVector(normals)
+            clouds.append((cloud, reg.compute_fpfh_feature(cloud, param(radius=10 * c.voxel, max_nn=100))))
+        (scene, sf), (part, pf) = clouds
+        result = reg.registration_ransac_based_on_feature_matching(
+            scene, part, sf, pf, True, 3 * c.voxel, reg.TransformationEstimationPointToPoint(False), 3,
+            [reg.CorrespondenceCheckerBasedOnDistance(3 * c.voxel)],
+            reg.RANSACConvergenceCriteria(c.ransac_iterations, 0.999),
+        )  # fmt: skip
+        return np.linalg.inv(result.transformation)
 
-
-def _axis_to_z(axis: int) -> np.ndarray:
-    """(3, 3) rotation taking the part's box axis `axis` (0, 1, 2) onto z."""
-    return {0: Rotation.from_euler("y", -90, degrees=True), 1: Rotation.from_euler("x", 90, degrees=True)}.get(
-        axis, Rotation.identity()
-    ).as_matrix()
-
-
-def _axis_up(T_base_part: np.ndarray) -> bool:
-    """Whether the part's z axis (a peg's base -> tip) points within 60 deg of straight up."""
-    return bool(T_base_part[2, 2] > 0.5)
-
-
-def _upright(T_base_part: np.ndarray, table_z: float) -> np.ndarray:
-    """Project a pose onto "flat on the table": keep its yaw and xy, zero roll and pitch, z = table_z."""
-    x = T_base_part[:3, 0]
-    yaw = np.arctan2(x[1], x[0])
-    T = np.eye(4)
-    T[:3, :3] = Rotation.from_euler("z", yaw).as_matrix()
-    T[:3, 3] = [T_base_part[0, 3], T_base_part[1, 3], table_z]
-    return T
+    def _scene(self, objects: dict[str, ObjectEstimate], start: float, clusters: int) -> SceneEstimate:
+        holes, target = {}, None
+        for m in self.models:
+            est = objects.get(m.key)
+            if est is None or est.pose is None or not m.frames:
+                continue
+            T = pose_to_matrix(est.pose)
+            for name, frame in m.frames.items():
+                if name.startswith("hole_"):
+                    holes[name] = matrix_to_pose(T @ pose_to_matrix(frame))
+            if m.target in holes:
+                target = holes[m.target]
+        return SceneEstimate(objects, holes, target, time.perf_counter() - start, clusters)

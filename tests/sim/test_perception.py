@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 pytest.importorskip("open3d", reason="perception needs open3d: pip install -e .[perception]")
+
+from scipy.spatial.transform import Rotation  # noqa: E402
 
 from fmb.errors import ParameterError  # noqa: E402
 from sim.perception import (  # noqa: E402
@@ -94,5 +98,76 @@ def test_fmb_bench_perception_reports_errors_per_object(capsys):
     for key in ("board", "hole", "peg", "peg_end_flip_ok"):
         assert result[key]["missed"] + result[key]["translation_mm"]["n"] == 1
     assert result["board"]["translation_mm"]["median"] < 3.0
+    assert result["sensor"]["depth_noise"] > 0  # the D415-like model is on by default
+    assert result["seconds_per_update"]["n"] == 1 and 0.0 <= result["end_flip_share"] <= 1.0
+    assert result["in_hand"]["translation_mm"]["n"] == 0  # no held peg in a vertical chain's start
     assert main(["bench", "perception", "--scenes", "0", "--json"]) == 2
     assert "scenes=0 is out of range" in capsys.readouterr().err
+
+
+def _peg_truth(info):
+    from sim.objects import ObjectPool
+
+    spec = next(s for s in ObjectPool.fmb().pegs if s.part_name == info["episode"]["peg"])
+    return spec, symmetry_angles(spec, 0.0005), (*spec.section().centroid.coords[0], 0.5 * spec.length_m)
+
+
+def test_tracking_update_recovers_from_the_last_pose(scene):
+    """A 4 mm / 2 deg stale estimate is refined back onto the objects by one tracking update."""
+    points, info = scene
+    estimator = PoseEstimator(scene_models(info["episode"]["peg"]))
+    estimate = estimator.estimate(points)
+    nudge = pose_to_matrix([0.004, -0.003, 0.0, *Rotation.from_euler("z", 2.0, degrees=True).as_quat()])
+    stale = {k: e._replace(pose=matrix_to_pose(pose_to_matrix(e.pose) @ nudge)) for k, e in estimate.objects.items()}
+    tracked = estimator.track(points, dataclasses.replace(estimate, objects=stale))
+    assert tracked.clusters == 0  # a tracking update, not a new search
+    truth = info["object_poses"]
+    spec, symmetries, centroid = _peg_truth(info)
+    t, r = pose_error(tracked.poses["board"], truth["board"])
+    assert t < 0.001 and r < np.radians(0.5), (t, np.degrees(r))
+    t, r = pose_error(tracked.poses["peg"], truth["peg"], symmetries, centroid)
+    assert t < 0.001 and r < np.radians(0.5), (t, np.degrees(r))
+    assert tracked.target_hole is not None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_end_cue_tells_a_lying_pegs_tip_from_its_base(seed):
+    """At 512 px, 100k points and exact depth, the points at a lying peg's ends fit its true way round better
+    than either end flip (each refined by ICP). Fragile: it failed for seed 1 with 60k points, fails
+    on a star peg (seed 7), whose flips fit alike, and is not reliable at 256 px or with the sensor
+    model (see the bench's end_flip_share)."""
+    from sim.env import make_env
+    from sim.perception import end_flips
+    from sim.perception.ends import choose_end
+    from sim.perception.icp import icp
+
+    env = make_env("horizontal_chain", cameras=("side_1", "side_2"), image_size=(512, 512), point_cloud=100_000)
+    obs, info = env.reset(seed=seed)
+    env.close()
+    estimator = PoseEstimator(scene_models(info["episode"]["peg"]))
+    target = estimator._targets["peg"].full
+    length = float(estimator.models[1].points[:, 2].max())
+    T_true = np.linalg.inv(pose_to_matrix(info["object_poses"]["peg"]))
+    raw = estimator._cropped(obs["points"])
+    near = raw[target.match(raw, T_true, 0.003)[3]]
+    candidates = [icp(target, near, T, (0.005, 0.002), 20) for T in [T_true] + [F @ T_true for F in end_flips(length)]]
+    chosen, _ = choose_end(target, near, candidates, length, 0.002)
+    assert chosen is candidates[0][0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_held_peg_pose_in_the_tcp_frame(seed):
+    """Insert starts (peg in the closed hand): the peg's pose in the TCP frame from the side
+    cameras, hand and fingers removed, within 2 mm / 2 deg (exact depth)."""
+    from sim.env import make_env
+
+    env = make_env("insert", cameras=("side_1", "side_2"), image_size=(256, 256), point_cloud=40_000)
+    obs, info = env.reset(seed=seed)
+    T_tcp_base = np.linalg.inv(pose_to_matrix(env.tcp_pose()))
+    env.close()
+    estimator = PoseEstimator(scene_models(info["episode"]["peg"]))
+    held = estimator.in_hand(obs["points"], obs["tcp_pose"].astype(float), float(obs["gripper"][0]))
+    truth = matrix_to_pose(T_tcp_base @ pose_to_matrix(info["object_poses"]["peg"]))
+    _, symmetries, centroid = _peg_truth(info)
+    t, r = pose_error(held.pose, truth, symmetries, centroid)
+    assert t < 0.002 and r < np.radians(2.0), (t * 1e3, np.degrees(r))
