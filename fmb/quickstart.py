@@ -38,6 +38,7 @@ class QuickstartConfig:
     config: str = "small"
     goal: str = "tcp_goal"
     action_horizon: int = 2
+    eval_max_steps: int = 0
     threads: int = 0
 
 
@@ -59,6 +60,7 @@ HELP = {
     "config": "policy preset: small, base, large",
     "action_horizon": "actions executed per chunk before re-planning in evaluation (the policies keep their own"
     " default, 8, in their checkpoints)",
+    "eval_max_steps": "step limit of each evaluation episode (0 = the task's, insert 100)",
     "goal": "task target the policies are conditioned on ('' = none: point cloud alone)",
     "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb.threads; FMB_THREADS also sets it)",
 }
@@ -152,6 +154,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
     from policies.report import plot_losses, plot_success, video_still, write_report
     from policies.train import train
     from sim.collect import RunSpec, collect
+    from sim.tasks import TASKS
 
     def stamp() -> str:
         return f"{(time.perf_counter() - t0) / 60:.1f} min"
@@ -189,10 +192,17 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
         for label, side in (("seen", "train"), ("held-out", "test")):
             print(f"[4/5] evaluating {kind} on {label} objects, {cfg.eval_episodes} episodes [{stamp()}]", flush=True)
             spec = PolicyRunSpec(
-                str(run_dir), cfg.task, split=cfg.split, side=side, action_horizon=cfg.action_horizon, device="auto"
+                str(run_dir),
+                cfg.task,
+                split=cfg.split,
+                side=side,
+                action_horizon=cfg.action_horizon,
+                device="auto",
+                max_steps=cfg.eval_max_steps,
             )
             folder = out / "eval" / f"{kind}_{label}"
-            result = earlier_result(folder, run_dir, cfg.eval_episodes, {"action_horizon": cfg.action_horizon})
+            runner = {"action_horizon": cfg.action_horizon}
+            result = earlier_result(folder, run_dir, cfg.eval_episodes, runner, cfg.eval_max_steps)
             if result is not None:
                 print(f"  reusing {folder / 'result.json'} (same checkpoint, same episodes)")
             else:
@@ -236,7 +246,8 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
             else ""
         ),
         "evaluation": f"{cfg.eval_episodes} episodes per row, seeds from 100000 (never used for demonstrations),"
-        f" {cfg.action_horizon} actions executed per chunk",
+        f" {cfg.action_horizon} actions executed per chunk, at most"
+        f" {cfg.eval_max_steps or TASKS[cfg.task].max_steps} steps per episode",
         "wall time": stamp(),
     }
     (out / "results.json").write_text(json.dumps({"config": dataclasses.asdict(cfg), "results": results}, indent=1))

@@ -61,6 +61,8 @@ class AblationConfig:
         threads: CPU threads per process (0 = the stack's budget for each stage, fmb.threads).
         goals: the skills' goals in preference collection and evaluation: "truth" (the simulator's,
             an upper bound) or "perceived" (perception + safety filter, `PolicyRunSpec.goals`).
+        max_steps: step limit of every episode, preference collection and evaluation alike (0 = the
+            task's, insert 100).
     """
 
     data: str = "runs/quickstart/demos"
@@ -81,9 +83,11 @@ class AblationConfig:
     workers: int = 2
     threads: int = 0
     goals: str = DEFAULT_GOAL_SOURCE
+    max_steps: int = 0
 
     def __post_init__(self):
         check_choice("--goals", self.goals, GOAL_SOURCES)
+        check_range("--max-steps", self.max_steps, 0, 1_000_000)
         check_range("--steps", self.steps, 1, 10_000_000)
         check_range("--prefs-states", self.prefs_states, 1, 100_000)
         check_range("--prefs-candidates", self.prefs_candidates, 2, 1024)
@@ -117,6 +121,7 @@ HELP = {
     "workers": "worker processes for evaluation",
     "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb.threads)",
     "goals": f"skill goals from {' or '.join(GOAL_SOURCES)} (perceived: perception + safety filter)",
+    "max_steps": "step limit of every episode (0 = the task's)",
 }
 
 
@@ -177,6 +182,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 side="train",
                 action_horizon=cfg.action_horizon,  # the states the evaluated runner visits
                 goals=cfg.goals,
+                max_steps=cfg.max_steps,
             )
             collect_preferences(
                 spec,
@@ -227,6 +233,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 reward=str(rewards.get((ref, kind), "")),
                 temperature=cfg.temperature if kind != "none" else 1.0,
                 goals=cfg.goals,
+                max_steps=cfg.max_steps,
             )
             runner = {
                 "candidates": spec.num_samples,
@@ -235,7 +242,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 "temperature": spec.temperature,
                 "goals": spec.goals,
             }
-            result = earlier_result(folder, policies[ref], cfg.episodes, runner)
+            result = earlier_result(folder, policies[ref], cfg.episodes, runner, cfg.max_steps)
             if result is None:
                 say(f"evaluating {variant} on {label} ({cfg.episodes} episodes)")
                 result = evaluate(
@@ -324,8 +331,9 @@ STAGE_FIELDS = (
     "action_horizon",
     "reward_steps",
     "goals",
+    "max_steps",
 )
-STAGE_DEFAULTS = {"goals": DEFAULT_GOAL_SOURCE}
+STAGE_DEFAULTS = {"goals": DEFAULT_GOAL_SOURCE, "max_steps": 0}
 """Stage settings older records lack, and the value they were made with."""
 
 

@@ -64,6 +64,7 @@ def register(sub) -> None:
     p.add_argument("--guidance", type=float, default=0.0, help="sub-goal cost guidance scale, 0 = off (default 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the diffusion's initial noise (default 1)")
     add_goals_flag(p)
+    p.add_argument("--max-steps", type=int, default=0, help="step limit of each episode (default 0 = the task's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--seed", type=int, default=100_000, help="first episode seed (default 100000)")
@@ -180,6 +181,7 @@ def _cmd_eval(args) -> int:
         guidance=args.guidance,
         temperature=args.temperature,
         goals=args.goals,
+        max_steps=args.max_steps,
     )
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
     if not args.quiet:

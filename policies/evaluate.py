@@ -38,6 +38,7 @@ class PolicyRunSpec:
             the estimate of the side cameras' cloud at the skill's start, and every action through
             the safety filter (policies.perceived.RobotLoopRunner).
         perception: how a perceived goal is made (cameras, cloud, PerceptionConfig).
+        max_steps: steps after which an episode ends unsuccessful (0 = the task's limit).
     """
 
     policy: str
@@ -57,9 +58,11 @@ class PolicyRunSpec:
     temperature: float = 1.0
     goals: str = DEFAULT_GOAL_SOURCE
     perception: PerceivedGoalConfig = PerceivedGoalConfig()
+    max_steps: int = 0
 
     def __post_init__(self):
         check_choice("--goals", self.goals, GOAL_SOURCES)
+        check_range("--max-steps", self.max_steps, 0, 1_000_000)
 
     def build(self):
         from policies.policy import Policy
@@ -81,6 +84,7 @@ class PolicyRunSpec:
             image_size=tuple(obs.get("image_size", (128, 128))),
             point_cloud=int(obs.get("point_cloud", 0)),
             placement=self.placement,
+            max_steps=self.max_steps,
         )
         selector = None
         if self.select != "none":
@@ -121,6 +125,7 @@ def evaluate(
     `videos` mp4s of the first episodes there. Each of the `workers` processes computes with the
     rollout thread budget (`sim.collect.rollout_budget`; `threads` > 0 overrides it)."""
     from sim.collect import expert_eval
+    from sim.tasks import TASKS
 
     check_range("--episodes", episodes, 1, 1_000_000)
     check_range("--videos", videos, 0, 100)
@@ -133,6 +138,7 @@ def evaluate(
     result["policy"] = str(checkpoint.resolve(spec.policy))
     result["split"] = {"name": spec.split, "side": spec.side}
     result["placement"] = spec.placement
+    result["max_steps"] = spec.max_steps or TASKS[spec.task].max_steps
     result["runner"] = {
         "candidates": spec.num_samples,
         "ensemble": spec.ensemble,
@@ -210,15 +216,22 @@ def record_videos(spec: PolicyRunSpec, count: int, seed: int, out: Path, size: i
     return paths
 
 
-def earlier_result(folder: Path, run: str | Path, episodes: int, runner: dict | None = None) -> dict | None:
+def earlier_result(
+    folder: Path, run: str | Path, episodes: int, runner: dict | None = None, max_steps: int = 0
+) -> dict | None:
     """The evaluation stored in `folder` when it judged the current checkpoint of `run` over
-    `episodes` episodes (and, given `runner`, with those runner settings), else None: lets
-    long jobs (quickstart, ablation) reuse what a rerun would only repeat."""
+    `episodes` episodes (and, given `runner`, with those runner settings; with step limit
+    `max_steps`, 0 = the task's), else None: lets long jobs (quickstart, ablation) reuse what a
+    rerun would only repeat."""
+    from sim.tasks import TASKS
+
     try:
         result = json.loads((Path(folder) / "result.json").read_text())
         same = result["policy"] == str(checkpoint.resolve(run)) and result["overall"]["episodes"] == episodes
         made = {"goals": "truth"} | result["runner"]  # results from before --goals had ground-truth goals
         same = same and all(made.get(k) == v for k, v in (runner or {}).items())
+        limit = TASKS[result["task"]].max_steps
+        same = same and result.get("max_steps", limit) == (max_steps or limit)  # older results ran the task's
     except (OSError, ValueError, KeyError, checkpoint.CheckpointError):
         return None
     return result if same else None

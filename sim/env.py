@@ -65,6 +65,7 @@ class EnvConfig:
             demonstrations' box, "novel" = outside it).
         sensor: the depth cameras' errors (`sim.sensor`; default exact): applied to the depth
             images and so to the point cloud, with a per-episode calibration error of each camera.
+        max_steps: steps after which an episode is truncated (0 = the task's limit, e.g. insert 100).
     """
 
     cameras: tuple[str, ...] = ()
@@ -78,8 +79,10 @@ class EnvConfig:
     workspace: Workspace = DEFAULT_WORKSPACE
     placement: str = "train"
     sensor: SensorModel = SensorModel()
+    max_steps: int = 0
 
     def __post_init__(self):
+        check_range("max_steps", self.max_steps, 0, 1_000_000)
         known = [c.name for c in DEFAULT_CAMERAS]
         for cam in self.cameras:
             if cam not in known:
@@ -199,10 +202,15 @@ class FmbEnv(gym.Env):
         self.steps += 1
         evaluation = self.task.evaluate(self, self._start)
         terminated = evaluation.success or evaluation.failed
-        truncated = self.steps >= self.task.max_steps and not terminated
+        truncated = self.steps >= self.max_steps and not terminated
         reward = 1.0 if evaluation.success else 0.0
         self.last_observation = self._observation()
         return self.last_observation, reward, terminated, truncated, self._info(evaluation)
+
+    @property
+    def max_steps(self) -> int:
+        """Steps after which an episode is truncated: the config's limit, else the task's."""
+        return self.config.max_steps or self.task.max_steps
 
     def render(self):
         cam = self.config.camera_specs()[0]

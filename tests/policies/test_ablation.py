@@ -33,6 +33,8 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
         "1",
         "--workers",
         "1",
+        "--max-steps",
+        "12",  # an untrained policy never succeeds: cap its episodes, not the task's 100 steps
         "--quiet",
     ]
     assert main(argv) == 0
@@ -44,6 +46,7 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
         for result in per.values():
             assert result["overall"]["episodes"] == 1
             assert result["runner"]["action_horizon"] == 2
+            assert result["max_steps"] == 12 and result["overall"]["mean_steps"] <= 12
     assert results["implicit"]["seen"]["runner"]["select"] == "implicit"
     assert results["both"]["seen"]["policy"].startswith(str(out / "policy_gravmap"))
     assert results["plain"]["novel placement"]["placement"] == "novel"

@@ -8,6 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from sim import panda
 from sim.env import make_env
+from fmb.errors import ParameterError
 from sim.exceptions import ActionError, UnknownNameError
 from sim.experts import make_expert
 from sim.objects import ObjectPool
@@ -153,6 +154,20 @@ def test_bad_actions(env):
         env.step([0, 0, np.nan, 0, 0, 0, 1])
     with pytest.raises(ActionError):
         env.step_pose(pose([0.5, 0, np.inf]), True)
+
+
+def test_step_limit_truncates_and_overrides_the_tasks():
+    env = make_env("insert", max_steps=3)
+    try:
+        assert env.max_steps == 3 and env.task.max_steps == 100
+        env.reset(seed=0)
+        hold = np.zeros(7)
+        truncated = [env.step(hold)[3] for _ in range(3)]
+        assert truncated == [False, False, True]
+    finally:
+        env.close()
+    with pytest.raises(ParameterError, match="max_steps"):
+        make_env("insert", max_steps=-1)
 
 
 def test_unknown_names():
