@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from fmb.errors import ParameterError
 from sim import panda
 from sim.env import make_env
-from fmb.errors import ParameterError
 from sim.exceptions import ActionError, UnknownNameError
 from sim.experts import make_expert
 from sim.objects import ObjectPool
