@@ -154,7 +154,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
     from policies.report import plot_losses, plot_success, video_still, write_report
     from policies.train import train
     from sim.collect import RunSpec, collect
-    from sim.tasks import TASKS
+    from sim.tasks import step_limit
 
     def stamp() -> str:
         return f"{(time.perf_counter() - t0) / 60:.1f} min"
@@ -247,7 +247,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
         ),
         "evaluation": f"{cfg.eval_episodes} episodes per row, seeds from 100000 (never used for demonstrations),"
         f" {cfg.action_horizon} actions executed per chunk, at most"
-        f" {cfg.eval_max_steps or TASKS[cfg.task].max_steps} steps per episode",
+        f" {step_limit(cfg.task, cfg.eval_max_steps)} steps per episode",
         "wall time": stamp(),
     }
     (out / "results.json").write_text(json.dumps({"config": dataclasses.asdict(cfg), "results": results}, indent=1))

@@ -125,7 +125,7 @@ def evaluate(
     `videos` mp4s of the first episodes there. Each of the `workers` processes computes with the
     rollout thread budget (`sim.collect.rollout_budget`; `threads` > 0 overrides it)."""
     from sim.collect import expert_eval
-    from sim.tasks import TASKS
+    from sim.tasks import step_limit
 
     check_range("--episodes", episodes, 1, 1_000_000)
     check_range("--videos", videos, 0, 100)
@@ -138,7 +138,7 @@ def evaluate(
     result["policy"] = str(checkpoint.resolve(spec.policy))
     result["split"] = {"name": spec.split, "side": spec.side}
     result["placement"] = spec.placement
-    result["max_steps"] = spec.max_steps or TASKS[spec.task].max_steps
+    result["max_steps"] = step_limit(spec.task, spec.max_steps)
     result["runner"] = {
         "candidates": spec.num_samples,
         "ensemble": spec.ensemble,
@@ -223,15 +223,15 @@ def earlier_result(
     `episodes` episodes (and, given `runner`, with those runner settings; with step limit
     `max_steps`, 0 = the task's), else None: lets long jobs (quickstart, ablation) reuse what a
     rerun would only repeat."""
-    from sim.tasks import TASKS
+    from sim.tasks import step_limit
 
     try:
         result = json.loads((Path(folder) / "result.json").read_text())
         same = result["policy"] == str(checkpoint.resolve(run)) and result["overall"]["episodes"] == episodes
         made = {"goals": "truth"} | result["runner"]  # results from before --goals had ground-truth goals
         same = same and all(made.get(k) == v for k, v in (runner or {}).items())
-        limit = TASKS[result["task"]].max_steps
-        same = same and result.get("max_steps", limit) == (max_steps or limit)  # older results ran the task's
+        ran = result.get("max_steps", step_limit(result["task"]))  # older results ran the task's limit
+        same = same and ran == step_limit(result["task"], max_steps)
     except (OSError, ValueError, KeyError, checkpoint.CheckpointError):
         return None
     return result if same else None

@@ -1,7 +1,7 @@
 """Tasks: FMB's primitives and chains, each with a written-down success check."""
 
 from sim.tasks.assembly import AssembleTask
-from sim.tasks.base import TASKS, EpisodeStart, Evaluation, Task, WorldView, register_task
+from sim.tasks.base import TASKS, EpisodeStart, Evaluation, Task, WorldView, register_task, step_limit
 from sim.tasks.chain import HorizontalChain, VerticalChain
 from sim.tasks.grasp import GraspTask
 from sim.tasks.insert import InsertTask
@@ -24,4 +24,5 @@ __all__ = [
     "VerticalChain",
     "WorldView",
     "register_task",
+    "step_limit",
 ]

@@ -100,6 +100,11 @@ def peg_facts(spec) -> dict:
 TASKS: dict[str, type[Task]] = {}
 
 
+def step_limit(task: str, max_steps: int = 0) -> int:
+    """Steps after which an episode of `task` ends: `max_steps`, or the task's own limit when 0."""
+    return int(max_steps) or TASKS[task].max_steps
+
+
 def register_task(cls: type[Task]) -> type[Task]:
     """Class decorator adding a task to TASKS under `cls.name`."""
     TASKS[cls.name] = cls
