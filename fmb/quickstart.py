@@ -39,8 +39,33 @@ class QuickstartConfig:
     goal: str = "tcp_goal"
     action_horizon: int = 2
     eval_max_steps: int = 0
+    eval_goals: str = "perceived,truth"
     threads: int = 0
 
+    def __post_init__(self):
+        from fmb.errors import ParameterError, check_choice
+
+        if not self.goal_sources:
+            raise ParameterError("--eval-goals must name at least one of perceived, truth")
+        for goals in self.goal_sources:
+            check_choice("--eval-goals", goals, tuple(GOAL_LABELS))
+
+    @property
+    def goal_sources(self) -> tuple[str, ...]:
+        """The goal sources of `eval_goals`, in order."""
+        return tuple(dict.fromkeys(g.strip() for g in self.eval_goals.split(",") if g.strip()))
+
+
+SIDES = (("seen", "train"), ("held-out", "test"))
+"""(report label, split side) of the evaluated object sides."""
+GOAL_LABELS = {"perceived": "", "truth": ", truth (upper bound)"}
+"""Goal source -> what the report's objects column adds to the side's label."""
+
+GOAL_SOURCE_WORDS = {
+    "perceived": "rows without a suffix: as a robot, the goal from CAD registration on the side cameras' cloud"
+    " (D415-like sensor model, sim.sensor) and the grasp command, every action through the safety filter",
+    "truth": "rows marked truth: the simulator's own targets, exact depth, no filter (an upper bound)",
+}
 
 GOAL_WORDS = {
     "tcp_goal": "the hand's pose with the held peg in its hole (hole pose and in-hand grasp)",
@@ -61,6 +86,8 @@ HELP = {
     "action_horizon": "actions executed per chunk before re-planning in evaluation (the policies keep their own"
     " default, 8, in their checkpoints)",
     "eval_max_steps": "step limit of each evaluation episode (0 = the task's, insert 100)",
+    "eval_goals": "goal sources evaluated, comma-separated: perceived (perception, sensor model, safety filter: what a"
+    " robot gets) and truth (the simulator's targets: an upper bound)",
     "goal": "task target the policies are conditioned on ('' = none: point cloud alone)",
     "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb.threads; FMB_THREADS also sets it)",
 }
@@ -187,9 +214,10 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
 
     results: dict[str, dict[str, dict]] = {}
     videos = {}
+    evaluations = [(f"{label}{GOAL_LABELS[g]}", side, g) for label, side in SIDES for g in cfg.goal_sources]
     for kind, run_dir in runs.items():
         results[kind] = {}
-        for label, side in (("seen", "train"), ("held-out", "test")):
+        for label, side, goals in evaluations:
             print(f"[4/5] evaluating {kind} on {label} objects, {cfg.eval_episodes} episodes [{stamp()}]", flush=True)
             spec = PolicyRunSpec(
                 str(run_dir),
@@ -199,9 +227,10 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
                 action_horizon=cfg.action_horizon,
                 device="auto",
                 max_steps=cfg.eval_max_steps,
+                goals=goals,
             )
-            folder = out / "eval" / f"{kind}_{label}"
-            runner = {"action_horizon": cfg.action_horizon}
+            folder = out / "eval" / f"{kind}_{label.split(',')[0]}{'' if goals == 'perceived' else '_' + goals}"
+            runner = {"action_horizon": cfg.action_horizon, "goals": goals, "sensor": spec.sensor_name}
             result = earlier_result(folder, run_dir, cfg.eval_episodes, runner, cfg.eval_max_steps)
             if result is not None:
                 print(f"  reusing {folder / 'result.json'} (same checkpoint, same episodes)")
@@ -210,7 +239,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
                     spec,
                     cfg.eval_episodes,
                     workers=cfg.workers,
-                    videos=1 if side == "train" else 0,
+                    videos=1 if side == "train" and goals == cfg.goal_sources[0] else 0,
                     out=folder,
                     progress=progress,
                     threads=cfg.threads,
@@ -240,14 +269,15 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
         "observations": f"{', '.join(default_state_keys(cfg.goal))} + local point cloud "
         f"({cfg.point_cloud}-point fused cloud from 3 cameras at {cfg.image_size} px)"
         + (
-            f" + the goal: {GOAL_WORDS.get(cfg.goal, 'the target ' + repr(cfg.goal))} relative to the TCP,"
-            " from the task specification (ground truth in simulation; perception and the grasp on a robot)"
+            f" + the goal: {GOAL_WORDS.get(cfg.goal, 'the target ' + repr(cfg.goal))} relative to the TCP"
+            " (trained on the task specification's)"
             if cfg.goal
             else ""
         ),
         "evaluation": f"{cfg.eval_episodes} episodes per row, seeds from 100000 (never used for demonstrations),"
         f" {cfg.action_horizon} actions executed per chunk, at most"
         f" {step_limit(cfg.task, cfg.eval_max_steps)} steps per episode",
+        "goals in evaluation": "; ".join(GOAL_SOURCE_WORDS[g] for g in cfg.goal_sources),
         "wall time": stamp(),
     }
     (out / "results.json").write_text(json.dumps({"config": dataclasses.asdict(cfg), "results": results}, indent=1))

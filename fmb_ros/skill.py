@@ -28,7 +28,6 @@ from fmb_ros.controllers import Controller
 from fmb_ros.exceptions import GoalError
 from fmb_ros.world import EpisodeFacts
 from sim.safety import SafeCommand, SafetyFilter, Verdict
-from sim.spatial import apply_delta
 
 POLICY_GOALS = ("auto", "goal")
 
@@ -70,8 +69,12 @@ class SkillExecution:
         base_frame: the only frame goals may be given in.
         max_steps: step limit (0 = the controller's).
         policy_goal: where a goal-conditioned policy's goal pose comes from: "auto" (the simulator's
-            task target when its ground truth has one, else the goal message's pose: on a robot, the
-            target perception estimated) or "goal" (always the goal message's pose).
+            task target when its ground truth has one, else the goal message) or "goal" (always the
+            goal message). The goal message is the skill's target as perception estimates it (insert:
+            the target hole's pose; grasp: the peg's), and the policy's goal is built from it as
+            `fmb eval --goals perceived` builds it (`sim.perceived_goals.policy_goal`: a `tcp_goal`
+            from the hole and the held peg's commanded grasp, a `grasp` from the peg and the task's
+            grasp plan).
     """
 
     def __init__(
@@ -128,9 +131,15 @@ class SkillExecution:
             self.policy_goal == "goal" or goal_key not in world.episode.info.get("targets", {})
         )
         view = world
-        if from_message:  # the skill's command is the policy's goal: the episode facts it reads carry it
+        if from_message:  # the policy's goal from the skill's target, by fmb eval's perceived rule
+            from sim.perceived_goals import policy_goal
+
             info = dict(world.episode.info)
-            info["targets"] = {**info.get("targets", {}), goal_key: goal.tolist()}
+            try:
+                pose, _ = policy_goal(goal_key, goal, info, world.tcp_pose())
+            except FmbError as e:
+                raise GoalError(f"the policy's goal {goal_key!r} cannot be built from the goal pose: {e}") from None
+            info["targets"] = {**info.get("targets", {}), goal_key: pose.tolist()}
             view = SimpleNamespace(episode=EpisodeFacts(info))
         if needs_subgoals(runner):  # GravMap sub-goals from the scene: ground truth, else perception
             from fmb_ros.world import SceneView
@@ -194,14 +203,7 @@ class SkillExecution:
             self.last_verdict = held.verdict
             self.message = held.reason
             return Tick(held, self.state, False)
-        action = np.asarray(action, dtype=float).reshape(-1)
-        if action.shape != (7,):
-            target = action  # the filter rejects it with a message naming the size
-            close = False
-        else:
-            target = apply_delta(measured, action[:6]) if np.all(np.isfinite(action[:6])) else action
-            close = bool(action[6] >= 0.5)
-        cmd = self.safety.filter(target, close, measured, stamp, now)
+        cmd = self.safety.filter_action(action, measured, stamp, now)  # the rule of fmb eval's robot loop
         self.step += 1
         self.last_verdict = cmd.verdict
         self.message = f"running {self.controller.description}" + (f"; {cmd.reason}" if cmd.reason else "")

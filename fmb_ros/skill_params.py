@@ -54,7 +54,11 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "gripper_interface": ("topic", "topic (std_msgs/Float64 opening) or franka_action (franka_msgs Move/Grasp)"),
     "franka_gripper_namespace": ("/franka_gripper", "franka_action: namespace of the move and grasp actions"),
     "gripper_force": (70.0, "franka_action: grasp force [N]"),
-    "policy_goal": ("auto", "goal-conditioned policies: auto (sim task target if known, else the goal) or goal"),
+    "policy_goal": (
+        "auto",
+        "goal-conditioned policies: auto (sim task target if known, else from the goal) or goal; the goal is the"
+        " target as perceived (insert: the hole, grasp: the peg), the policy goal built as fmb eval --goals perceived",
+    ),
     "target_topic": ("", "geometry_msgs/PoseStamped in: a target from perception, run with ~/start (empty: none)"),
     "start_service": ("~/start", "std_srvs/Trigger: run towards the newest pose on target_topic"),
     "equilibrium_pose_topic": ("equilibrium_pose", "geometry_msgs/PoseStamped out: impedance target [m]"),

@@ -241,6 +241,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 "select": kind,
                 "temperature": spec.temperature,
                 "goals": spec.goals,
+                "sensor": spec.sensor_name,
             }
             result = earlier_result(folder, policies[ref], cfg.episodes, runner, cfg.max_steps)
             if result is None:
@@ -333,7 +334,7 @@ STAGE_FIELDS = (
     "goals",
     "max_steps",
 )
-STAGE_DEFAULTS = {"goals": DEFAULT_GOAL_SOURCE, "max_steps": 0}
+STAGE_DEFAULTS = {"goals": "truth", "max_steps": 0}
 """Stage settings older records lack, and the value they were made with."""
 
 

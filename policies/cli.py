@@ -10,6 +10,7 @@ from pathlib import Path
 def register(sub) -> None:
     """Add `train` and `eval` to the `fmb` subparsers."""
     from fmb.threads import add_threads_flag
+    from sim.perceived_goals import IN_HAND_SOURCES
 
     p = sub.add_parser("train", help="train a diffusion policy (or the BC baseline) on demonstrations")
     p.add_argument("--data", type=Path, nargs="+", required=True, help="episode store folder(s) (fmb sim collect)")
@@ -64,6 +65,14 @@ def register(sub) -> None:
     p.add_argument("--guidance", type=float, default=0.0, help="sub-goal cost guidance scale, 0 = off (default 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the diffusion's initial noise (default 1)")
     add_goals_flag(p)
+    add_sensor_flag(p)
+    p.add_argument(
+        "--in-hand",
+        default="commanded",
+        choices=IN_HAND_SOURCES,
+        help="with --goals perceived, the held peg's pose in the hand for tcp_goal: the grasp command's "
+        "(a robot's own) or the cameras' estimate; both are measured against the simulator (default commanded)",
+    )
     p.add_argument("--max-steps", type=int, default=0, help="step limit of each episode (default 0 = the task's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
@@ -93,6 +102,21 @@ def add_goals_flag(p) -> None:
         choices=GOAL_SOURCES,
         help="skill goals from the simulator's truth (an upper bound) or, as a robot, from perception of the "
         f"side cameras' cloud with every action through the safety filter (default {DEFAULT_GOAL_SOURCE})",
+    )
+
+
+def add_sensor_flag(p) -> None:
+    """`--sensor NAME` (PolicyRunSpec.sensor), shared by eval and prefs collect."""
+    from policies.evaluate import DEFAULT_SENSORS
+    from sim.sensor import SENSORS
+
+    p.add_argument(
+        "--sensor",
+        default="",
+        choices=("", *SENSORS),
+        metavar="|".join(SENSORS),
+        help="depth camera model (sim.sensor) of the policy's images and of perception's cloud; default by goal "
+        f"source: {', '.join(f'{k} -> {v}' for k, v in DEFAULT_SENSORS.items())}",
     )
 
 
@@ -159,6 +183,7 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     from fmb.errors import ParameterError
     from policies.evaluate import PolicyRunSpec, evaluate
+    from sim.perceived_goals import PerceivedGoalConfig
 
     side = args.side or ("train" if args.split == "all" else "test")
     if side not in ("train", "test"):
@@ -182,6 +207,8 @@ def _cmd_eval(args) -> int:
         temperature=args.temperature,
         goals=args.goals,
         max_steps=args.max_steps,
+        sensor=args.sensor,
+        perception=PerceivedGoalConfig(in_hand=args.in_hand),
     )
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
     if not args.quiet:

@@ -15,6 +15,10 @@ from fmb.errors import ParameterError, check_choice, check_range
 from policies import checkpoint
 from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES, TRUTH_LABEL, PerceivedGoalConfig
 
+DEFAULT_SENSORS = {"truth": "exact", "perceived": "default"}
+"""Goal source -> the sensor model (`sim.sensor.SENSORS`) an evaluation runs with unless told:
+a robot's cameras are not exact; truth runs keep the exact depth of earlier results."""
+
 
 @dataclasses.dataclass(frozen=True)
 class PolicyRunSpec:
@@ -38,6 +42,9 @@ class PolicyRunSpec:
             the estimate of the side cameras' cloud at the skill's start, and every action through
             the safety filter (policies.perceived.RobotLoopRunner).
         perception: how a perceived goal is made (cameras, cloud, PerceptionConfig).
+        sensor: the depth cameras' model, a name of `sim.sensor.SENSORS` ("exact", "default"), for
+            the policy's own images and clouds and for perception's; "" = "default" (D415-like)
+            with perceived goals, "exact" with truth (`sensor_name`).
         max_steps: steps after which an episode ends unsuccessful (0 = the task's limit).
     """
 
@@ -59,16 +66,27 @@ class PolicyRunSpec:
     goals: str = DEFAULT_GOAL_SOURCE
     perception: PerceivedGoalConfig = PerceivedGoalConfig()
     max_steps: int = 0
+    sensor: str = ""
 
     def __post_init__(self):
+        from sim.sensor import SENSORS
+
         check_choice("--goals", self.goals, GOAL_SOURCES)
         check_range("--max-steps", self.max_steps, 0, 1_000_000)
+        if self.sensor:
+            check_choice("--sensor", self.sensor, tuple(SENSORS))
+
+    @property
+    def sensor_name(self) -> str:
+        """The sensor model the episodes run with: `sensor`, else the goal source's default."""
+        return self.sensor or DEFAULT_SENSORS[self.goals]
 
     def build(self):
         from policies.policy import Policy
         from policies.runner import PolicyRunner
         from sim.env import make_env
         from sim.objects import ObjectPool
+        from sim.sensor import SENSORS
 
         policy = Policy.load(self.policy, self.device)
         task = self.task or (policy.skills[0] if policy.skills else "")
@@ -85,6 +103,7 @@ class PolicyRunSpec:
             point_cloud=int(obs.get("point_cloud", 0)),
             placement=self.placement,
             max_steps=self.max_steps,
+            sensor=SENSORS[self.sensor_name],
         )
         selector = None
         if self.select != "none":
@@ -148,6 +167,7 @@ def evaluate(
         "guidance": spec.guidance,
         "temperature": spec.temperature,
         "goals": spec.goals,
+        "sensor": spec.sensor_name,
     }
     result["goals"] = goal_summary(spec, result["episodes"])
     if out is not None:
@@ -173,6 +193,8 @@ def goal_summary(spec: PolicyRunSpec, rows: list[dict]) -> dict:
     return {
         "source": "perceived",
         "cloud": f"{' + '.join(c.cameras)} cameras, {c.image_size} px, {c.points} points",
+        "sensor": spec.sensor_name,
+        "in_hand": c.in_hand,
         "min_fitness": c.perception.min_fitness,
         "safety_filter": "sim.safety.SafetyFilter, default limits",
         **summarize_episodes(rows),
@@ -228,7 +250,8 @@ def earlier_result(
     try:
         result = json.loads((Path(folder) / "result.json").read_text())
         same = result["policy"] == str(checkpoint.resolve(run)) and result["overall"]["episodes"] == episodes
-        made = {"goals": "truth"} | result["runner"]  # results from before --goals had ground-truth goals
+        # results from before --goals had ground-truth goals, from before --sensor exact depth
+        made = {"goals": "truth", "sensor": "exact"} | result["runner"]
         same = same and all(made.get(k) == v for k, v in (runner or {}).items())
         ran = result.get("max_steps", step_limit(result["task"]))  # older results ran the task's limit
         same = same and ran == step_limit(result["task"], max_steps)

@@ -6,8 +6,9 @@ the skill's start, every action through the safety filter.
     runner.episode_report()                 # goal source, perception errors, verdict counts
 
 At `reset` it renders the side cameras' cloud, runs the estimator (`sim.perceived_goals`) and sets
-the inner runner's `goal_pose` from the estimate; the simulator's object poses are read only to
-report perception's error. A goal that cannot be built (object not found, fitness below the
+the inner runner's `goal_pose` from the estimate, and for GravMap policies or guidance its
+sub-goals (`policies.gravmap.subgoals.perceived_subgoals`); the simulator's object poses are read
+only to report perception's error. A goal that cannot be built (object not found, fitness below the
 estimator's `min_fitness`) raises `sim.exceptions.EpisodeAborted`: the episode ends as a recorded
 perception failure. Each action becomes an absolute TCP target about the measured pose (as
 `fmb_ros.skill.SkillExecution.tick`) and passes `sim.safety.SafetyFilter` with the robot's default
@@ -25,7 +26,6 @@ from fmb.errors import ParameterError
 from sim.exceptions import EpisodeAborted
 from sim.perceived_goals import PerceivedGoalConfig, goal_estimator, perceive_goals, perception_errors
 from sim.safety import SafetyFilter, SafetyLimits
-from sim.spatial import apply_delta
 
 
 class RobotLoopRunner:
@@ -41,11 +41,7 @@ class RobotLoopRunner:
         self, runner, config: PerceivedGoalConfig = PerceivedGoalConfig(), limits: SafetyLimits = SafetyLimits()
     ):
         config_ = getattr(getattr(runner, "policy", None), "config", None)
-        if config_ is not None and (getattr(config_, "gravmap", False) or getattr(runner, "guidance", 0.0) > 0):
-            raise ParameterError(
-                "--goals perceived does not build GravMap sub-goals from perception yet; use --goals truth "
-                "for GravMap policies or --guidance"
-            )
+        self.needs_subgoals = bool(getattr(config_, "gravmap", False) or getattr(runner, "guidance", 0.0) > 0)
         self.runner = runner
         self.config = config
         self.limits = limits
@@ -76,6 +72,18 @@ class RobotLoopRunner:
         self.runner.reset(env)
         self.runner.goal_pose = None  # never the simulator's: set from the estimate below, or not at all
         info = env.episode.info
+        keys = (self.goal_key,) if self.goal_key else ()
+        if self.needs_subgoals:  # GravMap's sub-goals: from the poses of these goals, not the simulator's
+            from policies.gravmap.subgoals import PERCEIVED_GOALS
+
+            if env.task.name not in PERCEIVED_GOALS:
+                raise ParameterError(
+                    f"no GravMap sub-goals from perception for task {env.task.name!r} "
+                    f"(known: {', '.join(PERCEIVED_GOALS)}); use --goals truth"
+                )
+            keys = tuple(dict.fromkeys((*keys, *PERCEIVED_GOALS[env.task.name])))
+        if not keys:  # a policy without a goal or sub-goals: nothing to perceive, only the filter
+            return
         peg = info["peg"]
         if peg not in self._estimators:
             self._estimators[peg] = goal_estimator(peg, self.config)
@@ -83,30 +91,28 @@ class RobotLoopRunner:
         # The cloud's downsampling draws from a copy of the episode's generator: the policy's own
         # draws stay those of a run with ground-truth goals.
         seed = int(copy.deepcopy(self.runner.rng).integers(2**31))
-        keys = (self.goal_key,) if self.goal_key else ()
+        tcp = env.tcp_pose()
         goals = perceive_goals(env, estimator, self.config, np.random.default_rng(seed), keys)
         truth = {o.key: env.object_pose(o.key) for o in env.episode.objects}  # for the report only
-        self.report["perception"] = perception_errors(goals.estimate, truth, info, estimator)
+        self.report["perception"] = perception_errors(goals.estimate, truth, info, estimator, goals.held, tcp)
         self.report["in_hand_source"] = goals.in_hand_source
         if goals.failure:
             self.report["perception_failure"] = goals.failure
             raise EpisodeAborted(f"perception failure: {goals.failure}")
         if self.goal_key:
             self.runner.goal_pose = goals.targets[self.goal_key]
+        if self.needs_subgoals:
+            from policies.gravmap.subgoals import SubgoalTracker, perceived_subgoals
+
+            self.runner.subgoals = SubgoalTracker(perceived_subgoals(env.task.name, info, goals, tcp))
 
     def act(self, env) -> np.ndarray:
         return self.runner.act(env)
 
     def command(self, env, action) -> tuple[np.ndarray, bool]:
         """(safe absolute TCP target (7,) [m, xyzw], close gripper) for the delta `action` (7,)."""
-        measured = env.tcp_pose()
         now = env.steps / env.config.physics.control_hz  # [s] the observation is this step's
-        action = np.asarray(action, float).reshape(-1)
-        if action.shape == (7,) and np.all(np.isfinite(action[:6])):
-            target, close = apply_delta(measured, action[:6]), bool(action[6] >= 0.5)
-        else:
-            target, close = action, False  # the filter refuses it, naming what is wrong
-        cmd = self.safety.filter(target, close, measured, now, now)
+        cmd = self.safety.filter_action(action, env.tcp_pose(), now, now)
         self.verdicts[cmd.verdict.value] += 1
         if cmd.holding and not self.first_refusal:
             self.first_refusal = f"step {env.steps}: {cmd.reason}"

@@ -174,7 +174,8 @@ class FmbEnv(gym.Env):
         self._sensor_rng, self._calibration = None, {}
         if not self.config.sensor.exact:  # its own generator: exact runs draw as before
             self._sensor_rng = np.random.default_rng(self._rng.integers(2**63))
-            self._calibration = self.config.sensor.episode(self._sensor_rng, self.config.cameras)
+            # every camera's: perception may look through cameras the observation does not hold
+            self._calibration = self.config.sensor.episode(self._sensor_rng, self.config.camera_specs())
         evaluation = self.task.evaluate(self, start)
         self.last_observation = self._observation()
         return self.last_observation, self._info(evaluation)
@@ -294,6 +295,30 @@ class FmbEnv(gym.Env):
         """What the current episode started from (task info, targets)."""
         return self._start
 
+    def camera_views(
+        self, names: tuple[str, ...], image_size: int | None = None, rng: np.random.Generator | None = None
+    ) -> list[tuple[CameraSpec, np.ndarray, np.ndarray, np.ndarray]]:
+        """[(spec, believed pose (7,) [m, xyzw], rgb (H, W, 3) uint8, depth (H, W) [m])] of the
+        cameras `names` rendered now, as the robot has them: through the config's sensor model
+        (noisy depth, 0 without a return, each camera where its episode's calibration believes it
+        is). `image_size` [px] renders width = height at that size (default: the config's).
+        The depth noise draws from `rng` (default: the env's sensor generator, as observations do):
+        a caller outside the observation stream passes its own so that observations stay as
+        they would be without it. Exact sensors draw nothing."""
+        specs = {c.name: c for c in self.config.camera_specs()}
+        views = []
+        for name in names:
+            if name not in specs:
+                raise UnknownNameError(f"unknown camera {name!r}; known: {', '.join(specs)}")
+            spec = specs[name] if image_size is None else specs[name].resized(image_size, image_size)
+            rgb, depth = self.backend.render(spec)
+            camera_pose = self.backend.camera_pose(spec)
+            if self._sensor_rng is not None:  # what the camera measures, where it is believed to be
+                depth = self.config.sensor.corrupt(depth, spec, self._sensor_rng if rng is None else rng)
+                camera_pose = self.config.sensor.believed_pose(camera_pose, self._calibration[name])
+            views.append((spec, camera_pose, rgb, depth))
+        return views
+
     # -- internals -------------------------------------------------------------------------------
     def _physics_step(self) -> None:
         s = self.backend.robot_state()
@@ -311,17 +336,10 @@ class FmbEnv(gym.Env):
             "gripper": np.array([s.gripper_width], dtype=np.float32),
         }
         if self.config.cameras:
-            specs = {c.name: c for c in self.config.camera_specs()}
-            views = []
-            for name in self.config.cameras:
-                rgb, depth = self.backend.render(specs[name])
-                camera_pose = self.backend.camera_pose(specs[name])
-                if self._sensor_rng is not None:  # what the camera measures, where it is believed to be
-                    depth = self.config.sensor.corrupt(depth, specs[name], self._sensor_rng)
-                    camera_pose = self.config.sensor.believed_pose(camera_pose, self._calibration[name])
-                obs[f"rgb/{name}"] = rgb
-                obs[f"depth/{name}"] = depth
-                views.append((specs[name], camera_pose, rgb, depth))
+            views = self.camera_views(self.config.cameras)
+            for spec, _, rgb, depth in views:
+                obs[f"rgb/{spec.name}"] = rgb
+                obs[f"depth/{spec.name}"] = depth
             if self.config.point_cloud:
                 obs["points"] = fuse_point_cloud(
                     views, self.config.point_cloud, self.config.workspace.low, self.config.workspace.high, self._rng

@@ -11,10 +11,15 @@ The goals are those of the tasks' `info["targets"]` that a policy conditions on
 - `hole`: the estimated board's target hole (`SceneEstimate.target_hole`);
 - `tcp_goal`: the hand's pose with the held peg in that hole = the inserted peg pose (at the
   insert task's goal depth, at the fitting turn nearest the held peg's) composed with the in-hand
-  grasp. The in-hand pose is not estimated yet: `in_hand_pose` gives the pose the grasp was
-  commanded with when the task records it (`info["peg_in_tcp"]`, "commanded grasp"), else the
-  nominal tip-down grasp `grasp_offset` below the base on the TCP axis ("nominal grasp"). An
-  in-hand estimate (perception of the held peg) plugs in as `goals_from_estimate(peg_in_tcp=...)`;
+  pose of the peg, from `PerceivedGoalConfig.in_hand`:
+  - "commanded" (default): the pose the grasp was commanded with when the task records it
+    (`info["peg_in_tcp"]`, "commanded grasp"), else the nominal tip-down grasp `grasp_offset`
+    below the base on the TCP axis ("nominal grasp") (`in_hand_pose`). A robot has it from its
+    own grasp command; it misses how the peg slid while the fingers closed.
+  - "estimated": the held peg registered on the cameras' cloud with the hand's and fingers'
+    points removed (`PoseEstimator.in_hand`, "estimated in hand"); the peg not found there is a
+    failure. Either way the estimate is made and its error reported when the simulator is asked
+    (`perception_errors`: "in_hand" the estimate's, "in_hand_commanded" the command's);
 - `grasp`: the estimated peg pose composed with the task's planned grasp in the peg frame
   (`targets["grasp_in_peg"]`, a plan fact of the part, not a measured pose).
 
@@ -38,11 +43,13 @@ from sim.spatial import compose, inverse, pose
 
 GOAL_SOURCES = ("truth", "perceived")
 """Where an evaluated skill's goal comes from: the simulator's task targets or perception."""
-DEFAULT_GOAL_SOURCE = "truth"
-"""The default of `fmb eval --goals` (and prefs collect, bench ablation): truth keeps earlier
-results comparable; flip it to "perceived" once perception is fast."""
+DEFAULT_GOAL_SOURCE = "perceived"
+"""The default of `fmb eval --goals` (and prefs collect, bench ablation, the quickstart): what a
+robot gets. "truth" (the simulator's targets) is the upper bound reported beside it."""
 TRUTH_LABEL = "truth (upper bound)"
 """How results name ground-truth goals: a policy given exact goals is an upper bound."""
+IN_HAND_SOURCES = ("commanded", "estimated")
+"""Where a `tcp_goal`'s in-hand pose comes from (`PerceivedGoalConfig.in_hand`; module docstring)."""
 GOAL_OBJECTS = {"hole": "board", "tcp_goal": "board", "grasp": "peg"}
 """Goal key -> the estimated object it is built from."""
 INSERT_DEPTH = 0.025
@@ -61,12 +68,14 @@ class PerceivedGoalConfig:
         points: points of the fused cloud.
         perception: the estimator's settings (`min_fitness` is the threshold below which an
             object counts as not found).
+        in_hand: where a `tcp_goal`'s in-hand pose comes from, one of IN_HAND_SOURCES.
     """
 
     cameras: tuple[str, ...] = ("side_1", "side_2")
     image_size: int = 256
     points: int = 40_000
     perception: PerceptionConfig = PerceptionConfig()
+    in_hand: str = "commanded"
 
     def __post_init__(self):
         from sim.scene import DEFAULT_CAMERAS
@@ -78,6 +87,7 @@ class PerceivedGoalConfig:
             check_choice("cameras", cam, known)
         check_range("image_size", self.image_size, 32, 1024, unit="px")
         check_range("points", self.points, 1000, 1_000_000)
+        check_choice("in_hand", self.in_hand, IN_HAND_SOURCES)
 
 
 class PerceivedGoals(NamedTuple):
@@ -88,12 +98,21 @@ class PerceivedGoals(NamedTuple):
         in_hand_source: where a `tcp_goal`'s in-hand pose came from ("" without one).
         estimate: the scene estimate they came from.
         failure: "" or why a goal could not be built (the object missing, its fitness too low).
+        held: the in-hand estimate of a held peg (`sim.perception.HeldEstimate`, pose in the TCP
+            frame) when one was made, else None.
+        poses: the perceived object poses the goals were built from, key -> (7,) [m, xyzw], base
+            frame: "board" and, for `tcp_goal`, "peg" where the hand holds it (the TCP pose
+            composed with the in-hand pose) and "peg_goal" (the inserted peg at the hole, the
+            fitting turn nearest it); for `grasp`, "peg" as estimated. GravMap's sub-goals come
+            from these (`policies.gravmap.subgoals.perceived_subgoals`).
     """
 
     targets: dict[str, np.ndarray]
     in_hand_source: str
     estimate: SceneEstimate
     failure: str
+    held: object = None
+    poses: dict | None = None
 
 
 def goal_estimator(peg: str, config: PerceivedGoalConfig = PerceivedGoalConfig()) -> PoseEstimator:
@@ -104,14 +123,12 @@ def goal_estimator(peg: str, config: PerceivedGoalConfig = PerceivedGoalConfig()
 
 def scene_cloud(env, config: PerceivedGoalConfig, rng: np.random.Generator) -> np.ndarray:
     """(points, 6) fused cloud [m, rgb 0-1] of `config.cameras` rendered now from `env`'s
-    simulator (base frame, cropped to the env's workspace as `sim.env` crops its own)."""
+    simulator through its sensor model (`FmbEnv.camera_views`: noisy depth, missing returns, the
+    cameras' believed poses), in the base frame, cropped to the env's workspace as `sim.env` crops
+    its own. Draws the depth noise and the downsampling from `rng`."""
     from sim.pointcloud import fuse_point_cloud
 
-    specs = {c.name: c.resized(config.image_size, config.image_size) for c in env.config.camera_specs()}
-    views = []
-    for name in config.cameras:
-        rgb, depth = env.backend.render(specs[name])
-        views.append((specs[name], env.backend.camera_pose(specs[name]), rgb, depth))
+    views = env.camera_views(config.cameras, config.image_size, rng)
     ws = env.config.workspace
     return fuse_point_cloud(views, config.points, ws.low, ws.high, rng)
 
@@ -139,6 +156,47 @@ def _found(estimate: SceneEstimate, key: str, min_fitness: float) -> str:
     return ""
 
 
+def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tuple[np.ndarray, str]:
+    """(the goal `key` (7,) [m, xyzw], in-hand source) a policy conditions on, from the skill's
+    perceived `target`: the target hole's pose for "hole" and "tcp_goal", the peg's for "grasp".
+    The one rule `fmb eval --goals perceived` and the ROS skill server (a goal message or the
+    target topic) both use; see module docstring. ParameterError when the task facts in `info` or
+    the held peg's in-hand pose (`peg_in_tcp`, default `in_hand_pose(info)`) are missing.
+
+    Args:
+        key: one of GOAL_OBJECTS.
+        target: (7,) perceived pose [m, xyzw], base frame.
+        info: the episode's task facts (see `goals_from_estimate`).
+        tcp_pose: (7,) measured TCP pose [m, xyzw].
+    """
+    from sim.objects import ObjectPool
+    from sim.tasks.geometry import inserted_peg_pose
+    from sim.tasks.insert import nearest_fitting_goal
+
+    check_choice("goal", key, tuple(GOAL_OBJECTS))
+    target = np.asarray(target, float)
+    if key == "hole":
+        return target, ""
+    if key == "grasp":
+        grasp_in_peg = info.get("targets", {}).get("grasp_in_peg")
+        if grasp_in_peg is None:
+            raise ParameterError("goal 'grasp': the task has no grasp plan (targets.grasp_in_peg)")
+        return compose(target, np.asarray(grasp_in_peg, float)), ""
+    source = ""
+    if peg_in_tcp is None:
+        peg_in_tcp, source = in_hand_pose(info)
+    if peg_in_tcp is None:
+        raise ParameterError("goal 'tcp_goal': needs a held peg's in-hand pose (peg_in_tcp or grasp_offset)")
+    pegs = {s.part_name: s for s in ObjectPool.fmb().pegs}
+    if info.get("peg") not in pegs:
+        raise ParameterError(f"goal 'tcp_goal': the task facts name no known peg part (peg: {info.get('peg')!r})")
+    peg_in_tcp = np.asarray(peg_in_tcp, float)
+    held = compose(np.asarray(tcp_pose, float), peg_in_tcp)  # where the hand holds the peg now
+    inserted = inserted_peg_pose(target, pegs[info["peg"]], INSERT_DEPTH)
+    peg_goal = nearest_fitting_goal(info, inserted, target, held)
+    return compose(peg_goal, inverse(peg_in_tcp)), source
+
+
 def goals_from_estimate(
     estimate: SceneEstimate,
     info: dict,
@@ -161,60 +219,76 @@ def goals_from_estimate(
         peg_in_tcp: (7,) in-hand pose of a held peg (default: `in_hand_pose(info)`).
         in_hand_source: its name in results (with `peg_in_tcp`).
     """
-    from sim.objects import ObjectPool
-    from sim.tasks.geometry import inserted_peg_pose
-    from sim.tasks.insert import nearest_fitting_goal
-
     for key in keys:
         check_choice("goal", key, tuple(GOAL_OBJECTS))
     if peg_in_tcp is None:
         peg_in_tcp, in_hand_source = in_hand_pose(info)
     targets: dict[str, np.ndarray] = {}
+    poses: dict[str, np.ndarray] = {}
     failures = []
     tcp = np.asarray(tcp_pose, float)
     for key in keys:
         missing = _found(estimate, GOAL_OBJECTS[key], min_fitness)
+        if not missing and key != "grasp" and estimate.target_hole is None:
+            missing = "the board was found but not its target hole"
         if missing:
             failures.append(f"goal {key!r}: {missing}")
             continue
-        if key == "hole":
-            if estimate.target_hole is None:
-                failures.append("goal 'hole': the board was found but not its target hole")
-                continue
-            targets[key] = np.asarray(estimate.target_hole, float)
-        elif key == "tcp_goal":
-            if estimate.target_hole is None or peg_in_tcp is None:
-                failures.append("goal 'tcp_goal': needs the target hole and a held peg's in-hand pose")
-                continue
-            spec = {s.part_name: s for s in ObjectPool.fmb().pegs}[info["peg"]]
-            hole = np.asarray(estimate.target_hole, float)
-            held = compose(tcp, np.asarray(peg_in_tcp, float))  # where the hand holds the peg now
-            peg_goal = nearest_fitting_goal(info, inserted_peg_pose(hole, spec, INSERT_DEPTH), hole, held)
-            targets[key] = compose(peg_goal, inverse(np.asarray(peg_in_tcp, float)))
-        else:  # grasp
-            grasp_in_peg = info.get("targets", {}).get("grasp_in_peg")
-            if grasp_in_peg is None:
-                failures.append("goal 'grasp': the task has no grasp plan (targets.grasp_in_peg)")
-                continue
-            targets[key] = compose(estimate.objects["peg"].pose, np.asarray(grasp_in_peg, float))
+        target = estimate.objects["peg"].pose if key == "grasp" else estimate.target_hole
+        try:
+            targets[key], _ = policy_goal(key, target, info, tcp, peg_in_tcp)
+        except ParameterError as e:
+            failures.append(str(e))
+            continue
+        if key == "grasp":
+            poses["peg"] = np.asarray(target, float)
+            continue
+        poses["board"] = np.asarray(estimate.objects["board"].pose, float)
+        if key == "tcp_goal":
+            poses["peg"] = compose(tcp, np.asarray(peg_in_tcp, float))  # where the hand holds the peg
+            poses["peg_goal"] = compose(targets[key], np.asarray(peg_in_tcp, float))
     used_hand = "tcp_goal" in targets
-    return PerceivedGoals(targets, in_hand_source if used_hand else "", estimate, "; ".join(failures))
+    source = in_hand_source if used_hand else ""
+    return PerceivedGoals(targets, source, estimate, "; ".join(failures), poses=poses)
 
 
 def perceive_goals(
     env, estimator: PoseEstimator, config: PerceivedGoalConfig, rng: np.random.Generator, keys=tuple(GOAL_OBJECTS)
 ) -> PerceivedGoals:
     """Render the cloud from `env` now, estimate, and build the goals `keys` (see module docstring).
-    Reads from `env` only what a robot has: camera images, the measured TCP pose, the task facts."""
-    estimate = estimator.estimate(scene_cloud(env, config, rng))
-    return goals_from_estimate(estimate, env.episode.info, env.tcp_pose(), tuple(keys), config.perception.min_fitness)
+    Reads from `env` only what a robot has: camera images (through its sensor model), the
+    measured TCP pose and finger opening, the task facts."""
+    import time
+
+    cloud = scene_cloud(env, config, rng)
+    estimate = estimator.estimate(cloud)
+    info, tcp = env.episode.info, env.tcp_pose()
+    commanded, _ = in_hand_pose(info)
+    held, peg_in_tcp, source = None, None, ""
+    if "tcp_goal" in keys and commanded is not None:  # a held peg: look at it in the hand
+        t0 = time.perf_counter()
+        held = estimator.in_hand(cloud, tcp, env.backend.robot_state().gripper_width)
+        estimate = dataclasses.replace(estimate, seconds=estimate.seconds + time.perf_counter() - t0)
+        if config.in_hand == "estimated":
+            if held.pose is None:
+                why = f"fitness {held.fitness:.3f} on {held.points} points below min_fitness"
+                failure = f"goal 'tcp_goal': the held peg was not found in the hand ({why})"
+                return PerceivedGoals({}, "", estimate, failure, held)
+            peg_in_tcp, source = held.pose, "estimated in hand"
+    goals = goals_from_estimate(estimate, info, tcp, tuple(keys), config.perception.min_fitness, peg_in_tcp, source)
+    return goals._replace(held=held)
 
 
-def perception_errors(estimate: SceneEstimate, truth: dict, info: dict, estimator: PoseEstimator) -> dict:
+def perception_errors(
+    estimate: SceneEstimate, truth: dict, info: dict, estimator: PoseEstimator, held=None, tcp_pose=None
+) -> dict:
     """{"board"|"hole"|"peg": {"translation_mm", "rotation_deg"} or None (not found)} of `estimate`
     against the simulator's object poses `truth` (key -> (7,)), plus each object's fitness and the
     estimate's seconds. Peg errors as `fmb bench perception`: at its section centroid at half
-    length, modulo its fitting turns. Objects absent from `truth` are left out."""
+    length, modulo its fitting turns. Objects absent from `truth` are left out. With the in-hand
+    estimate `held` (`PerceivedGoals.held`) and the measured `tcp_pose`, "in_hand" (its error in
+    the TCP frame against the simulator's peg-in-TCP pose) and "in_hand_commanded" (the commanded
+    grasp's, `in_hand_pose`), measured like the peg's, stand in for "peg"."""
     from sim.objects import ObjectPool
     from sim.perception import matrix_to_pose, pose_to_matrix
     from sim.tasks.geometry import symmetry_angles
@@ -230,7 +304,15 @@ def perception_errors(estimate: SceneEstimate, truth: dict, info: dict, estimato
     if "peg" in truth:
         spec = {s.part_name: s for s in ObjectPool.fmb().pegs}[info["peg"]]
         centroid = (*spec.section().centroid.coords[0], 0.5 * spec.length_m)
-        pairs["peg"] = (estimate.objects.get("peg"), truth["peg"], symmetry_angles(spec, 0.0005), centroid)
+        turns = symmetry_angles(spec, 0.0005)
+        if held is None:  # a held peg's scene estimate means nothing: its in-hand one stands for it
+            pairs["peg"] = (estimate.objects.get("peg"), truth["peg"], turns, centroid)
+        elif tcp_pose is not None:
+            true_held = compose(inverse(np.asarray(tcp_pose, float)), truth["peg"])
+            pairs["in_hand"] = (held.pose, true_held, turns, centroid)
+            commanded, _ = in_hand_pose(info)
+            if commanded is not None:
+                pairs["in_hand_commanded"] = (commanded, true_held, turns, centroid)
     for key, (est, tru, symmetries, centre) in pairs.items():
         est_pose = getattr(est, "pose", est)
         if est_pose is None:
@@ -250,7 +332,7 @@ def summarize_episodes(rows: list[dict]) -> dict:
     sources = Counter(r.get("goals", "") for r in rows)
     failures = [r for r in rows if r.get("perception_failure")]
     errors: dict = {}
-    for key in ("board", "hole", "peg"):
+    for key in ("board", "hole", "peg", "in_hand", "in_hand_commanded"):
         found = [r["perception"][key] for r in rows if (r.get("perception") or {}).get(key)]
         missed = sum(1 for r in rows if r.get("perception") and key in r["perception"] and not r["perception"][key])
         if not found and not missed:

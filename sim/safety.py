@@ -32,6 +32,7 @@ import numpy as np
 
 from fmb.errors import check_range
 from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE, ActionLimits, Workspace, limit_pose
+from sim.spatial import apply_delta
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,6 +220,23 @@ class SafetyFilter:
         if reasons:
             return SafeCommand(out.pose, self._last_close, Verdict.LIMITED, "; ".join(reasons))
         return SafeCommand(out.pose, self._last_close, Verdict.PASSED, "")
+
+
+    def filter_action(self, action, measured_pose, observation_stamp: float | None, now: float) -> SafeCommand:
+        """Make a policy's delta `action` (7,) (translation [m], rotation vector [rad], gripper >= 0.5 =
+        close) safe: the absolute target it asks for about `measured_pose` through `filter`. A
+        malformed or non-finite action goes to the filter as it is, which refuses it naming why.
+        The one rule of the simulated robot loop (`policies.perceived`) and the ROS skill server."""
+        action = np.asarray(action, dtype=float).reshape(-1)
+        if action.shape == (7,) and np.all(np.isfinite(action[:6])) and _finite_pose(measured_pose):
+            return self.filter(
+                apply_delta(np.asarray(measured_pose, float), action[:6]),
+                bool(action[6] >= 0.5),
+                measured_pose,
+                observation_stamp,
+                now,
+            )
+        return self.filter(action, False, measured_pose, observation_stamp, now)
 
 
 def _finite_pose(p) -> bool:

@@ -103,6 +103,29 @@ def privileged_subgoals(env) -> list[Subgoal]:
     return SUBGOAL_SOURCES[task](env.episode.info, poses, env.tcp_pose())
 
 
+PERCEIVED_GOALS = {"insert": ("tcp_goal",), "grasp": ("grasp",)}
+"""Task -> the perceived goals (`sim.perceived_goals`) whose poses its sub-goals are built from."""
+PLAN_FACTS = ("grasp_in_peg",)
+"""Task targets that are plans (where to hold a part), not object poses: kept from the episode."""
+
+
+def perceived_subgoals(task: str, info: dict, goals, tcp_pose: np.ndarray) -> list[Subgoal]:
+    """Sub-goals from perception, as a robot builds them: `goals` (`sim.perceived_goals.
+    PerceivedGoals` of the keys PERCEIVED_GOALS[task], made with the TCP at the measured
+    `tcp_pose` (7,)) give the hole, the inserted peg pose and the held peg (insert) or the peg
+    (grasp); of the episode's `info` only the part's facts and the grasp plan are read, never its
+    ground-truth targets."""
+    check_choice("sub-goal task", task, PERCEIVED_GOALS)
+    missing = [k for k in PERCEIVED_GOALS[task] if k not in goals.targets]
+    if missing:
+        raise ParameterError(f"perceived {task} sub-goals need the goal(s) {', '.join(missing)}: {goals.failure}")
+    poses = dict(goals.poses or {})
+    plan = {k: v for k, v in info.get("targets", {}).items() if k in PLAN_FACTS}
+    if task == "insert":
+        plan |= {"hole": goals.estimate.target_hole, "peg_goal": poses["peg_goal"]}
+    return SUBGOAL_SOURCES[task]({**info, "targets": plan}, poses, np.asarray(tcp_pose, float))
+
+
 class SubgoalTracker:
     """Hands out the current sub-goal; moves to the next when the TCP comes within `tolerance` of
     it, or has passed it: is nearer the next sub-goal than the current one is (less `tolerance`),

@@ -9,7 +9,7 @@ from pathlib import Path
 def register(sub) -> None:
     """Add `prefs` and its subcommands to the `fmb` subparsers."""
     from fmb.threads import add_threads_flag
-    from policies.cli import add_goals_flag
+    from policies.cli import add_goals_flag, add_sensor_flag
 
     top = sub.add_parser("prefs", help="preference data, labels and reward models for candidate selection")
     cmds = top.add_subparsers(dest="prefs_command", metavar="PREFS_COMMAND", required=True)
@@ -31,6 +31,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=200_000, help="first episode seed (default 200000)")
     p.add_argument("--out", type=Path, required=True, help="new preference folder")
     add_goals_flag(p)
+    add_sensor_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_flag(p, "rollout")
     p.set_defaults(handler=_cmd_collect)
@@ -75,7 +76,14 @@ def _cmd_collect(args) -> int:
         seed=args.seed,
     )
     spec = PolicyRunSpec(
-        str(args.policy), args.task, args.backend, args.split, args.side, device=args.device, goals=args.goals
+        str(args.policy),
+        args.task,
+        args.backend,
+        args.split,
+        args.side,
+        device=args.device,
+        goals=args.goals,
+        sensor=args.sensor,
     )
     summary = collect_preferences(spec, config, args.out, progress=not args.quiet, threads=args.threads)
     print(json.dumps(summary, indent=1))

@@ -2,6 +2,7 @@
 action through the safety filter, perception failures recorded; `--goals truth` as before; and
 `fmb train --goal-noise`."""
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -61,18 +62,68 @@ def test_goals_from_an_exact_estimate_are_the_tasks_targets():
     env.close()
 
 
+def test_tcp_goal_from_the_estimated_in_hand_pose_or_the_grasp_command():
+    from sim.perceived_goals import goal_estimator, perceive_goals, perception_errors
+    from sim.sensor import SENSORS
+
+    env = make_env("insert", objects=ObjectPool.fmb(families=("rectangle",)), sensor=SENSORS["default"])
+    env.reset(seed=3)
+    info = env.episode.info
+    estimator = goal_estimator(info["peg"], SMALL)
+    truth = {o.key: env.object_pose(o.key) for o in env.episode.objects}
+    for source, name in (("commanded", "commanded grasp"), ("estimated", "estimated in hand")):
+        config = dataclasses.replace(SMALL, in_hand=source)
+        goals = perceive_goals(env, estimator, config, np.random.default_rng(0), ("tcp_goal",))
+        assert goals.failure == "" and goals.in_hand_source == name and goals.held.pose is not None
+        t, r = pose_error(goals.targets["tcp_goal"], info["targets"]["tcp_goal"])
+        assert t < 0.01 and r < np.radians(5.0), (source, t, np.degrees(r))
+        errors = perception_errors(goals.estimate, truth, info, estimator, goals.held, env.tcp_pose())
+        assert errors["in_hand"]["translation_mm"] < 10.0 and "peg" not in errors
+    # the held peg cannot be found with an impossible threshold: a failure naming it, no goal
+    strict = dataclasses.replace(SMALL, in_hand="estimated", perception=PerceptionConfig(min_fitness=1.0))
+    goals = perceive_goals(env, goal_estimator(info["peg"], strict), strict, np.random.default_rng(0), ("tcp_goal",))
+    assert goals.targets == {} and "held peg was not found in the hand" in goals.failure
+    env.close()
+
+
+@pytest.mark.parametrize("task", ["insert", "grasp"])
+def test_gravmap_subgoals_from_perception_match_the_privileged_ones(task):
+    from policies.gravmap.subgoals import PERCEIVED_GOALS, perceived_subgoals, privileged_subgoals
+    from sim.perceived_goals import goal_estimator, perceive_goals
+
+    env = make_env(task, objects=ObjectPool.fmb(families=("rectangle",)))
+    env.reset(seed=3)
+    info = env.episode.info
+    goals = perceive_goals(
+        env, goal_estimator(info["peg"], SMALL), SMALL, np.random.default_rng(0), PERCEIVED_GOALS[task]
+    )
+    assert goals.failure == ""
+    seen = perceived_subgoals(task, info, goals, env.tcp_pose())
+    truth = privileged_subgoals(env)
+    assert [s.name for s in seen] == [s.name for s in truth] and [s.openness for s in seen] == [
+        s.openness for s in truth
+    ]
+    for a, b in zip(seen, truth):
+        assert np.linalg.norm(a.position - b.position) < 0.006, (task, a.name, a.position - b.position)
+    env.close()
+
+
 def test_eval_perceived_goals_end_to_end(goal_run, tmp_path):
     out = tmp_path / "result.json"
-    args = ["eval", "--policy", str(goal_run), "--episodes", "1", "--families", "rectangle", "--goals", "perceived"]
+    args = ["eval", "--policy", str(goal_run), "--episodes", "1", "--families", "rectangle"]  # perceived: the default
     assert main([*args, "--json", str(out), "--quiet"]) == 0
     result = json.loads(out.read_text())
     assert result["runner"]["goals"] == "perceived" and result["goals"]["source"] == "perceived"
     (row,) = result["episodes"]
     assert row["goals"] == "perceived" and row["in_hand_source"] == "commanded grasp"
     assert row["perception_failure"] == ""
-    for key in ("board", "hole", "peg"):
+    # the peg is held: its in-hand estimate and the grasp command are measured in the TCP frame
+    for key in ("board", "hole", "in_hand", "in_hand_commanded"):
         assert key in row["perception"]
+    assert "peg" not in row["perception"]
     assert row["perception"]["hole"]["translation_mm"] < 10.0  # the board is easy to see
+    assert row["perception"]["in_hand_commanded"]["translation_mm"] < 5.0  # the grasp slips a little
+    assert result["runner"]["sensor"] == result["goals"]["sensor"] == "default"  # a robot's camera
     assert sum(row["safety"].values()) == row["steps"] > 0
     summary = result["goals"]
     assert summary["perception_failures"] == 0 and summary["perception_errors"]["hole"]["n"] == 1
@@ -125,8 +176,8 @@ def test_safety_filter_stops_nan_and_limits_wild_actions():
 
 
 def test_truth_goals_keep_todays_runner(goal_run):
-    assert DEFAULT_GOAL_SOURCE == "truth"
-    spec = PolicyRunSpec(str(goal_run), families=("rectangle",))
+    assert DEFAULT_GOAL_SOURCE == "perceived"
+    spec = PolicyRunSpec(str(goal_run), families=("rectangle",), goals="truth")
     env, runner = spec.build()
     assert type(runner) is PolicyRunner  # no perception, no filter: the upper bound as before
     env.close()

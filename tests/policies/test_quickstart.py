@@ -35,8 +35,9 @@ def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
     report = out / "report.md"
     assert f"report: {report}" in printed
     text = report.read_text()
-    for row in ("| diffusion | seen |", "| diffusion | held-out |", "| bc | seen |", "| bc | held-out |"):
-        assert row in text
+    for policy in ("diffusion", "bc"):
+        for objects in ("seen", "held-out"):  # perceived goals (a robot's), the truth (upper bound) beside
+            assert f"| {policy} | {objects} |" in text and f"| {policy} | {objects}, truth (upper bound) |" in text
     for image in re.findall(r"\]\(([^)]+\.png)\)", text):
         assert (out / image).stat().st_size > 1000, image
     assert len(re.findall(r"\.png\)", text)) >= 3  # success per family, loss curves, a video still
@@ -44,10 +45,15 @@ def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
     assert results["bc"]["held-out"]["split"] == {"name": "family_holdout", "side": "test"}
     assert results["bc"]["seen"]["max_steps"] == 15 and "at most 15 steps per episode" in text
     assert set(results["diffusion"]["held-out"]["per_family"]) <= {"hexagon", "star"}
+    perceived = results["bc"]["seen"]["runner"]
+    assert perceived["goals"] == "perceived" and perceived["sensor"] == "default"
+    truth = results["bc"]["seen, truth (upper bound)"]
+    assert truth["runner"]["goals"] == "truth" and truth["goals"]["source"] == "truth (upper bound)"
+    assert "goals in evaluation" in text
     # A rerun reuses the demonstrations, the trained policies and their evaluations.
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert printed.count("already trained to 4 steps") == 2 and printed.count("reusing") == 4
+    assert printed.count("already trained to 4 steps") == 2 and printed.count("reusing") == 8
     # Other stage settings in the same folder are refused, and nothing saved is touched.
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     assert main([*argv, "--goal", "hole"]) == 2
