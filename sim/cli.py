@@ -75,6 +75,12 @@ def _common(p) -> None:
     p.add_argument("--split", default="all", help="object split (cad.splits): all, family_holdout, ... (default all)")
     p.add_argument("--side", default="train", help="train or test side of the split (default train)")
     p.add_argument("--placement", default="train", help="board placement: train or novel (default train)")
+    p.add_argument(
+        "--sensor",
+        default="exact",
+        help="depth camera model of sim.sensor for the recorded images and clouds: exact or default (D415-like) "
+        "(default exact)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -109,6 +115,7 @@ def _spec(args, cameras=(), image_size=128, point_cloud=0):
         args.side,
         args.placement,
         args.dart,
+        sensor=args.sensor,
     )
     spec.build()  # validate names (families, sizes, cameras) before any work starts
     return spec

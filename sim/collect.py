@@ -38,6 +38,7 @@ class RunSpec:
             then record the expert's action while a noisy one is executed.
         split, side: draw pegs from one side ("train"/"test") of a named split (cad.splits).
         placement: board placement (sim.randomization.PLACEMENTS).
+        sensor: depth camera model, a name of `sim.sensor.SENSORS` ("exact" or "default").
     """
 
     task: str = "insert"
@@ -52,11 +53,13 @@ class RunSpec:
     side: str = "train"
     placement: str = "train"
     dart: float = 0.0
+    sensor: str = "exact"
 
     def build(self):
         from sim.env import make_env
         from sim.experts import make_expert
         from sim.objects import ObjectPool
+        from sim.sensor import make_sensor
 
         pool = ObjectPool.fmb(families=self.families, sizes=self.sizes, split=self.split, side=self.side)
         env = make_env(
@@ -67,6 +70,7 @@ class RunSpec:
             image_size=self.image_size,
             point_cloud=self.point_cloud,
             placement=self.placement,
+            sensor=make_sensor(self.sensor),
         )
         return env, make_expert(self.task, noise=self.noise, dart=self.dart)
 
@@ -147,6 +151,7 @@ def collect(
             "cameras": list(spec.cameras),
             "image_size": list(spec.image_size),
             "point_cloud": spec.point_cloud,
+            "sensor": spec.sensor,
             "source": "fmb scripted expert",
             "split": {"name": spec.split, "side": spec.side},
         },

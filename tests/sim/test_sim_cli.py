@@ -57,6 +57,20 @@ def test_dart_collection_records_its_noise_scale(tmp_path):
     assert ep.meta["dart"] == 1.0 and ep.meta["success"] is True
 
 
+def test_collection_through_the_sensor_model_records_it(tmp_path):
+    args = ("--episodes", "1", "--cameras", "wrist", "--image-size", "32", *COMMON)
+    for sensor in ("exact", "default"):
+        proc = fmb("sim", "collect", "--out", str(tmp_path / sensor), "--sensor", sensor, *args)
+        assert proc.returncode == 0, proc.stderr
+    exact, noisy = (EpisodeStore.open(tmp_path / s) for s in ("exact", "default"))
+    assert (exact.meta["sensor"], noisy.meta["sensor"]) == ("exact", "default")
+    a, b = exact.load(0).data["obs/depth/wrist"][0], noisy.load(0).data["obs/depth/wrist"][0]
+    assert (b == 0).sum() > (a == 0).sum()  # missing returns at edges and grazing angles
+    assert not np.array_equal(a[b > 0], b[b > 0])  # noisy depth where it returns
+    bad = fmb("sim", "collect", "--out", str(tmp_path / "bad"), "--sensor", "kinect", *args)
+    assert bad.returncode != 0 and "unknown sensor 'kinect'; known: default, exact" in bad.stderr
+
+
 def test_collection_killed_midway_resumes(tmp_path):
     out = tmp_path / "demos"
     cmd = [sys.executable, "-m", "fmb", "sim", "collect", "--episodes", "8", "--out", str(out), *COMMON]

@@ -1,0 +1,195 @@
+"""`fmb eval --goals perceived` and the ROS graph run the same pipeline: one seeded insertion, once
+through the simulated robot loop (`policies.perceived.RobotLoopRunner`) and once over real DDS on
+loopback (the simulated robot, `fmb_perception` and the skill server, each in its own process, the
+skill started on perception's target hole). Both build the policy's goal from perception by the
+same rule and pass the policy's first action through the same filter and limits, so their goals
+agree within perception's tolerance and their first commands agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
+pytest.importorskip("open3d", reason="perception needs open3d: pip install -e .[perception]")
+pytest.importorskip("torch", reason="policies need the 'learn' extra (torch)")
+
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from fmb_ros import convert, qos  # noqa: E402
+from sim.perception import pose_error  # noqa: E402
+from tests.fmb_ros.processes import start_node, stop_node  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = ROOT / "launch" / "params" / "perception.yaml"
+SEED = 4  # an insertion scene whose board perception finds on both paths
+SKILL = "/insert_skill"
+
+
+@pytest.fixture(scope="module")
+def goal_policy(tmp_path_factory):
+    """A small deterministic BC policy conditioned on `tcp_goal`, trained enough to respond to it."""
+    from policies.train import train
+    from sim.collect import RunSpec, collect
+    from tests.policies.conftest import tiny, tiny_training
+
+    root = tmp_path_factory.mktemp("agreement")
+    collect(RunSpec("insert", families=("rectangle",)), root / "demos", episodes=3, progress=False)
+    config = tiny(policy_type="bc", goal="tcp_goal")
+    train([root / "demos"], root / "run", config, tiny_training(steps=150), progress=False, log=lambda m: None)
+    return root / "run"
+
+
+class _Recorder:
+    """The robot-loop runner of `fmb eval --goals perceived`, recording each safe command."""
+
+    def __init__(self, runner):
+        self.runner = runner
+        self.commands: list[tuple[np.ndarray, np.ndarray, bool]] = []  # (measured, command, close)
+
+    def reset(self, env):
+        self.runner.reset(env)
+
+    def act(self, env):
+        return self.runner.act(env)
+
+    def command(self, env, action):
+        measured = env.tcp_pose()
+        pose, close = self.runner.command(env, action)
+        self.commands.append((measured, np.asarray(pose, float), bool(close)))
+        return pose, close
+
+
+def _simulated(run: Path) -> tuple[np.ndarray, list, dict]:
+    """(the policy's goal, the commands, the episode facts) of `fmb eval --goals perceived`'s loop."""
+    from policies.evaluate import PolicyRunSpec
+    from sim.rollout import run_episode
+
+    spec = PolicyRunSpec(str(run), "insert", goals="perceived", sensor="exact", device="cpu", max_steps=3)
+    env, runner = spec.build()
+    recorder = _Recorder(runner)
+    runner.rng = np.random.default_rng(SEED)
+    run_episode(env, recorder, SEED)
+    info = env.episode.info
+    env.close()
+    assert runner.report["perception_failure"] == "", runner.report
+    return np.asarray(runner.runner.goal_pose, float), recorder.commands, info
+
+
+def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
+    goal_sim, commands_sim, info_sim = _simulated(goal_policy)
+
+    domain = 1 + (os.getpid() * 23 + 11) % 100
+    env = dict(
+        os.environ,
+        ROS_DOMAIN_ID=str(domain),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"),
+        ROS_LOG_DIR=str(tmp_path),
+    )
+    sim = start_node(
+        "fmb_ros.sim_robot", "--params-file", str(PARAMS), "-p", "task:=insert", "-p", f"seed:={SEED}",
+        "-p", "real_time_factor:=0.5", "-p", "sensor:=exact", env=env, log=tmp_path / "sim.log",
+    )  # fmt: skip
+    perception = start_node(
+        "fmb_ros.perception_node", "--params-file", str(PARAMS), "-p", "rate:=1.0",
+        env=env, log=tmp_path / "perception.log",
+    )  # fmt: skip
+    skill = start_node(
+        "fmb_ros.skill_server", "-r", f"__node:={SKILL[1:]}", "-p", "skill:=insert",
+        "-p", f"checkpoint:={goal_policy}", "-p", "device:=cpu", "-p", "inference:=sync",
+        "-p", "policy_goal:=goal", "-p", "target_topic:=/fmb_perception/target_hole", "-p", "max_steps:=3",
+        "-p", "use_sim_time:=true", env=env, log=tmp_path / "skill.log",
+    )  # fmt: skip
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    ctx = rclpy.context.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    node = rclpy.create_node("agreement_client", context=ctx)
+    executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    got: dict[str, list] = {k: [] for k in ("hole", "status", "episode", "tcp", "command")}
+    for key, topic, msg_type, profile in (
+        ("hole", "/fmb_perception/target_hole", PoseStamped, qos.STATE),
+        ("status", f"{SKILL}/status", DiagnosticStatus, qos.STATE),
+        ("episode", "/ground_truth/episode", String, qos.LATCHED),
+        ("tcp", "/tcp_pose", PoseStamped, qos.STATE),
+    ):
+        node.create_subscription(msg_type, topic, got[key].append, profile)
+    # each command with the newest measured pose that had arrived before it (what the skill acted on)
+    on_command = lambda msg: got["command"].append((msg, got["tcp"][-1] if got["tcp"] else None))  # noqa: E731
+    node.create_subscription(PoseStamped, "/equilibrium_pose", on_command, qos.COMMAND)
+    start = node.create_client(Trigger, f"{SKILL}/start")
+    names = ("sim.log", "perception.log", "skill.log")
+
+    def logs() -> str:
+        return "\n".join(f"--- {n}\n{(tmp_path / n).read_text()[-2500:]}" for n in names)
+
+    def spin_until(predicate, timeout: float, what: str) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+            assert all(p.poll() is None for p in (sim, perception, skill)), logs()
+            if predicate():
+                return
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n{logs()}")
+
+    def ready() -> bool:
+        values = convert.status_values(got["status"][-1]) if got["status"] else {}
+        return bool(got["hole"] and got["episode"]) and values.get("observation_age", "none") != "none"
+
+    try:
+        spin_until(ready, 120.0, "the robot, perception's target hole and the skill")
+        info = convert.from_json(got["episode"][-1].data)
+        assert (info["peg"], info["hole"]) == (info_sim["peg"], info_sim["hole"])  # the same scene
+        assert start.wait_for_service(timeout_sec=15.0)
+        before = len(got["command"])
+        end = time.monotonic() + 30.0
+        while True:  # the skill's own subscription may not have had perception's target yet
+            future = start.call_async(Trigger.Request())
+            spin_until(future.done, 30.0, "the start service")
+            answer = future.result()
+            if answer.success or not answer.message.startswith("no target") or time.monotonic() > end:
+                break
+            spin_until(lambda pause=time.monotonic() + 0.5: time.monotonic() > pause, 5.0, "half a second")
+        assert answer.success, answer.message
+        spin_until(lambda: len(got["command"]) > before, 30.0, "the skill's first command")
+        first, measured = got["command"][before]
+        command_ros, frame, _ = convert.pose_stamped_array(first)
+        assert frame == "panda_link0" and measured is not None
+        measured_ros = convert.pose_stamped_array(measured)[0]
+        spin_until(lambda: "policy_goal" in convert.status_values(got["status"][-1]), 10.0, "the policy goal")
+        goal_ros = np.asarray(json.loads(convert.status_values(got["status"][-1])["policy_goal"]), float)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+        for proc in (skill, perception, sim):
+            stop_node(proc)
+    for proc, name in zip((sim, perception, skill), names):
+        assert proc.returncode in (0, -signal.SIGINT), (tmp_path / name).read_text()[-3000:]
+
+    # The same goal within perception's tolerance (two estimates on two clouds of one scene), and
+    # both near the simulator's own target.
+    t, r = pose_error(goal_ros, goal_sim)
+    assert t < 0.003 and r < np.radians(2.0), (t, np.degrees(r))
+    truth = np.asarray(info["targets"]["tcp_goal"], float)
+    for goal in (goal_ros, goal_sim):
+        t, r = pose_error(goal, truth)
+        assert t < 0.005 and r < np.radians(3.0), (t, np.degrees(r))
+    # The same first command about the measured pose: one policy on one state, one filter.
+    measured_sim, command_sim, _ = commands_sim[0]
+    step_sim = command_sim[:3] - measured_sim[:3]
+    step_ros = command_ros[:3] - measured_ros[:3]
+    assert np.linalg.norm(measured_ros[:3] - measured_sim[:3]) < 0.002  # the arm at its start on both
+    assert np.linalg.norm(step_ros - step_sim) < 0.002, (step_ros, step_sim)
+    assert pose_error(command_ros, command_sim)[1] < np.radians(1.0)
