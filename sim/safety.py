@@ -221,7 +221,6 @@ class SafetyFilter:
             return SafeCommand(out.pose, self._last_close, Verdict.LIMITED, "; ".join(reasons))
         return SafeCommand(out.pose, self._last_close, Verdict.PASSED, "")
 
-
     def filter_action(self, action, measured_pose, observation_stamp: float | None, now: float) -> SafeCommand:
         """Make a policy's delta `action` (7,) (translation [m], rotation vector [rad], gripper >= 0.5 =
         close) safe: the absolute target it asks for about `measured_pose` through `filter`. A
