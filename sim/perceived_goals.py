@@ -23,8 +23,9 @@ The goals are those of the tasks' `info["targets"]` that a policy conditions on
 - `grasp`: the estimated peg pose composed with the task's planned grasp in the peg frame
   (`targets["grasp_in_peg"]`, a plan fact of the part, not a measured pose).
 
-`goals_from_estimate` is the pure step (an estimate in, goals out), so that the ROS skill server
-can call it with the perception node's estimate. A goal whose object was not found (or was found
+`policy_goal` is the one rule from a perceived target (hole or peg pose) to a goal; the ROS skill
+server applies it to its goal message (`fmb_ros.skill.SkillExecution.start`), `goals_from_estimate`
+to a scene estimate (an estimate in, goals out). A goal whose object was not found (or was found
 below the estimator's `min_fitness`) is a failure with a reason, never a ground-truth fallback.
 `perception_errors` compares an estimate with the simulator's poses (for evaluation only).
 """
