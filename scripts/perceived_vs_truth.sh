@@ -1,32 +1,55 @@
 #!/usr/bin/env bash
 # Success with perceived goals (what a robot gets) beside ground-truth goals (an upper bound), for
-# insertion and grasp: the quickstart's policies plus two more diffusion training seeds, then
-# `fmb bench perception` on the same sensor model. Results land under OUT (default runs/perceived).
-# Usage: scripts/perceived_vs_truth.sh [OUT] [EPISODES]     (about 1.5 h on 2 idle cores)
+# insertion and grasp: the quickstart's policies, the insertion diffusion policy trained with goal
+# noise (fmb train --goal-noise), two more diffusion training seeds, then `fmb bench perception` on
+# the default sensor model and on it without its calibration error. Every stage reuses what an
+# earlier run of this script left in OUT (default runs/perceived), so it can be stopped and rerun.
+# Usage: scripts/perceived_vs_truth.sh [OUT] [EPISODES] [SEEDS]   (about 2.5 h on 2 idle cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-runs/perceived}"
 EPISODES="${2:-50}"
+SEEDS="${3:-1 2}"
 FMB=.venv/bin/fmb
 mkdir -p "$OUT"
+
+# evaluate RUN NAME: perceived and truth goals on both sides of family_holdout, into $OUT/insert/eval_NAME_*.json
+evaluate() {
+  local run="$1" name="$2"
+  for goals in perceived truth; do
+    for side in train test; do
+      local json="$OUT/insert/eval_${name}_${side}_${goals}.json"
+      [ -s "$json" ] && continue
+      $FMB eval --policy "$run" --episodes "$EPISODES" --split family_holdout --side "$side" \
+        --action-horizon 2 --goals "$goals" --json "$json.part" --quiet > /dev/null
+      mv "$json.part" "$json"
+    done
+  done
+}
 
 # Insertion: the quickstart (demonstrations, diffusion seed 0, BC), evaluated both ways.
 $FMB quickstart --out "$OUT/insert" --eval-episodes "$EPISODES" --quiet
 # Grasp: the same recipe with the grasp goal.
 $FMB quickstart --out "$OUT/grasp" --task grasp --goal grasp --eval-episodes "$EPISODES" --quiet
 
-# Two more diffusion seeds of the insertion recipe.
-for seed in 1 2; do
-  run="$OUT/insert/diffusion_seed$seed"
-  $FMB train --data "$OUT/insert/demos" --out "$run" --goal tcp_goal --steps 2500 --seed "$seed" --quiet
-  for goals in perceived truth; do
-    for side in train test; do
-      $FMB eval --policy "$run" --episodes "$EPISODES" --split family_holdout --side "$side" \
-        --action-horizon 2 --goals "$goals" --json "$OUT/insert/eval_seed${seed}_${side}_${goals}.json" --quiet
-    done
-  done
+# Perception on the default sensor model, and on it without the calibration error (what is left is
+# depth noise and missing returns): insertion scenes (held pegs) and vertical-chain scenes (lying pegs).
+for task in insert vertical_chain; do
+  [ -s "$OUT/perception_$task.json" ] || $FMB bench perception --scenes 20 --task "$task" --json > "$OUT/perception_$task.json"
 done
+[ -s "$OUT/perception_insert_calibrated.json" ] || $FMB bench perception --scenes 20 --task insert \
+  --extrinsic-rotation 0 --extrinsic-translation 0 --json > "$OUT/perception_insert_calibrated.json"
 
-# Perception on the default sensor model: scenes with a lying or standing peg, and held pegs.
-$FMB bench perception --scenes 20 --json > "$OUT/perception_vertical_chain.json"
-$FMB bench perception --scenes 20 --task insert --json > "$OUT/perception_insert.json"
+# The insertion diffusion policy trained with goal noise near the measured perception error.
+run="$OUT/insert/diffusion_goal_noise"
+$FMB train --data "$OUT/insert/demos" --out "$run" --goal tcp_goal --steps 2500 --checkpoint-every 1250 \
+  --goal-noise 1.0,0.5 --seed 0 --quiet $([ -d "$run" ] && echo --resume)
+evaluate "$run" goal_noise
+
+# More diffusion seeds of the insertion recipe.
+for seed in $SEEDS; do
+  run="$OUT/insert/diffusion_seed$seed"
+  $FMB train --data "$OUT/insert/demos" --out "$run" --goal tcp_goal --steps 2500 --checkpoint-every 1250 \
+    --seed "$seed" --quiet $([ -d "$run" ] && echo --resume)
+  evaluate "$run" "seed$seed"
+done

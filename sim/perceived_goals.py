@@ -21,7 +21,10 @@ The goals are those of the tasks' `info["targets"]` that a policy conditions on
     failure. Either way the estimate is made and its error reported when the simulator is asked
     (`perception_errors`: "in_hand" the estimate's, "in_hand_commanded" the command's);
 - `grasp`: the estimated peg pose composed with the task's planned grasp in the peg frame
-  (`targets["grasp_in_peg"]`, a plan fact of the part, not a measured pose).
+  (`targets["grasp_in_peg"]`, a plan fact of the part, not a measured pose), turned 180 deg about
+  the TCP axis where that keeps the hand facing forward, the rule the task's own target follows
+  (`sim.tasks.geometry.comfortable_grasp`: a parallel gripper is symmetric). A lying peg
+  registered end for end then still gets a hand the policy has seen, not one turned backwards.
 
 `policy_goal` is the one rule from a perceived target (hole or peg pose) to a goal; the ROS skill
 server applies it to its goal message (`fmb_ros.skill.SkillExecution.start`), `goals_from_estimate`
@@ -171,7 +174,7 @@ def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tupl
         tcp_pose: (7,) measured TCP pose [m, xyzw].
     """
     from sim.objects import ObjectPool
-    from sim.tasks.geometry import inserted_peg_pose
+    from sim.tasks.geometry import comfortable_grasp, inserted_peg_pose
     from sim.tasks.insert import nearest_fitting_goal
 
     check_choice("goal", key, tuple(GOAL_OBJECTS))
@@ -182,7 +185,7 @@ def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tupl
         grasp_in_peg = info.get("targets", {}).get("grasp_in_peg")
         if grasp_in_peg is None:
             raise ParameterError("goal 'grasp': the task has no grasp plan (targets.grasp_in_peg)")
-        return compose(target, np.asarray(grasp_in_peg, float)), ""
+        return comfortable_grasp(compose(target, np.asarray(grasp_in_peg, float)), pose([0.0, 0.0, 0.0])), ""
     source = ""
     if peg_in_tcp is None:
         peg_in_tcp, source = in_hand_pose(info)

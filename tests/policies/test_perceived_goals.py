@@ -219,3 +219,29 @@ def test_train_command_stores_goal_noise(state_store, tmp_path, capsys):
     assert run["train"]["goal_noise_position"] == pytest.approx(0.0015)
     assert run["train"]["goal_noise_rotation"] == pytest.approx(np.radians(0.5))
     assert main(["train", "--data", str(state_store.root), "--out", str(tmp_path / "r2"), "--goal-noise", "1"]) == 2
+
+
+def test_grasp_goal_keeps_the_hand_forward_when_the_peg_is_seen_end_for_end():
+    """A lying peg registered turned half way round (its ends swapped, the cue the sensor noise
+    hides) gives the task's grasp turned about the TCP axis, not a hand facing backwards."""
+    from scipy.spatial.transform import Rotation
+
+    from sim.perceived_goals import policy_goal
+    from sim.spatial import compose, inverse, pose
+
+    env = make_env("grasp", objects=ObjectPool.fmb(families=("rectangle",)))
+    for seed in range(20):
+        _, info = env.reset(seed=seed)
+        if not info["episode"]["standing"]:
+            break
+    facts, targets = info["episode"], info["episode"]["targets"]
+    peg = np.asarray(targets["peg_start"])  # where the task's grasp was planned (it then settles)
+    exact, _ = policy_goal("grasp", peg, facts, env.tcp_pose())
+    assert np.allclose(exact, targets["grasp"], atol=1e-9)  # an exact estimate: the task's target
+    centre = pose(peg[:3])
+    half_turn = compose(centre, compose(pose([0, 0, 0], Rotation.from_euler("z", np.pi).as_quat()), inverse(centre)))
+    goal, _ = policy_goal("grasp", compose(half_turn, peg), facts, env.tcp_pose())
+    forward = Rotation.from_quat(goal[3:]).apply([1.0, 0.0, 0.0])[0]
+    _, turn = pose_error(goal, targets["grasp"])
+    assert forward > 0 and turn < np.radians(1.0), (forward, np.degrees(turn))
+    env.close()
