@@ -178,7 +178,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
     from policies.checkpoint import trained_to
     from policies.config import default_state_keys, preset
     from policies.evaluate import PolicyRunSpec, earlier_result, evaluate
-    from policies.report import plot_losses, plot_success, video_still, write_report
+    from policies.report import plot_losses, plot_success, plot_success_by_goal_error, video_still, write_report
     from policies.train import train
     from sim.collect import RunSpec, collect
     from sim.tasks import step_limit
@@ -255,6 +255,9 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
     plots.mkdir(parents=True, exist_ok=True)
     images = {
         "Success per shape family": plot_success(results, plots / "success_per_family.png"),
+        "Success by the perceived goal's error": plot_success_by_goal_error(
+            results, plots / "success_by_goal_error.png"
+        ),
         "Training loss": plot_losses({k: r / "train_log.csv" for k, r in runs.items()}, plots / "loss.png"),
     }
     for kind, mp4 in videos.items():

@@ -1,4 +1,6 @@
-"""The quickstart report: Markdown with PNG plots (success per shape, loss curves, a video still)."""
+"""The quickstart report: Markdown with PNG plots (success per shape, success by the perceived
+goal's error, loss curves, a video still) and, for evaluations with perceived goals, what
+perception and the safety filter did."""
 
 from __future__ import annotations
 
@@ -38,6 +40,110 @@ def plot_success(results: dict[str, dict[str, dict]], png: Path) -> Path:
     fig.savefig(png)
     plt.close(fig)
     return png
+
+
+GOAL_ERROR_OBJECTS = ("hole", "peg")
+"""The perceived object whose error a goal inherits, first one an episode reports: the target hole
+(insertion's `tcp_goal`, `hole`) or the peg (`grasp`)."""
+ERROR_BINS_MM = (0.0, 1.0, 1.5, 2.0, 3.0, np.inf)
+"""Edges [mm] of the goal-error bins of `success_by_goal_error`."""
+
+
+def _goal_error(episode: dict) -> float | None:
+    perception = episode.get("perception") or {}
+    for key in GOAL_ERROR_OBJECTS:
+        if perception.get(key):
+            return perception[key]["translation_mm"]
+    return None
+
+
+def success_by_goal_error(result: dict) -> list[tuple[str, int, int]]:
+    """[(bin label, successes, episodes)] of a perceived-goal evaluation's episodes, binned by the
+    translation error [mm] of the object their goal came from (GOAL_ERROR_OBJECTS); empty bins
+    left out, [] when no episode reports one (truth goals)."""
+    errors = [(_goal_error(e), e["success"]) for e in result.get("episodes", [])]
+    errors = [(mm, ok) for mm, ok in errors if mm is not None]
+    rows = []
+    for lo, hi in zip(ERROR_BINS_MM[:-1], ERROR_BINS_MM[1:]):
+        inside = [ok for mm, ok in errors if lo <= mm < hi]
+        if inside:
+            label = f">= {lo:g}" if np.isinf(hi) else f"{lo:g}-{hi:g}"
+            rows.append((label, int(sum(inside)), len(inside)))
+    return rows
+
+
+def plot_success_by_goal_error(results: dict[str, dict[str, dict]], png: Path) -> Path | None:
+    """Success rate against the perceived goal's error (`success_by_goal_error`), one line per
+    perceived evaluation, each point labelled with its episode count; None when none has one."""
+    series = [(f"{p} / {o}", success_by_goal_error(r)) for p, per in results.items() for o, r in per.items()]
+    series = [(label, rows) for label, rows in series if rows]
+    if not series:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [
+        f"{lo:g}-{hi:g}" if np.isfinite(hi) else f">= {lo:g}" for lo, hi in zip(ERROR_BINS_MM[:-1], ERROR_BINS_MM[1:])
+    ]
+    fig, ax = plt.subplots(figsize=(5.5, 3.4), dpi=100)
+    for label, rows in series:
+        x = [labels.index(b) for b, _, _ in rows]
+        ax.plot(x, [k / n for _, k, n in rows], marker="o", lw=1.2, label=label)
+        for xi, (_, k, n) in zip(x, rows):
+            ax.annotate(f"{n}", (xi, k / n), textcoords="offset points", xytext=(0, 5), fontsize=7, ha="center")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel("perceived goal object's position error [mm] (hole or peg)")
+    ax.set_ylabel("success rate")
+    ax.set_ylim(0, 1.08)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+    return png
+
+
+def _median_error(errors: dict | None) -> str:
+    if not errors:
+        return ""
+    t, r = errors["translation_mm"], errors["rotation_deg"]
+    return f"{t['median']:.2f} mm / {r['median']:.2f} deg (max {t['max']:.1f} mm / {r['max']:.1f} deg)"
+
+
+def perception_lines(results: dict[str, dict[str, dict]]) -> list[str]:
+    """Markdown table of what perception and the safety filter did in each perceived evaluation
+    (median and max errors against the simulator's poses; [] when none was perceived)."""
+    rows = []
+    keys = ("board", "hole", "peg", "in_hand", "in_hand_commanded")
+    for policy, per in results.items():
+        for objects, r in per.items():
+            goals = r.get("goals", {})
+            if goals.get("source") != "perceived":
+                continue
+            errors = goals.get("perception_errors", {})
+            cells = [_median_error(errors.get(k)) for k in keys]
+            rejected = goals.get("episodes_with_rejected_commands", 0)
+            rows.append(
+                f"| {policy} | {objects} | "
+                + " | ".join(cells)
+                + f" | {goals.get('perception_failures', 0)} | {rejected} |"
+            )
+    if not rows:
+        return []
+    return [
+        "## Perception and safety filter (perceived goals)",
+        "",
+        "Median error against the simulator's poses (max in brackets); in-hand: the peg estimated in the"
+        " hand, and the commanded grasp the goal used (`fmb eval --in-hand`); failures: episodes ended"
+        " because an object was not found; rejected: episodes in which the safety filter rejected a command.",
+        "",
+        "| policy | objects | board | hole | peg | in hand (estimated) | in hand (commanded) | failures | rejected |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def plot_losses(logs: dict[str, Path], png: Path) -> Path:
@@ -99,6 +205,7 @@ def write_report(out: Path, facts: dict, results: dict[str, dict[str, dict]], im
                 cells.append(f"{s['successes']}/{s['episodes']}" if s else "")
             lines.append(f"| {policy} | {objects} | " + " | ".join(cells) + " |")
     lines.append("")
+    lines += perception_lines(results)
     for label, png in images.items():
         if png is not None:
             lines += [f"## {label}", "", f"![{label}]({Path(png).relative_to(out)})", ""]

@@ -50,6 +50,10 @@ def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
     truth = results["bc"]["seen, truth (upper bound)"]
     assert truth["runner"]["goals"] == "truth" and truth["goals"]["source"] == "truth (upper bound)"
     assert "goals in evaluation" in text
+    # what perception and the filter did, and success against the goal's error, for perceived rows only
+    perception = text.split("## Perception and safety filter (perceived goals)")[1].split("\n## ")[0]
+    assert "| bc | seen | " in perception and "truth" not in perception.split("|---|")[-1]
+    assert "(plots/success_by_goal_error.png)" in text
     # A rerun reuses the demonstrations, the trained policies and their evaluations.
     assert main(argv) == 0
     printed = capsys.readouterr().out
