@@ -21,10 +21,9 @@ The goals are those of the tasks' `info["targets"]` that a policy conditions on
     failure. Either way the estimate is made and its error reported when the simulator is asked
     (`perception_errors`: "in_hand" the estimate's, "in_hand_commanded" the command's);
 - `grasp`: the estimated peg pose composed with the task's planned grasp in the peg frame
-  (`targets["grasp_in_peg"]`, a plan fact of the part, not a measured pose), turned 180 deg about
-  the TCP axis where that keeps the hand facing forward, the rule the task's own target follows
-  (`sim.tasks.geometry.comfortable_grasp`: a parallel gripper is symmetric). A lying peg
-  registered end for end then still gets a hand the policy has seen, not one turned backwards.
+  (`targets["grasp_in_peg"]`, a plan fact of the part, not a measured pose), with the gripper's
+  and the prism's symmetries resolved as the planner would (`planned_grasp`): a lying peg
+  registered end for end still gets a hand from above, facing forward, as in training.
 
 `policy_goal` is the one rule from a perceived target (hole or peg pose) to a goal; the ROS skill
 server applies it to its goal message (`fmb_ros.skill.SkillExecution.start`), `goals_from_estimate`
@@ -160,6 +159,44 @@ def _found(estimate: SceneEstimate, key: str, min_fitness: float) -> str:
     return ""
 
 
+HAND_DOWN = 0.5
+"""A grasp whose TCP axis points down at least this much (cosine with the base's -z) is one the
+planner could have made (its grasps come from above); `planned_grasp` keeps the estimate's then."""
+
+
+def _peg_spec(info: dict, key: str):
+    from sim.objects import ObjectPool
+
+    pegs = {s.part_name: s for s in ObjectPool.fmb().pegs}
+    if info.get("peg") not in pegs:
+        raise ParameterError(f"goal {key!r}: the task facts name no known peg part (peg: {info.get('peg')!r})")
+    return pegs[info["peg"]]
+
+
+def planned_grasp(peg_pose, grasp_in_peg, length: float) -> np.ndarray:
+    """(7,) TCP pose of the task's planned grasp (`grasp_in_peg`, TCP in the peg frame) of a peg
+    perceived at `peg_pose`, resolving what perception cannot tell apart:
+
+    - a parallel gripper is symmetric: the grasp turned 180 deg about the TCP axis where that keeps
+      the hand facing forward (`sim.tasks.geometry.comfortable_grasp`, the task's own rule);
+    - a prism's ends (`sim.perception.end_flips`, a peg of `length` [m]): a lying peg registered end
+      for end about a horizontal axis puts the grasp under the table, hand up. Its end flip is the
+      true pose, so where the estimate's grasp does not point down (HAND_DOWN), the flip whose grasp
+      points down most is taken. Swapped about the vertical axis, both point down and the
+      estimate's stands: the grasp lands mirrored along the peg, still on it.
+    """
+    from scipy.spatial.transform import Rotation
+
+    from sim.perception import end_flips, matrix_to_pose, pose_to_matrix
+    from sim.tasks.geometry import comfortable_grasp
+
+    T = pose_to_matrix(peg_pose)
+    candidates = [np.asarray(peg_pose, float)] + [matrix_to_pose(T @ F) for F in end_flips(length)]
+    grasps = [comfortable_grasp(compose(c, grasp_in_peg), pose([0.0, 0.0, 0.0])) for c in candidates]
+    down = [-Rotation.from_quat(g[3:]).apply([0.0, 0.0, 1.0])[2] for g in grasps]
+    return grasps[0] if down[0] >= HAND_DOWN else grasps[int(np.argmax(down))]
+
+
 def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tuple[np.ndarray, str]:
     """(the goal `key` (7,) [m, xyzw], in-hand source) a policy conditions on, from the skill's
     perceived `target`: the target hole's pose for "hole" and "tcp_goal", the peg's for "grasp".
@@ -173,8 +210,7 @@ def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tupl
         info: the episode's task facts (see `goals_from_estimate`).
         tcp_pose: (7,) measured TCP pose [m, xyzw].
     """
-    from sim.objects import ObjectPool
-    from sim.tasks.geometry import comfortable_grasp, inserted_peg_pose
+    from sim.tasks.geometry import inserted_peg_pose
     from sim.tasks.insert import nearest_fitting_goal
 
     check_choice("goal", key, tuple(GOAL_OBJECTS))
@@ -185,18 +221,15 @@ def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tupl
         grasp_in_peg = info.get("targets", {}).get("grasp_in_peg")
         if grasp_in_peg is None:
             raise ParameterError("goal 'grasp': the task has no grasp plan (targets.grasp_in_peg)")
-        return comfortable_grasp(compose(target, np.asarray(grasp_in_peg, float)), pose([0.0, 0.0, 0.0])), ""
+        return planned_grasp(target, np.asarray(grasp_in_peg, float), _peg_spec(info, key).length_m), ""
     source = ""
     if peg_in_tcp is None:
         peg_in_tcp, source = in_hand_pose(info)
     if peg_in_tcp is None:
         raise ParameterError("goal 'tcp_goal': needs a held peg's in-hand pose (peg_in_tcp or grasp_offset)")
-    pegs = {s.part_name: s for s in ObjectPool.fmb().pegs}
-    if info.get("peg") not in pegs:
-        raise ParameterError(f"goal 'tcp_goal': the task facts name no known peg part (peg: {info.get('peg')!r})")
     peg_in_tcp = np.asarray(peg_in_tcp, float)
     held = compose(np.asarray(tcp_pose, float), peg_in_tcp)  # where the hand holds the peg now
-    inserted = inserted_peg_pose(target, pegs[info["peg"]], INSERT_DEPTH)
+    inserted = inserted_peg_pose(target, _peg_spec(info, key), INSERT_DEPTH)
     peg_goal = nearest_fitting_goal(info, inserted, target, held)
     return compose(peg_goal, inverse(peg_in_tcp)), source
 

@@ -222,11 +222,13 @@ def test_train_command_stores_goal_noise(state_store, tmp_path, capsys):
 
 
 def test_grasp_goal_keeps_the_hand_forward_when_the_peg_is_seen_end_for_end():
-    """A lying peg registered turned half way round (its ends swapped, the cue the sensor noise
-    hides) gives the task's grasp turned about the TCP axis, not a hand facing backwards."""
+    """A lying peg registered with its ends swapped (the cue the sensor noise hides) gives a grasp
+    from above, facing forward: about the vertical, the task's grasp turned about the TCP axis;
+    about a horizontal axis (upside down), the task's grasp itself."""
     from scipy.spatial.transform import Rotation
 
     from sim.perceived_goals import policy_goal
+    from sim.perception import end_flips, matrix_to_pose, pose_to_matrix
     from sim.spatial import compose, inverse, pose
 
     env = make_env("grasp", objects=ObjectPool.fmb(families=("rectangle",)))
@@ -244,4 +246,18 @@ def test_grasp_goal_keeps_the_hand_forward_when_the_peg_is_seen_end_for_end():
     forward = Rotation.from_quat(goal[3:]).apply([1.0, 0.0, 0.0])[0]
     _, turn = pose_error(goal, targets["grasp"])
     assert forward > 0 and turn < np.radians(1.0), (forward, np.degrees(turn))
+    # ends swapped about a horizontal axis (the peg seen upside down): its end flip is the truth,
+    # and the only one whose grasp comes from above
+    length = {s.part_name: s for s in ObjectPool.fmb().pegs}[facts["peg"]].length_m
+    horizontal = [
+        F
+        for F in end_flips(length)
+        if abs((pose_to_matrix(peg)[:3, :3] @ Rotation.from_matrix(F[:3, :3]).as_rotvec())[2]) < 0.1
+    ]
+    assert horizontal  # a lying rectangle: one flip axis across the peg lies flat
+    for F in horizontal:
+        upside_down = matrix_to_pose(pose_to_matrix(peg) @ F)
+        goal, _ = policy_goal("grasp", upside_down, facts, env.tcp_pose())
+        t, r = pose_error(goal, targets["grasp"])
+        assert t < 1e-6 and r < 1e-6, (t, np.degrees(r))
     env.close()
