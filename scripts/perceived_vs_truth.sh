@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Success with perceived goals (what a robot gets) beside ground-truth goals (an upper bound), for
 # insertion and grasp: the quickstart's policies, the insertion diffusion policy trained with goal
-# noise (fmb train --goal-noise), two more diffusion training seeds, then `fmb bench perception` on
-# the default sensor model and on it without its calibration error. Every stage reuses what an
-# earlier run of this script left in OUT (default runs/perceived), so it can be stopped and rerun.
+# noise (fmb train --goal-noise), the diffusion policy on novel board placements,
+# two more diffusion training seeds, and `fmb bench perception` on the default sensor model and on
+# it without its calibration error. Every stage reuses what an earlier run of this script left in
+# OUT (default runs/perceived), so it can be stopped and rerun.
 # Usage: scripts/perceived_vs_truth.sh [OUT] [EPISODES] [SEEDS]   (about 2.5 h on 2 idle cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,18 +14,26 @@ SEEDS="${3:-1 2}"
 FMB=.venv/bin/fmb
 mkdir -p "$OUT"
 
-# evaluate RUN NAME: perceived and truth goals on both sides of family_holdout, into $OUT/insert/eval_NAME_*.json
+# evaluate RUN NAME [SPLIT] [SIDES] [PLACEMENT]: perceived and truth goals on each side of SPLIT
+# (default family_holdout, both sides), into $OUT/insert/eval_NAME_SIDE_GOALS.json
 evaluate() {
-  local run="$1" name="$2"
+  local run="$1" name="$2" split="${3:-family_holdout}" sides="${4:-train test}" placement="${5:-train}"
   for goals in perceived truth; do
-    for side in train test; do
+    for side in $sides; do
       local json="$OUT/insert/eval_${name}_${side}_${goals}.json"
       [ -s "$json" ] && continue
-      $FMB eval --policy "$run" --episodes "$EPISODES" --split family_holdout --side "$side" \
+      $FMB eval --policy "$run" --episodes "$EPISODES" --split "$split" --side "$side" --placement "$placement" \
         --action-horizon 2 --goals "$goals" --json "$json.part" --quiet > /dev/null
       mv "$json.part" "$json"
     done
   done
+}
+
+# train RUN ARGS...: the insertion recipe (tcp_goal, 2500 steps), continued where a checkpoint exists
+train() {
+  local run="$1"; shift
+  $FMB train --data "$OUT/insert/demos" --out "$run" --goal tcp_goal --steps 2500 --checkpoint-every 1250 \
+    --quiet "$@" $(compgen -G "$run/checkpoints/step_*" > /dev/null && echo --resume)
 }
 
 # Insertion: the quickstart (demonstrations, diffusion seed 0, BC), evaluated both ways.
@@ -41,15 +50,14 @@ done
   --extrinsic-rotation 0 --extrinsic-translation 0 --json > "$OUT/perception_insert_calibrated.json"
 
 # The insertion diffusion policy trained with goal noise near the measured perception error.
-run="$OUT/insert/diffusion_goal_noise"
-$FMB train --data "$OUT/insert/demos" --out "$run" --goal tcp_goal --steps 2500 --checkpoint-every 1250 \
-  --goal-noise 1.0,0.5 --seed 0 --quiet $([ -d "$run" ] && echo --resume)
-evaluate "$run" goal_noise
+train "$OUT/insert/diffusion_goal_noise" --goal-noise 1.0,0.5 --seed 0
+evaluate "$OUT/insert/diffusion_goal_noise" goal_noise
+
+# The quickstart's diffusion policy with the board placed outside the demonstrations' box.
+evaluate "$OUT/insert/diffusion" novel_placement family_holdout train novel
 
 # More diffusion seeds of the insertion recipe.
 for seed in $SEEDS; do
-  run="$OUT/insert/diffusion_seed$seed"
-  $FMB train --data "$OUT/insert/demos" --out "$run" --goal tcp_goal --steps 2500 --checkpoint-every 1250 \
-    --seed "$seed" --quiet $([ -d "$run" ] && echo --resume)
-  evaluate "$run" "seed$seed"
+  train "$OUT/insert/diffusion_seed$seed" --seed "$seed"
+  evaluate "$OUT/insert/diffusion_seed$seed" "seed$seed"
 done
