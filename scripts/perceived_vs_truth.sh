@@ -49,6 +49,15 @@ done
 [ -s "$OUT/perception_insert_calibrated.json" ] || $FMB bench perception --scenes 20 --task insert \
   --extrinsic-rotation 0 --extrinsic-translation 0 --json > "$OUT/perception_insert_calibrated.json"
 
+# Where the gap comes from (24 episodes, seen side): ground-truth goals with the sensor model on the
+# policy's own cloud, and perceived goals from exact depth.
+for case in "truth default" "perceived exact"; do
+  set -- $case
+  json="$OUT/insert/diag_goals_$1_sensor_$2.json"
+  [ -s "$json" ] || { $FMB eval --policy "$OUT/insert/diffusion" --episodes 24 --split family_holdout --side train \
+    --action-horizon 2 --goals "$1" --sensor "$2" --json "$json.part" --quiet > /dev/null && mv "$json.part" "$json"; }
+done
+
 # The insertion diffusion policy trained with goal noise near the measured perception error.
 train "$OUT/insert/diffusion_goal_noise" --goal-noise 1.0,0.5 --seed 0
 evaluate "$OUT/insert/diffusion_goal_noise" goal_noise
