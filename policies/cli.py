@@ -1,4 +1,5 @@
-"""`fmb train` and `fmb eval`: train a policy on episode stores, evaluate it in simulation."""
+"""`fmb train`, `fmb eval` and `fmb results`: train a policy on episode stores, evaluate it in
+simulation, compare evaluations."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    """Add `train` and `eval` to the `fmb` subparsers."""
+    """Add `train`, `eval` and `results` to the `fmb` subparsers."""
     from fmb.threads import add_threads_flag
     from sim.perceived_goals import IN_HAND_SOURCES
 
@@ -83,6 +84,11 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_flag(p, "rollout")
     p.set_defaults(handler=_cmd_eval)
+
+    p = sub.add_parser("results", help="evaluation results side by side: a Markdown table (success, goals, errors)")
+    p.add_argument("files", type=Path, nargs="+", help="result JSON files (fmb eval --json, eval/*/result.json)")
+    p.add_argument("--labels", default="", help="comma-separated row labels (default: each file's name)")
+    p.set_defaults(handler=_cmd_results)
 
     from policies.preference import cli as preference_cli
 
@@ -239,3 +245,22 @@ def _cmd_eval(args) -> int:
     low, high = o["ci95"]
     print(f"overall {o['successes']}/{o['episodes']} = {o['success_rate']:.1%} (95% CI {low:.1%}-{high:.1%})")
     return 0
+
+
+def _cmd_results(args) -> int:
+    from fmb.errors import ParameterError
+    from policies.report import read_result, results_table
+
+    labels = [s.strip() for s in args.labels.split(",")] if args.labels else []
+    if labels and len(labels) != len(args.files):
+        raise ParameterError(f"--labels: {len(labels)} labels for {len(args.files)} files")
+    names = labels or [_result_name(f) for f in args.files]
+    if len(set(names)) != len(names):
+        raise ParameterError("two results would share a row label; pass --labels")
+    print("\n".join(results_table({n: read_result(f) for n, f in zip(names, args.files)})))
+    return 0
+
+
+def _result_name(file: Path) -> str:
+    """A row label: the file's stem, or its folder's name for a quickstart's eval/<name>/result.json."""
+    return file.parent.name if file.name == "result.json" else file.stem

@@ -216,3 +216,55 @@ def write_report(out: Path, facts: dict, results: dict[str, dict[str, dict]], im
 
 def _families(results) -> list[str]:
     return sorted({f for per in results.values() for r in per.values() for f in r["per_family"]})
+
+
+def read_result(file: Path) -> dict:
+    """An evaluation result (`fmb eval --json`, a quickstart's eval/*/result.json); ParameterError
+    naming the file when it is missing, not JSON, or holds no evaluation (no "overall" and "episodes")."""
+    import json
+
+    from fmb.errors import ParameterError
+
+    file = Path(file)
+    try:
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise ParameterError(f"{file}: missing") from None
+    except (IsADirectoryError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ParameterError(f"{file}: not an evaluation result JSON ({e})") from None
+    if not isinstance(data, dict) or "overall" not in data or "episodes" not in data:
+        raise ParameterError(
+            f"{file}: not an evaluation result (no 'overall' and 'episodes'; made by fmb eval --json?)"
+        )
+    return data
+
+
+def results_table(named: dict[str, dict]) -> list[str]:
+    """Markdown table, one row per evaluation result (label -> result): objects, goal source and
+    sensor, success with its 95 % interval, mean steps, the perceived goal object's median error,
+    perception failures and episodes with rejected commands (empty cells for truth goals)."""
+    lines = [
+        "| result | objects | goals | sensor | success | mean steps | goal error (median) | failures | rejected |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, r in named.items():
+        split = r.get("split", {})
+        objects = f"{split.get('name', '?')} {split.get('side', '?')}"
+        if r.get("placement", "train") != "train":
+            objects += f", placement {r['placement']}"
+        runner, goals = r.get("runner", {}), r.get("goals", {})
+        errors = [e for e in (_goal_error(ep) for ep in r["episodes"]) if e is not None]
+        perceived = goals.get("source") == "perceived"
+        cells = [
+            label,
+            objects,
+            runner.get("goals", "truth"),
+            runner.get("sensor", "exact"),
+            _pct(r["overall"]),
+            f"{r['overall']['mean_steps']:.1f}",
+            f"{np.median(errors):.2f} mm" if errors else "",
+            str(goals.get("perception_failures", 0)) if perceived else "",
+            str(goals.get("episodes_with_rejected_commands", 0)) if perceived else "",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines

@@ -108,7 +108,7 @@ def test_gravmap_subgoals_from_perception_match_the_privileged_ones(task):
     env.close()
 
 
-def test_eval_perceived_goals_end_to_end(goal_run, tmp_path):
+def test_eval_perceived_goals_end_to_end(goal_run, tmp_path, capsys):
     out = tmp_path / "result.json"
     args = ["eval", "--policy", str(goal_run), "--episodes", "1", "--families", "rectangle"]  # perceived: the default
     assert main([*args, "--json", str(out), "--quiet"]) == 0
@@ -128,6 +128,16 @@ def test_eval_perceived_goals_end_to_end(goal_run, tmp_path):
     summary = result["goals"]
     assert summary["perception_failures"] == 0 and summary["perception_errors"]["hole"]["n"] == 1
     assert sum(summary["safety_verdicts"].values()) == row["steps"]
+    # `fmb results` puts it in a table beside others, with its goal error; bad input names the file
+    capsys.readouterr()
+    assert main(["results", str(out), str(out), "--labels", "a,b"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    hole = f"{row['perception']['hole']['translation_mm']:.2f} mm"
+    assert len(table) == 4 and table[2].startswith("| a | all train | perceived | default | ") and hole in table[2]
+    assert main(["results", str(out), str(out)]) == 2  # two rows, one label
+    assert "share a row label" in capsys.readouterr().err
+    assert main(["results", str(out), str(tmp_path / "missing.json")]) == 2
+    assert "missing.json: missing" in capsys.readouterr().err
 
 
 def test_perception_failure_is_a_recorded_failed_episode(goal_run):
