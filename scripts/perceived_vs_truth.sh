@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Success with perceived goals (what a robot gets) beside ground-truth goals (an upper bound), for
 # insertion and grasp: the quickstart's policies, the insertion diffusion policy trained with goal
-# noise (fmb train --goal-noise), the diffusion policy on novel board placements,
+# noise (fmb train --goal-noise), the diffusion policy on novel board placements and on size_holdout,
 # two more diffusion training seeds, and `fmb bench perception` on the default sensor model and on
 # it without its calibration error. Every stage reuses what an earlier run of this script left in
 # OUT (default runs/perceived), so it can be stopped and rerun.
@@ -64,6 +64,14 @@ evaluate "$OUT/insert/diffusion_goal_noise" goal_noise
 
 # The quickstart's diffusion policy with the board placed outside the demonstrations' box.
 evaluate "$OUT/insert/diffusion" novel_placement family_holdout train novel
+
+# size_holdout: the same recipe on its train side (sizes S and M), evaluated on both sides (L held out).
+SIZE="$OUT/insert_size_holdout"
+$FMB sim collect --task insert --episodes 100 --out "$SIZE/demos" --split size_holdout --side train \
+  --cameras side_1,side_2,wrist --image-size 128 --point-cloud 4096 --workers 2 --quiet
+$FMB train --data "$SIZE/demos" --out "$SIZE/diffusion" --goal tcp_goal --steps 2500 --checkpoint-every 1250 \
+  --quiet $(compgen -G "$SIZE/diffusion/checkpoints/step_*" > /dev/null && echo --resume)
+evaluate "$SIZE/diffusion" size_holdout size_holdout "train test"
 
 # More diffusion seeds of the insertion recipe.
 for seed in $SEEDS; do
