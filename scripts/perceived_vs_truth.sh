@@ -13,6 +13,7 @@ EPISODES="${2:-50}"
 SEEDS="${3:-1 2}"
 FMB=.venv/bin/fmb
 mkdir -p "$OUT"
+stage() { echo "[$(date +%T)] $*"; }
 
 # evaluate RUN NAME [SPLIT] [SIDES] [PLACEMENT]: perceived and truth goals on each side of SPLIT
 # (default family_holdout, both sides), into $OUT/insert/eval_NAME_SIDE_GOALS.json
@@ -37,12 +38,21 @@ train() {
 }
 
 # Insertion: the quickstart (demonstrations, diffusion seed 0, BC), evaluated both ways.
+stage "insertion quickstart"
 $FMB quickstart --out "$OUT/insert" --eval-episodes "$EPISODES" --quiet
-# Grasp: the same recipe with the grasp goal.
-$FMB quickstart --out "$OUT/grasp" --task grasp --goal grasp --eval-episodes "$EPISODES" --quiet
+
+# The insertion diffusion policy trained with goal noise near the measured perception error.
+stage "goal noise"
+train "$OUT/insert/diffusion_goal_noise" --goal-noise 1.0,0.5 --seed 0
+evaluate "$OUT/insert/diffusion_goal_noise" goal_noise
+
+# The quickstart's diffusion policy with the board placed outside the demonstrations' box.
+stage "novel placement"
+evaluate "$OUT/insert/diffusion" novel_placement family_holdout train novel
 
 # Perception on the default sensor model, and on it without the calibration error (what is left is
 # depth noise and missing returns): insertion scenes (held pegs) and vertical-chain scenes (lying pegs).
+stage "bench perception"
 for task in insert vertical_chain; do
   [ -s "$OUT/perception_$task.json" ] || $FMB bench perception --scenes 20 --task "$task" --json > "$OUT/perception_$task.json"
 done
@@ -51,6 +61,7 @@ done
 
 # Where the gap comes from (24 episodes, seen side): ground-truth goals with the sensor model on the
 # policy's own cloud, and perceived goals from exact depth.
+stage "diagnosis"
 for case in "truth default" "perceived exact"; do
   set -- $case
   json="$OUT/insert/diag_goals_$1_sensor_$2.json"
@@ -58,14 +69,12 @@ for case in "truth default" "perceived exact"; do
     --action-horizon 2 --goals "$1" --sensor "$2" --json "$json.part" --quiet > /dev/null && mv "$json.part" "$json"; }
 done
 
-# The insertion diffusion policy trained with goal noise near the measured perception error.
-train "$OUT/insert/diffusion_goal_noise" --goal-noise 1.0,0.5 --seed 0
-evaluate "$OUT/insert/diffusion_goal_noise" goal_noise
-
-# The quickstart's diffusion policy with the board placed outside the demonstrations' box.
-evaluate "$OUT/insert/diffusion" novel_placement family_holdout train novel
+# Grasp: the same recipe with the grasp goal.
+stage "grasp quickstart"
+$FMB quickstart --out "$OUT/grasp" --task grasp --goal grasp --eval-episodes "$EPISODES" --quiet
 
 # size_holdout: the same recipe on its train side (sizes S and M), evaluated on both sides (L held out).
+stage "size_holdout"
 SIZE="$OUT/insert_size_holdout"
 $FMB sim collect --task insert --episodes 100 --out "$SIZE/demos" --split size_holdout --side train \
   --cameras side_1,side_2,wrist --image-size 128 --point-cloud 4096 --workers 2 --quiet
@@ -74,6 +83,7 @@ $FMB train --data "$SIZE/demos" --out "$SIZE/diffusion" --goal tcp_goal --steps 
 evaluate "$SIZE/diffusion" size_holdout size_holdout "train test"
 
 # More diffusion seeds of the insertion recipe.
+stage "seeds"
 for seed in $SEEDS; do
   train "$OUT/insert/diffusion_seed$seed" --seed "$seed"
   evaluate "$OUT/insert/diffusion_seed$seed" "seed$seed"
