@@ -1,7 +1,7 @@
 """FMB manipulation stack: one pip package, one ROS 2 (ament_python) package.
 
-The import packages are the folders (`cad`, `sim`, `policies`, `fmb_ros`) plus `fmb`, the
-command line and the error base. Heavy dependencies are grouped into extras so that each
+The import packages are the layers (`fmb_core` <- `cad` <- `sim` <- `policies` <- `fmb_ros`) and
+`fmb`, the command line and pipelines on top. Heavy dependencies are grouped into extras so that each
 layer installs and tests on its own:
 
     pip install -e .[cad]     # procedural printable objects
@@ -55,7 +55,9 @@ setup(
     version="0.1.0",
     description="Functional Manipulation Benchmark stack: CAD, simulation, policies, ROS 2 nodes",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["fmb", "cad", "sim", "sim.*", "policies", "policies.*", PACKAGE_NAME + "*"]),
+    packages=find_packages(
+        include=["fmb_core", "fmb", "cad", "sim", "sim.*", "policies", "policies.*", PACKAGE_NAME + "*"]
+    ),
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE_NAME]),
         ("share/" + PACKAGE_NAME, ["package.xml"]),

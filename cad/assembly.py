@@ -24,7 +24,7 @@ from shapely import box
 from cad import profile
 from cad.part import Frame, Part, Slab, stepped_slabs
 from cad.units import mm
-from fmb.errors import check_length_mm
+from fmb_core.errors import check_length_mm
 
 _BOARD = mm((230.0, 230.0, 30.0))
 _BOARD_FLOOR = mm(10.0)

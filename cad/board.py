@@ -20,7 +20,7 @@ from cad.part import Frame, Part, Slab, stepped_slabs
 from cad.shape_family import ShapeFamily, get_shape
 from cad.shapes import FMB_SHAPES
 from cad.units import mm
-from fmb.errors import check_choice, check_length_mm, check_range
+from fmb_core.errors import check_choice, check_length_mm, check_range
 
 CLEARANCE_RANGE = (0.0, mm(3.0))
 """Allowed clearance per side [m]."""

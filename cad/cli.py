@@ -70,7 +70,7 @@ def _export(objects, args) -> dict:
 
 def _check_clearance(value_mm: float) -> float:
     from cad.board import CLEARANCE_RANGE
-    from fmb.errors import check_length_mm
+    from fmb_core.errors import check_length_mm
 
     return check_length_mm("--clearance", mm(value_mm), *CLEARANCE_RANGE)
 

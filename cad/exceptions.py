@@ -1,6 +1,6 @@
-"""Errors raised by `cad`. All derive from :class:`fmb.FmbError`."""
+"""Errors raised by `cad`. All derive from :class:`fmb_core.FmbError`."""
 
-from fmb.errors import FmbError, ParameterError
+from fmb_core.errors import FmbError, ParameterError
 
 
 class CadError(FmbError):

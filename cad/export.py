@@ -9,7 +9,7 @@ Layout of an output folder:
     sim/<part>.xml         MJCF body with exact convex collision pieces [m]
     sim/<part>.urdf        URDF for PyBullet, collision pieces in sim/<part>_collision.obj [m]
 
-The folder is built under a temporary name and renamed into place (see `fmb.atomic`).
+The folder is built under a temporary name and renamed into place (see `fmb_core.atomic`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from cad.part import Part
 from cad.printability import PrintLimits, check_part
 from cad.splits import SPLITS
 from cad.units import to_mm
-from fmb.atomic import atomic_dir, check_output_dir
-from fmb.errors import ParameterError
+from fmb_core.atomic import atomic_dir, check_output_dir
+from fmb_core.errors import ParameterError
 
 FORMATS = ("stl", "3mf", "step")
 """Print formats `export_set` can write."""

@@ -17,7 +17,7 @@ from cad import profile
 from cad.fmb_reference import FIXTURE_SIZE
 from cad.part import Frame, Part, Slab, stepped_slabs
 from cad.units import mm
-from fmb.errors import ParameterError, check_length_mm
+from fmb_core.errors import ParameterError, check_length_mm
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ import dataclasses
 from cad import profile
 from cad.part import Part
 from cad.units import mm
-from fmb.errors import check_length_mm, check_range
+from fmb_core.errors import check_length_mm, check_range
 
 PLA_DENSITY = 1240.0
 """Density of PLA [kg/m^3]."""

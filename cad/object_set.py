@@ -21,7 +21,7 @@ from cad.printability import PrintLimits, check_features
 from cad.shape_family import SHAPES, canonical_shape_name, get_shape
 from cad.shapes import FMB_SHAPES
 from cad.units import mm
-from fmb.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_range
 
 MAX_SAMPLED_SECTION = mm(60.0)
 """Largest sampled section side [m], so that sampled pegs fit a 70 mm board grid."""

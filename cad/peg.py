@@ -9,7 +9,7 @@ from cad.fmb_reference import COLOURS, LENGTHS, SIZE_FACTORS
 from cad.part import Frame, Part, Slab, stepped_slabs
 from cad.shape_family import ShapeFamily
 from cad.units import mm
-from fmb.errors import ParameterError, check_choice, check_length_mm, check_range
+from fmb_core.errors import ParameterError, check_choice, check_length_mm, check_range
 
 SHAPE_COLOURS: dict[str, str] = {
     "rectangle": "red",

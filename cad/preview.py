@@ -23,7 +23,7 @@ import shapely
 from cad.fmb_reference import COLOURS
 from cad.part import Part
 from cad.profile import polygons
-from fmb.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_range
 
 VIEW_AZIMUTH = math.radians(-55.0)
 """Camera direction about +z, from +x [rad]: the camera sits front-right of the part (-y, +x)."""

@@ -20,7 +20,7 @@ from cad.exceptions import PrintabilityError
 from cad.part import Part
 from cad.profile import polygons, quad_segs_for
 from cad.units import mm
-from fmb.errors import check_length_mm
+from fmb_core.errors import check_length_mm
 
 
 @dataclasses.dataclass(frozen=True)

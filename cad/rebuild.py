@@ -8,7 +8,7 @@ from cad.fixture import FixtureSpec, make_fixture
 from cad.part import Part
 from cad.peg import PegSpec, make_peg
 from cad.shape_family import SHAPES, ShapeFamily, canonical_shape_name
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 
 
 def shape_from_params(params: dict) -> ShapeFamily:

@@ -19,7 +19,7 @@ from cad import profile
 from cad.exceptions import UnknownShapeError
 from cad.fmb_reference import SIZE_M_SECTIONS
 from cad.units import mm
-from fmb.errors import ParameterError, check_length_mm
+from fmb_core.errors import ParameterError, check_length_mm
 
 SHAPES: dict[str, type[ShapeFamily]] = {}
 """Registered families, by canonical name."""

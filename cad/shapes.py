@@ -18,7 +18,7 @@ from shapely.geometry import Polygon
 from cad import profile
 from cad.shape_family import ShapeFamily, register_shape
 from cad.units import mm
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 
 
 def _corner(rng: np.random.Generator) -> float:

@@ -20,7 +20,7 @@ import numpy as np
 from cad.exceptions import CadError
 from cad.fmb_reference import COLOURS
 from cad.part import CollisionPiece, Part
-from fmb.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_range
 
 MM_TO_M = "0.001 0.001 0.001"
 """Mesh scale attribute for STL files in millimetres."""

@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 
 from cad.peg import PegSpec
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 
 HELD_OUT_FAMILIES = ("hexagon", "star")
 

@@ -18,7 +18,7 @@ from cad.exceptions import CadError
 from cad.part import Part, Slab
 from cad.profile import polygons
 from cad.units import to_mm
-from fmb.errors import check_choice
+from fmb_core.errors import check_choice
 
 STEP_SUFFIXES = (".step", ".stp")
 """File name endings `write_step` accepts."""

@@ -1,9 +1,4 @@
-"""The `fmb` command line and the error base shared by every layer of the stack.
-
-`cad`, `sim`, `policies` and `fmb_ros` raise subclasses of :class:`FmbError`; the command
-line turns any of them into a one-line message and exit code 2.
+"""The `fmb` application: the command line, the quickstart pipeline and the benchmarks, on top of
+every layer (`cad` <- `sim` <- `policies` <- `fmb_ros`). Nothing below imports it; the errors and
+checks every layer shares live in :mod:`fmb_core`.
 """
-
-from fmb.errors import FmbError, ParameterError
-
-__all__ = ["FmbError", "ParameterError"]

@@ -7,7 +7,7 @@ import json
 
 def register(sub) -> None:
     """Add the `bench` command group to the `fmb` subparsers."""
-    from fmb.threads import add_threads_flag
+    from fmb_core.threads import add_threads_flag
 
     bench = sub.add_parser("bench", help="benchmarks (timings, counts) as JSON")
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
@@ -109,7 +109,7 @@ def _cmd_cad(args) -> int:
     import sys
 
     from cad.bench import bench_cad
-    from fmb.errors import check_range
+    from fmb_core.errors import check_range
 
     check_range("--repeats", args.repeats, 1, 100)
     result = bench_cad(repeats=int(args.repeats))
@@ -124,7 +124,7 @@ def _cmd_cad(args) -> int:
 
 
 def _cmd_sim(args) -> int:
-    from fmb.errors import check_range
+    from fmb_core.errors import check_range
     from sim.backend import BACKENDS
     from sim.bench import bench_sim
     from sim.exceptions import UnknownNameError
@@ -137,8 +137,8 @@ def _cmd_sim(args) -> int:
 
 
 def _cmd_policy(args) -> int:
-    from fmb.errors import check_range
-    from fmb.threads import configure
+    from fmb_core.errors import check_range
+    from fmb_core.threads import configure
     from policies.bench import bench_policy
 
     check_range("--repeats", args.repeats, 1, 1000)
@@ -167,7 +167,7 @@ def _cmd_goal_response(args) -> int:
 def _cmd_ros(args) -> int:
     import sys
 
-    from fmb.errors import ParameterError, check_range
+    from fmb_core.errors import ParameterError, check_range
     from fmb_ros.bench import bench_ros
     from fmb_ros.skill_params import PARAMETERS
 

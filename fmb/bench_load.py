@@ -4,14 +4,14 @@ A robot's policy never has the CPU to itself. This bench measures, twice, the fi
 `fmb bench policy` and `fmb bench ros` plus training speed: once on the machine as it is ("idle")
 and once beside `sim.load` (the simulator stepping flat out with a camera and a fused cloud, one
 thread: about one core), which the bench starts and stops itself. Each figure is reported for the
-stack's thread budget (`fmb.threads`) and, for decisions and training, for "all cores" (torch's
+stack's thread budget (`fmb_core.threads`) and, for decisions and training, for "all cores" (torch's
 own default: one thread per core), which is what the budget replaces; `ratios` divides loaded by
 idle.
 
 - decisions: `small` policy (untrained weights: the time does not depend on them), N = 1 and 16
   candidates, p50 / p99 over `repeats` decisions; implicit preference selection of 16 (median).
 - training: steps per second of the `small` model on a synthetic batch of 64 windows, with the
-  training budget's tuner (`fmb.threads.ThreadTuner`) and fixed at all cores.
+  training budget's tuner (`fmb_core.threads.ThreadTuner`) and fixed at all cores.
 - ros: `fmb bench ros --small-policy` for `cycles` 10 Hz cycles (skill server in its own process,
   asynchronous inference with the default adaptive lead and inference-thread priority).
 - eval (idle only): episodes per minute of whole `fmb eval` commands with `--workers 1` and `2`
@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fmb.errors import check_range
+from fmb_core.errors import check_range
 
 TARGETS = {
     "decision_p50_ratio": "<= 2 (loaded / idle)",
@@ -54,7 +54,7 @@ def _eval_rate(checkpoint: str, episodes: int, workers: int) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - began
     if proc.returncode != 0:
-        from fmb.errors import FmbError
+        from fmb_core.errors import FmbError
 
         raise FmbError(f"fmb eval --workers {workers} failed:\n{proc.stderr[-2000:]}")
     result = json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])
@@ -77,7 +77,7 @@ def bench_load(
 ) -> dict:
     """Run the bench (module docstring); returns JSON-ready figures. `cycles` 0 or `ros` False
     leaves the ROS part out, `eval_episodes` 0 the evaluation part."""
-    from fmb import threads as thread_budget
+    from fmb_core import threads as thread_budget
     from policies.bench import build_policy, decision_figures, training_figures
     from sim.load import CompetingLoad
 

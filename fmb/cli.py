@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fmb.errors import FmbError
+from fmb_core.errors import FmbError
 
 EXIT_USAGE = 2
 

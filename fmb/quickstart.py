@@ -43,7 +43,7 @@ class QuickstartConfig:
     threads: int = 0
 
     def __post_init__(self):
-        from fmb.errors import ParameterError, check_choice
+        from fmb_core.errors import ParameterError, check_choice
 
         if not self.goal_sources:
             raise ParameterError("--eval-goals must name at least one of perceived, truth")
@@ -89,7 +89,7 @@ HELP = {
     "eval_goals": "goal sources evaluated, comma-separated: perceived (perception, sensor model, safety filter: what a"
     " robot gets) and truth (the simulator's targets: an upper bound)",
     "goal": "task target the policies are conditioned on ('' = none: point cloud alone)",
-    "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb.threads; FMB_THREADS also sets it)",
+    "threads": "CPU threads per process, 0 = the stack's budget for each stage (FMB_THREADS also sets it)",
 }
 
 
@@ -120,7 +120,7 @@ def check_reusable(cfg: QuickstartConfig, out: Path) -> None:
     """Record the stage settings in `out`/quickstart.json, or refuse (ParameterError) when the
     folder holds stages made with different ones: reusing them would mix settings, and
     redoing them would overwrite saved work."""
-    from fmb.errors import ParameterError
+    from fmb_core.errors import ParameterError
     from policies.config import default_state_keys
 
     wanted = {k: getattr(cfg, k) for k in STAGE_FIELDS}

@@ -33,9 +33,9 @@ machine gets busy (a decision of 0.45 s at 10 Hz starts 6 actions ahead). `lead_
 use and `max_lead` the highest it reached.
 
 The worker thread asks for a higher priority than the rest of the process when it starts
-(`nice`, or SCHED_FIFO with `realtime`; `fmb.threads.raise_thread_priority`); `priority` says what
+(`nice`, or SCHED_FIFO with `realtime`; `fmb_core.threads.raise_thread_priority`); `priority` says what
 took effect (a refusal leaves normal priority and says why). With the inference thread budget of
-one intra-op thread (`fmb.threads`), all of a decision's compute runs in that thread.
+one intra-op thread (`fmb_core.threads`), all of a decision's compute runs in that thread.
 
 Only receding-horizon runners (`ensemble == 0`) are supported: ensembling re-plans every step.
 Torch releases the GIL inside its operators, so the caller's thread (a ROS executor) keeps running
@@ -54,8 +54,8 @@ import time
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_range
-from fmb.threads import raise_thread_priority
+from fmb_core.errors import ParameterError, check_range
+from fmb_core.threads import raise_thread_priority
 
 LEAD_MARGIN = 1.25
 """Adaptive lead: the slowest recent decision times this must fit into the lead's ticks."""
@@ -97,7 +97,7 @@ class AsyncPolicyRunner:
         wait: longest time `act` waits for a decision that is due [s] (0 = never wait).
         adaptive: let the lead follow the measured decision time (module docstring).
         period: control period the actions are executed at [s] (adaptive lead only).
-        nice, realtime: priority the worker thread asks for (fmb.threads.raise_thread_priority;
+        nice, realtime: priority the worker thread asks for (fmb_core.threads.raise_thread_priority;
             0 and 0 = leave it).
     """
 

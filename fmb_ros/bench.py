@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from fmb.errors import FmbError
+from fmb_core.errors import FmbError
 
 
 def _summary_ms(values) -> dict:

@@ -62,7 +62,7 @@ def _load_params(params_file: Path | None) -> dict:
         return {}
     import yaml
 
-    from fmb.errors import ParameterError
+    from fmb_core.errors import ParameterError
 
     try:
         return yaml.safe_load(params_file.read_text()) or {}
@@ -78,7 +78,7 @@ def node_parameters(params_file: Path | None, node: str) -> dict:
 
 
 def _cmd_up(args) -> int:
-    from fmb.errors import ParameterError, check_range
+    from fmb_core.errors import ParameterError, check_range
 
     if args.real_time_factor is not None:
         check_range("--real-time-factor", args.real_time_factor, 0.01, 100.0)
@@ -176,7 +176,7 @@ def _robot_nodes(args, params_file):
         factories.append(_executor_factory(args.task_file, perception=perception, sim_time=False))
         names.append("fmb_task_executor")
     if not factories:
-        from fmb.errors import ParameterError
+        from fmb_core.errors import ParameterError
 
         raise ParameterError(
             f"--params-file {params_file}: names no <skill>_skill or fmb_perception node; use --skills"

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_choice
+from fmb_core.errors import ParameterError, check_choice
 
 
 class Controller(NamedTuple):

@@ -1,6 +1,6 @@
-"""Errors raised by `fmb_ros`. All derive from :class:`fmb.errors.FmbError`."""
+"""Errors raised by `fmb_ros`. All derive from :class:`fmb_core.errors.FmbError`."""
 
-from fmb.errors import FmbError, ParameterError
+from fmb_core.errors import FmbError, ParameterError
 
 
 class RosError(FmbError):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fmb.errors import check_choice
+from fmb_core.errors import check_choice
 from fmb_ros.exceptions import RosError
 
 

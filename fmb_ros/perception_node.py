@@ -25,7 +25,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import String
 
-from fmb.errors import FmbError, ParameterError, check_range
+from fmb_core.errors import FmbError, ParameterError, check_range
 from fmb_ros import convert, qos
 from fmb_ros.params import declare_all
 from sim.perception import PerceptionConfig, PoseEstimator, scene_models

@@ -63,7 +63,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "points_topic": ("points", "sensor_msgs/PointCloud2 out: fused cloud in base_frame [m], packed rgb"),
     "ground_truth_namespace": ("ground_truth", "prefix of privileged topics (object_poses, episode, evaluation)"),
     "reset_service": ("sim/reset", "std_srvs/Trigger: new episode from the seed parameter"),
-    "threads": (0, "CPU threads of physics and rendering (0 = the stack's rollout budget: 1; fmb.threads)"),
+    "threads": (0, "CPU threads of physics and rendering (0 = the stack's rollout budget: 1; fmb_core.threads)"),
 }
 READ_ONLY = tuple(k for k in PARAMETERS if k not in ("seed", "real_time_factor"))
 
@@ -74,7 +74,7 @@ class SimRobotNode(Node):
     def __init__(self, **kwargs):
         super().__init__("fmb_sim_robot", **kwargs)
         p = self.params = declare_all(self, PARAMETERS, read_only=READ_ONLY)
-        from fmb.threads import configure
+        from fmb_core.threads import configure
 
         self.threads = configure("rollout", threads=int(p["threads"]), log=self.get_logger().info)
         from sim.env import make_env  # after parameters: a bad one is reported before MuJoCo loads

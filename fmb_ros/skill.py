@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import FmbError, check_choice
+from fmb_core.errors import FmbError, check_choice
 from fmb_ros.controllers import Controller
 from fmb_ros.exceptions import GoalError
 from fmb_ros.world import EpisodeFacts

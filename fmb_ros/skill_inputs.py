@@ -15,7 +15,7 @@ from geometry_msgs.msg import PoseArray, PoseStamped, TwistStamped, WrenchStampe
 from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import String
 
-from fmb.errors import FmbError
+from fmb_core.errors import FmbError
 from fmb_ros import convert, qos
 from fmb_ros.skill import stage_judgement
 from fmb_ros.world import WorldMirror

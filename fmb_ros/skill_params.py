@@ -29,7 +29,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
         0.0002,
         "async: Python's thread switch interval [s] while a policy infers in its thread (0 = leave Python's 0.005)",
     ),
-    "threads": (0, "CPU threads of the policy's computation (0 = the stack's inference budget: 1; fmb.threads)"),
+    "threads": (0, "CPU threads of the policy's computation (0 = the stack's inference budget: 1; fmb_core.threads)"),
     "action_horizon": (0, "policies: actions executed per chunk before re-planning (0 = the policy's)"),
     "guidance": (0.0, "policies: sub-goal cost guidance scale during sampling (0 = off; policies.gravmap)"),
     "temperature": (1.0, "policies: scale of the diffusion's initial noise (1 = as trained)"),

@@ -38,7 +38,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import MarkerArray
 
-from fmb.errors import FmbError, check_choice, check_range
+from fmb_core.errors import FmbError, check_choice, check_range
 from fmb_ros import convert, qos
 from fmb_ros.exceptions import GoalError
 from fmb_ros.markers import skill_markers
@@ -75,9 +75,9 @@ class SkillServerNode(Node):
         self.run: SkillExecution | None = None
         self.error = ""
         rate = check_range("rate", p["rate"], 1.0, 100.0, unit="Hz")
-        self.threads = None  # the thread budget (fmb.threads), once set
+        self.threads = None  # the thread budget (fmb_core.threads), once set
         try:
-            from fmb.threads import configure
+            from fmb_core.threads import configure
             from fmb_ros.async_runner import AsyncConfig
 
             self.threads = configure("inference", threads=int(p["threads"]), log=self.get_logger().info)

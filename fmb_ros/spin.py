@@ -18,7 +18,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from fmb.errors import FmbError
+from fmb_core.errors import FmbError
 
 
 def spin_nodes(args, *factories: Callable[[], Node], duration: float | None = None) -> int:

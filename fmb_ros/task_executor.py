@@ -23,7 +23,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from fmb.errors import FmbError
+from fmb_core.errors import FmbError
 from fmb_ros import convert, qos
 from fmb_ros.params import declare_all
 from fmb_ros.task_plan import Stage, TaskPlan, load_plan

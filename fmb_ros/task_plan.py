@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_range
 
 STAGE_KEYS = ("skill", "target", "retries", "timeout")
 

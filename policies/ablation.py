@@ -23,8 +23,8 @@ import json
 import time
 from pathlib import Path
 
-from fmb import threads as thread_budget
-from fmb.errors import ParameterError, check_choice, check_range
+from fmb_core import threads as thread_budget
+from fmb_core.errors import ParameterError, check_choice, check_range
 from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES
 
 VARIANTS = ("plain", "implicit", "explicit", "gravmap", "both")
@@ -58,7 +58,7 @@ class AblationConfig:
         episodes: evaluation episodes per (variant, object set).
         variants: which variants to run (comma-separated on the command line).
         workers: worker processes for evaluation.
-        threads: CPU threads per process (0 = the stack's budget for each stage, fmb.threads).
+        threads: CPU threads per process (0 = the stack's budget for each stage, fmb_core.threads).
         goals: the skills' goals in preference collection and evaluation: "truth" (the simulator's,
             an upper bound) or "perceived" (perception + safety filter, `PolicyRunSpec.goals`).
         max_steps: step limit of every episode, preference collection and evaluation alike (0 = the
@@ -119,7 +119,7 @@ HELP = {
     "episodes": "evaluation episodes per variant and object set",
     "variants": f"comma-separated, from {','.join(VARIANTS)}",
     "workers": "worker processes for evaluation",
-    "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb.threads)",
+    "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb_core.threads)",
     "goals": f"skill goals from {' or '.join(GOAL_SOURCES)} (perceived: perception + safety filter)",
     "max_steps": "step limit of every episode (0 = the task's)",
 }

@@ -85,12 +85,12 @@ def training_step_seconds(
 ) -> list[float]:
     """Wall times [s] of `steps` AdamW steps of `policy`'s model on a synthetic batch of
     `batch_size` windows (the sizes of training; the values do not change the time). With `tune`,
-    a `fmb.threads.ThreadTuner` over the current thread count runs as in `policies.train`, and
+    a `fmb_core.threads.ThreadTuner` over the current thread count runs as in `policies.train`, and
     only the steps after its first choice are returned. Stops early (after at least 3 returned
     steps) once `max_seconds` [s] have passed."""
     import torch
 
-    from fmb.threads import ThreadTuner
+    from fmb_core.threads import ThreadTuner
 
     rng = np.random.default_rng(0)
     one = policy.batch([_observation(rng), _observation(rng)])

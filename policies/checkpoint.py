@@ -16,9 +16,9 @@ import json
 import re
 from pathlib import Path
 
-from fmb.atomic import atomic_dir
-from fmb.errors import FmbError
-from fmb.jsonfile import read_versioned
+from fmb_core.atomic import atomic_dir
+from fmb_core.errors import FmbError
+from fmb_core.jsonfile import read_versioned
 
 SCHEMA = "fmb-policy/1"
 CONFIG = "config.json"

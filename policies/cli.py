@@ -10,7 +10,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     """Add `train`, `eval` and `results` to the `fmb` subparsers."""
-    from fmb.threads import add_threads_flag
+    from fmb_core.threads import add_threads_flag
     from sim.perceived_goals import IN_HAND_SOURCES
 
     p = sub.add_parser("train", help="train a diffusion policy (or the BC baseline) on demonstrations")
@@ -130,7 +130,7 @@ def parse_goal_noise(text: str) -> dict:
     """`--goal-noise MM,DEG` (or one number for both) -> the TrainConfig fields, in SI ({} when empty)."""
     import math
 
-    from fmb.errors import ParameterError
+    from fmb_core.errors import ParameterError
 
     if not text.strip():
         return {}
@@ -145,7 +145,7 @@ def parse_goal_noise(text: str) -> dict:
 
 
 def _cmd_train(args) -> int:
-    from fmb.errors import ParameterError
+    from fmb_core.errors import ParameterError
     from policies.config import preset
     from policies.dataset import open_stores
     from policies.train import train
@@ -187,7 +187,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from fmb.errors import ParameterError
+    from fmb_core.errors import ParameterError
     from policies.evaluate import PolicyRunSpec, evaluate
     from sim.perceived_goals import PerceivedGoalConfig
 
@@ -220,7 +220,7 @@ def _cmd_eval(args) -> int:
     if not args.quiet:
         import sys
 
-        from fmb.errors import check_range
+        from fmb_core.errors import check_range
         from sim.collect import rollout_budget
 
         check_range("--episodes", args.episodes, 1, 1_000_000)
@@ -248,7 +248,7 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_results(args) -> int:
-    from fmb.errors import ParameterError
+    from fmb_core.errors import ParameterError
     from policies.report import read_result, results_table
 
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else []

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from fmb.errors import ParameterError, check_choice, check_range
+from fmb_core.errors import ParameterError, check_choice, check_range
 
 POLICY_TYPES = ("diffusion", "bc")
 SCHEDULERS = ("ddim", "dpm", "ddpm")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies.config import PolicyConfig
 from policies.features import (
     GOAL_POSE,

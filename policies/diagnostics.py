@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_range
 
 GOAL_WIDTH = 9
 """Goal features in the state vector: position offset (3) + 6-D relative rotation (last, see

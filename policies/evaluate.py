@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_choice, check_range
+from fmb_core.errors import ParameterError, check_choice, check_range
 from policies import checkpoint
 from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES, TRUTH_LABEL, PerceivedGoalConfig
 

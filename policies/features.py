@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies.config import PolicyConfig
 
 STATE_WIDTHS = {"tcp_pose": 9, "tcp_vel": 6, "wrench": 6, "q": 7, "dq": 7, "gripper": 1, "goal": 9}

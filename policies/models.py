@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fmb.errors import check_choice
+from fmb_core.errors import check_choice
 from policies.config import PolicyConfig
 from policies.encoders import ObservationEncoder
 from policies.unet import TemporalUnet

@@ -22,7 +22,7 @@ from collections import Counter
 
 import numpy as np
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from sim.exceptions import EpisodeAborted
 from sim.perceived_goals import PerceivedGoalConfig, goal_estimator, perceive_goals, perception_errors
 from sim.safety import SafetyFilter, SafetyLimits

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies import checkpoint
 from policies.config import PolicyConfig
 from policies.features import SUBGOAL, MinMaxNormalizer, condition_vector, episode_features, subgoal_features

@@ -223,7 +223,7 @@ def read_result(file: Path) -> dict:
     naming the file when it is missing, not JSON, or holds no evaluation (no "overall" and "episodes")."""
     import json
 
-    from fmb.errors import ParameterError
+    from fmb_core.errors import ParameterError
 
     file = Path(file)
     try:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fmb.errors import check_range
+from fmb_core.errors import check_range
 from policies.features import GOAL_POSE, SUBGOAL
 from policies.policy import Policy
 

@@ -11,8 +11,8 @@ Run folder::
 `--resume` continues from the latest checkpoint (model, EMA, optimiser, schedule, step) up to the
 requested total steps; without it an existing run is never overwritten.
 
-Threads: training takes the training thread budget (`fmb.threads`: the machine's usable cores),
-and on the CPU a `fmb.threads.ThreadTuner` keeps it on the thread count that steps fastest, so a
+Threads: training takes the training thread budget (`fmb_core.threads`: the machine's usable cores),
+and on the CPU a `fmb_core.threads.ThreadTuner` keeps it on the thread count that steps fastest, so a
 busy machine (another job on one of the cores) does not slow every step down by threads waiting
 for each other. `threads` > 0 fixes the count instead. The same seed gives the same run for the
 same thread count; floating-point sums may differ in their last bits between counts.
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fmb import threads as thread_budget
-from fmb.errors import ParameterError
+from fmb_core import threads as thread_budget
+from fmb_core.errors import ParameterError
 from policies import checkpoint
 from policies.config import PolicyConfig, TrainConfig
 from policies.dataset import SequenceDataset, fit_config_to_data, open_stores

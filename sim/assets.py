@@ -17,7 +17,7 @@ from cad.export import mesh_mm, write_stl
 from cad.mass import estimate_mass
 from cad.part import Part
 from cad.sim_assets import write_sim_assets
-from fmb.atomic import atomic_dir
+from fmb_core.atomic import atomic_dir
 
 
 class PartAssets(NamedTuple):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     """Add the `sim` command group to the `fmb` subparsers."""
-    from fmb.threads import add_threads_flag
+    from fmb_core.threads import add_threads_flag
 
     sim = sub.add_parser("sim", help="simulate FMB tasks: collect demonstrations, evaluate experts, play videos")
     sim_sub = sim.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
@@ -85,7 +85,7 @@ def _common(p) -> None:
 
 
 def _spec(args, cameras=(), image_size=128, point_cloud=0):
-    from fmb.errors import check_range
+    from fmb_core.errors import check_range
     from sim.backend import BACKENDS
     from sim.collect import RunSpec
     from sim.exceptions import UnknownNameError
@@ -125,7 +125,7 @@ def _say_budget(args) -> None:
     """One line on stderr: each worker's thread budget (after the flags it depends on are checked)."""
     import sys
 
-    from fmb.errors import check_range
+    from fmb_core.errors import check_range
     from sim.collect import rollout_budget
 
     check_range("--episodes", args.episodes, 1, 1_000_000)
@@ -179,7 +179,7 @@ def _cmd_stats(args) -> int:
 
 
 def _cmd_play(args) -> int:
-    from fmb.errors import ParameterError
+    from fmb_core.errors import ParameterError
     from sim.rollout import run_episode
     from sim.video import tile, write_mp4
 

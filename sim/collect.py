@@ -3,7 +3,7 @@
 Episode i uses seed `seed + i`; a rerun into the same store skips the seeds already stored, so
 an interrupted collection resumes where it stopped. Workers simulate; the main process is the
 only writer of the store. Every worker (and the main process when it runs the episodes itself)
-computes with the rollout thread budget (`fmb.threads`: one thread each unless `threads` says
+computes with the rollout thread budget (`fmb_core.threads`: one thread each unless `threads` says
 otherwise), set before it builds its environment and controller.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fmb import threads as thread_budget
-from fmb.errors import check_range
+from fmb_core import threads as thread_budget
+from fmb_core.errors import check_range
 from sim.rollout import EpisodeResult, run_episode, wilson_interval
 
 

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import check_range
+from fmb_core.errors import check_range
 from sim.exceptions import ActionError
 from sim.limits import DEFAULT_ACTION_LIMITS, ActionLimits
 from sim.spatial import rotation_error

@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 
 from cad.fmb_reference import COLOURS
-from fmb.errors import check_choice, check_range
+from fmb_core.errors import check_choice, check_range
 from sim import panda
 from sim.backend import Backend, make_backend
 from sim.controller import ActionSpec, CartesianImpedance, ImpedanceGains

@@ -1,6 +1,6 @@
-"""Errors raised by `sim`. All derive from :class:`fmb.FmbError`."""
+"""Errors raised by `sim`. All derive from :class:`fmb_core.FmbError`."""
 
-from fmb.errors import FmbError, ParameterError
+from fmb_core.errors import FmbError, ParameterError
 
 
 class SimError(FmbError):

@@ -31,8 +31,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from fmb.atomic import atomic_dir
-from fmb.errors import ParameterError, check_range
+from fmb_core.atomic import atomic_dir
+from fmb_core.errors import ParameterError, check_range
 from sim.store import EpisodeStore
 
 CODEBASE_VERSION = "v2.1"

@@ -43,7 +43,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fmb.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_range
 
 _TOL = 1e-9  # [m] / [rad]: a delta this far over a limit still counts as within it (float round-off)
 

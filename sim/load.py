@@ -4,7 +4,7 @@
 
 It keeps about one core busy the way a robot's neighbours do: the simulator stepping flat out
 (random actions, reset at every episode's end) with a camera rendered and a point cloud fused
-at every step (the perception front end). It computes with one thread (`fmb.threads`, rollout
+at every step (the perception front end). It computes with one thread (`fmb_core.threads`, rollout
 budget), so it takes one core and not the whole machine, and it stops by itself after `seconds`
 so that a benchmark that dies never leaves it running. `fmb bench load` starts and stops it
 (`CompetingLoad`).
@@ -20,13 +20,13 @@ import time
 
 import numpy as np
 
-from fmb.errors import check_range
+from fmb_core.errors import check_range
 
 
 def run_load(seconds: float, task: str = "insert", render: bool = True, seed: int = 0) -> dict:
     """Step `task`'s environment for `seconds` [s] (with `render`, one camera and a fused cloud
     in every observation); returns how much work was done."""
-    from fmb import threads
+    from fmb_core import threads
     from sim.env import make_env
     from sim.exceptions import SimError
 

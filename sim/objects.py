@@ -21,7 +21,7 @@ from cad.shape_family import canonical_shape_name, get_shape
 from cad.shapes import FMB_SHAPES
 from cad.splits import get_split
 from cad.units import mm
-from fmb.errors import ParameterError, check_choice
+from fmb_core.errors import ParameterError, check_choice
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_choice, check_range
+from fmb_core.errors import ParameterError, check_choice, check_range
 from sim.perception import PerceptionConfig, PoseEstimator, SceneEstimate, pose_error, scene_models
 from sim.spatial import compose, inverse, pose
 

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cad.fmb_reference import COLOURS
-from fmb.errors import check_range
+from fmb_core.errors import check_range
 
 
 class ObjectProperties(NamedTuple):

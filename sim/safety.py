@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import check_range
+from fmb_core.errors import check_range
 from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE, ActionLimits, Workspace, limit_pose
 from sim.spatial import apply_delta
 

@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 
 from cad.part import Part
-from fmb.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_range
 
 
 @dataclasses.dataclass

@@ -35,7 +35,7 @@ import dataclasses
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fmb.errors import check_range
+from fmb_core.errors import check_range
 from sim.exceptions import UnknownNameError
 from sim.scene import CameraSpec
 

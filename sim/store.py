@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from sim.exceptions import SimError
 
 SCHEMA = "fmb-episodes/1"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 
 
 def write_mp4(frames: list[np.ndarray], path: Path, fps: int = 10) -> Path:

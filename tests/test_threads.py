@@ -1,4 +1,4 @@
-"""Thread budgets (`fmb.threads`): the rules, the override order, the tuner, thread priorities,
+"""Thread budgets (`fmb_core.threads`): the rules, the override order, the tuner, thread priorities,
 and real worker processes that compute with the budget they were given."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fmb import threads
-from fmb.errors import ParameterError
+from fmb_core import threads
+from fmb_core.errors import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def test_bad_budgets_are_named():
 
 
 def test_usable_cores_follow_the_affinity_mask():
-    code = "import os; os.sched_setaffinity(0, {0}); from fmb.threads import usable_cores; print(usable_cores())"
+    code = "import os; os.sched_setaffinity(0, {0}); from fmb_core.threads import usable_cores; print(usable_cores())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "1"
 
@@ -68,7 +68,7 @@ def test_usable_cores_follow_the_affinity_mask():
 def test_apply_sets_torch_and_the_thread_variables_of_a_fresh_process():
     code = (
         "import os\n"
-        "from fmb import threads\n"
+        "from fmb_core import threads\n"
         "threads.apply_threads(threads.plan_threads('inference', 8))\n"
         "import torch\n"  # imported after: takes OMP_NUM_THREADS
         "a = torch.get_num_threads()\n"

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_range
 
 CUE_PRIORITY = {"gripper": 3, "end": 2, "contact": 1, "still": 0}
 """Which cue names a merged keypose (higher wins)."""

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_range
 
 
 @dataclasses.dataclass(frozen=True)

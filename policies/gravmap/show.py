@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies.gravmap.keyposes import discover_keyposes, next_keypose_index
 from policies.gravmap.maps import GravMapSpec, build_gravmap
 

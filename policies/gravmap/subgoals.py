@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_choice, check_range
+from fmb_core.errors import ParameterError, check_choice, check_range
 from sim.spatial import compose, inverse, z_axis
 from sim.tasks.insert import nearest_fitting_goal
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fmb.atomic import atomic_dir
-from fmb.jsonfile import read_versioned
+from fmb_core.atomic import atomic_dir
+from fmb_core.jsonfile import read_versioned
 from policies.preference.exceptions import RewardModelError
 
 SCHEMA = "fmb-reward/1"

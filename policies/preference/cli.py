@@ -8,7 +8,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     """Add `prefs` and its subcommands to the `fmb` subparsers."""
-    from fmb.threads import add_threads_flag
+    from fmb_core.threads import add_threads_flag
     from policies.cli import add_goals_flag, add_sensor_flag
 
     top = sub.add_parser("prefs", help="preference data, labels and reward models for candidate selection")
@@ -110,7 +110,7 @@ def _cmd_label(args) -> int:
 def _cmd_train(args) -> int:
     import sys
 
-    from fmb.threads import configure
+    from fmb_core.threads import configure
     from policies.policy import Policy
     from policies.preference.train import RewardTrainConfig, train_reward
 

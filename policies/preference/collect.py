@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmb.errors import check_range
+from fmb_core.errors import check_range
 from policies.features import GOAL_POSE, SUBGOAL
 from policies.preference.data import PreferenceSet
 from sim.exceptions import EpisodeAborted, PerceptionError
@@ -148,10 +148,10 @@ def _stored_observation(obs: dict) -> dict:
 def collect_preferences(spec, config: CollectConfig, out: Path, progress: bool = True, threads: int = 0) -> dict:
     """Collect `config.states` labelled states with the policy and environment of `spec` (a
     `PolicyRunSpec`) into a new preference folder `out`; returns a summary. The process computes
-    with the rollout thread budget (`fmb.threads`; `threads` > 0 overrides it)."""
+    with the rollout thread budget (`fmb_core.threads`; `threads` > 0 overrides it)."""
     from tqdm import tqdm
 
-    from fmb import threads as thread_budget
+    from fmb_core import threads as thread_budget
     from policies import checkpoint
 
     budget = thread_budget.configure("rollout", threads=threads)

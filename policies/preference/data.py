@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.jsonfile import read_versioned
+from fmb_core.jsonfile import read_versioned
 from policies.preference.exceptions import PreferenceDataError
 
 SCHEMA = "fmb-prefs/1"

@@ -1,6 +1,6 @@
 """Errors of the preference package (all are FmbErrors, printed as one line by `fmb`)."""
 
-from fmb.errors import FmbError
+from fmb_core.errors import FmbError
 
 
 class PreferenceDataError(FmbError):

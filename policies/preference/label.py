@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies.preference.data import PreferenceSet
 
 PICTURES = "pictures"

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 
 
 class RewardNet(nn.Module):

@@ -19,7 +19,7 @@ import logging
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_choice
+from fmb_core.errors import ParameterError, check_choice
 from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE, ActionLimits, Workspace
 
 log = logging.getLogger(__name__)

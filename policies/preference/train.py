@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fmb.errors import check_choice, check_range
+from fmb_core.errors import check_choice, check_range
 from policies.preference.checkpoint import LAYOUT_FIELDS, build_net, fingerprint, observation_layout, save_reward
 from policies.preference.data import PreferenceSet
 from policies.preference.exceptions import PreferenceDataError, RewardModelError

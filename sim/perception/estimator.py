@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_range
 from sim.exceptions import PerceptionError
 from sim.perception.ends import choose_end
 from sim.perception.hypotheses import axis_up, board_hypotheses, free_hypotheses

@@ -34,7 +34,7 @@ import dataclasses
 import numpy as np
 from tqdm import tqdm
 
-from fmb.errors import check_range
+from fmb_core.errors import check_range
 from sim.perception.estimator import PerceptionConfig, PoseEstimator
 from sim.perception.models import end_flips, matrix_to_pose, pose_error, pose_to_matrix, scene_models
 from sim.sensor import SensorModel, make_sensor

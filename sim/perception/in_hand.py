@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fmb.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_range
 from sim.perception.icp import evaluate, icp
 from sim.perception.models import matrix_to_pose, pose_to_matrix
 

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from sim.exceptions import PerceptionError
 
 

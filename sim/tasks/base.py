@@ -12,7 +12,7 @@ from typing import ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
-from fmb.errors import check_choice
+from fmb_core.errors import check_choice
 from sim.objects import ObjectPool
 from sim.scene import SceneObject
 

@@ -10,7 +10,7 @@ import trimesh
 from cad.export import export_set, load_manifest, mesh_mm, write_3mf
 from cad.object_set import sample_set, single_part
 from cad.rebuild import parts_from_manifest
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 
 
 def test_standard_set_contents(exported_set):

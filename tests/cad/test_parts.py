@@ -18,7 +18,7 @@ from cad.profile import CHORD_TOLERANCE, polygons
 from cad.shape_family import get_shape
 from cad.shapes import FMB_SHAPES
 from cad.units import mm
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 
 
 @pytest.mark.parametrize("name", FMB_SHAPES)

@@ -9,7 +9,7 @@ from cad.board import fmb_board_spec, make_board
 from cad.peg import PegSpec, make_peg
 from cad.preview import render_contact_sheet
 from cad.shape_family import get_shape
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 
 TILE = 120
 

@@ -12,7 +12,7 @@ from cad.fmb_reference import SIZE_FACTORS, SIZE_M_SECTIONS
 from cad.profile import CHORD_TOLERANCE
 from cad.shape_family import SHAPES, canonical_shape_name, get_shape
 from cad.shapes import FMB_SHAPES
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 
 
 def test_nine_families_registered():

@@ -14,7 +14,7 @@ from cad.mass import estimate_mass
 from cad.peg import PegSpec, make_peg
 from cad.shape_family import get_shape
 from cad.sim_assets import STATIC_KINDS, inertial_properties, write_mjcf, write_sim_assets, write_urdf
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 
 mujoco = pytest.importorskip("mujoco")
 p = pytest.importorskip("pybullet")

@@ -12,7 +12,7 @@ from cad.peg import PegSpec, make_peg
 from cad.shape_family import get_shape
 from cad.step_export import require_build123d, step_volume, write_step
 from cad.units import mm
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def test_perception_tf_needs_tf2(context):
 
 
 def test_bad_interface_names_are_listed(context):
-    from fmb.errors import ParameterError
+    from fmb_core.errors import ParameterError
     from fmb_ros.skill_server import SkillServerNode
 
     for name, value, known in (

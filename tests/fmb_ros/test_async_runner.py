@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("torch", reason="policies need the 'learn' extra (torch)")
 
-from fmb.errors import ParameterError  # noqa: E402
+from fmb_core.errors import ParameterError  # noqa: E402
 from fmb_ros.async_runner import AsyncConfig, AsyncPolicyRunner  # noqa: E402
 from fmb_ros.controllers import make_controller  # noqa: E402
 from fmb_ros.skill import SkillExecution, State  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from fmb_ros.kinematics import make_kinematics
 from sim import panda
 from sim.spatial import rotation_error

@@ -35,7 +35,7 @@ def test_missing_checkpoint_keeps_the_node_up_and_refuses_goals(context):
 
 
 def test_bad_safety_limit_names_the_parameter(context):
-    from fmb.errors import ParameterError
+    from fmb_core.errors import ParameterError
     from fmb_ros.skill_server import SkillServerNode
 
     with pytest.raises(ParameterError, match="max_step_translation"):

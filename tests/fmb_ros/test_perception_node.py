@@ -10,7 +10,7 @@ pytest.importorskip("open3d", reason="perception needs open3d: pip install -e .[
 
 from rclpy.parameter import Parameter  # noqa: E402
 
-from fmb.errors import ParameterError  # noqa: E402
+from fmb_core.errors import ParameterError  # noqa: E402
 from fmb_ros import convert  # noqa: E402
 
 

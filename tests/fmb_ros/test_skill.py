@@ -136,7 +136,7 @@ def test_nan_action_is_rejected_by_the_filter(env):
 
 
 def test_unknown_skill_and_missing_checkpoint_are_clear_errors():
-    from fmb.errors import FmbError
+    from fmb_core.errors import FmbError
 
     with pytest.raises(FmbError, match="unknown skill 'juggle'; known: .*grasp"):
         make_controller("juggle")

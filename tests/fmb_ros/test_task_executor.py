@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from fmb_ros.task_plan import parse_plan
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -65,7 +65,7 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
 
 
 def test_ablation_rejects_unknown_variants_and_missing_data(tmp_path):
-    from fmb.errors import ParameterError
+    from fmb_core.errors import ParameterError
     from policies.ablation import AblationConfig, run_ablation
 
     with pytest.raises(ParameterError, match="--variants"):

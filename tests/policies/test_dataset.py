@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies.dataset import SequenceDataset, fit_config_to_data
 from tests.policies.conftest import tiny
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from fmb.cli import main
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies.diagnostics import goal_response
 from policies.train import train
 from tests.policies.conftest import tiny, tiny_training

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies.features import MinMaxNormalizer, local_points, rot6d, state_vector
 from tests.policies.conftest import tiny
 

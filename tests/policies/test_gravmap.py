@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies.config import PolicyConfig
 from policies.dataset import SequenceDataset, fit_config_to_data
 from policies.gravmap.keyposes import KeyposeConfig, discover_keyposes, episode_subgoals

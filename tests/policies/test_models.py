@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies.config import PolicyConfig, preset
 from policies.dataset import SequenceDataset, fit_config_to_data
 from policies.models import build_model

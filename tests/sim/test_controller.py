@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from sim.controller import ActionSpec, CartesianImpedance, ImpedanceGains
 from sim.exceptions import ActionError
 from sim.spatial import apply_delta, compose, inverse, pose, rotation_error

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from sim.lerobot import STATE_LAYOUT, STATE_NAMES, export_lerobot, import_lerobot
 from sim.store import EpisodeStore
 from tests.sim.test_store import make_episode

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from sim.controller import ActionSpec
 from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE, ActionLimits, Workspace, limit_pose
 from sim.safety import SafetyFilter, SafetyLimits, Verdict

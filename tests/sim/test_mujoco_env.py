@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from sim import panda
 from sim.env import make_env
 from sim.exceptions import ActionError, UnknownNameError

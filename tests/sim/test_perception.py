@@ -11,7 +11,7 @@ pytest.importorskip("open3d", reason="perception needs open3d: pip install -e .[
 
 from scipy.spatial.transform import Rotation  # noqa: E402
 
-from fmb.errors import ParameterError  # noqa: E402
+from fmb_core.errors import ParameterError  # noqa: E402
 from sim.perception import (  # noqa: E402
     PerceptionConfig,
     PerceptionError,

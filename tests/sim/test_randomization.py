@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cad.fmb_reference import COLOURS
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from sim.env import make_env
 from sim.objects import ObjectPool
 from sim.randomization import Randomization

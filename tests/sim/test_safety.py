@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE
 from sim.safety import SafetyFilter, SafetyLimits, Verdict
 

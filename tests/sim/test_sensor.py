@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from sim.exceptions import UnknownNameError
 from sim.scene import CameraSpec
 from sim.sensor import SENSORS, SensorModel, make_sensor

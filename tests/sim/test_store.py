@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmb.errors import FmbError, ParameterError
+from fmb_core.errors import FmbError, ParameterError
 from sim.store import EpisodeStore
 
 ROOT = Path(__file__).resolve().parents[2]

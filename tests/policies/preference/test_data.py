@@ -8,7 +8,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies.preference.collect import label_pairs
 from policies.preference.data import PreferenceSet
 from policies.preference.exceptions import PreferenceDataError

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fmb.cli import main
-from fmb.errors import ParameterError
+from fmb_core.errors import ParameterError
 from policies.preference.checkpoint import RewardModel, build_net
 from policies.preference.exceptions import RewardModelError
 from policies.preference.select import CandidateFilter, CandidateSelector, make_selector

@@ -41,7 +41,7 @@ import statistics
 import sys
 from collections.abc import Callable
 
-from fmb.errors import ParameterError, check_choice, check_range
+from fmb_core.errors import ParameterError, check_choice, check_range
 
 WORKLOADS = ("inference", "rollout", "training", "perception")
 """Kinds of process, each with its own rule (module docstring)."""
@@ -180,7 +180,7 @@ def add_threads_flag(parser, workload: str) -> None:
         "--threads",
         type=int,
         default=0,
-        help=f"CPU threads per process (default 0: the stack's {workload} budget, see fmb.threads; "
+        help=f"CPU threads per process (default 0: the stack's {workload} budget, see fmb_core.threads; "
         f"{ENV_OVERRIDE} also sets it)",
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fmb.errors import FmbError
+from fmb_core.errors import FmbError
 
 
 def read_versioned(

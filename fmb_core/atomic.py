@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from fmb.errors import FmbError, ParameterError
+from fmb_core.errors import FmbError, ParameterError
 
 MARKER = "manifest.json"
 """A folder holding this file was written by us and may be replaced."""
