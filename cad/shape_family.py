@@ -45,8 +45,6 @@ def register_shape(name: str, aliases: tuple[str, ...] = ()):
 
 def canonical_shape_name(name: str) -> str:
     """Canonical family name for `name` ("3-prong" -> "three_prong"), or UnknownShapeError."""
-    import cad.shapes  # noqa: F401  (registers the built-in families)
-
     key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
     key = _ALIASES.get(key, key)
     if key not in SHAPES:

@@ -15,17 +15,7 @@ import time
 
 import numpy as np
 
-
-def _observation(rng: np.random.Generator, cloud: int = 2048) -> dict:
-    tcp = np.array([0.5, 0.0, 0.25, 1.0, 0.0, 0.0, 0.0], np.float32)
-    points = np.c_[tcp[:3] + rng.uniform(-0.15, 0.15, (cloud, 3)), rng.uniform(0, 1, (cloud, 3))]
-    return {
-        "tcp_pose": tcp,
-        "tcp_vel": np.zeros(6, np.float32),
-        "wrench": rng.normal(size=6).astype(np.float32),
-        "gripper": np.array([0.02], np.float32),
-        "points": points.astype(np.float32),
-    }
+from policies.timing import step_seconds, synthetic_observation
 
 
 def build_policy(preset_name: str = "small", device: str = "cpu", **overrides):
@@ -43,38 +33,11 @@ def build_policy(preset_name: str = "small", device: str = "cpu", **overrides):
     return Policy(model, norm(22), norm(7), {"policy": config.to_dict()}, device)
 
 
-def median_seconds(step, device: str, repeats: int = 20, warmup: int = 3) -> float:
-    """Median wall time of `step(i)` over `repeats` calls after `warmup` untimed ones (CUDA
-    work is synchronised on both sides of each call)."""
-    return statistics.median(step_seconds(step, device, repeats, warmup))
-
-
-def step_seconds(step, device: str, repeats: int = 20, warmup: int = 3, max_seconds: float = math.inf) -> list[float]:
-    """Wall times [s] of `step(i)` over `repeats` calls after `warmup` untimed ones (CUDA work
-    is synchronised on both sides of each call); fewer (at least 3) once `max_seconds` [s] of
-    timed calls have passed, so that a figure on a starved machine still ends."""
-    import torch
-
-    times = []
-    for i in range(repeats + warmup):
-        if len(times) >= 3 and sum(times) > max_seconds:
-            break
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        step(i)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return times
-
-
 def decision_seconds(policy, num_samples: int, repeats: int = 20, max_seconds: float = math.inf) -> list[float]:
     """Wall times [s] of `repeats` decisions (features + `num_samples` candidates in one batch;
     fewer past `max_seconds`, see `step_seconds`)."""
     rng = np.random.default_rng(0)
-    history = [_observation(rng), _observation(rng)]
+    history = [synthetic_observation(rng), synthetic_observation(rng)]
     return step_seconds(
         lambda i: policy.predict(history, num_samples, seed=i), policy.device, repeats, max_seconds=max_seconds
     )
@@ -93,7 +56,7 @@ def training_step_seconds(
     from fmb_core.threads import ThreadTuner
 
     rng = np.random.default_rng(0)
-    one = policy.batch([_observation(rng), _observation(rng)])
+    one = policy.batch([synthetic_observation(rng), synthetic_observation(rng)])
     batch = {k: v.repeat(batch_size, *([1] * (v.dim() - 1))) for k, v in one.items()}
     c = policy.config
     batch["action"] = torch.rand(batch_size, c.pred_horizon, 7, device=policy.device) * 2 - 1

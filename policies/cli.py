@@ -11,6 +11,7 @@ from pathlib import Path
 def register(sub) -> None:
     """Add `train`, `eval` and `results` to the `fmb` subparsers."""
     from fmb_core.threads import add_threads_flag
+    from policies.flags import add_goals_flag, add_sensor_flag
     from sim.perceived_goals import IN_HAND_SOURCES
 
     p = sub.add_parser("train", help="train a diffusion policy (or the BC baseline) on demonstrations")
@@ -96,34 +97,6 @@ def register(sub) -> None:
     from policies.gravmap import cli as gravmap_cli
 
     gravmap_cli.register(sub)
-
-
-def add_goals_flag(p) -> None:
-    """`--goals truth|perceived` (PolicyRunSpec.goals), shared by eval, prefs collect, bench ablation."""
-    from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES
-
-    p.add_argument(
-        "--goals",
-        default=DEFAULT_GOAL_SOURCE,
-        choices=GOAL_SOURCES,
-        help="skill goals from the simulator's truth (an upper bound) or, as a robot, from perception of the "
-        f"side cameras' cloud with every action through the safety filter (default {DEFAULT_GOAL_SOURCE})",
-    )
-
-
-def add_sensor_flag(p) -> None:
-    """`--sensor NAME` (PolicyRunSpec.sensor), shared by eval and prefs collect."""
-    from policies.evaluate import DEFAULT_SENSORS
-    from sim.sensor import SENSORS
-
-    p.add_argument(
-        "--sensor",
-        default="",
-        choices=("", *SENSORS),
-        metavar="|".join(SENSORS),
-        help="depth camera model (sim.sensor) of the policy's images and of perception's cloud; default by goal "
-        f"source: {', '.join(f'{k} -> {v}' for k, v in DEFAULT_SENSORS.items())}",
-    )
 
 
 def parse_goal_noise(text: str) -> dict:

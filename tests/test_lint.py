@@ -17,10 +17,11 @@ def test_ruff_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _imported_modules(path: Path) -> list[tuple[int, str]]:
-    """(line, module) of every import in `path` at any depth (module level, in functions, in
+def _imported_modules(path: Path) -> list[tuple[int, str, tuple[str, ...]]]:
+    """(line, module, names) of every import in `path` at any depth (module level, in functions, in
     try blocks), `import a, b` split, plus `importlib.import_module("x")` / `__import__("x")` with a
-    literal name. Relative imports resolve against the file's package."""
+    literal name; `names` are what `from module import ...` takes (empty otherwise). Relative
+    imports resolve against the file's package."""
     import ast
 
     tree = ast.parse(path.read_text(), str(path))
@@ -28,15 +29,15 @@ def _imported_modules(path: Path) -> list[tuple[int, str]]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
+            found += [(node.lineno, alias.name, ()) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = package[: len(package) - node.level + 1] if node.level else []
             module = ".".join([*base, node.module] if node.module else base)
-            found.append((node.lineno, module))
+            found.append((node.lineno, module, tuple(alias.name for alias in node.names)))
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             name = getattr(node.func, "attr", getattr(node.func, "id", ""))
             if name in ("import_module", "__import__") and isinstance(node.args[0].value, str):
-                found.append((node.lineno, node.args[0].value))
+                found.append((node.lineno, node.args[0].value, ()))
     return found
 
 
@@ -44,7 +45,7 @@ def _forbidden_imports(path: Path, names) -> list[str]:
     where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     return [
         f"{where}:{line}: imports {module}"
-        for line, module in _imported_modules(path)
+        for line, module, _ in _imported_modules(path)
         if any(module == name or module.startswith(name + ".") for name in names)
     ]
 
@@ -79,6 +80,85 @@ def test_the_ros_free_core_lives_below_fmb_ros():
     assert not bad, bad
     gone = ("safety.py", "perception.py", "perception_models.py", "perception_eval.py")
     assert not [n for n in gone if (ROOT / "fmb_ros" / n).exists()]
+
+
+LAYERS = ("fmb_core", "cad", "sim", "policies", "fmb_ros", "fmb")
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """module -> the stack's modules it imports (any depth, function-local included). `from pkg import
+    sub` is an import of the submodule only; the implicit import of a module's own parent packages
+    does not count."""
+    modules = {}
+    for top in LAYERS:
+        for path in (ROOT / top).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for _, module, names in _imported_modules(path):
+            subs = [f"{module}.{n}" for n in names if f"{module}.{n}" in modules]
+            for target in subs + ([module] if len(subs) < max(len(names), 1) else []):
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name and not name.startswith(target + "."):
+                    targets.add(target)
+        graph[name] = targets
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycles():
+    """No two modules of the stack import each other, directly or around a loop (function-local
+    imports count: a cycle hidden in a function is still a cycle)."""
+    graph = _module_graph()
+    assert len(graph) > 100 and graph["policies.bench"], "the scan found the stack's modules"
+    assert not _cycles(graph), _cycles(graph)
+
+
+def test_the_cycle_check_finds_a_loop():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
 def test_the_import_scan_sees_function_local_imports(tmp_path):

@@ -18,9 +18,9 @@ def time_selection(
     """Median seconds of one selecting decision: `policy.predict` of `num_samples` candidates +
     the selector (safety filter + `kind` reward; implicit: `finetune` all or head) on a
     synthetic insertion observation."""
-    from policies.bench import _observation, median_seconds
     from policies.preference.checkpoint import RewardModel, build_net
     from policies.preference.select import CandidateFilter, CandidateSelector
+    from policies.timing import median_seconds, synthetic_observation
     from sim.limits import Workspace
 
     settings = {"beta": 1000.0, "max_timestep": 10, "noise_draws": noise_draws, "hidden": [256, 256]}
@@ -31,7 +31,7 @@ def time_selection(
     wide = CandidateFilter(actions=None, workspace=Workspace((-10.0, -10.0, -10.0), (10.0, 10.0, 10.0)))
     selector = CandidateSelector(reward, wide, first=policy.config.obs_horizon - 1)
     rng = np.random.default_rng(0)
-    history = [_observation(rng), _observation(rng)]
+    history = [synthetic_observation(rng), synthetic_observation(rng)]
 
     def decide(i: int) -> None:
         selector(history, policy.predict(history, num_samples, seed=i))

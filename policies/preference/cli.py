@@ -9,7 +9,7 @@ from pathlib import Path
 def register(sub) -> None:
     """Add `prefs` and its subcommands to the `fmb` subparsers."""
     from fmb_core.threads import add_threads_flag
-    from policies.cli import add_goals_flag, add_sensor_flag
+    from policies.flags import add_goals_flag, add_sensor_flag
 
     top = sub.add_parser("prefs", help="preference data, labels and reward models for candidate selection")
     cmds = top.add_subparsers(dest="prefs_command", metavar="PREFS_COMMAND", required=True)

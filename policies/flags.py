@@ -1,0 +1,32 @@
+"""Command-line flags that several `fmb` subcommands share (eval, prefs collect, bench ablation):
+one definition of each flag's name, choices, default and help."""
+
+from __future__ import annotations
+
+
+def add_goals_flag(p) -> None:
+    """`--goals truth|perceived` (PolicyRunSpec.goals), shared by eval, prefs collect, bench ablation."""
+    from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES
+
+    p.add_argument(
+        "--goals",
+        default=DEFAULT_GOAL_SOURCE,
+        choices=GOAL_SOURCES,
+        help="skill goals from the simulator's truth (an upper bound) or, as a robot, from perception of the "
+        f"side cameras' cloud with every action through the safety filter (default {DEFAULT_GOAL_SOURCE})",
+    )
+
+
+def add_sensor_flag(p) -> None:
+    """`--sensor NAME` (PolicyRunSpec.sensor), shared by eval and prefs collect."""
+    from policies.evaluate import DEFAULT_SENSORS
+    from sim.sensor import SENSORS
+
+    p.add_argument(
+        "--sensor",
+        default="",
+        choices=("", *SENSORS),
+        metavar="|".join(SENSORS),
+        help="depth camera model (sim.sensor) of the policy's images and of perception's cloud; default by goal "
+        f"source: {', '.join(f'{k} -> {v}' for k, v in DEFAULT_SENSORS.items())}",
+    )
