@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 
@@ -82,6 +83,19 @@ def sample_set(
     check_range("seed", seed, 0, 2**32 - 1)
     if int(count) != count:
         raise ParameterError(f"count must be an integer, got {count!r}")
+    specs = list(sample_members(family, count, seed, limits))
+    pegs = [make_peg(s) for s in specs]
+    boards = [
+        make_board(_grid_board(specs[k : k + 9], f"board_s{seed}_{k // 9:02d}", clearance))
+        for k in range(0, len(specs), 9)
+    ]
+    return ObjectSet((*pegs, *boards), (), seed, clearance, {p.name: s for p, s in zip(pegs, specs)})
+
+
+def sample_members(family: str, count: int, seed: int, limits: PrintLimits = PrintLimits()) -> tuple[PegSpec, ...]:
+    """The specs of `sample_set(family, count, seed)`'s pegs, without building their meshes: `count`
+    members of each family (`family` "all": every FMB family, in FMB_SHAPES order), named
+    `peg_<family>_s<seed>_<index>`, lengths alternating short/long."""
     families = list(FMB_SHAPES) if family == "all" else [canonical_shape_name(family)]
     specs: list[PegSpec] = []
     for fam in families:
@@ -90,12 +104,20 @@ def sample_set(
             shape = _sample_member(SHAPES[fam], rng, limits)
             length = ("short", "long")[i % 2]
             specs.append(PegSpec(shape, size="custom", length=length, name=f"peg_{fam}_s{seed}_{i:03d}"))
-    pegs = [make_peg(s) for s in specs]
-    boards = [
-        make_board(_grid_board(specs[k : k + 9], f"board_s{seed}_{k // 9:02d}", clearance))
-        for k in range(0, len(specs), 9)
-    ]
-    return ObjectSet((*pegs, *boards), (), seed, clearance, {p.name: s for p, s in zip(pegs, specs)})
+    return tuple(specs)
+
+
+_SAMPLED_NAME = re.compile(r"peg_(?P<family>[a-z_]+)_s(?P<seed>[0-9]+)_(?P<index>[0-9]{3})")
+
+
+def sampled_member(name: str, limits: PrintLimits = PrintLimits()) -> PegSpec | None:
+    """The spec of the sampled peg part called `name` (`peg_<family>_s<seed>_<index>`, as
+    `sample_members` names them), rebuilt from its seed; None for any other name."""
+    match = _SAMPLED_NAME.fullmatch(str(name))
+    if not match or match["family"] not in FMB_SHAPES:
+        return None
+    index = int(match["index"])
+    return sample_members(match["family"], index + 1, int(match["seed"]), limits)[index]
 
 
 def _sample_member(cls, rng: np.random.Generator, limits: PrintLimits, tries: int = 200):

@@ -93,7 +93,7 @@ class PolicyRunSpec:
         if policy.skills and task not in policy.skills:
             raise ParameterError(f"--task {task!r}: the policy was trained for {', '.join(policy.skills)}")
         obs = policy.meta.get("observation", {})
-        pool = ObjectPool.fmb(families=self.families, split=self.split, side=self.side)
+        pool = ObjectPool.of_split(self.split, self.side, families=self.families)
         env = make_env(
             task,
             self.backend,

@@ -61,7 +61,7 @@ class RunSpec:
         from sim.objects import ObjectPool
         from sim.sensor import make_sensor
 
-        pool = ObjectPool.fmb(families=self.families, sizes=self.sizes, split=self.split, side=self.side)
+        pool = ObjectPool.of_split(self.split, self.side, families=self.families, sizes=self.sizes)
         env = make_env(
             self.task,
             self.backend,
@@ -248,6 +248,7 @@ def expert_eval(
         rows.append(
             {
                 "seed": int(episode_seed),
+                "peg": facts.get("peg", ""),
                 "family": facts["family"],
                 "size": facts["size"],
                 "success": bool(result.success),

@@ -65,9 +65,53 @@ class ObjectPool:
         )
         return cls(pegs, clearance)
 
+    @classmethod
+    def of_split(
+        cls,
+        split: str = "all",
+        side: str = "train",
+        families: tuple[str, ...] | None = None,
+        sizes: tuple[str, ...] | None = None,
+        clearance: float = DEFAULT_CLEARANCE,
+    ) -> ObjectPool:
+        """The pegs on `side` of `split`: FMB's (see `fmb`) except on the test side of
+        `procedural`, whose pegs are sampled members of the families (PROCEDURAL_MEMBERS of each,
+        seed PROCEDURAL_SEED; `sizes` does not apply to them)."""
+        if split == "procedural" and check_choice("side", side, ("train", "test")) == "test":
+            families = tuple(canonical_shape_name(f) for f in (families or FMB_SHAPES))
+            return cls(procedural_pegs(families), clearance)
+        return cls.fmb(families=families, sizes=sizes, split=split, side=side, clearance=clearance)
+
     def draw(self, rng: np.random.Generator) -> PegSpec:
         """One peg, uniformly."""
         return self.pegs[int(rng.integers(len(self.pegs)))]
+
+
+PROCEDURAL_MEMBERS = 2
+"""Sampled members of each family on the test side of the `procedural` split (18 pegs)."""
+PROCEDURAL_SEED = 0
+"""Seed of those members (cad.object_set.sample_members): the same pegs in every run."""
+
+
+@functools.lru_cache(maxsize=16)
+def procedural_pegs(families: tuple[str, ...] = FMB_SHAPES) -> tuple[PegSpec, ...]:
+    """The procedural split's test pegs of `families`: sampled members, not FMB's sizes."""
+    from cad.object_set import sample_members
+
+    return tuple(spec for f in families for spec in sample_members(f, PROCEDURAL_MEMBERS, PROCEDURAL_SEED))
+
+
+@functools.lru_cache(maxsize=1)
+def _fmb_pegs() -> dict[str, PegSpec]:
+    return {spec.part_name: spec for spec in ObjectPool.fmb().pegs}
+
+
+def peg_spec(part_name: str) -> PegSpec | None:
+    """The spec of the peg part called `part_name`: one of FMB's 54 or a sampled member
+    (`peg_<family>_s<seed>_<index>`, rebuilt from its seed); None when no peg has that name."""
+    from cad.object_set import sampled_member
+
+    return _fmb_pegs().get(part_name) or sampled_member(part_name)
 
 
 def board_for(spec: PegSpec, clearance: float) -> tuple[Part, str]:

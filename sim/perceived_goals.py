@@ -165,12 +165,12 @@ planner could have made (its grasps come from above); `planned_grasp` keeps the 
 
 
 def _peg_spec(info: dict, key: str):
-    from sim.objects import ObjectPool
+    from sim.objects import peg_spec
 
-    pegs = {s.part_name: s for s in ObjectPool.fmb().pegs}
-    if info.get("peg") not in pegs:
+    spec = peg_spec(info.get("peg", ""))
+    if spec is None:
         raise ParameterError(f"goal {key!r}: the task facts name no known peg part (peg: {info.get('peg')!r})")
-    return pegs[info["peg"]]
+    return spec
 
 
 def planned_grasp(peg_pose, grasp_in_peg, length: float) -> np.ndarray:
@@ -326,7 +326,7 @@ def perception_errors(
     estimate `held` (`PerceivedGoals.held`) and the measured `tcp_pose`, "in_hand" (its error in
     the TCP frame against the simulator's peg-in-TCP pose) and "in_hand_commanded" (the commanded
     grasp's, `in_hand_pose`), measured like the peg's, stand in for "peg"."""
-    from sim.objects import ObjectPool
+    from sim.objects import peg_spec
     from sim.perception import matrix_to_pose, pose_to_matrix
     from sim.tasks.geometry import symmetry_angles
 
@@ -339,7 +339,7 @@ def perception_errors(
             true_hole = matrix_to_pose(pose_to_matrix(truth["board"]) @ pose_to_matrix(frame))
             pairs["hole"] = (estimate.target_hole, true_hole, (0.0,), (0.0, 0.0, 0.0))
     if "peg" in truth:
-        spec = {s.part_name: s for s in ObjectPool.fmb().pegs}[info["peg"]]
+        spec = peg_spec(info["peg"])
         centroid = (*spec.section().centroid.coords[0], 0.5 * spec.length_m)
         turns = symmetry_angles(spec, 0.0005)
         if held is None:  # a held peg's scene estimate means nothing: its in-hand one stands for it

@@ -66,7 +66,7 @@ def evaluate_perception(
     """Median / p90 / max pose errors over `scenes` scenes (seeds seed .. seed + scenes - 1); see
     module docstring. Returns a JSON-ready dict."""
     from sim.env import make_env
-    from sim.objects import ObjectPool
+    from sim.objects import peg_spec
     from sim.tasks.geometry import symmetry_angles
 
     check_range("scenes", scenes, 1, 10_000)
@@ -77,7 +77,6 @@ def evaluate_perception(
     env = make_env(
         task, cameras=("side_1", "side_2"), image_size=(image_size, image_size), point_cloud=points, sensor=sensor
     )
-    pool = {spec.part_name: spec for spec in ObjectPool.fmb().pegs}
     rng = np.random.default_rng(seed)
     keys = ("board", "hole", "peg", "peg_end_flip_ok", "tracked_board", "tracked_peg", "in_hand")
     errors = {k: ([], []) for k in keys}
@@ -97,7 +96,7 @@ def evaluate_perception(
                 cloud = cloud + rng.normal(0.0, noise, cloud.shape)
             estimate = estimators[peg_name].estimate(cloud)
             seconds.append(estimate.seconds)
-            spec = pool[peg_name]
+            spec = peg_spec(peg_name)
             hole_frame = estimators[peg_name].models[0].frames[episode["hole"]]
             true_hole = matrix_to_pose(pose_to_matrix(truth["board"]) @ pose_to_matrix(hole_frame))
             centroid = (*spec.section().centroid.coords[0], 0.5 * spec.length_m)

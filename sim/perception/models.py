@@ -63,15 +63,16 @@ def model_from_part(
 
 
 def scene_models(peg: str, clearance: float | None = None, spacing: float = 0.0015, seed: int = 0) -> list[ObjectModel]:
-    """Models of the FMB peg part named `peg` (e.g. "peg_star_M_long") and of its board, whose
-    target is the peg's hole. Raises PerceptionError naming the known pegs when `peg` is unknown."""
+    """Models of the peg part named `peg` (an FMB peg such as "peg_star_M_long" or a sampled member
+    such as "peg_star_s0_001") and of its board, whose target is the peg's hole. Raises
+    PerceptionError naming FMB's pegs when `peg` is unknown."""
     from cad.board import DEFAULT_CLEARANCE
-    from sim.objects import ObjectPool, board_for, peg_part
+    from sim.objects import ObjectPool, board_for, peg_part, peg_spec
 
-    pegs = {spec.part_name: spec for spec in ObjectPool.fmb().pegs}
-    if peg not in pegs:
-        raise PerceptionError(f"unknown peg {peg!r}; known: {', '.join(sorted(pegs))}")
-    spec = pegs[peg]
+    spec = peg_spec(peg)
+    if spec is None:
+        known = ", ".join(sorted(s.part_name for s in ObjectPool.fmb().pegs))
+        raise PerceptionError(f"unknown peg {peg!r}; known: {known} and sampled members peg_<family>_s<seed>_<index>")
     board, hole = board_for(spec, DEFAULT_CLEARANCE if clearance is None else clearance)
     return [
         model_from_part("board", board, "upright", spacing, seed, target=hole),

@@ -117,3 +117,13 @@ def test_load_manifest_errors(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ParameterError, match="not valid JSON"):
         load_manifest(tmp_path)
+
+
+def test_a_sampled_peg_is_rebuilt_from_its_name_alone():
+    from cad.object_set import sampled_member
+
+    sampled = sample_set("all", 2, seed=5)
+    assert len(sampled.pegs) == 18
+    for name, spec in sampled.pegs.items():
+        assert sampled_member(name) == spec, name
+    assert sampled_member("peg_star_M_long") is None and sampled_member("peg_nonsense_s0_000") is None

@@ -271,3 +271,32 @@ def test_grasp_goal_keeps_the_hand_forward_when_the_peg_is_seen_end_for_end():
         t, r = pose_error(goal, targets["grasp"])
         assert t < 1e-6 and r < 1e-6, (t, np.degrees(r))
     env.close()
+
+
+def test_the_procedural_splits_sampled_pegs_are_perceived_and_evaluated(goal_run, tmp_path):
+    """`--split procedural`'s test side holds sampled members (not FMB's sizes) on one-hole boards:
+    perception finds their hole, and `fmb eval` runs them end to end."""
+    from sim.objects import PROCEDURAL_MEMBERS, peg_spec
+    from sim.perceived_goals import goal_estimator, perceive_goals
+
+    pool = ObjectPool.of_split("procedural", "test")
+    assert len(pool.pegs) == 9 * PROCEDURAL_MEMBERS and {s.size for s in pool.pegs} == {"custom"}
+    assert all(peg_spec(s.part_name) == s for s in pool.pegs)  # rebuilt from the name alone
+    assert ObjectPool.of_split("procedural", "train").pegs == ObjectPool.fmb().pegs
+    star = ObjectPool(tuple(s for s in pool.pegs if s.shape.name == "star")[:1])
+    env = make_env("insert", objects=star)
+    env.reset(seed=1)
+    info = env.episode.info
+    assert info["hole"] == "hole_target" and info["size"] == "custom"
+    goals = perceive_goals(env, goal_estimator(info["peg"], SMALL), SMALL, np.random.default_rng(0), ("tcp_goal",))
+    assert goals.failure == ""
+    t, r = pose_error(goals.targets["tcp_goal"], info["targets"]["tcp_goal"])
+    assert t < 0.005 and r < np.radians(3.0), (t, np.degrees(r))
+    env.close()
+
+    out = tmp_path / "procedural.json"
+    args = ["eval", "--policy", str(goal_run), "--episodes", "1", "--split", "procedural", "--families", "star"]
+    assert main([*args, "--json", str(out), "--quiet"]) == 0
+    (row,) = json.loads(out.read_text())["episodes"]
+    assert row["perception_failure"] == "" and row["peg"].startswith("peg_star_s0_")
+    assert row["perception"]["hole"]["translation_mm"] < 10.0
