@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Success with perceived goals (what a robot gets) beside ground-truth goals (an upper bound), for
 # insertion and grasp: the quickstart's policies, the insertion diffusion policy trained with goal
-# noise (fmb train --goal-noise), the diffusion policy on novel board placements and on size_holdout,
+# noise (fmb train --goal-noise), the diffusion policy on novel board placements, on the procedural
+# split's sampled pegs and on size_holdout,
 # two more diffusion training seeds, and `fmb bench perception` on the default sensor model and on
 # it without its calibration error. Every stage reuses what an earlier run of this script left in
 # OUT (default runs/perceived), so it can be stopped and rerun.
@@ -15,13 +16,14 @@ FMB=.venv/bin/fmb
 mkdir -p "$OUT"
 stage() { echo "[$(date +%T)] $*"; }
 
-# evaluate RUN NAME [SPLIT] [SIDES] [PLACEMENT]: perceived and truth goals on each side of SPLIT
-# (default family_holdout, both sides), into $OUT/insert/eval_NAME_SIDE_GOALS.json
+# evaluate RUN NAME [SPLIT] [SIDES] [PLACEMENT] [SKILL]: perceived and truth goals on each side of
+# SPLIT (default family_holdout, both sides), into $OUT/SKILL/eval_NAME_SIDE_GOALS.json (SKILL: insert)
 evaluate() {
   local run="$1" name="$2" split="${3:-family_holdout}" sides="${4:-train test}" placement="${5:-train}"
+  local skill="${6:-insert}"
   for goals in perceived truth; do
     for side in $sides; do
-      local json="$OUT/insert/eval_${name}_${side}_${goals}.json"
+      local json="$OUT/$skill/eval_${name}_${side}_${goals}.json"
       [ -s "$json" ] && continue
       $FMB eval --policy "$run" --episodes "$EPISODES" --split "$split" --side "$side" --placement "$placement" \
         --action-horizon 2 --goals "$goals" --json "$json.part" --quiet > /dev/null
@@ -49,6 +51,8 @@ evaluate "$OUT/insert/diffusion_goal_noise" goal_noise
 # The quickstart's diffusion policy with the board placed outside the demonstrations' box.
 stage "novel placement"
 evaluate "$OUT/insert/diffusion" novel_placement family_holdout train novel
+# ... and on the procedural split's sampled pegs (not FMB's sizes).
+evaluate "$OUT/insert/diffusion" procedural procedural test
 
 # Perception on the default sensor model, and on it without the calibration error (what is left is
 # depth noise and missing returns): insertion scenes (held pegs) and vertical-chain scenes (lying pegs).
@@ -72,6 +76,7 @@ done
 # Grasp: the same recipe with the grasp goal.
 stage "grasp quickstart"
 $FMB quickstart --out "$OUT/grasp" --task grasp --goal grasp --eval-episodes "$EPISODES" --quiet
+evaluate "$OUT/grasp/diffusion" procedural procedural test train grasp
 
 # size_holdout: the same recipe on its train side (sizes S and M), evaluated on both sides (L held out).
 stage "size_holdout"
