@@ -1,9 +1,11 @@
 # Shortcuts; the README's two commands are scripts/quickstart.sh and scripts/test.sh.
-.PHONY: quickstart test lint bench
+.PHONY: quickstart test test-fast lint bench
 quickstart:
 	scripts/quickstart.sh
 test:
 	scripts/test.sh -q
+test-fast:
+	scripts/test.sh -q --fast
 lint:
 	.venv/bin/ruff check .
 bench:

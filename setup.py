@@ -48,7 +48,7 @@ STEP = ["build123d>=0.9"]
 PERCEPTION = ["open3d-cpu>=0.18"]
 IK = ["mink>=0.0.5", "daqp>=0.5"]  # mink's differential IK; daqp is the QP solver it is run with
 COLCON = ["colcon-core", "colcon-ros", "colcon-python-setup-py"]  # tests build the ROS package as a robot would
-DEV = LEARN + STEP + ROS + PERCEPTION + IK + COLCON + ["pytest>=8", "ruff>=0.6"]
+DEV = LEARN + STEP + ROS + PERCEPTION + IK + COLCON + ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6"]
 
 setup(
     name=PACKAGE_NAME,

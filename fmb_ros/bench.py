@@ -64,9 +64,11 @@ def bench_ros(
     timeout: float = 600.0,
     small_policy: bool = False,
     params: dict | None = None,
+    domain_id: int = 0,
 ) -> dict:
     """Measure `steps` control cycles; see module docstring. Returns JSON-ready figures [ms].
-    `params` are more skill server parameters (name -> value), e.g. {"inference_nice": 0}."""
+    `params` are more skill server parameters (name -> value), e.g. {"inference_nice": 0}.
+    `domain_id`: the DDS domain of the bench's nodes (0 = one derived from the process id)."""
     if small_policy:
         import tempfile
 
@@ -74,7 +76,7 @@ def bench_ros(
             raise FmbError("--small-policy trains its own checkpoint: leave out --checkpoint")
         with tempfile.TemporaryDirectory(prefix="fmb_bench_ros_") as folder:
             run = small_policy_checkpoint(folder, skill)
-            result = bench_ros(steps, run, skill, timeout, params=params)
+            result = bench_ros(steps, run, skill, timeout, params=params, domain_id=domain_id)
         result["policy"] = "small preset, state observations, trained 20 steps on 2 demonstrations (latency only)"
         return result
     import rclpy
@@ -83,7 +85,7 @@ def bench_ros(
     from fmb_ros import convert, qos
     from fmb_ros.sim_robot import SimRobotNode
 
-    domain = 1 + (os.getpid() * 7) % 100
+    domain = int(domain_id) or 1 + (os.getpid() * 7) % 100
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONPATH=os.pathsep.join(sys.path))
     args = ["-r", "__node:=bench_skill", "-p", f"skill:={skill}", "-p", "use_sim_time:=true", "-p", "judge:=false"]

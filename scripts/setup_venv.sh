@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or update) the project-local virtual environment .venv with the given extras.
-# Usage: scripts/setup_venv.sh EXTRAS     e.g. scripts/setup_venv.sh sim   or   dev
+# Usage: scripts/setup_venv.sh EXTRAS     e.g. scripts/setup_venv.sh sim   or   dev   or   learn,perception
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS="${1:-dev}"
@@ -28,7 +28,7 @@ if [ "$EXTRAS" != "cad" ] && ! "$PYTHON" -c "import ctypes.util, sys; sys.exit(n
   fi
 fi
 # open3d (the perception extra) loads libusb-1.0 at import.
-if [ "$EXTRAS" = "dev" ] || [ "$EXTRAS" = "perception" ] || [ "$EXTRAS" = "all" ]; then
+if [[ ",$EXTRAS," == *,dev,* || ",$EXTRAS," == *,perception,* || ",$EXTRAS," == *,all,* ]]; then
   if ! "$PYTHON" -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('usb-1.0'))"; then
     if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
       apt-get install -y -q libusb-1.0-0 >/dev/null || echo "warning: could not install libusb-1.0-0 (open3d needs it)" >&2

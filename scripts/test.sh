@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Set up .venv with the dev extras and run the whole test suite (pytest exits non-zero when a
-# test fails and when no test was collected).
+# test fails and when no test was collected), on up to 4 pytest-xdist workers (one per core).
+#   scripts/test.sh                 # everything
+#   scripts/test.sh --fast          # leave out the tests marked slow (about 1.5 min on 2 cores)
+#   scripts/test.sh -m graph        # only the ROS graph tests (markers: slow, graph, train; pytest.ini)
+#   scripts/test.sh -n 0 tests/sim  # serially, one folder (any pytest arguments)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup_venv.sh dev
-exec .venv/bin/python -m pytest "$@"
+args=()
+for arg in "$@"; do
+  if [ "$arg" = "--fast" ]; then args+=(-m "not slow"); else args+=("$arg"); fi
+done
+exec .venv/bin/python -m pytest -n auto --maxprocesses 4 ${args[@]+"${args[@]}"}

@@ -132,6 +132,7 @@ def test_thread_priority_is_raised_or_the_refusal_is_said():
         threads.raise_thread_priority(nice=-30)
 
 
+@pytest.mark.slow
 def test_eval_workers_on_a_two_core_mask_compute_with_one_thread_each(tmp_path):
     """`fmb eval --workers 2` in a process pinned to 2 cores: each worker reports 1 torch thread;
     `--threads 2` overrides it. A real tiny policy, real MuJoCo episodes, real spawned workers."""

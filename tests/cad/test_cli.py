@@ -111,6 +111,7 @@ def _assert_clean_failure(proc, tmp_path, *fragments):
         (["cad", "set", "--clearance", "3"], ["board_L", "overlap"]),
     ],
 )
+@pytest.mark.slow
 def test_bad_input(tmp_path, args, fragments):
     proc = run_cli(*args, "--out", str(tmp_path / "out"), "--quiet")
     _assert_clean_failure(proc, tmp_path, *fragments)
@@ -155,6 +156,7 @@ def test_existing_set_survives_a_failed_rerun(tmp_path):
     assert (out / "manifest.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_preview_of_a_written_folder(tmp_path):
     out = tmp_path / "o"
     assert (
@@ -168,6 +170,7 @@ def test_preview_of_a_written_folder(tmp_path):
     _assert_clean_failure(proc, tmp_path, "no manifest.json")
 
 
+@pytest.mark.slow
 def test_bench_cad_json():
     proc = run_cli("bench", "cad", "--repeats", "1", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -177,6 +180,7 @@ def test_bench_cad_json():
     assert result["collision_pieces"] > 63
 
 
+@pytest.mark.slow
 def test_quickstart_writes_the_set_and_preview(tmp_path):
     proc = run_cli("quickstart", "--out", str(tmp_path / "qs"), "--objects-only", "--quiet")
     assert proc.returncode == 0, proc.stderr

@@ -13,6 +13,7 @@ from cad.rebuild import parts_from_manifest
 from fmb_core.errors import ParameterError
 
 
+@pytest.mark.slow
 def test_standard_set_contents(exported_set):
     out, manifest = exported_set
     kinds = [p["kind"] for p in manifest["parts"]]

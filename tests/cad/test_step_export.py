@@ -32,6 +32,7 @@ def small_board():
     return make_board(BoardSpec(holes=(arch,), name="board_arch_S", outline=mm((80.0, 80.0, 30.0))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["peg", "small_board"])
 def test_step_reimports_to_part_volume(bd, request, tmp_path, name):
     part = request.getfixturevalue(name)

@@ -5,6 +5,8 @@ import signal
 
 import pytest
 
+from tests.fmb_ros.dds import ros_domain_id
+
 # The DDS tests stop their nodes with SIGINT, as a terminal or `ros2 launch` does. A suite started
 # as a background job (`nohup ... &`) inherits SIGINT ignored, and every node it starts would too
 # (Python then installs no KeyboardInterrupt handler): each stop would wait out its grace period
@@ -19,6 +21,6 @@ def context():
     rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     ctx = rclpy.context.Context()
-    rclpy.init(context=ctx, domain_id=100 - os.getpid() % 30)
+    rclpy.init(context=ctx, domain_id=ros_domain_id())
     yield ctx
     rclpy.try_shutdown(context=ctx)

@@ -14,6 +14,8 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from fmb_ros.exceptions import RosError  # noqa: E402
 
+pytestmark = pytest.mark.graph
+
 ROBOT_ONLY = ("control_msgs", "franka_msgs", "tf2_ros")
 
 

@@ -18,6 +18,9 @@ from fmb_ros.skill import SkillExecution, State  # noqa: E402
 from fmb_ros.world import WorldMirror  # noqa: E402
 from policies.runner import PolicyRunner  # noqa: E402
 from sim.safety import SafetyFilter, Verdict  # noqa: E402
+from tests.fmb_ros.dds import ros_domain_id
+
+pytestmark = [pytest.mark.graph, pytest.mark.train]
 
 BASE = "panda_link0"
 
@@ -79,6 +82,7 @@ def rollout(env, runner, steps: int) -> list:
     return actions
 
 
+@pytest.mark.slow
 def test_fast_decisions_give_the_synchronous_runners_actions(policy, env):
     sync = rollout(env, make_runner(policy, Recorder()), 10)
     wrapped = AsyncPolicyRunner(make_runner(policy, Recorder()), lead=0, wait=30.0)
@@ -230,7 +234,7 @@ def test_skill_server_runs_policies_asynchronously_and_reports_late_chunks(run_f
 
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     ctx = rclpy.context.Context()
-    rclpy.init(context=ctx, domain_id=70 - os.getpid() % 30)
+    rclpy.init(context=ctx, domain_id=ros_domain_id())
     nodes = []
     try:
         checkpoint = Parameter("checkpoint", value=str(run_folder))

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 BLOCK_ROS = "import sys; sys.modules['rclpy'] = None; from fmb.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -13,6 +15,7 @@ def run(*args):
     return subprocess.run([sys.executable, "-c", BLOCK_ROS, *args], capture_output=True, text=True, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_help_without_rclpy():
     out = run("--help")
     assert out.returncode == 0 and "ros" in out.stdout, out.stderr

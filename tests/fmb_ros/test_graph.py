@@ -24,15 +24,14 @@ from std_srvs.srv import SetBool, Trigger  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from fmb_ros import convert, qos  # noqa: E402
+from tests.fmb_ros.dds import ros_domain_id  # noqa: E402
 from tests.fmb_ros.processes import start_node, stop_node  # noqa: E402
+
+pytestmark = pytest.mark.graph
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "panda_link0"
 SKILL = "/grasp_skill"
-
-
-def _domain_id() -> int:
-    return 30 + os.getpid() % 60  # distinct per test process; 0-101 are valid for Fast DDS
 
 
 class Client:
@@ -100,7 +99,7 @@ class Client:
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     logs = tmp_path_factory.mktemp("ros_logs")
-    domain = _domain_id()
+    domain = ros_domain_id()
     env = dict(
         os.environ,
         ROS_DOMAIN_ID=str(domain),
@@ -146,6 +145,7 @@ def _goal_towards_peg(client) -> np.ndarray:
     return np.concatenate([peg[:3], [0.0, 0.0, 0.0, 1.0]])
 
 
+@pytest.mark.slow
 def test_goal_in_unknown_frame_is_rejected_and_the_node_lives_on(graph):
     before = graph.send_goal(_goal_towards_peg(graph), frame="map")
     msg, values = graph.result_after(before, 20.0)
@@ -197,10 +197,11 @@ def test_cancel_and_emergencystop_node(graph):
     assert not graph.call(graph.cancel, Trigger.Request()).success  # nothing left to cancel
 
 
+@pytest.mark.slow
 def test_fmb_ros_up_sim_runs_a_goal_in_one_process(tmp_path):
     """`fmb ros up sim` (simulator + skill server on one MultiThreadedExecutor, with the launch
     parameter file that sets use_sim_time for every node) serves a goal from another process."""
-    domain = 1 + (_domain_id() + 50) % 100
+    domain = ros_domain_id()
     env = dict(
         os.environ,
         ROS_DOMAIN_ID=str(domain),
@@ -227,6 +228,7 @@ def test_fmb_ros_up_sim_runs_a_goal_in_one_process(tmp_path):
     assert "exception was never retrieved" not in log.read_text()
 
 
+@pytest.mark.slow
 def test_grasp_through_the_joint_trajectory_interface(tmp_path):
     """The skill commands the arm with trajectory_msgs/JointTrajectory (inverse kinematics of each
     safe target with mink, the maintained IK library), as a ros2_control JointTrajectoryController
@@ -237,7 +239,7 @@ def test_grasp_through_the_joint_trajectory_interface(tmp_path):
         "/**:\n  ros__parameters:\n    use_sim_time: true\n"
         "grasp_skill:\n  ros__parameters:\n    command_interface: joint_trajectory\n    ik_solver: mink\n"
     )
-    domain = 1 + (_domain_id() + 70) % 100
+    domain = ros_domain_id()
     env = dict(
         os.environ,
         ROS_DOMAIN_ID=str(domain),

@@ -16,6 +16,8 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
+pytestmark = [pytest.mark.graph, pytest.mark.train]
+
 BASE = "panda_link0"
 
 

@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fmb_ros.dds import ros_domain_id
+
+pytestmark = pytest.mark.graph
+
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
 PARAM_FILES = sorted((ROOT / "launch" / "params").glob("*.yaml"))
@@ -122,7 +126,7 @@ def test_nodes_start_with_the_sim_parameter_file():
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     ctx = rclpy.context.Context()
     path = ROOT / "launch" / "params" / "sim.yaml"
-    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=ctx, domain_id=99)
+    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=ctx, domain_id=ros_domain_id())
     nodes = []
     try:
         nodes.append(SimRobotNode(context=ctx))
@@ -148,7 +152,7 @@ def test_skill_starts_with_the_robot_parameter_file():
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     ctx = rclpy.context.Context()
     path = ROOT / "launch" / "params" / "robot.yaml"
-    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=ctx, domain_id=97)
+    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=ctx, domain_id=ros_domain_id())
     node = None
     try:
         node = SkillServerNode("grasp_skill", context=ctx)

@@ -13,6 +13,8 @@ rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip ins
 from rclpy.parameter import Parameter  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+pytestmark = pytest.mark.graph
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -21,14 +21,18 @@ from std_msgs.msg import String  # noqa: E402
 
 from fmb_ros import convert, qos  # noqa: E402
 from sim.perception import matrix_to_pose, pose_error, pose_to_matrix  # noqa: E402
+from tests.fmb_ros.dds import ros_domain_id  # noqa: E402
 from tests.fmb_ros.processes import start_node, stop_node  # noqa: E402
+
+pytestmark = pytest.mark.graph
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = ROOT / "launch" / "params" / "perception.yaml"
 
 
+@pytest.mark.slow
 def test_perception_node_publishes_poses_that_match_the_simulator(tmp_path):
-    domain = 1 + (os.getpid() * 17 + 5) % 100
+    domain = ros_domain_id()
     env = dict(
         os.environ,
         ROS_DOMAIN_ID=str(domain),

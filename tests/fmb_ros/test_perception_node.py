@@ -13,6 +13,8 @@ from rclpy.parameter import Parameter  # noqa: E402
 from fmb_core.errors import ParameterError  # noqa: E402
 from fmb_ros import convert  # noqa: E402
 
+pytestmark = pytest.mark.graph
+
 
 def _node(context, **params):
     from fmb_ros.perception_node import PerceptionNode

@@ -25,7 +25,10 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from fmb_ros import convert, qos  # noqa: E402
 from sim.limits import DEFAULT_WORKSPACE  # noqa: E402
+from tests.fmb_ros.dds import ros_domain_id  # noqa: E402
 from tests.fmb_ros.processes import start_node, stop_node  # noqa: E402
+
+pytestmark = pytest.mark.graph
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "panda_link0"
@@ -132,8 +135,9 @@ def _held(robot: FakeRobot) -> np.ndarray:
     return pose
 
 
+@pytest.mark.slow
 def test_filter_stops_bad_commands_and_stale_state_over_dds(tmp_path):
-    domain = 1 + (os.getpid() * 19 + 11) % 100
+    domain = ros_domain_id()
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     skill = start_node(
         "fmb_ros.skill_server", "-r", "__node:=skill", "-p", "skill:=grasp", "-p", "judge:=false",
@@ -180,10 +184,11 @@ def test_filter_stops_bad_commands_and_stale_state_over_dds(tmp_path):
     assert code in (0, -signal.SIGINT), (tmp_path / "skill.log").read_text()[-3000:]
 
 
+@pytest.mark.slow
 def test_missing_checkpoint_and_unknown_skill_are_refused_over_dds(tmp_path):
     """A skill server whose checkpoint is missing and an executor given a task with an unknown skill:
     both refuse with the reason, over DDS, and keep running (the arm is never commanded)."""
-    domain = 1 + (os.getpid() * 23 + 29) % 100
+    domain = ros_domain_id()
     env = _env(domain, tmp_path)
     task = tmp_path / "task.yaml"
     task.write_text("name: juggling\nstages:\n  - skill: juggle\n    target: [0.5, 0.0, 0.1]\n")

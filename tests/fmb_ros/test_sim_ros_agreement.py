@@ -27,7 +27,10 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from fmb_ros import convert, qos  # noqa: E402
 from sim.perception import pose_error  # noqa: E402
+from tests.fmb_ros.dds import ros_domain_id  # noqa: E402
 from tests.fmb_ros.processes import start_node, stop_node  # noqa: E402
+
+pytestmark = [pytest.mark.graph, pytest.mark.train]
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = ROOT / "launch" / "params" / "perception.yaml"
@@ -85,10 +88,11 @@ def _simulated(run: Path) -> tuple[np.ndarray, list, dict]:
     return np.asarray(runner.runner.goal_pose, float), recorder.commands, info
 
 
+@pytest.mark.slow
 def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
     goal_sim, commands_sim, info_sim = _simulated(goal_policy)
 
-    domain = 1 + (os.getpid() * 23 + 11) % 100
+    domain = ros_domain_id()
     env = dict(
         os.environ,
         ROS_DOMAIN_ID=str(domain),

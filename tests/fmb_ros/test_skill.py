@@ -9,6 +9,8 @@ from fmb_ros.skill import SkillExecution, State
 from fmb_ros.world import WorldMirror
 from sim.safety import SafetyFilter, Verdict
 
+pytestmark = pytest.mark.train
+
 BASE = "panda_link0"
 PERIOD = 0.1
 

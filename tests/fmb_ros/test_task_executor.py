@@ -14,6 +14,9 @@ import pytest
 
 from fmb_core.errors import ParameterError
 from fmb_ros.task_plan import parse_plan
+from tests.fmb_ros.dds import ros_domain_id
+
+pytestmark = pytest.mark.graph
 
 ROOT = Path(__file__).resolve().parents[2]
 SKILLS = ["grasp", "insert", "rotate"]
@@ -56,7 +59,7 @@ def test_executor_refuses_a_bad_task_file_and_keeps_running(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("stages:\n  - {skill: juggle, target: {object: peg}}\n")
     ctx = rclpy.context.Context()
-    rclpy.init(context=ctx, domain_id=98)
+    rclpy.init(context=ctx, domain_id=ros_domain_id())
     node = TaskExecutorNode(context=ctx, parameter_overrides=[Parameter("task_file", value=str(bad))])
     try:
         response = node.on_start(None, Trigger.Response())
@@ -68,6 +71,7 @@ def test_executor_refuses_a_bad_task_file_and_keeps_running(tmp_path):
         rclpy.try_shutdown(context=ctx)
 
 
+@pytest.mark.slow
 def test_vertical_chain_through_the_task_executor(tmp_path):
     rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
     from diagnostic_msgs.msg import DiagnosticStatus
@@ -75,7 +79,7 @@ def test_vertical_chain_through_the_task_executor(tmp_path):
 
     from fmb_ros import convert, qos
 
-    domain = 1 + (os.getpid() + 20) % 100
+    domain = ros_domain_id()
     env = dict(
         os.environ,
         ROS_DOMAIN_ID=str(domain),

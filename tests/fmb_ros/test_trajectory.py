@@ -5,6 +5,9 @@ import pytest
 
 from fmb_ros.exceptions import ConversionError
 from fmb_ros.trajectory import JointTrajectoryPlan
+from tests.fmb_ros.dds import ros_domain_id
+
+pytestmark = pytest.mark.graph
 
 
 def test_sampling_interpolates_from_the_current_joints_and_holds_the_end():
@@ -38,7 +41,7 @@ def test_sim_robot_follows_a_joint_trajectory():
     from sim.spatial import rotation_error
 
     ctx = rclpy.context.Context()
-    rclpy.init(context=ctx, domain_id=101)
+    rclpy.init(context=ctx, domain_id=ros_domain_id())
     node = SimRobotNode(context=ctx)
     try:
         q0 = node.env.last_observation["q"].astype(float)

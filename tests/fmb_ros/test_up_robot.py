@@ -19,6 +19,9 @@ from geometry_msgs.msg import PoseStamped, TwistStamped, WrenchStamped  # noqa: 
 from sensor_msgs.msg import JointState, PointCloud2  # noqa: E402
 
 from fmb_ros import qos  # noqa: E402
+from tests.fmb_ros.dds import ros_domain_id  # noqa: E402
+
+pytestmark = pytest.mark.graph
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = "/franka_robot_state_broadcaster"
@@ -44,8 +47,9 @@ def _wait_for(log: Path, text: str, proc, timeout: float) -> str:
     raise AssertionError(f"{text!r} not printed within {timeout:g} s:\n{log.read_text()[-3000:]}")
 
 
+@pytest.mark.slow
 def test_up_robot_reports_what_it_waits_for(tmp_path):
-    domain = 1 + (os.getpid() * 13) % 100
+    domain = ros_domain_id()
     env = dict(
         os.environ,
         ROS_DOMAIN_ID=str(domain),

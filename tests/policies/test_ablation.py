@@ -7,7 +7,10 @@ import pytest
 
 from fmb.cli import main
 
+pytestmark = pytest.mark.train
 
+
+@pytest.mark.slow
 def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
     out = tmp_path / "ablation"
     argv = [

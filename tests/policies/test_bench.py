@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from fmb.cli import main
 
 
+@pytest.mark.slow
 def test_bench_policy_reports_every_figure(capsys):
     assert main(["bench", "policy", "--repeats", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -19,6 +22,7 @@ def test_bench_policy_reports_every_figure(capsys):
     assert main(["bench", "policy", "--repeats", "0"]) == 2
 
 
+@pytest.mark.slow
 def test_load_bench_parts_measure_decisions_and_training_beside_a_real_competing_load():
     """`fmb bench load`'s pieces on the `small` preset: decision and training figures on a given
     thread count (the tuner's choice reported), inside a real `sim.load` process that runs while

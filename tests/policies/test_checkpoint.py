@@ -13,6 +13,8 @@ from sim.lerobot import import_lerobot
 from tests.policies.conftest import tiny, tiny_training
 from tests.sim.test_lerobot import write_foreign_dataset
 
+pytestmark = pytest.mark.train
+
 
 @pytest.fixture(scope="module")
 def run(state_store, tmp_path_factory):
@@ -43,6 +45,7 @@ def test_reloaded_policy_gives_identical_actions(run, state_store):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_resume_continues_the_run(run, state_store, tmp_path):
     import shutil
 
@@ -98,6 +101,7 @@ def test_corrupt_and_mismatched_checkpoints_name_the_file(run, tmp_path, capsys)
         Policy.load(tmp_path / "nowhere", "cpu")
 
 
+@pytest.mark.slow
 def test_train_on_a_foreign_lerobot_state_only_dataset(tmp_path):
     """Another robot's data (5-D state, 3-D action, no images): encoders follow the data, and the
     policy is queried through the same API although our simulator has no such task."""

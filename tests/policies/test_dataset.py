@@ -43,6 +43,7 @@ def test_batches_are_normalised_and_seeded(state_store):
     assert np.abs(a["action"]).max() <= 1 + 1e-5 and np.abs(a["state"]).max() <= 1 + 1e-5
 
 
+@pytest.mark.slow
 def test_point_cloud_features(cloud_store):
     config, notes = fit_config_to_data(tiny(), [cloud_store])
     assert config.points == 32 and notes == []

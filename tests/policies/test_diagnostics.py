@@ -10,6 +10,8 @@ from policies.diagnostics import goal_response
 from policies.train import train
 from tests.policies.conftest import tiny, tiny_training
 
+pytestmark = pytest.mark.train
+
 
 @pytest.fixture(scope="module")
 def goal_bc(state_store, tmp_path_factory):

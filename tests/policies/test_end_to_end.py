@@ -17,9 +17,12 @@ from sim.objects import ObjectPool
 from sim.rollout import run_episode
 from tests.policies.conftest import tiny, tiny_training
 
+pytestmark = pytest.mark.train
+
 SEED = 0
 
 
+@pytest.mark.slow
 def test_overfit_one_demonstration_reproduces_it(tmp_path):
     """Trained on a single expert insertion, the policy succeeds on that episode's seed, whatever
     the sampling noise of the runner."""
@@ -76,6 +79,7 @@ def test_runner_ensembling_and_candidates(state_store, tmp_path):
     env.close()
 
 
+@pytest.mark.slow
 def test_train_and_eval_commands(state_store, tmp_path, capsys):
     run = tmp_path / "run"
     argv = [

@@ -20,6 +20,8 @@ from sim.experts import make_expert
 from sim.rollout import run_episode
 from tests.policies.conftest import tiny, tiny_training
 
+pytestmark = pytest.mark.train
+
 
 class PhaseRecorder:
     """The scripted expert, with its phase (what the expert itself knows) recorded every step."""
@@ -156,6 +158,7 @@ def test_gravmap_model_trains_on_a_fixed_batch(state_store):
     assert torch.all(diff[3:6] == 0) and diff[:3].min() > 0
 
 
+@pytest.mark.slow
 def test_gravmap_policy_reloads_identically_and_acts_in_sim(gravmap_run, state_store):
     ep = state_store.load(0).data
     hist = [{k[4:]: v[i] for k, v in ep.items() if k.startswith("obs/")} for i in (3, 4)]
@@ -178,6 +181,7 @@ def test_gravmap_policy_reloads_identically_and_acts_in_sim(gravmap_run, state_s
     env.close()
 
 
+@pytest.mark.slow
 def test_guidance_moves_sampled_positions_towards_the_subgoal(gravmap_run, state_store):
     policy = Policy.load(gravmap_run, "cpu")
     ep = state_store.load(0).data
@@ -245,6 +249,7 @@ def test_novel_placement_puts_the_board_outside_the_training_box():
         make_env("insert", placement="elsewhere")
 
 
+@pytest.mark.slow
 def test_gravmap_commands(cloud_store, state_store, gravmap_run, tmp_path, capsys):
     import json
 

@@ -30,6 +30,8 @@ from sim.perception import ObjectEstimate, PerceptionConfig, SceneEstimate, pose
 from sim.rollout import run_episode  # noqa: E402
 from tests.policies.conftest import tiny, tiny_training  # noqa: E402
 
+pytestmark = pytest.mark.train
+
 SMALL = PerceivedGoalConfig(image_size=192, points=25_000)  # about 2-3 s per estimate on one core
 
 
@@ -168,6 +170,7 @@ class _Emitting:
         return self.action.copy()
 
 
+@pytest.mark.slow
 def test_safety_filter_stops_nan_and_limits_wild_actions():
     env = make_env("insert", objects=ObjectPool.fmb(families=("rectangle",)))
     nan = RobotLoopRunner(_Emitting([np.nan] * 6 + [1.0]), SMALL)
@@ -273,6 +276,7 @@ def test_grasp_goal_keeps_the_hand_forward_when_the_peg_is_seen_end_for_end():
     env.close()
 
 
+@pytest.mark.slow
 def test_the_procedural_splits_sampled_pegs_are_perceived_and_evaluated(goal_run, tmp_path):
     """`--split procedural`'s test side holds sampled members (not FMB's sizes) on one-hole boards:
     perception finds their hole, and `fmb eval` runs them end to end."""

@@ -3,9 +3,14 @@
 import json
 import re
 
+import pytest
+
 from fmb.cli import main
 
+pytestmark = pytest.mark.train
 
+
+@pytest.mark.slow
 def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
     out = tmp_path / "qs"
     argv = [

@@ -32,6 +32,7 @@ def test_check_fires_only_when_every_part_is_in_place(env):
     assert not evaluation.success and evaluation.metrics["placed"] == 3.0
 
 
+@pytest.mark.slow
 def test_expert_places_parts_in_order(env):
     # Seed 1 is deterministic; the whole bridge goes in (it went unstable or missed the bridge
     # before the finger contacts were made stiff).

@@ -18,6 +18,7 @@ def vertical():
     e.close()
 
 
+@pytest.mark.slow
 def test_vertical_chain_expert_goes_through_every_stage(vertical):
     results = [run_episode(vertical, make_expert("vertical_chain", seed=s), s) for s in range(3)]
     assert all(r.success for r in results), [(r.info["episode"]["stage"], r.info["metrics"]) for r in results]
@@ -57,6 +58,7 @@ def test_chain_scene_keeps_board_clear_of_the_peg_area():
     env.close()
 
 
+@pytest.mark.slow
 def test_horizontal_chain_expert_completes_seeds():
     # Seed 22 failed in the regrasp stage before the regrasp expert unwound the sideways hand the
     # place stage leaves (heading straight for the grasp drove joint 6 into its limit); seed 64

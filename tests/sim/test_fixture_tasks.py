@@ -30,6 +30,7 @@ def test_place_starts_from_a_physical_grasp(place_env):
     assert not info["success"]
 
 
+@pytest.mark.slow
 def test_place_expert(place_env):
     # Seeds 0-3 always succeeded; 9 (hexagon L: the arm stalled at a joint limit), 13 (star S:
     # squirted out of soft finger contacts), 22 (double-square L: joint-6 limit on the straight

@@ -40,6 +40,7 @@ def env():
     e.close()
 
 
+@pytest.mark.slow
 def test_grasp_expert_succeeds(env):
     results = [run_episode(env, make_expert("grasp", seed=s), s) for s in range(10)]
     assert sum(r.success for r in results) >= 9

@@ -88,6 +88,7 @@ def test_dart_records_the_experts_action_and_executes_a_noisy_one(env):
     np.testing.assert_array_equal(again.data["action"], recorded)
 
 
+@pytest.mark.slow
 def test_dart_demonstrations_touch_the_board_more_often(env):
     """The point of DART for insertion: noise-free demonstrations align above the hole and never
     press on the board, DART's touch the chamfer and show the expert pushing on to the goal."""

@@ -171,6 +171,7 @@ def test_grasped_peg_touches_both_fingers_and_weighs_on_the_hand(env):
         env.backend.object_pose("cup")
 
 
+@pytest.mark.slow
 def test_insert_expert_succeeds(env):
     expert = make_expert("insert", seed=0)
     outcomes = []

@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from sim.store import EpisodeStore
 
@@ -21,6 +22,7 @@ def fmb(*args, **kwargs) -> subprocess.CompletedProcess:
 COMMON = ("--families", "round,rectangle", "--sizes", "M", "--quiet")
 
 
+@pytest.mark.slow
 def test_collect_records_every_key_and_resumes(tmp_path):
     out = tmp_path / "demos"
     proc = fmb(
@@ -57,6 +59,7 @@ def test_dart_collection_records_its_noise_scale(tmp_path):
     assert ep.meta["dart"] == 1.0 and ep.meta["success"] is True
 
 
+@pytest.mark.slow
 def test_collection_through_the_sensor_model_records_it(tmp_path):
     args = ("--episodes", "1", "--cameras", "wrist", "--image-size", "32", *COMMON)
     for sensor in ("exact", "default"):
@@ -71,6 +74,7 @@ def test_collection_through_the_sensor_model_records_it(tmp_path):
     assert bad.returncode != 0 and "unknown sensor 'kinect'; known: default, exact" in bad.stderr
 
 
+@pytest.mark.slow
 def test_collection_killed_midway_resumes(tmp_path):
     out = tmp_path / "demos"
     cmd = [sys.executable, "-m", "fmb", "sim", "collect", "--episodes", "8", "--out", str(out), *COMMON]
@@ -93,6 +97,7 @@ def test_collection_killed_midway_resumes(tmp_path):
     assert len(store) == 8 and store.done_seeds() == set(range(8))
 
 
+@pytest.mark.slow
 def test_expert_eval_json_with_intervals():
     proc = fmb("sim", "expert-eval", "--episodes", "3", "--json", *COMMON)
     assert proc.returncode == 0, proc.stderr
@@ -107,6 +112,7 @@ def test_expert_eval_json_with_intervals():
     assert all(r["success"] and r["family"] in result["per_family"] and r["steps"] > 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_play_writes_a_video(tmp_path):
     video = tmp_path / "ep.mp4"
     proc = fmb("sim", "play", "--seed", "1", "--video", str(video), "--image-size", "64", *COMMON)
@@ -127,6 +133,7 @@ def _assert_clean_error(proc, *fragments):
         assert f in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_bad_input(tmp_path):
     _assert_clean_error(
         fmb("sim", "expert-eval", "--task", "juggle", "--episodes", "1"), "unknown task 'juggle'", "insert"

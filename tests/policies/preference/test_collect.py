@@ -10,6 +10,7 @@ from policies.preference.collect import CollectConfig, collect_preferences, labe
 from policies.preference.data import PreferenceSet
 
 
+@pytest.mark.slow
 def test_collect_two_states(tiny_run, tmp_path):
     spec = PolicyRunSpec(str(tiny_run), "insert", families=("rectangle",), device="cpu")
     config = CollectConfig(states=2, candidates=2, continue_steps=3, decision_stride=1, tie_tolerance=1e-4)

@@ -16,6 +16,8 @@ from policies.preference.exceptions import RewardModelError
 from policies.preference.train import RewardTrainConfig, split_states, train_reward
 from tests.policies.preference.conftest import corrupt
 
+pytestmark = pytest.mark.train
+
 IMPLICIT = RewardTrainConfig(model="implicit", steps=80, batch_size=16, lr=3e-4, beta=200.0, max_timestep=4)
 
 
@@ -25,6 +27,7 @@ def implicit(toy_prefs, tiny_policy, tiny_run, tmp_path_factory):
     return out, train_reward(toy_prefs.root, tiny_policy, out, IMPLICIT, progress=False, policy_path=str(tiny_run))
 
 
+@pytest.mark.slow
 def test_dpo_loss_decreases_and_prefers_the_winner(implicit):
     _, summary = implicit
     assert summary["final_loss"] < 0.5 * np.log(2.0)  # starts at log 2 (theta = reference)
@@ -48,6 +51,7 @@ def test_implicit_reward_ranks_expert_chunk_above_corrupted(implicit, toy_prefs,
     assert hits >= 0.8 * len(held)
 
 
+@pytest.mark.slow
 def test_explicit_bradley_terry_reward(toy_prefs, tiny_run, tmp_path, capsys):
     code = main(
         ["prefs", "train", str(toy_prefs.root), "--policy", str(tiny_run), "--out",
@@ -96,6 +100,7 @@ def test_preferences_of_another_policy_layout_are_refused(toy_prefs, tiny_policy
         train_reward(pset.root, tiny_policy, tmp_path / "r", IMPLICIT, progress=False)
 
 
+@pytest.mark.slow
 def test_head_finetune_shares_one_unet_pass(toy_prefs, tiny_policy, tmp_path):
     import torch
 

@@ -18,6 +18,8 @@ from sim.env import make_env
 from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE
 from sim.objects import ObjectPool
 
+pytestmark = pytest.mark.train
+
 
 def _greedy_reward(policy) -> RewardModel:
     """A real explicit reward whose single linear layer rewards large +x, +z translations: it
@@ -110,6 +112,7 @@ def _layout(policy):
     return observation_layout(policy)
 
 
+@pytest.mark.slow
 def test_eval_command_with_selection(tiny_run, toy_prefs, tmp_path, capsys):
     assert main(["prefs", "train", str(toy_prefs.root), "--policy", str(tiny_run), "--out", str(tmp_path / "imp"),
                  "--steps", "5", "--quiet"]) == 0  # fmt: skip
