@@ -159,6 +159,19 @@ class AsyncPolicyRunner:
         return self.runner.subgoals
 
     @property
+    def goal_key(self) -> str:
+        return self.runner.goal_key
+
+    @property
+    def needs_subgoals(self) -> bool:
+        return self.runner.needs_subgoals
+
+    @property
+    def goal_pose(self):
+        """The goal the runner conditions on (None without one)."""
+        return self.runner.goal_pose
+
+    @property
     def decisions(self) -> int:
         return self.runner.decisions
 
@@ -172,9 +185,10 @@ class AsyncPolicyRunner:
         """The decision in flight has finished (its chunk is taken when the queue runs out)."""
         return self._pending is not None and self._pending[0].done()
 
-    def reset(self, env) -> None:
-        """Start a run: the runner's reset; a decision still running is abandoned (its chunk is dropped)."""
-        self.runner.reset(env)
+    def reset(self, env, goal=None, subgoals=None) -> None:
+        """Start a run: the runner's reset (with the goal and sub-goals, see PolicyRunner.reset); a
+        decision still running is abandoned (its chunk is dropped)."""
+        self.runner.reset(env, goal=goal, subgoals=subgoals)
         self._pending = None
         self._t = 0
         self._late = False

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import math
-from types import SimpleNamespace
 from typing import NamedTuple
 
 import numpy as np
@@ -26,7 +25,7 @@ import numpy as np
 from fmb_core.errors import FmbError, check_choice
 from fmb_ros.controllers import Controller
 from fmb_ros.exceptions import GoalError
-from fmb_ros.world import EpisodeFacts
+from sim.contracts import GoalConditioned
 from sim.safety import SafeCommand, SafetyFilter, Verdict
 
 POLICY_GOALS = ("auto", "goal")
@@ -126,31 +125,35 @@ class SkillExecution:
         if hasattr(world, "mark_rest"):
             world.mark_rest()
         runner = self.controller.runner
-        goal_key = getattr(getattr(getattr(runner, "policy", None), "config", None), "goal", None) or ""
-        from_message = bool(goal_key) and (
-            self.policy_goal == "goal" or goal_key not in world.episode.info.get("targets", {})
-        )
-        view = world
-        if from_message:  # the policy's goal from the skill's target, by fmb eval's perceived rule
+        conditioned = isinstance(runner, GoalConditioned)  # a policy runner; a scripted expert is not
+        goal_key = runner.goal_key if conditioned else ""
+        info = world.episode.info
+        policy_goal_pose = None
+        if goal_key and (self.policy_goal == "goal" or goal_key not in info.get("targets", {})):
+            # the policy's goal from the skill's target, by fmb eval's perceived rule
             from sim.perceived_goals import policy_goal
 
-            info = dict(world.episode.info)
             try:
-                pose, _ = policy_goal(goal_key, goal, info, world.tcp_pose())
+                policy_goal_pose, _ = policy_goal(goal_key, goal, dict(info), world.tcp_pose())
             except FmbError as e:
                 raise GoalError(f"the policy's goal {goal_key!r} cannot be built from the goal pose: {e}") from None
-            info["targets"] = {**info.get("targets", {}), goal_key: pose.tolist()}
-            view = SimpleNamespace(episode=EpisodeFacts(info))
-        if needs_subgoals(runner):  # GravMap sub-goals from the scene: ground truth, else perception
+            info = {**info, "targets": {**info.get("targets", {}), goal_key: policy_goal_pose.tolist()}}
+        subgoals = None
+        if conditioned and runner.needs_subgoals:  # GravMap sub-goals from the scene: ground truth, else perception
             from fmb_ros.world import SceneView
+            from policies.gravmap.subgoals import privileged_subgoals
 
-            view = SceneView.of(world, self.skill, view.episode.info)
+            view = SceneView.of(world, self.skill, info)
             try:
                 view.check_subgoals()
             except FmbError as e:
                 raise GoalError(str(e)) from None
+            subgoals = privileged_subgoals(view)
         try:
-            runner.reset(view)
+            if conditioned:  # goal None: the simulator's target from its episode facts (ground truth)
+                runner.reset(world, goal=policy_goal_pose, subgoals=subgoals)
+            else:
+                runner.reset(world)
         except Exception as e:  # noqa: BLE001 - any controller failure is reported, not raised into ROS
             raise GoalError(f"the controller could not start: {type(e).__name__}: {e}") from None
         self.goal = goal
@@ -215,13 +218,6 @@ class SkillExecution:
         self.state = state
         self.message = message
         return Tick(None if state is State.SUCCEEDED else self.safety.stay(world.tcp), state, True)
-
-
-def needs_subgoals(runner) -> bool:
-    """The runner conditions on GravMap sub-goals (a GravMap policy) or is guided by them."""
-    inner = getattr(runner, "runner", runner)  # an AsyncPolicyRunner wraps a PolicyRunner
-    config = getattr(getattr(inner, "policy", None), "config", None)
-    return bool(getattr(config, "gravmap", False)) or getattr(inner, "guidance", 0.0) > 0
 
 
 def stage_judgement(evaluation: dict | None, index: int, stages: int) -> dict | None:

@@ -269,7 +269,7 @@ class SkillServerNode(Node):
                 safety=run.last_verdict.value if run.last_verdict else "",
             )
             runner = run.controller.runner
-            goal = getattr(getattr(runner, "runner", runner), "goal_pose", None)  # an async runner wraps one
+            goal = getattr(runner, "goal_pose", None)  # a policy runner's (a scripted expert has none)
             if goal is not None:  # a goal-conditioned policy's goal (base frame [m, xyzw])
                 values["policy_goal"] = np.round(np.asarray(goal, float), 6).tolist()
             late = getattr(runner, "late_chunks", None)

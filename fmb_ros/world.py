@@ -1,10 +1,11 @@
 """`WorldMirror`: the robot as a skill node sees it through its topics, shaped like `sim.FmbEnv`.
 
-Controllers (scripted experts, `policies.runner.PolicyRunner`) act on an environment through
-`reset(env)` / `act(env)`; a policy runner reads only `env.last_observation`, an expert also reads
-privileged state (`object_pose`, `episode.info`). The mirror offers the same attributes, filled
-by the node's subscriptions: observations from the robot's topics, privileged state from the
-simulator's `ground_truth/*` topics (absent on a real robot, where only policies can run).
+Controllers (scripted experts, `policies.runner.PolicyRunner`; `sim.contracts.Controller`) act on a
+world (`sim.contracts.ControllerWorld`) through `reset(env)` / `act(env)`; a policy runner reads
+only `env.last_observation`, an expert also reads privileged state (`object_pose`, `episode.info`).
+The mirror offers the same attributes, filled by the node's subscriptions: observations from the
+robot's topics, privileged state from the simulator's `ground_truth/*` topics (absent on a real
+robot, where only policies can run).
 
 Arrays follow `sim.env`: tcp_pose (7,) [m, xyzw], tcp_vel (6,), wrench (6,) [N, N m], q, dq (7,),
 gripper (1,) [m], points (N, 6), rgb/<cam> (H, W, 3) uint8, depth/<cam> (H, W) float32 [m].

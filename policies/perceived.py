@@ -5,8 +5,8 @@ the skill's start, every action through the safety filter.
     run_episode(env, runner, seed)          # sim.rollout: steps env.step_pose(*runner.command(...))
     runner.episode_report()                 # goal source, perception errors, verdict counts
 
-At `reset` it renders the side cameras' cloud, runs the estimator (`sim.perceived_goals`) and sets
-the inner runner's `goal_pose` from the estimate, and for GravMap policies or guidance its
+At `reset` it renders the side cameras' cloud, runs the estimator (`sim.perceived_goals`) and resets
+the inner runner with the goal from the estimate, and for GravMap policies or guidance with its
 sub-goals (`policies.gravmap.subgoals.perceived_subgoals`); the simulator's object poses are read
 only to report perception's error. A goal that cannot be built (object not found, fitness below the
 estimator's `min_fitness`) raises `sim.exceptions.EpisodeAborted`: the episode ends as a recorded
@@ -32,7 +32,7 @@ class RobotLoopRunner:
     """See module docstring.
 
     Args:
-        runner: the PolicyRunner (or anything with reset/act, a `policy.config.goal` and `goal_pose`).
+        runner: the PolicyRunner, or any `sim.contracts.GoalConditioned` controller.
         config: how the perceived goal is made.
         limits: the safety filter's limits (default: the robot's, `SafetyLimits()`).
     """
@@ -40,12 +40,16 @@ class RobotLoopRunner:
     def __init__(
         self, runner, config: PerceivedGoalConfig = PerceivedGoalConfig(), limits: SafetyLimits = SafetyLimits()
     ):
-        config_ = getattr(getattr(runner, "policy", None), "config", None)
-        self.needs_subgoals = bool(getattr(config_, "gravmap", False) or getattr(runner, "guidance", 0.0) > 0)
+        from sim.contracts import GoalConditioned
+
+        if not isinstance(runner, GoalConditioned):
+            name = type(runner).__name__
+            raise ParameterError(f"RobotLoopRunner wraps a GoalConditioned runner; {name} takes no goal")
         self.runner = runner
         self.config = config
         self.limits = limits
-        self.goal_key = getattr(config_, "goal", "") or ""
+        self.goal_key = runner.goal_key
+        self.needs_subgoals = runner.needs_subgoals
         self._estimators: dict = {}
         self.safety = SafetyFilter(limits)
         self.report: dict = {}
@@ -69,8 +73,6 @@ class RobotLoopRunner:
         self.verdicts: Counter = Counter()
         self.first_refusal = ""
         self.report = {"goals": "perceived", "in_hand_source": "", "perception": None, "perception_failure": ""}
-        self.runner.reset(env)
-        self.runner.goal_pose = None  # never the simulator's: set from the estimate below, or not at all
         info = env.episode.info
         keys = (self.goal_key,) if self.goal_key else ()
         if self.needs_subgoals:  # GravMap's sub-goals: from the poses of these goals, not the simulator's
@@ -83,6 +85,7 @@ class RobotLoopRunner:
                 )
             keys = tuple(dict.fromkeys((*keys, *PERCEIVED_GOALS[env.task.name])))
         if not keys:  # a policy without a goal or sub-goals: nothing to perceive, only the filter
+            self.runner.reset(env)
             return
         peg = info["peg"]
         if peg not in self._estimators:
@@ -99,12 +102,13 @@ class RobotLoopRunner:
         if goals.failure:
             self.report["perception_failure"] = goals.failure
             raise EpisodeAborted(f"perception failure: {goals.failure}")
-        if self.goal_key:
-            self.runner.goal_pose = goals.targets[self.goal_key]
+        subgoals = None
         if self.needs_subgoals:
-            from policies.gravmap.subgoals import SubgoalTracker, perceived_subgoals
+            from policies.gravmap.subgoals import perceived_subgoals
 
-            self.runner.subgoals = SubgoalTracker(perceived_subgoals(env.task.name, info, goals, tcp))
+            subgoals = perceived_subgoals(env.task.name, info, goals, tcp)
+        # never the simulator's goal: the estimate's (a goal-free policy gets None and ignores it)
+        self.runner.reset(env, goal=goals.targets.get(self.goal_key), subgoals=subgoals)
 
     def act(self, env) -> np.ndarray:
         return self.runner.act(env)

@@ -1,24 +1,24 @@
 """Acting with a policy in a loop: receding-horizon chunks, optional temporal ensembling, and a
 hook that chooses among several sampled candidates (preference-scored selection plugs in here).
 
-A runner is a controller for `sim.rollout.run_episode` (`reset(env)`, `act(env)`): it reads the
-environment's latest observation only, never privileged state, with two stated exceptions that are
-the skill's *command* rather than its observation: the object family, when the policy was trained
-with object one-hots (as FMB's were), and the goal pose of a goal-conditioned policy. In
-simulation `reset` reads the goal from the task specification (ground truth, an upper bound); a
-caller with its own estimate (the ROS skill server, a perception module) sets `runner.goal_pose`.
-GravMap sub-goals likewise: `reset` builds them from the task specification and ground-truth
-object poses (`policies.gravmap.subgoals`); a caller with perceived poses sets `runner.subgoals`.
+A runner is a goal-conditioned controller (`sim.contracts.GoalConditioned`) for
+`sim.rollout.run_episode` and the skill servers: it reads the world's latest observation only, never
+privileged state, with two stated exceptions that are the skill's *command* rather than its
+observation: the object family, when the policy was trained with object one-hots (as FMB's were),
+and the goal pose of a goal-conditioned policy. The caller hands the goal and GravMap's sub-goals
+to `reset(world, goal=..., subgoals=...)`: from perception (`policies.perceived.RobotLoopRunner`,
+the ROS skill server); left out, `reset` takes the task's own target and builds sub-goals from the
+ground-truth object poses (`policies.gravmap.subgoals`): an upper bound.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from fmb_core.errors import check_range
+from fmb_core.errors import ParameterError, check_range
 from policies.features import GOAL_POSE, SUBGOAL
 from policies.policy import Policy
 
@@ -72,7 +72,26 @@ class PolicyRunner:
         self.decisions = 0
         self.reset(None)
 
-    def reset(self, env) -> None:
+    @property
+    def goal_key(self) -> str:
+        """The task target the policy conditions on ("tcp_goal", "grasp"; "" for none)."""
+        return self.policy.config.goal or ""
+
+    @property
+    def needs_subgoals(self) -> bool:
+        """A GravMap policy, or sampling guided by sub-goals (`guidance` > 0)."""
+        return bool(self.policy.config.gravmap) or self.guidance > 0
+
+    def reset(self, env, goal: np.ndarray | None = None, subgoals: Sequence | None = None) -> None:
+        """Start an episode (or skill) in `env` (sim.contracts.ControllerWorld; None: clear only).
+
+        Args:
+            goal: (7,) pose of the `goal_key` target [m, xyzw] for a goal-conditioned policy, as a
+                robot perceives it; None = the simulator's own target from `env.episode.info`
+                (`--goals truth`: an upper bound).
+            subgoals: GravMap sub-goals (policies.gravmap.subgoals.Subgoal) when `needs_subgoals`;
+                None = built from `env`'s object poses (`privileged_subgoals`).
+        """
         c = self.policy.config
         self.history: deque = deque(maxlen=c.obs_horizon)
         self.queue: deque = deque()
@@ -80,15 +99,18 @@ class PolicyRunner:
         self.t = 0
         self.family = ""
         self.goal_pose: np.ndarray | None = None
-        if env is not None and self.policy.config.families:
+        if env is not None and c.families:
             self.family = env.episode.info.get("family", "")
-        if env is not None and self.policy.config.goal:
-            self.goal_pose = np.asarray(env.episode.info["targets"][self.policy.config.goal], float)
+        if env is not None and self.goal_key:
+            pose = env.episode.info["targets"][self.goal_key] if goal is None else goal
+            self.goal_pose = np.asarray(pose, float)
+            if self.goal_pose.shape != (7,) or not np.all(np.isfinite(self.goal_pose)):
+                raise ParameterError(f"goal {self.goal_key!r} must be a finite (7,) pose, got {self.goal_pose!r}")
         self.subgoals = None  # a policies.gravmap SubgoalTracker when GravMap or guidance is on
-        if env is not None and (self.policy.config.gravmap or self.guidance > 0):
+        if env is not None and self.needs_subgoals:
             from policies.gravmap.subgoals import SubgoalTracker, privileged_subgoals
 
-            self.subgoals = SubgoalTracker(privileged_subgoals(env))
+            self.subgoals = SubgoalTracker(privileged_subgoals(env) if subgoals is None else subgoals)
         if hasattr(self.selector, "reset"):  # a selector that conditions on the skill/object (preference)
             self.selector.reset(self)
 
@@ -125,7 +147,7 @@ class PolicyRunner:
             raise RuntimeError("the environment has no observation yet; call env.reset() first")
         if self.policy.config.goal:
             if self.goal_pose is None:
-                raise RuntimeError(f"the policy needs its goal ({self.policy.config.goal!r}); set runner.goal_pose")
+                raise RuntimeError(f"the policy needs its goal ({self.goal_key!r}): reset(env, goal=...)")
             obs = {**obs, GOAL_POSE: self.goal_pose}
         if self.subgoals is not None:  # set by reset from the task, or by a caller with perceived poses
             obs = {**obs, SUBGOAL: self.subgoals.update(obs["tcp_pose"]).vector()}

@@ -1,7 +1,7 @@
 """Run episodes: one function used by collection, evaluation and video playback.
 
-A controller here is anything with `reset(env)` and `act(env) -> (7,) action` (scripted experts,
-policy runners). A controller may also have `command(env, action) -> (target (7,), close)`: the
+A controller is a `sim.contracts.Controller`: `reset(env)` and `act(env) -> (7,) action` (scripted
+experts, policy runners). A controller may also have `command(env, action) -> (target (7,), close)`: the
 absolute TCP target to track instead of the delta action (a safety filter in the command path,
 `policies.perceived.RobotLoopRunner`), stepped with `env.step_pose`. A controller that raises
 `sim.exceptions.EpisodeAborted` ends the episode as a failure with that reason (`info["aborted"]`).
@@ -43,7 +43,7 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
 
     Args:
         env: an FmbEnv.
-        controller: has reset(env) and act(env).
+        controller: a sim.contracts.Controller (reset(env), act(env)).
         seed: episode seed (the same seed gives the same episode).
         record: keep observations ("obs/<key>"), actions, rewards and progress, each (T, ...).
         render_camera: CameraSpec to render a frame of after every step (for videos), or None.

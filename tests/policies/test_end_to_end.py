@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fmb.cli import main
+from fmb_core.errors import ParameterError
 from policies.evaluate import PolicyRunSpec, evaluate
 from policies.policy import Policy
 from policies.runner import PolicyRunner
@@ -169,9 +170,13 @@ def test_goal_conditioned_runner_takes_the_goal_from_the_task_or_the_caller(stat
     runner.reset(env)
     np.testing.assert_allclose(runner.goal_pose, env.episode.info["targets"]["hole"])
     assert runner.act(env).shape == (7,)
-    runner.reset(None)  # no task to read it from: the caller must set it
+    runner.reset(None)  # no task to read it from: the caller must give it
     with pytest.raises(RuntimeError, match="goal"):
         runner.act(env)
-    runner.goal_pose = np.asarray(env.episode.info["targets"]["hole"])
+    perceived = np.asarray(env.episode.info["targets"]["hole"]) + [0.001, 0, 0, 0, 0, 0, 0]
+    runner.reset(env, goal=perceived)  # a goal from perception, not the task's
+    np.testing.assert_allclose(runner.goal_pose, perceived)
     assert runner.act(env).shape == (7,)
+    with pytest.raises(ParameterError, match="finite"):
+        runner.reset(env, goal=np.full(7, np.nan))
     env.close()

@@ -4,7 +4,6 @@ action through the safety filter, perception failures recorded; `--goals truth` 
 
 import dataclasses
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -154,17 +153,18 @@ def test_perception_failure_is_a_recorded_failed_episode(goal_run):
 
 
 class _Emitting:
-    """A stand-in for a goal-conditioned PolicyRunner that emits fixed actions."""
+    """A goal-conditioned controller (sim.contracts.GoalConditioned) that emits fixed actions."""
+
+    goal_key = "tcp_goal"
+    needs_subgoals = False
 
     def __init__(self, action):
-        self.policy = SimpleNamespace(config=SimpleNamespace(goal="tcp_goal", gravmap=False))
-        self.guidance = 0.0
         self.rng = np.random.default_rng(0)
         self.goal_pose = None
         self.action = np.asarray(action, float)
 
-    def reset(self, env):
-        self.goal_pose = np.asarray(env.episode.info["targets"]["tcp_goal"])  # what PolicyRunner.reset does
+    def reset(self, env, goal=None, subgoals=None):  # as PolicyRunner.reset: the task's target unless given
+        self.goal_pose = np.asarray(env.episode.info["targets"]["tcp_goal"] if goal is None else goal)
 
     def act(self, env):
         return self.action.copy()
