@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fmb_core.errors import FmbError
+from fmb_core.errors import FmbError, ParameterError
 
 EXIT_USAGE = 2
 
@@ -23,6 +23,9 @@ EXTRAS = {
     "mink": "ik",
 }
 """Third-party module -> the setup.py extra that installs it (for the missing-dependency message)."""
+
+FIELD_FLAGS = {"num_samples": "--candidates", "preset": "--config", "max_windows": "--windows"}
+"""The core's parameter names whose flag is not the option of the same `dest` (see `flag_for`)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def flag_for(parser: argparse.ArgumentParser, args: argparse.Namespace, field: str) -> str:
+    """The command line's name for the core's parameter `field`: the option of the chosen
+    subcommand whose dest is `field` ("action_horizon" -> "--action-horizon"), else FIELD_FLAGS's,
+    else `field` itself (a parameter no flag sets)."""
+    leaf = parser
+    while True:  # down the chosen subcommands
+        subs = [a for a in leaf._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or getattr(args, subs[0].dest, None) not in subs[0].choices:
+            break
+        leaf = subs[0].choices[getattr(args, subs[0].dest)]
+    options = {a.dest: a.option_strings[-1] for a in leaf._actions if a.option_strings}
+    return options.get(field) or FIELD_FLAGS.get(field, field)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `fmb` with `argv` (default: sys.argv[1:]); return the exit code."""
     parser = build_parser()
@@ -56,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except FmbError as e:
-        print(f"fmb: error: {e}", file=sys.stderr)
+        message = e.named(flag_for(parser, args, e.field)) if isinstance(e, ParameterError) else str(e)
+        print(f"fmb: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except ModuleNotFoundError as e:
         top = (e.name or "").split(".")[0]

@@ -32,3 +32,18 @@ def declare_all(node: Node, table: dict[str, tuple[object, str]], read_only: tup
         if isinstance(values[name], list | tuple):
             values[name] = list(values[name])
     return values
+
+
+PARAMETER_NAMES = {"num_samples": "candidates"}
+"""The core's parameter names whose ROS parameter is called otherwise (the rest are the same)."""
+
+
+def parameter_message(error: Exception) -> str:
+    """`error`'s message as a ROS user reads it: a ParameterError names the node's parameter
+    ("candidates"), not the core's field ("num_samples") or a command-line flag."""
+    from fmb_core.errors import FmbError, ParameterError
+
+    if isinstance(error, ParameterError):
+        return error.named(PARAMETER_NAMES.get(error.field, error.field))
+    return str(error) if isinstance(error, FmbError) else f"{type(error).__name__}: {error}"
+

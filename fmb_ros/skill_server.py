@@ -38,7 +38,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import MarkerArray
 
-from fmb_core.errors import FmbError, check_choice, check_range
+from fmb_core.errors import check_choice, check_range
 from fmb_ros import convert, qos
 from fmb_ros.exceptions import GoalError
 from fmb_ros.markers import skill_markers
@@ -91,8 +91,9 @@ class SkillServerNode(Node):
                 float(p["guidance"]), float(p["temperature"]),
             )  # fmt: skip
         except Exception as e:  # noqa: BLE001 - a missing or wrong checkpoint: stay up, say why, refuse goals
-            reason = str(e) if isinstance(e, FmbError) else f"{type(e).__name__}: {e}"
-            self.error = f"cannot run skill {p['skill']!r}: {reason}"
+            from fmb_ros.params import parameter_message
+
+            self.error = f"cannot run skill {p['skill']!r}: {parameter_message(e)}"
             self.get_logger().error(self.error)
         else:
             self.run = SkillExecution(

@@ -86,17 +86,17 @@ class AblationConfig:
     max_steps: int = 0
 
     def __post_init__(self):
-        check_choice("--goals", self.goals, GOAL_SOURCES)
-        check_range("--max-steps", self.max_steps, 0, 1_000_000)
-        check_range("--steps", self.steps, 1, 10_000_000)
-        check_range("--prefs-states", self.prefs_states, 1, 100_000)
-        check_range("--prefs-candidates", self.prefs_candidates, 2, 1024)
-        check_range("--reward-steps", self.reward_steps, 1, 10_000_000)
-        check_range("--candidates", self.candidates, 2, 4096)
-        check_range("--prefs-temperature", self.prefs_temperature, 0.0, 10.0)
-        check_range("--temperature", self.temperature, 0.0, 10.0)
-        check_range("--episodes", self.episodes, 1, 100_000)
-        check_range("--workers", self.workers, 1, 256)
+        check_choice("goals", self.goals, GOAL_SOURCES)
+        check_range("max_steps", self.max_steps, 0, 1_000_000)
+        check_range("steps", self.steps, 1, 10_000_000)
+        check_range("prefs_states", self.prefs_states, 1, 100_000)
+        check_range("prefs_candidates", self.prefs_candidates, 2, 1024)
+        check_range("reward_steps", self.reward_steps, 1, 10_000_000)
+        check_range("candidates", self.candidates, 2, 4096)
+        check_range("prefs_temperature", self.prefs_temperature, 0.0, 10.0)
+        check_range("temperature", self.temperature, 0.0, 10.0)
+        check_range("episodes", self.episodes, 1, 100_000)
+        check_range("workers", self.workers, 1, 256)
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown or not self.variants:
             raise ParameterError(f"--variants {','.join(self.variants)}: choose from {', '.join(VARIANTS)}")

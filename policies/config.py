@@ -190,13 +190,13 @@ class TrainConfig:
     goal_noise_rotation: float = 0.0
 
     def __post_init__(self):
-        check_range("--steps", self.steps, 1, 10_000_000)
+        check_range("steps", self.steps, 1, 10_000_000)
         check_range("goal_noise_position", self.goal_noise_position, 0.0, 0.1, unit="m")
         check_range("goal_noise_rotation", self.goal_noise_rotation, 0.0, 0.5, unit="rad")
-        check_range("--batch-size", self.batch_size, 1, 65536)
+        check_range("batch_size", self.batch_size, 1, 65536)
         check_range("lr", self.lr, 1e-8, 1.0)
         check_range("checkpoint_every", self.checkpoint_every, 1, 10_000_000)
-        check_choice("--device", self.device, ("auto", "cpu", "cuda"))
+        check_choice("device", self.device, ("auto", "cpu", "cuda"))
 
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -229,7 +229,7 @@ def default_state_keys(goal: str) -> tuple[str, ...]:
 def preset(name: str, **policy_overrides) -> tuple[PolicyConfig, TrainConfig]:
     """(PolicyConfig, TrainConfig) of the preset `name` with policy fields overridden; a policy
     with a `goal` and no `state_keys` gets GOAL_STATE_KEYS."""
-    check_choice("--config", name, PRESETS)
+    check_choice("preset", name, PRESETS)
     if "state_keys" not in policy_overrides:
         policy_overrides["state_keys"] = default_state_keys(policy_overrides.get("goal", ""))
     p = PRESETS[name]

@@ -59,9 +59,9 @@ def goal_response(
     from policies.dataset import SequenceDataset, open_stores
     from policies.policy import Policy
 
-    check_range("--shift", shift, 1e-4, 0.05, unit="m")
-    check_range("--near", near, 1e-4, 0.5, unit="m")
-    check_range("--windows", max_windows, 1, 100_000)
+    check_range("shift", shift, 1e-4, 0.05, unit="m")
+    check_range("near", near, 1e-4, 0.5, unit="m")
+    check_range("max_windows", max_windows, 1, 100_000)
     policy = Policy.load(policy_path, device)
     config = policy.config
     if not config.state_keys or config.state_keys[-1] != "goal":

@@ -71,10 +71,10 @@ class PolicyRunSpec:
     def __post_init__(self):
         from sim.sensor import SENSORS
 
-        check_choice("--goals", self.goals, GOAL_SOURCES)
-        check_range("--max-steps", self.max_steps, 0, 1_000_000)
+        check_choice("goals", self.goals, GOAL_SOURCES)
+        check_range("max_steps", self.max_steps, 0, 1_000_000)
         if self.sensor:
-            check_choice("--sensor", self.sensor, tuple(SENSORS))
+            check_choice("sensor", self.sensor, tuple(SENSORS))
 
     @property
     def sensor_name(self) -> str:
@@ -146,8 +146,8 @@ def evaluate(
     from sim.collect import expert_eval
     from sim.tasks import step_limit
 
-    check_range("--episodes", episodes, 1, 1_000_000)
-    check_range("--videos", videos, 0, 100)
+    check_range("episodes", episodes, 1, 1_000_000)
+    check_range("videos", videos, 0, 100)
     if not spec.task:
         skills = checkpoint.load_meta(checkpoint.resolve(spec.policy))["policy"].get("skills", [])
         if len(skills) != 1:

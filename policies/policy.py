@@ -26,9 +26,9 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("--device cuda: no CUDA device is available (use cpu or auto)")
+        raise ParameterError("device cuda: no CUDA device is available (use cpu or auto)", "device", device)
     if device not in ("cpu", "cuda"):
-        raise ParameterError(f"unknown device {device!r}; known: auto, cpu, cuda")
+        raise ParameterError(f"unknown device {device!r}; known: auto, cpu, cuda", "device", device)
     return device
 
 

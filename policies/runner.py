@@ -57,11 +57,11 @@ class PolicyRunner:
         temperature: float = 1.0,
     ):
         c = policy.config
-        self.temperature = check_range("--temperature", temperature, 0.0, 10.0)
-        self.guidance = check_range("--guidance", guidance, 0.0, 1e3)
-        check_range("--candidates", num_samples, 1, 4096)
-        check_range("--ensemble", ensemble, 0.0, 10.0)
-        check_range("--action-horizon", action_horizon, 0, c.pred_horizon - c.obs_horizon + 1)
+        self.temperature = check_range("temperature", temperature, 0.0, 10.0)
+        self.guidance = check_range("guidance", guidance, 0.0, 1e3)
+        check_range("num_samples", num_samples, 1, 4096)
+        check_range("ensemble", ensemble, 0.0, 10.0)
+        check_range("action_horizon", action_horizon, 0, c.pred_horizon - c.obs_horizon + 1)
         self.action_horizon = int(action_horizon) or c.action_horizon
         self.policy = policy
         self.num_samples = int(num_samples)

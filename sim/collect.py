@@ -80,7 +80,7 @@ _WORKER = {}
 
 def rollout_budget(workers: int = 1, threads: int = 0) -> thread_budget.ThreadBudget:
     """The thread budget of each of `workers` rollout processes (`threads` > 0 overrides the rule)."""
-    check_range("--workers", workers, 1, 64)
+    check_range("workers", workers, 1, 64)
     return thread_budget.plan_threads(
         "rollout", thread_budget.usable_cores(), workers, threads, thread_budget.env_override()
     )
@@ -113,7 +113,7 @@ def run_many(
 ) -> Iterator[tuple[int, EpisodeResult]]:
     """Yield (seed, result) for every seed, in completion order, using `workers` processes, each
     with `budget` (default: `rollout_budget(workers)`)."""
-    check_range("--workers", workers, 1, 64)
+    check_range("workers", workers, 1, 64)
     budget = budget or rollout_budget(workers)
     jobs = [(s, record) for s in seeds]
     if workers == 1:
@@ -141,7 +141,7 @@ def collect(
 
     from sim.store import EpisodeStore
 
-    check_range("--episodes", episodes, 1, 1_000_000)
+    check_range("episodes", episodes, 1, 1_000_000)
     store = EpisodeStore.create(
         out,
         {
@@ -218,7 +218,7 @@ def expert_eval(
     perception errors, safety verdicts); an episode a controller aborted has "aborted" (the reason)."""
     from tqdm import tqdm
 
-    check_range("--episodes", episodes, 1, 1_000_000)
+    check_range("episodes", episodes, 1, 1_000_000)
     groups: dict[str, dict[str, list[int]]] = {"family": defaultdict(list), "size": defaultdict(list)}
     outcomes = []
     steps = []

@@ -56,13 +56,13 @@ class CollectConfig:
     seed: int = 200_000
 
     def __post_init__(self):
-        check_range("--states", self.states, 1, 1_000_000)
-        check_range("--candidates", self.candidates, 2, 1024)
-        check_range("--continue-steps", self.continue_steps, 0, 1000)
-        check_range("--decision-stride", self.decision_stride, 1, 1000)
-        check_range("--states-per-episode", self.states_per_episode, 1, 1000)
-        check_range("--tie-tolerance", self.tie_tolerance, 0.0, 1.0)
-        check_range("--temperature", self.temperature, 0.0, 10.0)
+        check_range("states", self.states, 1, 1_000_000)
+        check_range("candidates", self.candidates, 2, 1024)
+        check_range("continue_steps", self.continue_steps, 0, 1000)
+        check_range("decision_stride", self.decision_stride, 1, 1000)
+        check_range("states_per_episode", self.states_per_episode, 1, 1000)
+        check_range("tie_tolerance", self.tie_tolerance, 0.0, 1.0)
+        check_range("temperature", self.temperature, 0.0, 10.0)
 
 
 def outcome_key(outcome: dict) -> tuple:

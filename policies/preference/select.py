@@ -127,7 +127,7 @@ def make_selector(policy, select: str = "none", reward_path: str = "", task: str
     `limits` are CandidateFilter fields."""
     from policies.preference.exceptions import RewardModelError
 
-    check_choice("--select", select, SELECTIONS)
+    check_choice("select", select, SELECTIONS)
     reward = None
     if select != "none":
         if not reward_path:

@@ -57,14 +57,14 @@ class RewardTrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check_choice("--model", self.model, ("implicit", "explicit"))
-        check_range("--steps", self.steps, 0, 10_000_000)
-        check_range("--batch-size", self.batch_size, 1, 65536)
-        check_range("--lr", self.lr, 0.0, 1.0)
-        check_range("--beta", self.beta, 1e-6, 1e9)
-        check_range("--noise-draws", self.noise_draws, 1, 1024)
-        check_choice("--finetune", self.finetune, ("all", "head"))
-        check_range("--holdout", self.holdout, 0.0, 0.9)
+        check_choice("model", self.model, ("implicit", "explicit"))
+        check_range("steps", self.steps, 0, 10_000_000)
+        check_range("batch_size", self.batch_size, 1, 65536)
+        check_range("lr", self.lr, 0.0, 1.0)
+        check_range("beta", self.beta, 1e-6, 1e9)
+        check_range("noise_draws", self.noise_draws, 1, 1024)
+        check_choice("finetune", self.finetune, ("all", "head"))
+        check_range("holdout", self.holdout, 0.0, 0.9)
 
 
 class PairBatches:

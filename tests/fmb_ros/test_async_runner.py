@@ -199,8 +199,15 @@ def test_bad_settings_are_named(policy, run_folder):
         AsyncPolicyRunner(PolicyRunner(policy), lead=99)
     with pytest.raises(ParameterError, match="inference"):
         make_controller("grasp", checkpoint=str(run_folder), inference="fast")
-    with pytest.raises(ParameterError, match="--temperature"):
+    with pytest.raises(ParameterError, match="temperature=-1 is out of range") as raised:
         make_controller("grasp", checkpoint=str(run_folder), temperature=-1.0)
+    assert raised.value.field == "temperature"  # a field of the core, not a flag
+    from fmb_ros.params import parameter_message
+
+    with pytest.raises(ParameterError) as raised:
+        make_controller("grasp", checkpoint=str(run_folder), candidates=0)
+    assert raised.value.field == "num_samples"  # the runner's argument; the node's parameter is `candidates`
+    assert parameter_message(raised.value).startswith("candidates=0 is out of range")
 
 
 def test_runner_settings_reach_the_policy_runner(run_folder, env):

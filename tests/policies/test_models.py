@@ -80,8 +80,9 @@ def test_config_checks_name_the_problem():
         PolicyConfig(policy_type="gan")
     with pytest.raises(ParameterError, match="action_horizon"):
         PolicyConfig(action_horizon=20)
-    with pytest.raises(ParameterError, match="unknown --config 'huge'"):
-        preset("huge")
+    with pytest.raises(ParameterError, match="unknown preset 'huge'") as raised:
+        preset("huge")  # the core names its field; the command line says --config (fmb.cli.flag_for)
+    assert raised.value.field == "preset" and "small" in raised.value.allowed
 
 
 def test_a_goal_conditioned_preset_leaves_the_tcp_state_out():
@@ -90,3 +91,15 @@ def test_a_goal_conditioned_preset_leaves_the_tcp_state_out():
     assert preset("small")[0].state_keys == ("tcp_pose", "tcp_vel", "wrench", "gripper")
     assert preset("small", goal="tcp_goal")[0].state_keys == GOAL_STATE_KEYS == ("gripper",)
     assert preset("small", goal="tcp_goal", state_keys=("tcp_pose",))[0].state_keys == ("tcp_pose",)
+
+
+def test_the_command_line_names_the_cores_fields_by_their_flags(state_store, tmp_path, capsys):
+    """The core raises ParameterError naming its field (`batch_size`, `preset`); `fmb` prints the flag."""
+    from fmb.cli import main
+
+    base = ["train", "--data", str(state_store.root), "--out", str(tmp_path / "run"), "--quiet"]
+    assert main([*base, "--batch-size", "0"]) == 2
+    assert "fmb: error: --batch-size=0 is out of range [1, 65536]" in capsys.readouterr().err
+    assert main([*base, "--config", "huge"]) == 2
+    assert "unknown --config 'huge'; known: small" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing written

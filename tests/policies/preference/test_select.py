@@ -101,7 +101,7 @@ def test_selector_in_the_runner(tiny_policy, tmp_path):
         make_selector(tiny_policy, "implicit", str(tmp_path / "r"))
     with pytest.raises(ParameterError, match="needs --reward"):
         make_selector(tiny_policy, "explicit")
-    with pytest.raises(ParameterError, match="unknown --select 'best'"):
+    with pytest.raises(ParameterError, match="unknown select 'best'"):
         make_selector(tiny_policy, "best")
     env.close()
 
