@@ -179,6 +179,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
     from policies.config import default_state_keys, preset
     from policies.evaluate import PolicyRunSpec, earlier_result, evaluate
     from policies.report import plot_losses, plot_success, plot_success_by_goal_error, video_still, write_report
+    from policies.runner import RunnerConfig
     from policies.train import train
     from sim.collect import RunSpec, collect
     from sim.tasks import step_limit
@@ -221,10 +222,10 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
             print(f"[4/5] evaluating {kind} on {label} objects, {cfg.eval_episodes} episodes [{stamp()}]", flush=True)
             spec = PolicyRunSpec(
                 str(run_dir),
-                cfg.task,
+                task=cfg.task,
                 split=cfg.split,
                 side=side,
-                action_horizon=cfg.action_horizon,
+                runner=RunnerConfig(action_horizon=cfg.action_horizon),
                 device="auto",
                 max_steps=cfg.eval_max_steps,
                 goals=goals,

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice
+from policies.runner import RunnerConfig
 
 
 class Controller(NamedTuple):
@@ -41,18 +42,14 @@ INFERENCE_MODES = ("async", "sync")
 
 def make_controller(
     skill: str,
+    *,
     checkpoint: str = "",
     device: str = "auto",
     seed: int = 0,
     noise: float = 0.0,
-    candidates: int = 1,
+    runner_config: RunnerConfig = RunnerConfig(),
     inference: str = "sync",
     async_config=None,
-    select: str = "none",
-    reward: str = "",
-    action_horizon: int = 0,
-    guidance: float = 0.0,
-    temperature: float = 1.0,
 ) -> Controller:
     """Build the controller for `skill`.
 
@@ -62,19 +59,14 @@ def make_controller(
         device: "auto" (CUDA when present, else CPU), "cpu" or "cuda" (policies only).
         seed: seed of the expert's noise / the policy's sampling.
         noise: the expert's noise scale (0 = deterministic).
-        candidates: action chunks a policy samples per decision (the first is executed until a
-            preference scorer picks; all are drawn as markers).
+        runner_config: how a policy acts (policies.runner.RunnerConfig, as `fmb eval` takes it): the
+            candidates it samples per decision (the first is executed unless a preference reward
+            picks, `select`/`reward`; all are drawn as markers), action horizon, guidance, temperature.
         inference: "sync" (a policy decides inside `act`, as in simulation) or "async" (the next
             chunk is computed in a background thread; `act` returns None while it is late; see
             `fmb_ros.async_runner`).
         async_config: async: an `fmb_ros.async_runner.AsyncConfig` (lead, adaptive lead, period,
             inference thread priority); None = its defaults.
-        select: how a policy picks among its candidates: "none" (the first), "implicit" or
-            "explicit" (the safe candidate the preference reward at `reward` scores best; see
-            `policies.preference.select`).
-        reward: reward model folder (from `fmb prefs train`) for `select` implicit/explicit.
-        action_horizon, guidance, temperature: the policy runner's (`policies.runner.PolicyRunner`):
-            actions per chunk (0 = the policy's), sub-goal guidance scale, initial-noise scale.
 
     Raises:
         ParameterError: unknown skill or selection, a policy not trained for it, a selection
@@ -83,11 +75,9 @@ def make_controller(
         policies.preference.exceptions.RewardModelError: a missing, unreadable or mismatched reward
             model (the message names its path).
     """
-    from policies.preference.select import SELECTIONS
     from sim.tasks import TASKS
 
     check_choice("inference", inference, INFERENCE_MODES)
-    check_choice("select", select, SELECTIONS)
     if skill not in TASKS:
         raise ParameterError(f"unknown skill {skill!r}; known: {', '.join(skill_names())}")
     max_steps = TASKS[skill].max_steps
@@ -97,35 +87,27 @@ def make_controller(
         expert = make_expert(skill, noise=noise, seed=seed)
         return Controller(expert, f"scripted expert {type(expert).__name__} (noise {noise:g})", True, max_steps, "")
     from policies.policy import Policy
-    from policies.runner import PolicyRunner
+    from policies.runner import make_runner
 
     policy = Policy.load(checkpoint, device, seed=seed)
     if policy.skills and skill not in policy.skills:
         raise ParameterError(f"checkpoint {checkpoint!r} was trained for {', '.join(policy.skills)}, not {skill!r}")
-    scorer = None
-    if select != "none":
-        if int(candidates) < 2:
-            raise ParameterError(f"select {select} picks among candidates; set candidates > 1 (got {candidates})")
-        if not reward:
-            raise ParameterError(f"select {select} needs the reward parameter (a model from fmb prefs train)")
-        from policies.preference.select import make_selector
+    config = runner_config
+    if config.select != "none" and not config.reward:
+        raise ParameterError(f"select {config.select} needs the reward parameter (a model from fmb prefs train)")
+    recorder = None
 
-        scorer = make_selector(policy, select, reward, task=skill)
-    recorder = CandidateRecorder(policy.config.obs_horizon - 1, scorer)
-    runner = PolicyRunner(
-        policy,
-        num_samples=candidates,
-        selector=recorder,
-        skill=skill,
-        action_horizon=action_horizon,
-        guidance=guidance,
-        temperature=temperature,
-    )
+    def record(scorer):  # every candidate is drawn as a marker; the scorer (None: the first) picks
+        nonlocal recorder
+        recorder = CandidateRecorder(policy.config.obs_horizon - 1, scorer)
+        return recorder
+
+    runner = make_runner(policy, config, skill=skill, wrap=record)
     runner.candidates = recorder
     runner.rng = np.random.default_rng(seed)
     description = f"policy {checkpoint} on {policy.device}"
-    if scorer is not None:
-        description += f" ({select} preference selection of {candidates}, reward {reward})"
+    if config.select != "none":
+        description += f" ({config.select} preference selection of {config.num_samples}, reward {config.reward})"
     if inference == "async":
         from fmb_ros.async_runner import AsyncConfig, AsyncPolicyRunner
 

@@ -57,6 +57,7 @@ class SkillServerNode(Node):
         super().__init__(node_name, **kwargs)
         p = self.params = declare_all(self, PARAMETERS, read_only=tuple(PARAMETERS))
         from fmb_ros.controllers import make_controller
+        from policies.runner import RunnerConfig
         from sim.panda import ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
 
         self.arm_joints, self.finger_joints, self.gripper_open = ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
@@ -85,11 +86,24 @@ class SkillServerNode(Node):
                 int(p["inference_lead"]), bool(p["inference_adaptive_lead"]), 1.0 / rate,
                 int(p["inference_nice"]), int(p["inference_realtime"]),
             )  # fmt: skip
+            runner_config = RunnerConfig(
+                num_samples=int(p["candidates"]),
+                action_horizon=int(p["action_horizon"]),
+                guidance=float(p["guidance"]),
+                temperature=float(p["temperature"]),
+                select=p["select"],
+                reward=p["reward"],
+            )
             controller = make_controller(
-                p["skill"], p["checkpoint"], p["device"], int(p["seed"]), float(p["noise"]), int(p["candidates"]),
-                p["inference"], inference, p["select"], p["reward"], int(p["action_horizon"]),
-                float(p["guidance"]), float(p["temperature"]),
-            )  # fmt: skip
+                p["skill"],
+                checkpoint=p["checkpoint"],
+                device=p["device"],
+                seed=int(p["seed"]),
+                noise=float(p["noise"]),
+                runner_config=runner_config,
+                inference=p["inference"],
+                async_config=inference,
+            )
         except Exception as e:  # noqa: BLE001 - a missing or wrong checkpoint: stay up, say why, refuse goals
             from fmb_ros.params import parameter_message
 

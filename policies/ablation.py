@@ -135,6 +135,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
     from policies.policy import Policy
     from policies.preference.collect import CollectConfig, collect_preferences
     from policies.preference.train import RewardTrainConfig, train_reward
+    from policies.runner import RunnerConfig
     from policies.train import train
 
     t0 = time.perf_counter()
@@ -177,10 +178,10 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 shutil.rmtree(prefs)  # an interrupted collection: start it again
             spec = PolicyRunSpec(
                 str(policies[ref]),
-                cfg.task,
+                task=cfg.task,
                 split=cfg.split,
                 side="train",
-                action_horizon=cfg.action_horizon,  # the states the evaluated runner visits
+                runner=RunnerConfig(action_horizon=cfg.action_horizon),  # the states the evaluated runner visits
                 goals=cfg.goals,
                 max_steps=cfg.max_steps,
             )
@@ -223,23 +224,25 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
             folder = out / "eval" / f"{variant}_{label.replace(' ', '_')}"
             spec = PolicyRunSpec(
                 str(policies[ref]),
-                cfg.task,
+                task=cfg.task,
                 split=cfg.split,
                 side=side,
-                num_samples=cfg.candidates if kind != "none" else 1,
-                action_horizon=cfg.action_horizon,
+                runner=RunnerConfig(
+                    num_samples=cfg.candidates if kind != "none" else 1,
+                    action_horizon=cfg.action_horizon,
+                    temperature=cfg.temperature if kind != "none" else 1.0,
+                    select=kind,
+                    reward=str(rewards.get((ref, kind), "")),
+                ),
                 placement=placement,
-                select=kind,
-                reward=str(rewards.get((ref, kind), "")),
-                temperature=cfg.temperature if kind != "none" else 1.0,
                 goals=cfg.goals,
                 max_steps=cfg.max_steps,
             )
             runner = {
-                "candidates": spec.num_samples,
-                "action_horizon": spec.action_horizon,
+                "candidates": spec.runner.num_samples,
+                "action_horizon": spec.runner.action_horizon,
                 "select": kind,
-                "temperature": spec.temperature,
+                "temperature": spec.runner.temperature,
                 "goals": spec.goals,
                 "sensor": spec.sensor_name,
             }

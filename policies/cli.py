@@ -162,28 +162,32 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     from fmb_core.errors import ParameterError
     from policies.evaluate import PolicyRunSpec, evaluate
+    from policies.runner import RunnerConfig
     from sim.perceived_goals import PerceivedGoalConfig
 
     side = args.side or ("train" if args.split == "all" else "test")
     if side not in ("train", "test"):
         raise ParameterError(f"--side {args.side!r}: expected train or test")
     families = tuple(f.strip() for f in args.families.split(",") if f.strip()) or None
-    spec = PolicyRunSpec(
-        str(args.policy),
-        args.task,
-        args.backend,
-        args.split,
-        side,
-        families,
-        args.candidates,
-        args.ensemble,
-        args.action_horizon,
-        args.device,
-        select=args.select,
-        reward=args.reward,
-        placement=args.placement,
+    runner = RunnerConfig(
+        num_samples=args.candidates,
+        ensemble=args.ensemble,
+        action_horizon=args.action_horizon,
         guidance=args.guidance,
         temperature=args.temperature,
+        select=args.select,
+        reward=args.reward,
+    )
+    spec = PolicyRunSpec(
+        str(args.policy),
+        task=args.task,
+        backend=args.backend,
+        split=args.split,
+        side=side,
+        families=families,
+        runner=runner,
+        device=args.device,
+        placement=args.placement,
         goals=args.goals,
         max_steps=args.max_steps,
         sensor=args.sensor,

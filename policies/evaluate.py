@@ -13,6 +13,7 @@ import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice, check_range
 from policies import checkpoint
+from policies.runner import RunnerConfig, make_runner
 from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES, TRUTH_LABEL, PerceivedGoalConfig
 
 DEFAULT_SENSORS = {"truth": "exact", "perceived": "default"}
@@ -29,14 +30,11 @@ class PolicyRunSpec:
         task, backend: environment; task "" = the policy's (only) skill.
         split, side: object pool: one side of a named split (cad.splits).
         families: restrict to these families (None = all of the split side).
-        num_samples, ensemble, action_horizon: runner options (see PolicyRunner; 0 = the policy's).
+        runner: how the policy acts (policies.runner.RunnerConfig: candidates, ensembling, action
+            horizon, guidance, temperature, selection and its reward model).
         device: torch device ("auto", "cpu", "cuda").
-        select, reward: candidate selection ("none", "implicit", "explicit") and the reward model
-            folder it uses (policies.preference); "none" executes the first sample.
         placement: board placement (sim.randomization.PLACEMENTS): "train" = the demonstrations'
             box, "novel" = outside it.
-        guidance: sub-goal cost guidance scale (policies.gravmap.guidance; 0 = off).
-        temperature: scale of the diffusion's initial noise (PolicyRunner).
         goals: where the skill's goal comes from (sim.perceived_goals.GOAL_SOURCES): "truth" = the
             simulator's task targets (an upper bound, as before); "perceived" = what a robot does:
             the estimate of the side cameras' cloud at the skill's start, and every action through
@@ -54,15 +52,9 @@ class PolicyRunSpec:
     split: str = "all"
     side: str = "train"
     families: tuple[str, ...] | None = None
-    num_samples: int = 1
-    ensemble: float = 0.0
-    action_horizon: int = 0
+    runner: RunnerConfig = RunnerConfig()
     device: str = "auto"
-    select: str = "none"
-    reward: str = ""
     placement: str = "train"
-    guidance: float = 0.0
-    temperature: float = 1.0
     goals: str = DEFAULT_GOAL_SOURCE
     perception: PerceivedGoalConfig = PerceivedGoalConfig()
     max_steps: int = 0
@@ -83,7 +75,6 @@ class PolicyRunSpec:
 
     def build(self):
         from policies.policy import Policy
-        from policies.runner import PolicyRunner
         from sim.env import make_env
         from sim.objects import ObjectPool
         from sim.sensor import SENSORS
@@ -105,23 +96,7 @@ class PolicyRunSpec:
             max_steps=self.max_steps,
             sensor=SENSORS[self.sensor_name],
         )
-        selector = None
-        if self.select != "none":
-            if self.num_samples < 2:
-                raise ParameterError(f"--select {self.select} chooses among candidates: set --candidates >= 2")
-            from policies.preference.select import make_selector
-
-            selector = make_selector(policy, self.select, self.reward, task)
-        runner = PolicyRunner(
-            policy,
-            self.num_samples,
-            selector,
-            self.ensemble,
-            skill=task,
-            action_horizon=self.action_horizon,
-            guidance=self.guidance,
-            temperature=self.temperature,
-        )
+        runner = make_runner(policy, self.runner, skill=task)
         if self.goals == "perceived":
             from policies.perceived import RobotLoopRunner
 
@@ -159,13 +134,7 @@ def evaluate(
     result["placement"] = spec.placement
     result["max_steps"] = step_limit(spec.task, spec.max_steps)
     result["runner"] = {
-        "candidates": spec.num_samples,
-        "ensemble": spec.ensemble,
-        "action_horizon": spec.action_horizon,
-        "select": spec.select,
-        "reward": spec.reward,
-        "guidance": spec.guidance,
-        "temperature": spec.temperature,
+        **spec.runner.to_dict(),
         "goals": spec.goals,
         "sensor": spec.sensor_name,
     }

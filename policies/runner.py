@@ -13,12 +13,13 @@ ground-truth object poses (`policies.gravmap.subgoals`): an upper bound.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from fmb_core.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_choice, check_range
 from policies.features import GOAL_POSE, SUBGOAL
 from policies.policy import Policy
 
@@ -26,47 +27,99 @@ Selector = Callable[[list, np.ndarray], int]
 """(observation history, candidates (N, Tp, A)) -> index of the candidate to execute."""
 
 
+@dataclasses.dataclass(frozen=True)
+class RunnerConfig:
+    """How a policy acts, set alike by `fmb eval`, preference collection, the ablation and the ROS
+    skill server (each shell names these its own way: `--candidates`, the `candidates` parameter).
+
+    Attributes:
+        num_samples: candidates drawn per decision (one batched pass).
+        ensemble: 0 = receding horizon (execute `action_horizon` actions of each chunk, then
+            re-plan); > 0 = temporal ensembling: re-plan every step and average every prediction
+            made for the current step with weights exp(-ensemble * age) (ACT), which smooths chunk
+            switches.
+        action_horizon: actions executed per chunk before re-planning (0 = the policy's); shorter
+            reacts faster, longer is smoother and cheaper.
+        guidance: scale of sub-goal guidance during sampling (0 = off; policies.gravmap.guidance).
+        temperature: scale of the diffusion's initial noise (1 = as trained; below 1 samples
+            nearer the centre of the action distribution, above 1 draws more diverse candidates).
+        select: how a candidate is picked ("none": the first; "implicit" or "explicit": the safe
+            candidate the preference reward at `reward` scores best, policies.preference.select).
+        reward: reward model folder (fmb prefs train) for `select` implicit or explicit.
+    """
+
+    num_samples: int = 1
+    ensemble: float = 0.0
+    action_horizon: int = 0
+    guidance: float = 0.0
+    temperature: float = 1.0
+    select: str = "none"
+    reward: str = ""
+
+    def __post_init__(self):
+        from policies.preference.select import SELECTIONS
+
+        check_range("num_samples", self.num_samples, 1, 4096)
+        check_range("ensemble", self.ensemble, 0.0, 10.0)
+        check_range("action_horizon", self.action_horizon, 0, 4096)
+        check_range("guidance", self.guidance, 0.0, 1e3)
+        check_range("temperature", self.temperature, 0.0, 10.0)
+        check_choice("select", self.select, SELECTIONS)
+        if self.select != "none" and self.num_samples < 2:
+            raise ParameterError(
+                f"select {self.select} picks among candidates: set num_samples >= 2 (got {self.num_samples})",
+                "num_samples",
+                self.num_samples,
+            )
+
+    def to_dict(self) -> dict:
+        """The JSON-ready settings, as results record them ("candidates" is `num_samples`)."""
+        d = dataclasses.asdict(self)
+        return {"candidates": d.pop("num_samples"), **d}
+
+
+def make_runner(policy: Policy, config: RunnerConfig = RunnerConfig(), *, skill: str = "", wrap=None) -> PolicyRunner:
+    """The runner every shell builds: `config`'s selection resolved into a selector (the reward
+    model at `config.reward`, checked against the policy and `skill`), wrapped by `wrap(selector)`
+    when given (a recorder of the candidates, the ROS markers)."""
+    selector = None
+    if config.select != "none":
+        from policies.preference.select import make_selector
+
+        selector = make_selector(policy, config.select, config.reward, skill or None)
+    if wrap is not None:
+        selector = wrap(selector)
+    return PolicyRunner(policy, config, selector=selector, skill=skill)
+
+
 class PolicyRunner:
     """Turns a Policy into 10 Hz actions.
 
     Args:
         policy: the trained policy.
-        num_samples: candidates drawn per decision (one batched pass).
+        config: how it acts (RunnerConfig); its `select`/`reward` are resolved by `make_runner`.
         selector: picks a candidate (default: the first, i.e. a plain sample).
-        ensemble: 0 = receding horizon (execute `action_horizon` actions of each chunk, then
-            re-plan); > 0 = temporal ensembling: re-plan every step and average every prediction
-            made for the current step with weights exp(-ensemble * age) (ACT), which smooths chunk
-            switches.
         skill: skill to condition on (multi-skill policies).
-        action_horizon: actions executed per chunk before re-planning (default: the policy's);
-            shorter reacts faster, longer is smoother and cheaper.
-        guidance: scale of sub-goal guidance during sampling (0 = off; policies.gravmap.guidance).
-        temperature: scale of the diffusion's initial noise (1 = as trained; below 1 samples
-            nearer the centre of the action distribution, above 1 draws more diverse candidates).
     """
 
     def __init__(
         self,
         policy: Policy,
-        num_samples: int = 1,
+        config: RunnerConfig = RunnerConfig(),
+        *,
         selector: Selector | None = None,
-        ensemble: float = 0.0,
         skill: str = "",
-        action_horizon: int = 0,
-        guidance: float = 0.0,
-        temperature: float = 1.0,
     ):
         c = policy.config
-        self.temperature = check_range("temperature", temperature, 0.0, 10.0)
-        self.guidance = check_range("guidance", guidance, 0.0, 1e3)
-        check_range("num_samples", num_samples, 1, 4096)
-        check_range("ensemble", ensemble, 0.0, 10.0)
-        check_range("action_horizon", action_horizon, 0, c.pred_horizon - c.obs_horizon + 1)
-        self.action_horizon = int(action_horizon) or c.action_horizon
+        check_range("action_horizon", config.action_horizon, 0, c.pred_horizon - c.obs_horizon + 1)
+        self.run_config = config
+        self.temperature = float(config.temperature)
+        self.guidance = float(config.guidance)
+        self.action_horizon = int(config.action_horizon) or c.action_horizon
         self.policy = policy
-        self.num_samples = int(num_samples)
+        self.num_samples = int(config.num_samples)
         self.selector = selector
-        self.ensemble = float(ensemble)
+        self.ensemble = float(config.ensemble)
         self.skill = skill
         self.rng = np.random.default_rng(0)
         self.decisions = 0

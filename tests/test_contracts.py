@@ -10,7 +10,7 @@ from fmb_ros.async_runner import AsyncPolicyRunner
 from fmb_ros.world import SceneView, WorldMirror
 from policies.bench import build_policy
 from policies.perceived import RobotLoopRunner
-from policies.runner import PolicyRunner
+from policies.runner import PolicyRunner, RunnerConfig
 from sim.contracts import Controller, ControllerWorld, EpisodeFacts, GoalConditioned
 from sim.env import make_env
 from sim.experts import make_expert
@@ -39,7 +39,7 @@ def test_the_simulator_and_the_ros_mirror_are_controller_worlds(env):
 def test_experts_are_controllers_and_policy_runners_take_their_goal(env):
     expert = make_expert("insert")
     assert isinstance(expert, Controller) and not isinstance(expert, GoalConditioned)
-    runner = PolicyRunner(build_policy("small"), guidance=0.5)
+    runner = PolicyRunner(build_policy("small"), RunnerConfig(guidance=0.5))
     assert isinstance(runner, GoalConditioned)
     assert runner.goal_key == "" and runner.needs_subgoals  # guided by sub-goals, no goal input
     asynchronous = AsyncPolicyRunner(runner)

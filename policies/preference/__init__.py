@@ -2,10 +2,11 @@
 or people, implicit (diffusion-DPO) and explicit (Bradley-Terry) reward models, and a selector
 that executes the best of N safe candidates.
 
-    from policies.preference import CollectConfig, collect_preferences, train_reward, make_selector
+    from policies.preference import CollectConfig, collect_preferences, train_reward
+    from policies.runner import RunnerConfig, make_runner
     collect_preferences(PolicyRunSpec("runs/insert"), CollectConfig(states=40), "prefs/insert")
     train_reward("prefs/insert", Policy.load("runs/insert"), "rewards/implicit", RewardTrainConfig())
-    runner = PolicyRunner(policy, 16, make_selector(policy, "implicit", "rewards/implicit"))
+    runner = make_runner(policy, RunnerConfig(num_samples=16, select="implicit", reward="rewards/implicit"))
 
 Exports load on first use (torch only when a reward model is built).
 """

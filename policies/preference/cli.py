@@ -77,10 +77,10 @@ def _cmd_collect(args) -> int:
     )
     spec = PolicyRunSpec(
         str(args.policy),
-        args.task,
-        args.backend,
-        args.split,
-        args.side,
+        task=args.task,
+        backend=args.backend,
+        split=args.split,
+        side=args.side,
         device=args.device,
         goals=args.goals,
         sensor=args.sensor,

@@ -91,15 +91,13 @@ def label_pairs(outcomes: list[dict], tie_tolerance: float = 0.01) -> list[list]
 
 def _fork(runner, queue: np.ndarray, seed: int):
     """A copy of `runner` (sharing its policy) whose next actions are `queue`, then its own plans."""
-    from policies.runner import PolicyRunner
+    from policies.runner import PolicyRunner, RunnerConfig
 
-    r = PolicyRunner(
-        runner.policy,
-        skill=runner.skill,
-        action_horizon=runner.action_horizon,
-        guidance=runner.guidance,
-        temperature=runner.temperature,
+    # one plain sample per decision, as the runner plans its own continuation
+    config = RunnerConfig(
+        action_horizon=runner.action_horizon, guidance=runner.guidance, temperature=runner.temperature
     )
+    r = PolicyRunner(runner.policy, config, skill=runner.skill)
     r.history = deque(runner.history, maxlen=runner.history.maxlen)
     r.queue = deque(queue)
     r.t, r.family, r.goal_pose = runner.t, runner.family, runner.goal_pose

@@ -16,7 +16,7 @@ from fmb_ros.async_runner import AsyncConfig, AsyncPolicyRunner  # noqa: E402
 from fmb_ros.controllers import make_controller  # noqa: E402
 from fmb_ros.skill import SkillExecution, State  # noqa: E402
 from fmb_ros.world import WorldMirror  # noqa: E402
-from policies.runner import PolicyRunner  # noqa: E402
+from policies.runner import PolicyRunner, RunnerConfig  # noqa: E402
 from sim.safety import SafetyFilter, Verdict  # noqa: E402
 from tests.fmb_ros.dds import ros_domain_id
 
@@ -66,7 +66,7 @@ class Recorder:
 
 
 def make_runner(policy, selector, seed=7) -> PolicyRunner:
-    runner = PolicyRunner(policy, num_samples=2, selector=selector)
+    runner = PolicyRunner(policy, RunnerConfig(num_samples=2), selector=selector)
     runner.rng = np.random.default_rng(seed)
     return runner
 
@@ -194,18 +194,18 @@ def test_skill_holds_through_the_safety_filter_while_a_chunk_is_late(run_folder,
 
 def test_bad_settings_are_named(policy, run_folder):
     with pytest.raises(ParameterError, match="ensemble 0"):
-        AsyncPolicyRunner(PolicyRunner(policy, ensemble=0.5))
+        AsyncPolicyRunner(PolicyRunner(policy, RunnerConfig(ensemble=0.5)))
     with pytest.raises(ParameterError, match="lead"):
         AsyncPolicyRunner(PolicyRunner(policy), lead=99)
     with pytest.raises(ParameterError, match="inference"):
         make_controller("grasp", checkpoint=str(run_folder), inference="fast")
     with pytest.raises(ParameterError, match="temperature=-1 is out of range") as raised:
-        make_controller("grasp", checkpoint=str(run_folder), temperature=-1.0)
+        make_controller("grasp", checkpoint=str(run_folder), runner_config=RunnerConfig(temperature=-1.0))
     assert raised.value.field == "temperature"  # a field of the core, not a flag
     from fmb_ros.params import parameter_message
 
     with pytest.raises(ParameterError) as raised:
-        make_controller("grasp", checkpoint=str(run_folder), candidates=0)
+        make_controller("grasp", checkpoint=str(run_folder), runner_config=RunnerConfig(num_samples=0))
     assert raised.value.field == "num_samples"  # the runner's argument; the node's parameter is `candidates`
     assert parameter_message(raised.value).startswith("candidates=0 is out of range")
 
@@ -214,7 +214,10 @@ def test_runner_settings_reach_the_policy_runner(run_folder, env):
     """The skill server's action_horizon, temperature (and guidance) parameters set the runner:
     at temperature 0 every candidate is the same chunk, and a chunk fills 2 actions."""
     controller = make_controller(
-        "grasp", checkpoint=str(run_folder), candidates=3, action_horizon=2, temperature=0.0, inference="sync"
+        "grasp",
+        checkpoint=str(run_folder),
+        runner_config=RunnerConfig(num_samples=3, action_horizon=2, temperature=0.0),
+        inference="sync",
     )
     runner = controller.runner
     assert runner.action_horizon == 2 and runner.temperature == 0.0

@@ -7,6 +7,7 @@ from fmb_ros.controllers import make_controller
 from fmb_ros.exceptions import GoalError
 from fmb_ros.skill import SkillExecution, State
 from fmb_ros.world import WorldMirror
+from policies.runner import RunnerConfig
 from sim.safety import SafetyFilter, Verdict
 
 pytestmark = pytest.mark.train
@@ -156,7 +157,9 @@ def test_policy_checkpoint_runs_through_the_skill(tmp_path):
 
     collect(RunSpec("grasp", families=("rectangle",)), tmp_path / "demo", episodes=1, progress=False)
     train([tmp_path / "demo"], tmp_path / "run", tiny(), tiny_training(steps=3), progress=False, log=lambda m: None)
-    controller = make_controller("grasp", checkpoint=str(tmp_path / "run"), device="auto", candidates=3)
+    controller = make_controller(
+        "grasp", checkpoint=str(tmp_path / "run"), device="auto", runner_config=RunnerConfig(num_samples=3)
+    )
     assert controller.device in ("cpu", "cuda") and not controller.privileged
     assert controller.description.startswith("policy ") and controller.description.endswith(controller.device)
     env = make_env("grasp", seed=5)

@@ -10,7 +10,7 @@ from fmb.cli import main
 from fmb_core.errors import ParameterError
 from policies.evaluate import PolicyRunSpec, evaluate
 from policies.policy import Policy
-from policies.runner import PolicyRunner
+from policies.runner import PolicyRunner, RunnerConfig
 from policies.train import train
 from sim.collect import RunSpec, collect
 from sim.env import make_env
@@ -61,7 +61,7 @@ def test_runner_ensembling_and_candidates(state_store, tmp_path):
         picked.append(candidates[-1])
         return len(candidates) - 1
 
-    runner = PolicyRunner(policy, num_samples=6, selector=last)
+    runner = PolicyRunner(policy, RunnerConfig(num_samples=6), selector=last)
     env.reset(seed=1)
     runner.reset(env)
     a0 = runner.act(env)
@@ -69,7 +69,7 @@ def test_runner_ensembling_and_candidates(state_store, tmp_path):
     for _ in range(3):
         env.step(runner.act(env))
     assert runner.decisions == 1  # action_horizon 4: one decision for four steps
-    smooth = PolicyRunner(policy, ensemble=0.5)
+    smooth = PolicyRunner(policy, RunnerConfig(ensemble=0.5))
     env.reset(seed=1)
     smooth.reset(env)
     for _ in range(3):

@@ -13,7 +13,7 @@ from fmb_core.errors import ParameterError
 from policies.preference.checkpoint import RewardModel, build_net
 from policies.preference.exceptions import RewardModelError
 from policies.preference.select import CandidateFilter, CandidateSelector, make_selector
-from policies.runner import PolicyRunner
+from policies.runner import PolicyRunner, RunnerConfig
 from sim.env import make_env
 from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE
 from sim.objects import ObjectPool
@@ -91,7 +91,7 @@ def test_selector_in_the_runner(tiny_policy, tmp_path):
                 "reference": {}, "settings": {"hidden": []}})  # fmt: skip
     selector = make_selector(tiny_policy, "explicit", str(tmp_path / "r"), "insert")
     env = make_env("insert", objects=ObjectPool.fmb(families=("rectangle",)))
-    runner = PolicyRunner(tiny_policy, 6, selector, skill="insert")
+    runner = PolicyRunner(tiny_policy, RunnerConfig(num_samples=6), selector=selector, skill="insert")
     env.reset(seed=5)
     runner.reset(env)
     for _ in range(5):
