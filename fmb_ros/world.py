@@ -7,8 +7,9 @@ The mirror offers the same attributes, filled by the node's subscriptions: obser
 robot's topics, privileged state from the simulator's `ground_truth/*` topics (absent on a real
 robot, where only policies can run).
 
-Arrays follow `sim.env`: tcp_pose (7,) [m, xyzw], tcp_vel (6,), wrench (6,) [N, N m], q, dq (7,),
-gripper (1,) [m], points (N, 6), rgb/<cam> (H, W, 3) uint8, depth/<cam> (H, W) float32 [m].
+Arrays follow the observation schema (`sim.observation`): tcp_pose (7,) [m, xyzw], tcp_vel (6,),
+wrench (6,) [N, N m], q, dq (7,), gripper (1,) [m], points (N, 6), rgb/<cam> (H, W, 3) uint8,
+depth/<cam> (H, W) float32 [m].
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from fmb_ros.exceptions import RosError
+from sim import observation
 
 
 @dataclasses.dataclass
@@ -70,14 +72,7 @@ class WorldMirror:
     def last_observation(self) -> dict | None:
         if self.tcp is None:
             return None
-        obs = {
-            "tcp_pose": self.tcp.astype(np.float32),
-            "tcp_vel": self.twist.astype(np.float32),
-            "wrench": self.wrench.astype(np.float32),
-            "q": self.q.astype(np.float32),
-            "dq": self.dq.astype(np.float32),
-            "gripper": np.array([self.gripper], dtype=np.float32),
-        }
+        obs = observation.proprioception(self.tcp, self.twist, self.wrench, self.q, self.dq, self.gripper)
         obs.update(self.arrays)
         return obs
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from cad.fmb_reference import COLOURS
 from fmb_core.errors import check_choice, check_range
-from sim import panda
+from sim import observation, panda
 from sim.backend import Backend, make_backend
 from sim.controller import ActionSpec, CartesianImpedance, ImpedanceGains
 from sim.exceptions import ActionError, SimError, UnknownNameError
@@ -327,21 +327,14 @@ class FmbEnv(gym.Env):
 
     def _observation(self) -> dict:
         s = self.backend.robot_state()
-        obs = {
-            "tcp_pose": s.tcp_pose.astype(np.float32),
-            "tcp_vel": s.tcp_twist.astype(np.float32),
-            "wrench": self.backend.wrench().astype(np.float32),
-            "q": s.q.astype(np.float32),
-            "dq": s.dq.astype(np.float32),
-            "gripper": np.array([s.gripper_width], dtype=np.float32),
-        }
+        obs = observation.proprioception(s.tcp_pose, s.tcp_twist, self.backend.wrench(), s.q, s.dq, s.gripper_width)
         if self.config.cameras:
             views = self.camera_views(self.config.cameras)
             for spec, _, rgb, depth in views:
-                obs[f"rgb/{spec.name}"] = rgb
-                obs[f"depth/{spec.name}"] = depth
+                obs[observation.rgb_key(spec.name)] = rgb
+                obs[observation.depth_key(spec.name)] = depth
             if self.config.point_cloud:
-                obs["points"] = fuse_point_cloud(
+                obs[observation.POINTS] = fuse_point_cloud(
                     views, self.config.point_cloud, self.config.workspace.low, self.config.workspace.high, self._rng
                 )
         return obs
@@ -359,21 +352,17 @@ class FmbEnv(gym.Env):
         }
 
     def _observation_space(self) -> gym.spaces.Dict:
-        box = gym.spaces.Box
-        spaces = {
-            "tcp_pose": box(-np.inf, np.inf, (7,), np.float32),
-            "tcp_vel": box(-np.inf, np.inf, (6,), np.float32),
-            "wrench": box(-np.inf, np.inf, (6,), np.float32),
-            "q": box(-np.inf, np.inf, (7,), np.float32),
-            "dq": box(-np.inf, np.inf, (7,), np.float32),
-            "gripper": box(0.0, 0.1, (1,), np.float32),
-        }
         w, h = self.config.image_size
+        entries = [*observation.PROPRIOCEPTION]
         for name in self.config.cameras:
-            spaces[f"rgb/{name}"] = box(0, 255, (h, w, 3), np.uint8)
-            spaces[f"depth/{name}"] = box(0.0, np.inf, (h, w), np.float32)
+            entries += [observation.rgb_entry(name), observation.depth_entry(name)]
         if self.config.point_cloud:
-            spaces["points"] = box(-np.inf, np.inf, (self.config.point_cloud, 6), np.float32)
+            entries.append(observation.POINT_CLOUD)
+        sizes = {observation.POINTS: (self.config.point_cloud,)}
+        spaces = {}
+        for e in entries:  # the schema's sizes left open are the configuration's
+            shape = tuple(sizes.get(e.key, (h, w))[i] if s is None else s for i, s in enumerate(e.shape))
+            spaces[e.key] = gym.spaces.Box(e.low, e.high, shape, e.dtype)
         return gym.spaces.Dict(spaces)
 
 

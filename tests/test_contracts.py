@@ -59,3 +59,27 @@ def test_experts_are_controllers_and_policy_runners_take_their_goal(env):
     np.testing.assert_allclose(runner.subgoals.subgoals[0].position, truth[0].position)
     with pytest.raises(ParameterError, match="GoalConditioned"):
         RobotLoopRunner(expert)
+
+
+def test_the_simulator_and_the_ros_mirror_observe_by_one_schema(env):
+    """Both build the observation from `sim.observation`: same keys, shapes, dtypes; and the
+    environment's observation space is the schema's."""
+    from sim import observation
+
+    cameras = make_env("insert", objects=ObjectPool.fmb(families=("rectangle",)), cameras=("side_1",), point_cloud=512)
+    obs, _ = cameras.reset(seed=2)
+    assert observation.check(obs) == [] and {"rgb/side_1", "depth/side_1", "points"} <= set(obs)
+    assert set(cameras.observation_space.spaces) == set(obs)
+    assert all(cameras.observation_space[k].shape == np.shape(v) for k, v in obs.items())
+    cameras.close()
+    mirror = WorldMirror()
+    mirror.set_tcp(env.tcp_pose(), 0.0)
+    mirror.arrays["points"] = obs["points"]
+    seen = mirror.last_observation
+    assert observation.check(seen) == [] and set(seen) == {e.key for e in observation.PROPRIOCEPTION} | {"points"}
+    assert {k: v.dtype for k, v in seen.items() if k != "points"} == {
+        k: v.dtype for k, v in env.last_observation.items() if k in seen and k != "points"
+    }
+    bad = {**seen, "tcp_pose": seen["tcp_pose"][:3], "speed": np.zeros(1)}
+    del bad["q"]
+    assert observation.check(bad) == ["missing 'q'", "unknown key 'speed'", "'tcp_pose': shape (3,), expected (7,)"]
