@@ -99,8 +99,8 @@ def _assert_clean_failure(proc, tmp_path, *fragments):
     "args,fragments",
     [
         (["cad", "part", "--shape", "pentagon"], ["unknown shape 'pentagon'", "star", "three_prong"]),
-        (["cad", "part", "--shape", "star", "--size", "XL"], ["unknown size 'XL'", "S, M, L"]),
-        (["cad", "part", "--shape", "star", "--length", "medium"], ["unknown length 'medium'", "short, long"]),
+        (["cad", "part", "--shape", "star", "--size", "XL"], ["unknown --size 'XL'", "S, M, L"]),
+        (["cad", "part", "--shape", "star", "--length", "medium"], ["unknown --length 'medium'", "short, long"]),
         (["cad", "part", "--shape", "star", "--clearance", "5"], ["--clearance=5 mm", "[0, 3] mm"]),
         (["cad", "part", "--shape", "star", "--clearance", "-0.1"], ["--clearance=-0.1 mm"]),
         (["cad", "part", "--shape", "star", "--formats", "obj"], ["unknown format 'obj'", "stl, 3mf, step"]),
