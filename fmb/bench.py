@@ -8,6 +8,7 @@ import json
 def register(sub) -> None:
     """Add the `bench` command group to the `fmb` subparsers."""
     from fmb_core.threads import add_threads_flag
+    from policies.flags import add_hand_eye_flag
 
     bench = sub.add_parser("bench", help="benchmarks (timings, counts) as JSON")
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
@@ -79,6 +80,7 @@ def register(sub) -> None:
     p.add_argument("--max-incidence", type=float, help="grazing angle [deg] beyond which nothing returns (90 = off)")
     p.add_argument("--extrinsic-rotation", type=float, help="per-episode camera orientation error [deg]")
     p.add_argument("--extrinsic-translation", type=float, help="per-episode camera position error [m]")
+    add_hand_eye_flag(p)
     p.add_argument("--per-scene", action="store_true", help="also list every scene's errors")
     p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
     p.set_defaults(handler=_cmd_perception)
@@ -219,6 +221,7 @@ def _cmd_perception(args) -> int:
         points=args.points,
         noise=args.noise,
         progress=not args.json,
+        hand_eye=args.hand_eye == "on",
     )
     if not args.per_scene:
         result.pop("per_scene")

@@ -45,6 +45,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "image_size": ([128, 128], "width and height of rendered images [px]"),
     "point_cloud": (0, "points in the fused cloud published on points_topic (0 = none; needs cameras)"),
     "sensor": ("exact", "depth camera model of sim.sensor (exact, default: D415-like), as fmb eval --sensor"),
+    "hand_eye": (True, "refine each camera's calibration on the hand before fusing points_topic (fmb eval --hand-eye)"),
     "real_time_factor": (1.0, "simulated seconds per wall-clock second (> 0)"),
     "base_frame": ("panda_link0", "robot base frame: poses, points and commands are in it"),
     "tcp_frame": ("panda_hand_tcp", "TCP frame (the URDF's panda_grasptarget): wrench and twist frame id"),
@@ -79,6 +80,7 @@ class SimRobotNode(Node):
         self.threads = configure("rollout", threads=int(p["threads"]), log=self.get_logger().info)
         from sim.env import make_env  # after parameters: a bad one is reported before MuJoCo loads
         from sim.panda import ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
+        from sim.perception.hand_eye import HandEyeConfig
         from sim.sensor import make_sensor
 
         self.arm_joints, self.finger_joints, self.gripper_open = ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
@@ -93,6 +95,7 @@ class SimRobotNode(Node):
             point_cloud=int(p["point_cloud"]),
             randomize=bool(p["randomize"]),
             sensor=make_sensor(str(p["sensor"])),
+            hand_eye=HandEyeConfig(enabled=bool(p["hand_eye"])),
             seed=int(p["seed"]),
         )
         self.period = 1.0 / self.env.config.physics.control_hz  # [s] of simulated time per tick

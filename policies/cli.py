@@ -11,7 +11,7 @@ from pathlib import Path
 def register(sub) -> None:
     """Add `train`, `eval` and `results` to the `fmb` subparsers."""
     from fmb_core.threads import add_threads_flag
-    from policies.flags import add_goals_flag, add_sensor_flag
+    from policies.flags import add_goals_flag, add_hand_eye_flag, add_sensor_flag
     from sim.perceived_goals import IN_HAND_SOURCES
 
     p = sub.add_parser("train", help="train a diffusion policy (or the BC baseline) on demonstrations")
@@ -75,6 +75,7 @@ def register(sub) -> None:
         help="with --goals perceived, the held peg's pose in the hand for tcp_goal: the grasp command's "
         "(a robot's own) or the cameras' estimate; both are measured against the simulator (default commanded)",
     )
+    add_hand_eye_flag(p)
     p.add_argument("--max-steps", type=int, default=0, help="step limit of each episode (default 0 = the task's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
@@ -164,6 +165,7 @@ def _cmd_eval(args) -> int:
     from policies.evaluate import PolicyRunSpec, evaluate
     from policies.runner import RunnerConfig
     from sim.perceived_goals import PerceivedGoalConfig
+    from sim.perception.hand_eye import HandEyeConfig
 
     side = args.side or ("train" if args.split == "all" else "test")
     if side not in ("train", "test"):
@@ -191,7 +193,7 @@ def _cmd_eval(args) -> int:
         goals=args.goals,
         max_steps=args.max_steps,
         sensor=args.sensor,
-        perception=PerceivedGoalConfig(in_hand=args.in_hand),
+        perception=PerceivedGoalConfig(in_hand=args.in_hand, hand_eye=HandEyeConfig(enabled=args.hand_eye == "on")),
     )
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
     if not args.quiet:

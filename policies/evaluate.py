@@ -164,6 +164,7 @@ def goal_summary(spec: PolicyRunSpec, rows: list[dict]) -> dict:
         "cloud": f"{' + '.join(c.cameras)} cameras, {c.image_size} px, {c.points} points",
         "sensor": spec.sensor_name,
         "in_hand": c.in_hand,
+        "hand_eye": "on" if c.hand_eye.enabled else "off",
         "min_fitness": c.perception.min_fitness,
         "safety_filter": "sim.safety.SafetyFilter, default limits",
         **summarize_episodes(rows),

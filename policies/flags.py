@@ -30,3 +30,14 @@ def add_sensor_flag(p) -> None:
         help="depth camera model (sim.sensor) of the policy's images and of perception's cloud; default by goal "
         f"source: {', '.join(f'{k} -> {v}' for k, v in DEFAULT_SENSORS.items())}",
     )
+
+
+def add_hand_eye_flag(p) -> None:
+    """`--hand-eye on|off` (PerceivedGoalConfig.hand_eye.enabled), shared by eval and bench perception."""
+    p.add_argument(
+        "--hand-eye",
+        default="on",
+        choices=("on", "off"),
+        help="with perception, refine each side camera's calibration by registering the robot's hand (and the "
+        "table) in its cloud first (sim.perception.hand_eye); off: the cameras as calibrated (default on)",
+    )

@@ -5,7 +5,8 @@ the skill's start, every action through the safety filter.
     run_episode(env, runner, seed)          # sim.rollout: steps env.step_pose(*runner.command(...))
     runner.episode_report()                 # goal source, perception errors, verdict counts
 
-At `reset` it renders the side cameras' cloud, runs the estimator (`sim.perceived_goals`) and resets
+At `reset` it renders the side cameras' cloud (each camera's calibration refined on the hand,
+`sim.perception.hand_eye`), runs the estimator (`sim.perceived_goals`) and resets
 the inner runner with the goal from the estimate, and for GravMap policies or guidance with its
 sub-goals (`policies.gravmap.subgoals.perceived_subgoals`); the simulator's object poses are read
 only to report perception's error. A goal that cannot be built (object not found, fitness below the
@@ -24,7 +25,13 @@ import numpy as np
 
 from fmb_core.errors import ParameterError
 from sim.exceptions import EpisodeAborted
-from sim.perceived_goals import PerceivedGoalConfig, goal_estimator, perceive_goals, perception_errors
+from sim.perceived_goals import (
+    PerceivedGoalConfig,
+    calibration_errors,
+    goal_estimator,
+    perceive_goals,
+    perception_errors,
+)
 from sim.safety import SafetyFilter, SafetyLimits
 
 
@@ -72,7 +79,13 @@ class RobotLoopRunner:
         self.safety = SafetyFilter(self.limits)
         self.verdicts: Counter = Counter()
         self.first_refusal = ""
-        self.report = {"goals": "perceived", "in_hand_source": "", "perception": None, "perception_failure": ""}
+        self.report = {
+            "goals": "perceived",
+            "in_hand_source": "",
+            "perception": None,
+            "perception_failure": "",
+            "hand_eye": [],
+        }
         info = env.episode.info
         keys = (self.goal_key,) if self.goal_key else ()
         if self.needs_subgoals:  # GravMap's sub-goals: from the poses of these goals, not the simulator's
@@ -99,6 +112,7 @@ class RobotLoopRunner:
         truth = {o.key: env.object_pose(o.key) for o in env.episode.objects}  # for the report only
         self.report["perception"] = perception_errors(goals.estimate, truth, info, estimator, goals.held, tcp)
         self.report["in_hand_source"] = goals.in_hand_source
+        self.report["hand_eye"] = calibration_errors(env, goals.cameras)
         if goals.failure:
             self.report["perception_failure"] = goals.failure
             raise EpisodeAborted(f"perception failure: {goals.failure}")

@@ -35,6 +35,7 @@ from sim.exceptions import ActionError, SimError, UnknownNameError
 from sim.ik import solve_ik
 from sim.limits import DEFAULT_WORKSPACE, Workspace
 from sim.objects import ObjectPool
+from sim.perception.hand_eye import HandEyeConfig, refine_views, table_centre
 from sim.pointcloud import fuse_point_cloud
 from sim.randomization import PLACEMENTS, ObjectProperties, Randomization
 from sim.scene import DEFAULT_CAMERAS, CameraSpec, PhysicsConfig, SceneSpec
@@ -65,6 +66,9 @@ class EnvConfig:
             demonstrations' box, "novel" = outside it).
         sensor: the depth cameras' errors (`sim.sensor`; default exact): applied to the depth
             images and so to the point cloud, with a per-episode calibration error of each camera.
+        hand_eye: the point cloud's fusion refines each camera's calibration on the robot's hand
+            first, as the robot's perception does (`sim.perception.hand_eye`; default off: the
+            cameras as calibrated). The images are the cameras' own either way.
         max_steps: steps after which an episode is truncated (0 = the task's limit, e.g. insert 100).
     """
 
@@ -79,6 +83,7 @@ class EnvConfig:
     workspace: Workspace = DEFAULT_WORKSPACE
     placement: str = "train"
     sensor: SensorModel = SensorModel()
+    hand_eye: HandEyeConfig = HandEyeConfig(enabled=False)
     max_steps: int = 0
 
     def __post_init__(self):
@@ -334,6 +339,9 @@ class FmbEnv(gym.Env):
                 obs[observation.rgb_key(spec.name)] = rgb
                 obs[observation.depth_key(spec.name)] = depth
             if self.config.point_cloud:
+                if self.config.hand_eye.enabled:
+                    centre = table_centre(self.config.workspace)
+                    views, _ = refine_views(views, s.tcp_pose, s.gripper_width, self.config.hand_eye, centre)
                 obs[observation.POINTS] = fuse_point_cloud(
                     views, self.config.point_cloud, self.config.workspace.low, self.config.workspace.high, self._rng
                 )

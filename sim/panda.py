@@ -57,27 +57,69 @@ def urdf_text_absolute() -> str:
     return urdf_path().read_text().replace("package://", f"{folder}/")
 
 
+def _origin(element) -> np.ndarray:
+    """(4, 4) transform of a URDF <origin> element (identity where it is absent)."""
+    T = np.eye(4)
+    if element is not None:
+        T[:3, :3] = Rotation.from_euler("xyz", [float(v) for v in element.get("rpy", "0 0 0").split()]).as_matrix()
+        T[:3, 3] = [float(v) for v in element.get("xyz", "0 0 0").split()]
+    return T
+
+
+def _link_in_link7(link: str, finger_opening: float | None = None) -> np.ndarray:
+    """(4, 4) pose of URDF link `link` in the panda_link7 frame, through the fixed joints (and,
+    with `finger_opening` [m] between the fingers, the finger joints at half of it each)."""
+    root = ET.parse(urdf_path()).getroot()
+    joints = {j.find("child").get("link"): j for j in root.findall("joint")}
+    T = np.eye(4)
+    while link != "panda_link7":
+        joint = joints.get(link)
+        if joint is None:
+            raise AssetError(f"link {link!r} is not below panda_link7 in {urdf_path()}")
+        step = _origin(joint.find("origin"))
+        if joint.get("type") == "prismatic" and joint.get("name") in FINGER_JOINTS and finger_opening is not None:
+            axis = np.array([float(v) for v in joint.find("axis").get("xyz").split()])
+            slide = np.eye(4)
+            slide[:3, 3] = axis * finger_opening / 2
+            step = step @ slide
+        elif joint.get("type") != "fixed":
+            raise AssetError(f"expected fixed joints between panda_link7 and {link}, found {joint.get('name')}")
+        T = step @ T
+        link = joint.find("parent").get("link")
+    return T
+
+
 @functools.lru_cache(maxsize=1)
 def tcp_in_link7() -> np.ndarray:
     """(7,) pose of the TCP (panda_grasptarget) in the panda_link7 frame: position [m] + xyzw."""
+    T = _link_in_link7("panda_grasptarget")
+    return np.concatenate([T[:3, 3], Rotation.from_matrix(T[:3, :3]).as_quat()])
+
+
+HAND_LINKS = ("panda_link7", "panda_hand", "panda_leftfinger", "panda_rightfinger")
+"""The links rigidly placed by the TCP pose and the finger opening: the wrist's last link, the
+hand and its fingers (what `sim.perception.hand_eye` registers in the cameras' clouds)."""
+
+
+def hand_meshes(finger_opening: float, kind: str = "collision") -> list[tuple[Path, np.ndarray]]:
+    """[(mesh file, (4, 4) its pose in the TCP frame)] of HAND_LINKS' `kind` ("collision": what
+    the simulators render and collide; "visual": the finer shells of the real hand) geometry at
+    `finger_opening` [m] between the fingers."""
+    if kind not in ("collision", "visual"):
+        raise AssetError(f"unknown mesh kind {kind!r}; known: collision, visual")
+    folder = description_dir()
     root = ET.parse(urdf_path()).getroot()
-    joints = {j.find("child").get("link"): j for j in root.findall("joint")}
-    chain = []
-    link = "panda_grasptarget"
-    while link != "panda_link7":
-        joint = joints[link]
-        if joint.get("type") != "fixed":
-            raise AssetError(f"expected fixed joints between panda_link7 and the TCP, found {joint.get('name')}")
-        chain.append(joint.find("origin"))
-        link = joint.find("parent").get("link")
-    rot = Rotation.identity()
-    pos = np.zeros(3)
-    for origin in reversed(chain):
-        xyz = np.array([float(v) for v in origin.get("xyz", "0 0 0").split()])
-        rpy = [float(v) for v in origin.get("rpy", "0 0 0").split()]
-        pos = pos + rot.apply(xyz)
-        rot = rot * Rotation.from_euler("xyz", rpy)
-    return np.concatenate([pos, rot.as_quat()])
+    links = {link.get("name"): link for link in root.findall("link")}
+    T_tcp_link7 = np.linalg.inv(_link_in_link7("panda_grasptarget"))
+    out = []
+    for name in HAND_LINKS:
+        T_tcp_link = T_tcp_link7 @ _link_in_link7(name, finger_opening)
+        for element in links[name].findall(kind):
+            mesh = element.find("geometry/mesh")
+            if mesh is not None:
+                path = folder / mesh.get("filename").replace("package://", "")
+                out.append((path, T_tcp_link @ _origin(element.find("origin"))))
+    return out
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,6 +5,8 @@
     goals = perceive_goals(env, estimator, config, rng)  # render the cloud, estimate, build the goals
     goals.failure or goals.targets["tcp_goal"]           # (7,) [m, xyzw], base frame
 
+The cloud is what the robot's cameras see at the skill's start, each camera's calibration first
+refined on the robot's own hand (`sim.perception.hand_eye`, `PerceivedGoalConfig.hand_eye`).
 The goals are those of the tasks' `info["targets"]` that a policy conditions on
 (`policies.config.PolicyConfig.goal`), from the estimate instead of the simulator:
 
@@ -42,6 +44,7 @@ import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice, check_range
 from sim.perception import PerceptionConfig, PoseEstimator, SceneEstimate, pose_error, scene_models
+from sim.perception.hand_eye import CameraRefinement, HandEyeConfig, refine_views, table_centre
 from sim.spatial import compose, inverse, pose
 
 GOAL_SOURCES = ("truth", "perceived")
@@ -71,7 +74,9 @@ class PerceivedGoalConfig:
         points: points of the fused cloud.
         perception: the estimator's settings (`min_fitness` is the threshold below which an
             object counts as not found).
-        in_hand: where a `tcp_goal`'s in-hand pose comes from, one of IN_HAND_SOURCES.
+            in_hand: where a `tcp_goal`'s in-hand pose comes from, one of IN_HAND_SOURCES.
+        hand_eye: how each camera's calibration is refined on the robot's hand before the cloud
+            is fused (`sim.perception.hand_eye`; `HandEyeConfig(enabled=False)`: as calibrated).
     """
 
     cameras: tuple[str, ...] = ("side_1", "side_2")
@@ -79,6 +84,7 @@ class PerceivedGoalConfig:
     points: int = 40_000
     perception: PerceptionConfig = PerceptionConfig()
     in_hand: str = "commanded"
+    hand_eye: HandEyeConfig = HandEyeConfig()
 
     def __post_init__(self):
         from sim.scene import DEFAULT_CAMERAS
@@ -108,6 +114,8 @@ class PerceivedGoals(NamedTuple):
             composed with the in-hand pose) and "peg_goal" (the inserted peg at the hole, the
             fitting turn nearest it); for `grasp`, "peg" as estimated. GravMap's sub-goals come
             from these (`policies.gravmap.subgoals.perceived_subgoals`).
+        cameras: each camera's hand-eye refinement (`sim.perception.hand_eye.CameraRefinement`),
+            empty when it is off.
     """
 
     targets: dict[str, np.ndarray]
@@ -116,6 +124,7 @@ class PerceivedGoals(NamedTuple):
     failure: str
     held: object = None
     poses: dict | None = None
+    cameras: tuple[CameraRefinement, ...] = ()
 
 
 def goal_estimator(peg: str, config: PerceivedGoalConfig = PerceivedGoalConfig()) -> PoseEstimator:
@@ -124,16 +133,45 @@ def goal_estimator(peg: str, config: PerceivedGoalConfig = PerceivedGoalConfig()
     return PoseEstimator(scene_models(peg, seed=config.perception.seed), config.perception)
 
 
-def scene_cloud(env, config: PerceivedGoalConfig, rng: np.random.Generator) -> np.ndarray:
-    """(points, 6) fused cloud [m, rgb 0-1] of `config.cameras` rendered now from `env`'s
-    simulator through its sensor model (`FmbEnv.camera_views`: noisy depth, missing returns, the
-    cameras' believed poses), in the base frame, cropped to the env's workspace as `sim.env` crops
-    its own. Draws the depth noise and the downsampling from `rng`."""
+def scene_cloud(env, config: PerceivedGoalConfig, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+    """((points, 6) fused cloud [m, rgb 0-1], [CameraRefinement]) of `config.cameras` rendered now
+    from `env`'s simulator through its sensor model (`FmbEnv.camera_views`: noisy depth, missing
+    returns, the cameras' believed poses), each camera's pose refined on the hand first
+    (`config.hand_eye`, `sim.perception.hand_eye`), in the base frame, cropped to the env's
+    workspace as `sim.env` crops its own. Draws the depth noise and the downsampling from `rng`."""
     from sim.pointcloud import fuse_point_cloud
 
     views = env.camera_views(config.cameras, config.image_size, rng)
     ws = env.config.workspace
-    return fuse_point_cloud(views, config.points, ws.low, ws.high, rng)
+    state = env.backend.robot_state()
+    views, cameras = refine_views(views, state.tcp_pose, state.gripper_width, config.hand_eye, table_centre(ws))
+    return fuse_point_cloud(views, config.points, ws.low, ws.high, rng), cameras
+
+
+def calibration_errors(env, cameras) -> list[dict]:
+    """Per refined camera (`PerceivedGoals.cameras`), how far its believed and its used pose put
+    the workspace's table centre from where its true pose does [mm], with the refinement's
+    facts (`CameraRefinement.row`). Evaluation only: reads the simulator's camera poses."""
+    specs = {c.name: c for c in env.config.camera_specs()}
+    p = np.r_[table_centre(env.config.workspace), 1.0]
+    out = []
+    for fit in cameras:
+        T_true_inv = np.linalg.inv(_matrix(env.backend.camera_pose(specs[fit.camera])))
+        before, after = ((_matrix(q) @ T_true_inv @ p)[:3] - p[:3] for q in (fit.believed, fit.pose))
+        out.append(
+            {
+                **fit.row(),
+                "error_before_mm": round(float(np.linalg.norm(before)) * 1e3, 3),
+                "error_after_mm": round(float(np.linalg.norm(after)) * 1e3, 3),
+            }
+        )
+    return out
+
+
+def _matrix(pose7) -> np.ndarray:
+    from sim.perception import pose_to_matrix
+
+    return pose_to_matrix(np.asarray(pose7, float))
 
 
 def in_hand_pose(info: dict) -> tuple[np.ndarray | None, str]:
@@ -297,7 +335,7 @@ def perceive_goals(
     measured TCP pose and finger opening, the task facts."""
     import time
 
-    cloud = scene_cloud(env, config, rng)
+    cloud, cameras = scene_cloud(env, config, rng)
     estimate = estimator.estimate(cloud)
     info, tcp = env.episode.info, env.tcp_pose()
     commanded, _ = in_hand_pose(info)
@@ -310,10 +348,10 @@ def perceive_goals(
             if held.pose is None:
                 why = f"fitness {held.fitness:.3f} on {held.points} points below min_fitness"
                 failure = f"goal 'tcp_goal': the held peg was not found in the hand ({why})"
-                return PerceivedGoals({}, "", estimate, failure, held)
+                return PerceivedGoals({}, "", estimate, failure, held, cameras=tuple(cameras))
             peg_in_tcp, source = held.pose, "estimated in hand"
     goals = goals_from_estimate(estimate, info, tcp, tuple(keys), config.perception.min_fitness, peg_in_tcp, source)
-    return goals._replace(held=held)
+    return goals._replace(held=held, cameras=tuple(cameras))
 
 
 def perception_errors(
@@ -365,7 +403,8 @@ def perception_errors(
 def summarize_episodes(rows: list[dict]) -> dict:
     """Aggregate of the per-episode rows of a perceived-goal evaluation: goal sources, perception
     failures (count and reasons), median (and max) perception errors per object, safety filter
-    verdict totals and the episodes the filter refused a command in."""
+    verdict totals and the episodes the filter refused a command in, and the hand-eye refinement's
+    views refined and the cameras' calibration error at the table centre before and after."""
     sources = Counter(r.get("goals", "") for r in rows)
     failures = [r for r in rows if r.get("perception_failure")]
     errors: dict = {}
@@ -382,6 +421,14 @@ def summarize_episodes(rows: list[dict]) -> dict:
     verdicts: Counter = Counter()
     for r in rows:
         verdicts.update(r.get("safety", {}))
+    cameras = [c for r in rows for c in r.get("hand_eye") or ()]
+    hand_eye = {}
+    if cameras:
+        hand_eye = {"views": len(cameras), "applied": sum(1 for c in cameras if c["applied"])}
+        for key in ("error_before_mm", "error_after_mm"):
+            values = [c[key] for c in cameras if key in c]
+            if values:
+                hand_eye[key] = {"median": round(float(np.median(values)), 3), "max": round(max(values), 3)}
     in_hand = Counter(r.get("in_hand_source", "") for r in rows if r.get("in_hand_source"))
     return {
         "sources": dict(sources),
@@ -391,4 +438,5 @@ def summarize_episodes(rows: list[dict]) -> dict:
         "perception_errors": errors,
         "safety_verdicts": dict(sorted(verdicts.items())),
         "episodes_with_rejected_commands": sum(1 for r in rows if r.get("safety", {}).get("rejected")),
+        "hand_eye": hand_eye,
     }

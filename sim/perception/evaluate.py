@@ -16,7 +16,10 @@ compare with the simulator's object poses:
 An object that is not found counts as a miss (reported, and left out of the error figures).
 The cameras see through `sensor` (`sim.sensor`; default "default": a D415-like depth noise,
 missing returns at edges and grazing angles, a per-episode calibration error; "exact": the
-renderer's depth). `noise` adds Gaussian noise of that standard deviation [m] to every point on top.
+renderer's depth). With `hand_eye` (default on) each camera's calibration is refined on the
+robot's hand before the cloud is fused (`sim.perception.hand_eye`), as `fmb eval`'s perception
+and `fmb_sim_robot` (parameter `hand_eye`) do. `noise` adds Gaussian noise of that standard
+deviation [m] to every point on top.
 
 In-hand: in starts with the peg in the closed gripper (the `insert` task), the peg's pose in the
 TCP frame is estimated with `PoseEstimator.in_hand` (hand and finger points removed given the
@@ -36,6 +39,7 @@ from tqdm import tqdm
 
 from fmb_core.errors import check_range
 from sim.perception.estimator import PerceptionConfig, PoseEstimator
+from sim.perception.hand_eye import HandEyeConfig
 from sim.perception.models import end_flips, matrix_to_pose, pose_error, pose_to_matrix, scene_models
 from sim.sensor import SensorModel, make_sensor
 
@@ -62,6 +66,7 @@ def evaluate_perception(
     config: PerceptionConfig = PerceptionConfig(),
     progress: bool = True,
     sensor: SensorModel | str = "default",
+    hand_eye: bool = True,
 ) -> dict:
     """Median / p90 / max pose errors over `scenes` scenes (seeds seed .. seed + scenes - 1); see
     module docstring. Returns a JSON-ready dict."""
@@ -75,7 +80,12 @@ def evaluate_perception(
     check_range("noise", noise, 0.0, 0.05, unit="m")
     sensor = make_sensor(sensor) if isinstance(sensor, str) else sensor
     env = make_env(
-        task, cameras=("side_1", "side_2"), image_size=(image_size, image_size), point_cloud=points, sensor=sensor
+        task,
+        cameras=("side_1", "side_2"),
+        image_size=(image_size, image_size),
+        point_cloud=points,
+        sensor=sensor,
+        hand_eye=HandEyeConfig(enabled=hand_eye),
     )
     rng = np.random.default_rng(seed)
     keys = ("board", "hole", "peg", "peg_end_flip_ok", "tracked_board", "tracked_peg", "in_hand")
@@ -153,6 +163,7 @@ def evaluate_perception(
         "seeds": [seed, seed + scenes - 1],
         "cloud": f"side_1 + side_2 cameras, {image_size}x{image_size} px, {points} points, noise {noise * 1e3:g} mm",
         "sensor": {k: round(float(v), 6) for k, v in dataclasses.asdict(sensor).items()},
+        "hand_eye": "on" if hand_eye else "off",
         **{
             key: {
                 "translation_mm": _summary(errors[key][0], 1e3),

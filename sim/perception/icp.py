@@ -55,6 +55,7 @@ def icp(
     iterations: int = 15,
     planar: bool = False,
     tolerance: float = 1e-4,
+    plane=None,
 ) -> tuple[np.ndarray, Fit]:
     """Point-to-plane ICP of `scene` (N, 3) [m] onto `target` from `T` (4, 4), coarse to fine.
 
@@ -62,6 +63,8 @@ def icp(
         distances: correspondence distances [m], one stage each; the last one scores.
         iterations: at most this many per stage (a stage ends when the step is below `tolerance`).
         planar: only turn about z and move in x, y (an object flat on the table, part z = base z).
+        plane: optional (points (K, 3) [m], unit normal (3,), offset d [m]): more scene points known
+            to lie on the model-frame plane n . x = d (a table), registered with the model's.
     Returns:
         (T (4, 4) refined, Fit at the last distance).
     """
@@ -72,6 +75,13 @@ def icp(
             if within.sum() < 6:
                 break
             q, n, r = moved[within], target.normals[index[within]], residual[within]
+            if plane is not None and len(plane[0]):
+                on = plane[0] @ T[:3, :3].T + T[:3, 3]
+                off = on @ np.asarray(plane[1], float) - plane[2]
+                near = np.abs(off) < distance
+                q = np.concatenate([q, on[near]])
+                n = np.concatenate([n, np.tile(plane[1], (int(near.sum()), 1))])
+                r = np.concatenate([r, off[near]])
             # Huber-like weights: a point far off the plane counts less.
             w = 1.0 / np.maximum(1.0, np.abs(r) / (0.3 * distance))
             J = np.concatenate([np.cross(q, n), n], axis=1)  # (K, 6): rotation, translation
