@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Success with perceived goals (what a robot gets) beside ground-truth goals (an upper bound), for
 # insertion and grasp: the quickstart's policies, the insertion diffusion policy trained with goal
-# noise (fmb train --goal-noise), the diffusion policy on novel board placements, on the procedural
+# noise (fmb train --goal-noise), the quickstart's policies without hand-eye refinement, the diffusion policy on novel board placements, on the procedural
 # split's sampled pegs and on size_holdout,
 # two more diffusion training seeds, and `fmb bench perception` on the default sensor model and on
 # it without its calibration error. Every stage reuses what an earlier run of this script left in
@@ -43,6 +43,18 @@ train() {
 stage "insertion quickstart"
 $FMB quickstart --out "$OUT/insert" --eval-episodes "$EPISODES" --quiet
 
+# The same policies with each camera as calibrated (no hand-eye refinement of sim.perception.hand_eye):
+# what the refinement is worth, on the same weights.
+stage "hand-eye off"
+for policy in diffusion bc; do
+  for side in train test; do
+    json="$OUT/insert/eval_${policy}_hand_eye_off_${side}_perceived.json"
+    [ -s "$json" ] || { $FMB eval --policy "$OUT/insert/$policy" --episodes "$EPISODES" --split family_holdout \
+      --side "$side" --action-horizon 2 --goals perceived --hand-eye off --json "$json.part" --quiet > /dev/null \
+      && mv "$json.part" "$json"; }
+  done
+done
+
 # The insertion diffusion policy trained with goal noise near the measured perception error.
 stage "goal noise"
 train "$OUT/insert/diffusion_goal_noise" --goal-noise 1.0,0.5 --seed 0
@@ -54,14 +66,18 @@ evaluate "$OUT/insert/diffusion" novel_placement family_holdout train novel
 # ... and on the procedural split's sampled pegs (not FMB's sizes).
 evaluate "$OUT/insert/diffusion" procedural procedural test
 
-# Perception on the default sensor model, and on it without the calibration error (what is left is
-# depth noise and missing returns): insertion scenes (held pegs) and vertical-chain scenes (lying pegs).
+# Perception on the default sensor model, on it without the calibration error (what is left is
+# depth noise and missing returns) and without the hand-eye refinement: insertion scenes (held pegs) and vertical-chain scenes (lying pegs).
 stage "bench perception"
 for task in insert vertical_chain; do
   [ -s "$OUT/perception_$task.json" ] || $FMB bench perception --scenes 20 --task "$task" --json > "$OUT/perception_$task.json"
 done
 [ -s "$OUT/perception_insert_calibrated.json" ] || $FMB bench perception --scenes 20 --task insert \
   --extrinsic-rotation 0 --extrinsic-translation 0 --json > "$OUT/perception_insert_calibrated.json"
+for task in insert vertical_chain; do
+  [ -s "$OUT/perception_${task}_hand_eye_off.json" ] || $FMB bench perception --scenes 20 --task "$task" \
+    --hand-eye off --json > "$OUT/perception_${task}_hand_eye_off.json"
+done
 
 # Where the gap comes from (24 episodes, seen side): ground-truth goals with the sensor model on the
 # policy's own cloud, and perceived goals from exact depth.
