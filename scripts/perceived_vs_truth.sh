@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Success with perceived goals (what a robot gets) beside ground-truth goals (an upper bound), for
-# insertion and grasp: the quickstart's policies, the insertion diffusion policy trained with goal
-# noise (fmb train --goal-noise), the quickstart's policies without hand-eye refinement, the diffusion policy on novel board placements, on the procedural
-# split's sampled pegs and on size_holdout,
-# two more diffusion training seeds, and `fmb bench perception` on the default sensor model and on
-# it without its calibration error. Every stage reuses what an earlier run of this script left in
-# OUT (default runs/perceived), so it can be stopped and rerun.
+# insertion and grasp, in this order: the insertion quickstart's policies, the same without the
+# hand-eye refinement, the diffusion policy on novel board placements and on the procedural split's
+# sampled pegs, `fmb bench perception` (default sensor model, without its calibration error,
+# without the refinement), the grasp quickstart, the insertion diffusion policy trained with goal noise
+# (fmb train --goal-noise), the diagnosis runs, size_holdout, two more diffusion training seeds.
+# Every stage reuses what an earlier run of this script left in OUT (default runs/perceived), so it
+# can be stopped and rerun.
 # Usage: scripts/perceived_vs_truth.sh [OUT] [EPISODES] [SEEDS]   (about 2.5 h on 2 idle cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,11 +56,6 @@ for policy in diffusion bc; do
   done
 done
 
-# The insertion diffusion policy trained with goal noise near the measured perception error.
-stage "goal noise"
-train "$OUT/insert/diffusion_goal_noise" --goal-noise 1.0,0.5 --seed 0
-evaluate "$OUT/insert/diffusion_goal_noise" goal_noise
-
 # The quickstart's diffusion policy with the board placed outside the demonstrations' box.
 stage "novel placement"
 evaluate "$OUT/insert/diffusion" novel_placement family_holdout train novel
@@ -67,7 +63,8 @@ evaluate "$OUT/insert/diffusion" novel_placement family_holdout train novel
 evaluate "$OUT/insert/diffusion" procedural procedural test
 
 # Perception on the default sensor model, on it without the calibration error (what is left is
-# depth noise and missing returns) and without the hand-eye refinement: insertion scenes (held pegs) and vertical-chain scenes (lying pegs).
+# depth noise and missing returns) and without the hand-eye refinement: insertion scenes (held pegs)
+# and vertical-chain scenes (lying pegs).
 stage "bench perception"
 for task in insert vertical_chain; do
   [ -s "$OUT/perception_$task.json" ] || $FMB bench perception --scenes 20 --task "$task" --json > "$OUT/perception_$task.json"
@@ -79,6 +76,16 @@ for task in insert vertical_chain; do
     --hand-eye off --json > "$OUT/perception_${task}_hand_eye_off.json"
 done
 
+# Grasp: the same recipe with the grasp goal.
+stage "grasp quickstart"
+$FMB quickstart --out "$OUT/grasp" --task grasp --goal grasp --eval-episodes "$EPISODES" --quiet
+evaluate "$OUT/grasp/diffusion" procedural procedural test train grasp
+
+# The insertion diffusion policy trained with goal noise near the measured perception error.
+stage "goal noise"
+train "$OUT/insert/diffusion_goal_noise" --goal-noise 1.0,0.5 --seed 0
+evaluate "$OUT/insert/diffusion_goal_noise" goal_noise
+
 # Where the gap comes from (24 episodes, seen side): ground-truth goals with the sensor model on the
 # policy's own cloud, and perceived goals from exact depth.
 stage "diagnosis"
@@ -88,11 +95,6 @@ for case in "truth default" "perceived exact"; do
   [ -s "$json" ] || { $FMB eval --policy "$OUT/insert/diffusion" --episodes 24 --split family_holdout --side train \
     --action-horizon 2 --goals "$1" --sensor "$2" --json "$json.part" --quiet > /dev/null && mv "$json.part" "$json"; }
 done
-
-# Grasp: the same recipe with the grasp goal.
-stage "grasp quickstart"
-$FMB quickstart --out "$OUT/grasp" --task grasp --goal grasp --eval-episodes "$EPISODES" --quiet
-evaluate "$OUT/grasp/diffusion" procedural procedural test train grasp
 
 # size_holdout: the same recipe on its train side (sizes S and M), evaluated on both sides (L held out).
 stage "size_holdout"
