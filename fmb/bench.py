@@ -141,7 +141,7 @@ def _cmd_sim(args) -> int:
 def _cmd_policy(args) -> int:
     from fmb_core.errors import check_range
     from fmb_core.threads import configure
-    from policies.bench import bench_policy
+    from policies.experiments.bench import bench_policy
 
     check_range("--repeats", args.repeats, 1, 1000)
     configure("inference", threads=args.threads)  # what the skill server computes with
@@ -152,7 +152,7 @@ def _cmd_policy(args) -> int:
 def _cmd_goal_response(args) -> int:
     import sys
 
-    from policies.diagnostics import goal_response
+    from policies.experiments.diagnostics import goal_response
 
     result = goal_response(args.policy, args.data, args.shift, args.near, args.windows)
     print(json.dumps(result, indent=1, sort_keys=True))
@@ -240,7 +240,7 @@ def _cmd_perception(args) -> int:
 def _ablation_flags(p) -> None:
     import dataclasses
 
-    from policies.ablation import HELP, AblationConfig
+    from policies.experiments.ablation import HELP, AblationConfig
 
     p.add_argument("--out", default="runs/ablation", help="folder of all stages (default runs/ablation)")
     for field in dataclasses.fields(AblationConfig):
@@ -258,7 +258,7 @@ def _cmd_ablation(args) -> int:
     import dataclasses
     from pathlib import Path
 
-    from policies.ablation import AblationConfig, run_ablation
+    from policies.experiments.ablation import AblationConfig, run_ablation
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(AblationConfig)}
     values["variants"] = tuple(v.strip() for v in values["variants"].split(",") if v.strip())

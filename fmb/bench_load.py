@@ -78,7 +78,7 @@ def bench_load(
     """Run the bench (module docstring); returns JSON-ready figures. `cycles` 0 or `ros` False
     leaves the ROS part out, `eval_episodes` 0 the evaluation part."""
     from fmb_core import threads as thread_budget
-    from policies.bench import build_policy, decision_figures, training_figures
+    from policies.experiments.bench import build_policy, decision_figures, training_figures
     from sim.load import CompetingLoad
 
     check_range("--repeats", repeats, 3, 10_000)

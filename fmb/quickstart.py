@@ -175,11 +175,17 @@ def run(args) -> int:
 
 def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) -> Path:
     """Stages 2-5; returns the report path."""
-    from policies.checkpoint import trained_to
+    from policies.common.checkpoint import trained_to
     from policies.config import default_state_keys, preset
-    from policies.evaluate import PolicyRunSpec, earlier_result, evaluate
-    from policies.report import plot_losses, plot_success, plot_success_by_goal_error, video_still, write_report
-    from policies.runner import RunnerConfig
+    from policies.experiments.evaluate import PolicyRunSpec, earlier_result, evaluate
+    from policies.experiments.report import (
+        plot_losses,
+        plot_success,
+        plot_success_by_goal_error,
+        video_still,
+        write_report,
+    )
+    from policies.runtime.runner import RunnerConfig
     from policies.train import train
     from sim.collect import RunSpec, collect
     from sim.tasks import step_limit

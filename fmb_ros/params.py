@@ -46,4 +46,3 @@ def parameter_message(error: Exception) -> str:
     if isinstance(error, ParameterError):
         return error.named(PARAMETER_NAMES.get(error.field, error.field))
     return str(error) if isinstance(error, FmbError) else f"{type(error).__name__}: {error}"
-

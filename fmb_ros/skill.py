@@ -10,7 +10,7 @@ delta action, turn it into an absolute TCP target about the measured pose (as `s
 pass it through the safety filter. While the filter holds (emergency stop, stale observations) the
 controller is not asked, so a scripted expert does not advance its phases on a frozen arm. A
 controller that has no action ready (`act` returns None: an asynchronous policy's late chunk, see
-`fmb_ros.async_runner`) holds the arm for that tick, which counts as a step (the limit is time).
+`policies.runtime.async_runner`) holds the arm for that tick, which counts as a step (the limit is time).
 On success the last command stands; a cancel, a failure or an error holds the arm where it is.
 """
 
@@ -23,8 +23,8 @@ from typing import NamedTuple
 import numpy as np
 
 from fmb_core.errors import FmbError, check_choice
-from fmb_ros.controllers import Controller
 from fmb_ros.exceptions import GoalError
+from policies.runtime.controllers import Controller
 from sim.contracts import GoalConditioned
 from sim.safety import SafeCommand, SafetyFilter, Verdict
 
@@ -63,7 +63,7 @@ class SkillExecution:
 
     Args:
         skill: skill name (for messages).
-        controller: what acts (see fmb_ros.controllers).
+        controller: what acts (see policies.runtime.controllers).
         safety: the filter every command goes through.
         base_frame: the only frame goals may be given in.
         max_steps: step limit (0 = the controller's).

@@ -5,7 +5,7 @@ The controller is a trained policy when the `checkpoint` parameter is set (run o
 At `rate` (10 Hz, on the node's clock: simulated time with `use_sim_time:=true`) it turns the
 newest observation into an action, passes it through the safety filter (`sim.safety`) and
 publishes an equilibrium pose and a gripper command. A policy's next chunk is computed in a
-background thread (`inference: async`, `fmb_ros.async_runner`), so the tick never waits on it.
+background thread (`inference: async`, `policies.runtime.async_runner`), so the tick never waits on it.
 With `candidates` > 1 and `select` implicit/explicit, the policy executes the safe candidate that
 the preference reward (`reward`, `policies.preference.select`) scores best; a missing or mismatched
 reward model is refused like a missing checkpoint (error status, goals rejected, the node stays up).
@@ -56,8 +56,8 @@ class SkillServerNode(Node):
     def __init__(self, node_name: str = "fmb_skill", **kwargs):
         super().__init__(node_name, **kwargs)
         p = self.params = declare_all(self, PARAMETERS, read_only=tuple(PARAMETERS))
-        from fmb_ros.controllers import make_controller
-        from policies.runner import RunnerConfig
+        from policies.runtime.controllers import make_controller
+        from policies.runtime.runner import RunnerConfig
         from sim.panda import ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
 
         self.arm_joints, self.finger_joints, self.gripper_open = ARM_JOINTS, FINGER_JOINTS, GRIPPER_OPEN
@@ -79,7 +79,7 @@ class SkillServerNode(Node):
         self.threads = None  # the thread budget (fmb_core.threads), once set
         try:
             from fmb_core.threads import configure
-            from fmb_ros.async_runner import AsyncConfig
+            from policies.runtime.async_runner import AsyncConfig
 
             self.threads = configure("inference", threads=int(p["threads"]), log=self.get_logger().info)
             inference = AsyncConfig(

@@ -98,7 +98,7 @@ class TaskExecutorNode(Node):
 
     # -- start / cancel --------------------------------------------------------------------------
     def on_start(self, request, response):
-        from fmb_ros.controllers import skill_names
+        from policies.runtime.controllers import skill_names
 
         if self.state == "running":
             response.success, response.message = False, f"already running stage {self.index}"

@@ -1,6 +1,6 @@
 """`WorldMirror`: the robot as a skill node sees it through its topics, shaped like `sim.FmbEnv`.
 
-Controllers (scripted experts, `policies.runner.PolicyRunner`; `sim.contracts.Controller`) act on a
+Controllers (scripted experts, `policies.runtime.runner.PolicyRunner`; `sim.contracts.Controller`) act on a
 world (`sim.contracts.ControllerWorld`) through `reset(env)` / `act(env)`; a policy runner reads
 only `env.last_observation`, an expert also reads privileged state (`object_pose`, `episode.info`).
 The mirror offers the same attributes, filled by the node's subscriptions: observations from the

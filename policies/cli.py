@@ -120,8 +120,8 @@ def parse_goal_noise(text: str) -> dict:
 
 def _cmd_train(args) -> int:
     from fmb_core.errors import ParameterError
+    from policies.common.dataset import open_stores
     from policies.config import preset
-    from policies.dataset import open_stores
     from policies.train import train
 
     extra = {"prediction": args.prediction} | ({} if args.points is None else {"points": args.points})
@@ -162,8 +162,8 @@ def _cmd_train(args) -> int:
 
 def _cmd_eval(args) -> int:
     from fmb_core.errors import ParameterError
-    from policies.evaluate import PolicyRunSpec, evaluate
-    from policies.runner import RunnerConfig
+    from policies.experiments.evaluate import PolicyRunSpec, evaluate
+    from policies.runtime.runner import RunnerConfig
     from sim.perceived_goals import PerceivedGoalConfig
     from sim.perception.hand_eye import HandEyeConfig
 
@@ -228,7 +228,7 @@ def _cmd_eval(args) -> int:
 
 def _cmd_results(args) -> int:
     from fmb_core.errors import ParameterError
-    from policies.report import read_result, results_table
+    from policies.experiments.report import read_result, results_table
 
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else []
     if labels and len(labels) != len(args.files):

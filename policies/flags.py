@@ -19,7 +19,7 @@ def add_goals_flag(p) -> None:
 
 def add_sensor_flag(p) -> None:
     """`--sensor NAME` (PolicyRunSpec.sensor), shared by eval and prefs collect."""
-    from policies.evaluate import DEFAULT_SENSORS
+    from policies.experiments.evaluate import DEFAULT_SENSORS
     from sim.sensor import SENSORS
 
     p.add_argument(

@@ -6,7 +6,7 @@ Run folder::
     RUN/run.json                     what was trained on, with which configs
     RUN/train_log.csv                step, loss, lr, elapsed seconds
     RUN/loss.png                     the loss curve
-    RUN/checkpoints/step_NNNNNNN/    see policies.checkpoint
+    RUN/checkpoints/step_NNNNNNN/    see policies.common.checkpoint
 
 `--resume` continues from the latest checkpoint (model, EMA, optimiser, schedule, step) up to the
 requested total steps; without it an existing run is never overwritten.
@@ -30,10 +30,10 @@ import numpy as np
 
 from fmb_core import threads as thread_budget
 from fmb_core.errors import ParameterError
-from policies import checkpoint
+from policies.common import checkpoint
+from policies.common.dataset import SequenceDataset, fit_config_to_data, open_stores
 from policies.config import PolicyConfig, TrainConfig
-from policies.dataset import SequenceDataset, fit_config_to_data, open_stores
-from policies.policy import resolve_device
+from policies.runtime.policy import resolve_device
 
 
 def _log(msg: str) -> None:
@@ -57,7 +57,7 @@ def train(
     from diffusers.training_utils import EMAModel
     from tqdm import tqdm
 
-    from policies.models import build_model
+    from policies.factory import build_model
 
     out = Path(out).absolute()
     if out.exists() and not out.is_dir():
@@ -104,7 +104,7 @@ def train(
         norms = meta["normalizers"]
     else:
         norms = {"state": dataset.state_normalizer.to_dict(), "action": dataset.action_normalizer.to_dict()}
-    from policies.features import MinMaxNormalizer
+    from policies.common.features import MinMaxNormalizer
 
     state_norm, action_norm = MinMaxNormalizer.from_dict(norms["state"]), MinMaxNormalizer.from_dict(norms["action"])
     dataset.state_normalizer, dataset.action_normalizer = state_norm, action_norm

@@ -214,7 +214,7 @@ def expert_eval(
     or a policy run spec; `label` names it on the progress bar; `threads` > 0 overrides each
     worker's thread budget (`rollout_budget`). The result's "threads" holds the budget and the
     torch threads the workers reported ("worker_torch_threads", empty without torch). A controller
-    with `episode_report()` adds its facts to each row (`policies.perceived`: goal source,
+    with `episode_report()` adds its facts to each row (`policies.runtime.perceived`: goal source,
     perception errors, safety verdicts); an episode a controller aborted has "aborted" (the reason)."""
     from tqdm import tqdm
 

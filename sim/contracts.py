@@ -4,8 +4,8 @@
   the ROS mirror of a real or simulated robot (`fmb_ros.world.WorldMirror`) and by the scene view a
   skill server builds for GravMap's sub-goals (`fmb_ros.world.SceneView`).
 - `Controller`: what `sim.rollout.run_episode` and the skill servers drive, once per 10 Hz step:
-  the scripted experts (`sim.experts`), `policies.runner.PolicyRunner` and its wrappers
-  (`policies.perceived.RobotLoopRunner`, `fmb_ros.async_runner.AsyncPolicyRunner`).
+  the scripted experts (`sim.experts`), `policies.runtime.runner.PolicyRunner` and its wrappers
+  (`policies.runtime.perceived.RobotLoopRunner`, `policies.runtime.async_runner.AsyncPolicyRunner`).
 - `GoalConditioned`: a controller that is handed its goal and GravMap sub-goals by the caller. Its
   `goal_key` and `needs_subgoals` say what it needs; `reset(world, goal=..., subgoals=...)` gives
   them. A goal left out is the simulator's own target (`--goals truth`, an upper bound); sub-goals

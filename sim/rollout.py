@@ -3,7 +3,7 @@
 A controller is a `sim.contracts.Controller`: `reset(env)` and `act(env) -> (7,) action` (scripted
 experts, policy runners). A controller may also have `command(env, action) -> (target (7,), close)`: the
 absolute TCP target to track instead of the delta action (a safety filter in the command path,
-`policies.perceived.RobotLoopRunner`), stepped with `env.step_pose`. A controller that raises
+`policies.runtime.perceived.RobotLoopRunner`), stepped with `env.step_pose`. A controller that raises
 `sim.exceptions.EpisodeAborted` ends the episode as a failure with that reason (`info["aborted"]`).
 """
 

@@ -225,7 +225,7 @@ class SafetyFilter:
         """Make a policy's delta `action` (7,) (translation [m], rotation vector [rad], gripper >= 0.5 =
         close) safe: the absolute target it asks for about `measured_pose` through `filter`. A
         malformed or non-finite action goes to the filter as it is, which refuses it naming why.
-        The one rule of the simulated robot loop (`policies.perceived`) and the ROS skill server."""
+        The one rule of the simulated robot loop (`policies.runtime.perceived`) and the ROS skill server."""
         action = np.asarray(action, dtype=float).reshape(-1)
         if action.shape == (7,) and np.all(np.isfinite(action[:6])) and _finite_pose(measured_pose):
             return self.filter(

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from fmb_core.errors import ParameterError
-from fmb_ros.async_runner import AsyncPolicyRunner
 from fmb_ros.world import SceneView, WorldMirror
-from policies.bench import build_policy
-from policies.perceived import RobotLoopRunner
-from policies.runner import PolicyRunner, RunnerConfig
+from policies.experiments.bench import build_policy
+from policies.runtime.async_runner import AsyncPolicyRunner
+from policies.runtime.perceived import RobotLoopRunner
+from policies.runtime.runner import PolicyRunner, RunnerConfig
 from sim.contracts import Controller, ControllerWorld, EpisodeFacts, GoalConditioned
 from sim.env import make_env
 from sim.experts import make_expert

@@ -3,7 +3,7 @@ or people, implicit (diffusion-DPO) and explicit (Bradley-Terry) reward models, 
 that executes the best of N safe candidates.
 
     from policies.preference import CollectConfig, collect_preferences, train_reward
-    from policies.runner import RunnerConfig, make_runner
+    from policies.runtime.runner import RunnerConfig, make_runner
     collect_preferences(PolicyRunSpec("runs/insert"), CollectConfig(states=40), "prefs/insert")
     train_reward("prefs/insert", Policy.load("runs/insert"), "rewards/implicit", RewardTrainConfig())
     runner = make_runner(policy, RunnerConfig(num_samples=16, select="implicit", reward="rewards/implicit"))

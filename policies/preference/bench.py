@@ -18,9 +18,9 @@ def time_selection(
     """Median seconds of one selecting decision: `policy.predict` of `num_samples` candidates +
     the selector (safety filter + `kind` reward; implicit: `finetune` all or head) on a
     synthetic insertion observation."""
+    from policies.experiments.timing import median_seconds, synthetic_observation
     from policies.preference.checkpoint import RewardModel, build_net
     from policies.preference.select import CandidateFilter, CandidateSelector
-    from policies.timing import median_seconds, synthetic_observation
     from sim.limits import Workspace
 
     settings = {"beta": 1000.0, "max_timestep": 10, "noise_draws": noise_draws, "hidden": [256, 256]}

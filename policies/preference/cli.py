@@ -62,7 +62,7 @@ def register(sub) -> None:
 
 
 def _cmd_collect(args) -> int:
-    from policies.evaluate import PolicyRunSpec
+    from policies.experiments.evaluate import PolicyRunSpec
     from policies.preference.collect import CollectConfig, collect_preferences
 
     config = CollectConfig(
@@ -111,8 +111,8 @@ def _cmd_train(args) -> int:
     import sys
 
     from fmb_core.threads import configure
-    from policies.policy import Policy
     from policies.preference.train import RewardTrainConfig, train_reward
+    from policies.runtime.policy import Policy
 
     config = RewardTrainConfig(
         model=args.model,

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fmb_core.errors import check_range
-from policies.features import GOAL_POSE, SUBGOAL
+from policies.common.features import GOAL_POSE, SUBGOAL
 from policies.preference.data import PreferenceSet
 from sim.exceptions import EpisodeAborted, PerceptionError
 
@@ -91,7 +91,7 @@ def label_pairs(outcomes: list[dict], tie_tolerance: float = 0.01) -> list[list]
 
 def _fork(runner, queue: np.ndarray, seed: int):
     """A copy of `runner` (sharing its policy) whose next actions are `queue`, then its own plans."""
-    from policies.runner import PolicyRunner, RunnerConfig
+    from policies.runtime.runner import PolicyRunner, RunnerConfig
 
     # one plain sample per decision, as the runner plans its own continuation
     config = RunnerConfig(
@@ -150,7 +150,7 @@ def collect_preferences(spec, config: CollectConfig, out: Path, progress: bool =
     from tqdm import tqdm
 
     from fmb_core import threads as thread_budget
-    from policies import checkpoint
+    from policies.common import checkpoint
 
     budget = thread_budget.configure("rollout", threads=threads)
     env, runner = spec.build()

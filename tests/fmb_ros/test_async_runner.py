@@ -12,11 +12,11 @@ import pytest
 pytest.importorskip("torch", reason="policies need the 'learn' extra (torch)")
 
 from fmb_core.errors import ParameterError  # noqa: E402
-from fmb_ros.async_runner import AsyncConfig, AsyncPolicyRunner  # noqa: E402
-from fmb_ros.controllers import make_controller  # noqa: E402
 from fmb_ros.skill import SkillExecution, State  # noqa: E402
 from fmb_ros.world import WorldMirror  # noqa: E402
-from policies.runner import PolicyRunner, RunnerConfig  # noqa: E402
+from policies.runtime.async_runner import AsyncConfig, AsyncPolicyRunner  # noqa: E402
+from policies.runtime.controllers import make_controller  # noqa: E402
+from policies.runtime.runner import PolicyRunner, RunnerConfig  # noqa: E402
 from sim.safety import SafetyFilter, Verdict  # noqa: E402
 from tests.fmb_ros.dds import ros_domain_id
 
@@ -39,7 +39,7 @@ def run_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def policy(run_folder):
-    from policies.policy import Policy
+    from policies.runtime.policy import Policy
 
     return Policy.load(run_folder, "cpu")
 

@@ -138,8 +138,8 @@ def test_goal_without_the_poses_or_facts_of_its_subgoals_is_rejected(context, gr
 
 def test_explicit_selection_runs_and_keeps_real_scores(context, gravmap_run, tmp_path):
     from fmb_ros import convert
-    from policies.policy import Policy
     from policies.preference.checkpoint import build_net, observation_layout, save_reward
+    from policies.runtime.policy import Policy
     from sim.env import make_env
 
     policy = Policy.load(gravmap_run, "cpu")

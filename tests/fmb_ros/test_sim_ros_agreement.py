@@ -1,5 +1,5 @@
 """`fmb eval --goals perceived` and the ROS graph run the same pipeline: one seeded insertion, once
-through the simulated robot loop (`policies.perceived.RobotLoopRunner`) and once over real DDS on
+through the simulated robot loop (`policies.runtime.perceived.RobotLoopRunner`) and once over real DDS on
 loopback (the simulated robot, `fmb_perception` and the skill server, each in its own process, the
 skill started on perception's target hole). Both build the policy's goal from perception by the
 same rule and pass the policy's first action through the same filter and limits, so their goals
@@ -74,7 +74,7 @@ class _Recorder:
 
 def _simulated(run: Path) -> tuple[np.ndarray, list, dict]:
     """(the policy's goal, the commands, the episode facts) of `fmb eval --goals perceived`'s loop."""
-    from policies.evaluate import PolicyRunSpec
+    from policies.experiments.evaluate import PolicyRunSpec
     from sim.rollout import run_episode
 
     spec = PolicyRunSpec(str(run), "insert", goals="perceived", sensor="exact", device="cpu", max_steps=3)

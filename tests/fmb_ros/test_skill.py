@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from fmb_ros.controllers import make_controller
 from fmb_ros.exceptions import GoalError
 from fmb_ros.skill import SkillExecution, State
 from fmb_ros.world import WorldMirror
-from policies.runner import RunnerConfig
+from policies.runtime.controllers import make_controller
+from policies.runtime.runner import RunnerConfig
 from sim.safety import SafetyFilter, Verdict
 
 pytestmark = pytest.mark.train

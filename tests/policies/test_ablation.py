@@ -69,7 +69,7 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
 
 def test_ablation_rejects_unknown_variants_and_missing_data(tmp_path):
     from fmb_core.errors import ParameterError
-    from policies.ablation import AblationConfig, run_ablation
+    from policies.experiments.ablation import AblationConfig, run_ablation
 
     with pytest.raises(ParameterError, match="--variants"):
         AblationConfig(variants=("plain", "magic"))

@@ -30,7 +30,7 @@ def test_load_bench_parts_measure_decisions_and_training_beside_a_real_competing
     import torch
 
     from fmb.bench_load import _ratios
-    from policies.bench import build_policy, decision_figures, training_figures
+    from policies.experiments.bench import build_policy, decision_figures, training_figures
     from sim.load import CompetingLoad
 
     policy = build_policy("small", "cpu")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from fmb.cli import main
-from policies import checkpoint
-from policies.policy import Policy
+from policies.common import checkpoint
+from policies.runtime.policy import Policy
 from policies.train import train
 from sim.lerobot import import_lerobot
 from tests.policies.conftest import tiny, tiny_training

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fmb_core.errors import ParameterError
-from policies.dataset import SequenceDataset, fit_config_to_data
+from policies.common.dataset import SequenceDataset, fit_config_to_data
 from tests.policies.conftest import tiny
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from fmb.cli import main
 from fmb_core.errors import ParameterError
-from policies.diagnostics import goal_response
+from policies.experiments.diagnostics import goal_response
 from policies.train import train
 from tests.policies.conftest import tiny, tiny_training
 

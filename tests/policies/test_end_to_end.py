@@ -8,9 +8,9 @@ import pytest
 
 from fmb.cli import main
 from fmb_core.errors import ParameterError
-from policies.evaluate import PolicyRunSpec, evaluate
-from policies.policy import Policy
-from policies.runner import PolicyRunner, RunnerConfig
+from policies.experiments.evaluate import PolicyRunSpec, evaluate
+from policies.runtime.policy import Policy
+from policies.runtime.runner import PolicyRunner, RunnerConfig
 from policies.train import train
 from sim.collect import RunSpec, collect
 from sim.env import make_env

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fmb_core.errors import ParameterError
-from policies.features import MinMaxNormalizer, local_points, rot6d, state_vector
+from policies.common.features import MinMaxNormalizer, local_points, rot6d, state_vector
 from tests.policies.conftest import tiny
 
 
@@ -50,7 +50,7 @@ def test_local_points_crop_around_the_tcp():
 def test_goal_features_are_relative_to_the_tcp():
     from scipy.spatial.transform import Rotation
 
-    from policies.features import goal_features
+    from policies.common.features import goal_features
 
     tcp = np.r_[0.5, 0.1, 0.3, Rotation.from_euler("xyz", [np.pi, 0, 0.4]).as_quat()]
     goal = np.r_[0.52, 0.08, 0.05, Rotation.from_euler("xyz", [0, 0, 0.1]).as_quat()]

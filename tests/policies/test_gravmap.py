@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from fmb_core.errors import ParameterError
+from policies.common.dataset import SequenceDataset, fit_config_to_data
 from policies.config import PolicyConfig
-from policies.dataset import SequenceDataset, fit_config_to_data
+from policies.factory import build_model
 from policies.gravmap.keyposes import KeyposeConfig, discover_keyposes, episode_subgoals
 from policies.gravmap.maps import GravMapSpec, build_gravmap
 from policies.gravmap.subgoals import SubgoalTracker, privileged_subgoals
-from policies.models import build_model
-from policies.policy import Policy
-from policies.runner import PolicyRunner
+from policies.runtime.policy import Policy
+from policies.runtime.runner import PolicyRunner
 from policies.train import train
 from sim.env import make_env
 from sim.experts import make_expert

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from fmb_core.errors import ParameterError
+from policies.common.dataset import SequenceDataset, fit_config_to_data
 from policies.config import PolicyConfig, preset
-from policies.dataset import SequenceDataset, fit_config_to_data
-from policies.models import build_model
+from policies.factory import build_model
 from tests.policies.conftest import tiny
 
 

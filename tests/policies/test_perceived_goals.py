@@ -11,11 +11,11 @@ import pytest
 pytest.importorskip("open3d", reason="perception needs open3d (the 'perception' extra)")
 
 from fmb.cli import main  # noqa: E402
+from policies.common.dataset import SequenceDataset  # noqa: E402
 from policies.config import TrainConfig  # noqa: E402
-from policies.dataset import SequenceDataset  # noqa: E402
-from policies.evaluate import PolicyRunSpec, evaluate  # noqa: E402
-from policies.perceived import RobotLoopRunner  # noqa: E402
-from policies.runner import PolicyRunner  # noqa: E402
+from policies.experiments.evaluate import PolicyRunSpec, evaluate  # noqa: E402
+from policies.runtime.perceived import RobotLoopRunner  # noqa: E402
+from policies.runtime.runner import PolicyRunner  # noqa: E402
 from policies.train import train  # noqa: E402
 from sim.env import make_env  # noqa: E402
 from sim.objects import ObjectPool  # noqa: E402
@@ -201,7 +201,7 @@ def test_truth_goals_keep_todays_runner(goal_run):
 
 def test_goal_noise_changes_only_the_goal_features(state_store, goal_run):
     from policies.cli import parse_goal_noise
-    from policies.policy import Policy
+    from policies.runtime.policy import Policy
 
     assert TrainConfig().goal_noise_position == 0.0 and TrainConfig().goal_noise_rotation == 0.0
     assert parse_goal_noise("") == {}

@@ -31,7 +31,7 @@ def tiny_run(state_store, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_policy(tiny_run):
-    from policies.policy import Policy
+    from policies.runtime.policy import Policy
 
     return Policy.load(tiny_run, "cpu")
 

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from policies.evaluate import PolicyRunSpec
+from policies.experiments.evaluate import PolicyRunSpec
 from policies.preference.collect import CollectConfig, collect_preferences, label_pairs
 from policies.preference.data import PreferenceSet
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from fmb.cli import main
-from policies.features import MinMaxNormalizer
-from policies.models import build_model
-from policies.policy import Policy
+from policies.common.features import MinMaxNormalizer
+from policies.factory import build_model
 from policies.preference.checkpoint import load_reward
 from policies.preference.exceptions import RewardModelError
 from policies.preference.train import RewardTrainConfig, split_states, train_reward
+from policies.runtime.policy import Policy
 from tests.policies.preference.conftest import corrupt
 
 pytestmark = pytest.mark.train

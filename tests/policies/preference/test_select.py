@@ -13,7 +13,7 @@ from fmb_core.errors import ParameterError
 from policies.preference.checkpoint import RewardModel, build_net
 from policies.preference.exceptions import RewardModelError
 from policies.preference.select import CandidateFilter, CandidateSelector, make_selector
-from policies.runner import PolicyRunner, RunnerConfig
+from policies.runtime.runner import PolicyRunner, RunnerConfig
 from sim.env import make_env
 from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE
 from sim.objects import ObjectPool

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice, check_range
-from policies import checkpoint
-from policies.runner import RunnerConfig, make_runner
+from policies.common import checkpoint
+from policies.runtime.runner import RunnerConfig, make_runner
 from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES, TRUTH_LABEL, PerceivedGoalConfig
 
 DEFAULT_SENSORS = {"truth": "exact", "perceived": "default"}
@@ -30,7 +30,7 @@ class PolicyRunSpec:
         task, backend: environment; task "" = the policy's (only) skill.
         split, side: object pool: one side of a named split (cad.splits).
         families: restrict to these families (None = all of the split side).
-        runner: how the policy acts (policies.runner.RunnerConfig: candidates, ensembling, action
+        runner: how the policy acts (policies.runtime.runner.RunnerConfig: candidates, ensembling, action
             horizon, guidance, temperature, selection and its reward model).
         device: torch device ("auto", "cpu", "cuda").
         placement: board placement (sim.randomization.PLACEMENTS): "train" = the demonstrations'
@@ -38,7 +38,7 @@ class PolicyRunSpec:
         goals: where the skill's goal comes from (sim.perceived_goals.GOAL_SOURCES): "truth" = the
             simulator's task targets (an upper bound, as before); "perceived" = what a robot does:
             the estimate of the side cameras' cloud at the skill's start, and every action through
-            the safety filter (policies.perceived.RobotLoopRunner).
+            the safety filter (policies.runtime.perceived.RobotLoopRunner).
         perception: how a perceived goal is made (cameras, cloud, PerceptionConfig).
         sensor: the depth cameras' model, a name of `sim.sensor.SENSORS` ("exact", "default"), for
             the policy's own images and clouds and for perception's; "" = "default" (D415-like)
@@ -74,7 +74,7 @@ class PolicyRunSpec:
         return self.sensor or DEFAULT_SENSORS[self.goals]
 
     def build(self):
-        from policies.policy import Policy
+        from policies.runtime.policy import Policy
         from sim.env import make_env
         from sim.objects import ObjectPool
         from sim.sensor import SENSORS
@@ -98,7 +98,7 @@ class PolicyRunSpec:
         )
         runner = make_runner(policy, self.runner, skill=task)
         if self.goals == "perceived":
-            from policies.perceived import RobotLoopRunner
+            from policies.runtime.perceived import RobotLoopRunner
 
             return env, RobotLoopRunner(runner, self.perception)
         return env, runner

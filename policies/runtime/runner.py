@@ -6,7 +6,7 @@ A runner is a goal-conditioned controller (`sim.contracts.GoalConditioned`) for
 privileged state, with two stated exceptions that are the skill's *command* rather than its
 observation: the object family, when the policy was trained with object one-hots (as FMB's were),
 and the goal pose of a goal-conditioned policy. The caller hands the goal and GravMap's sub-goals
-to `reset(world, goal=..., subgoals=...)`: from perception (`policies.perceived.RobotLoopRunner`,
+to `reset(world, goal=..., subgoals=...)`: from perception (`policies.runtime.perceived.RobotLoopRunner`,
 the ROS skill server); left out, `reset` takes the task's own target and builds sub-goals from the
 ground-truth object poses (`policies.gravmap.subgoals`): an upper bound.
 """
@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice, check_range
-from policies.features import GOAL_POSE, SUBGOAL
-from policies.policy import Policy
+from policies.common.features import GOAL_POSE, SUBGOAL
+from policies.runtime.policy import Policy
 
 Selector = Callable[[list, np.ndarray], int]
 """(observation history, candidates (N, Tp, A)) -> index of the candidate to execute."""

@@ -1,5 +1,5 @@
 """Timing helpers of the benchmarks: median wall time of a step (CUDA-synchronised) and a synthetic
-observation to time decisions on. Used by `fmb bench policy` (policies.bench) and by the selection
+observation to time decisions on. Used by `fmb bench policy` (policies.experiments.bench) and by the selection
 latency (policies.preference.bench)."""
 
 from __future__ import annotations

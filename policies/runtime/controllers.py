@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice
-from policies.runner import RunnerConfig
+from policies.runtime.runner import RunnerConfig
 
 
 class Controller(NamedTuple):
@@ -59,19 +59,19 @@ def make_controller(
         device: "auto" (CUDA when present, else CPU), "cpu" or "cuda" (policies only).
         seed: seed of the expert's noise / the policy's sampling.
         noise: the expert's noise scale (0 = deterministic).
-        runner_config: how a policy acts (policies.runner.RunnerConfig, as `fmb eval` takes it): the
+        runner_config: how a policy acts (policies.runtime.runner.RunnerConfig, as `fmb eval` takes it): the
             candidates it samples per decision (the first is executed unless a preference reward
             picks, `select`/`reward`; all are drawn as markers), action horizon, guidance, temperature.
         inference: "sync" (a policy decides inside `act`, as in simulation) or "async" (the next
             chunk is computed in a background thread; `act` returns None while it is late; see
-            `fmb_ros.async_runner`).
-        async_config: async: an `fmb_ros.async_runner.AsyncConfig` (lead, adaptive lead, period,
+            `policies.runtime.async_runner`).
+        async_config: async: an `policies.runtime.async_runner.AsyncConfig` (lead, adaptive lead, period,
             inference thread priority); None = its defaults.
 
     Raises:
         ParameterError: unknown skill or selection, a policy not trained for it, a selection
             without a reward or with one candidate.
-        policies.checkpoint.CheckpointError: a missing or unreadable checkpoint.
+        policies.common.checkpoint.CheckpointError: a missing or unreadable checkpoint.
         policies.preference.exceptions.RewardModelError: a missing, unreadable or mismatched reward
             model (the message names its path).
     """
@@ -86,8 +86,8 @@ def make_controller(
 
         expert = make_expert(skill, noise=noise, seed=seed)
         return Controller(expert, f"scripted expert {type(expert).__name__} (noise {noise:g})", True, max_steps, "")
-    from policies.policy import Policy
-    from policies.runner import make_runner
+    from policies.runtime.policy import Policy
+    from policies.runtime.runner import make_runner
 
     policy = Policy.load(checkpoint, device, seed=seed)
     if policy.skills and skill not in policy.skills:
@@ -109,7 +109,7 @@ def make_controller(
     if config.select != "none":
         description += f" ({config.select} preference selection of {config.num_samples}, reward {config.reward})"
     if inference == "async":
-        from fmb_ros.async_runner import AsyncConfig, AsyncPolicyRunner
+        from policies.runtime.async_runner import AsyncConfig, AsyncPolicyRunner
 
         a = async_config or AsyncConfig()
         runner = AsyncPolicyRunner(

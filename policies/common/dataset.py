@@ -8,7 +8,7 @@ Every step t of every episode is one window (see `policies.config` for the timel
                                           foreign data (not our delta-pose actions) repeats the
                                           edge action instead, as Diffusion Policy does
 
-Episodes are loaded into memory once, already converted by `policies.features` (the local point
+Episodes are loaded into memory once, already converted by `policies.common.features` (the local point
 clouds are cut when loading, twice as many points as the policy takes; every training window draws
 its own subset, a cheap augmentation), and batches are gathered with numpy fancy indexing: no
 DataLoader workers are needed on a 2-core machine.
@@ -23,8 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fmb_core.errors import ParameterError
-from policies.config import PolicyConfig
-from policies.features import (
+from policies.common.features import (
     GOAL_POSE,
     MinMaxNormalizer,
     condition_vector,
@@ -33,6 +32,7 @@ from policies.features import (
     state_vector,
     subgoal_features,
 )
+from policies.config import PolicyConfig
 
 GRIPPER = 6
 """Index of the gripper command in an action."""

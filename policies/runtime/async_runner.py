@@ -1,4 +1,4 @@
-"""`AsyncPolicyRunner`: a `policies.runner.PolicyRunner` whose decisions run in a background thread.
+"""`AsyncPolicyRunner`: a `policies.runtime.runner.PolicyRunner` whose decisions run in a background thread.
 
     runner = AsyncPolicyRunner(PolicyRunner(policy), lead=3)
     runner.reset(world)

@@ -128,14 +128,14 @@ HELP = {
 def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
     """Train, collect, fit rewards and evaluate as the module docstring says; returns the
     results {variant: {object set: evaluation}} with the settings."""
-    from policies import checkpoint
-    from policies.checkpoint import trained_to
+    from policies.common import checkpoint
+    from policies.common.checkpoint import trained_to
     from policies.config import preset
-    from policies.evaluate import PolicyRunSpec, earlier_result, evaluate
-    from policies.policy import Policy
+    from policies.experiments.evaluate import PolicyRunSpec, earlier_result, evaluate
     from policies.preference.collect import CollectConfig, collect_preferences
     from policies.preference.train import RewardTrainConfig, train_reward
-    from policies.runner import RunnerConfig
+    from policies.runtime.policy import Policy
+    from policies.runtime.runner import RunnerConfig
     from policies.train import train
 
     t0 = time.perf_counter()

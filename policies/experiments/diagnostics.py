@@ -26,7 +26,7 @@ from fmb_core.errors import ParameterError, check_range
 
 GOAL_WIDTH = 9
 """Goal features in the state vector: position offset (3) + 6-D relative rotation (last, see
-policies.dataset.fit_config_to_data)."""
+policies.common.dataset.fit_config_to_data)."""
 
 
 def _predict(policy, batch: dict, temperature: float = 0.0) -> np.ndarray:
@@ -56,8 +56,8 @@ def goal_response(
             alignment and insertion phase, where no speed limit clips the expert's correction).
         max_windows: at most this many windows, evenly spaced over the selection.
     """
-    from policies.dataset import SequenceDataset, open_stores
-    from policies.policy import Policy
+    from policies.common.dataset import SequenceDataset, open_stores
+    from policies.runtime.policy import Policy
 
     check_range("shift", shift, 1e-4, 0.05, unit="m")
     check_range("near", near, 1e-4, 0.5, unit="m")

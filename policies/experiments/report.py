@@ -17,7 +17,7 @@ def _pct(summary: dict) -> str:
 def plot_success(results: dict[str, dict[str, dict]], png: Path) -> Path:
     """Grouped bars: success per shape family for every (policy, objects) evaluation.
 
-    `results[policy][objects]` is an evaluation result (see policies.evaluate)."""
+    `results[policy][objects]` is an evaluation result (see policies.experiments.evaluate)."""
     import matplotlib
 
     matplotlib.use("Agg")

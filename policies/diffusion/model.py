@@ -1,12 +1,5 @@
-"""Action-chunk models: the diffusion policy and the behaviour-cloning baseline, behind one contract.
-
-A model maps a batch of normalised windows to a training loss (`loss`) and samples normalised
-action chunks for observations (`sample`). Both share the observation encoder, so every success
-figure of the diffusion policy has a baseline with the same inputs beside it.
-
-Batch keys (torch tensors): "state" (B, To, S), optional "points" (B, To, K, 6) and
-"image" (B, To, H, W, 3) uint8, "cond" (B, C), with `config.gravmap` "subgoal" (B, 4) (see
-policies.gravmap.encoder), and for training "action" (B, Tp, A) in [-1, 1].
+"""The diffusion policy: a 1D temporal U-Net (`policies.diffusion.unet`) denoising action chunks,
+trained as a DDPM and sampled with DDIM, DPM-Solver++ or DDPM (diffusers' schedulers).
 
 GravMap (`config.gravmap`): the plain U-Net sees only the observation part of the encoding; a
 second, half-width U-Net that also sees the GravMap token adds a correction to the position
@@ -16,70 +9,18 @@ layer starts at zero, so training starts from the plain denoiser.
 
 from __future__ import annotations
 
-from abc import abstractmethod
-from collections.abc import Callable
-from typing import ClassVar
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fmb_core.errors import check_choice
+from policies.common.model import ActionChunkModel
 from policies.config import PolicyConfig
-from policies.encoders import ObservationEncoder
-from policies.unet import TemporalUnet
+from policies.diffusion.unet import TemporalUnet
 
-MODELS: dict[str, type[ActionChunkModel]] = {}
 GRAVMAP_CHANNELS = (0, 1, 2, 6)
 """Action channels the GravMap branch conditions: position delta xyz and the gripper."""
-Guidance = Callable[[torch.Tensor, dict], torch.Tensor]
-"""(predicted clean chunks (B*n, Tp, A) with grad, batch) -> cost (B*n,) to lower while sampling."""
 
 
-def register_model(cls):
-    MODELS[cls.name] = cls
-    return cls
-
-
-def build_model(config: PolicyConfig, shapes: dict[str, tuple[int, ...]]) -> ActionChunkModel:
-    """The model of `config.policy_type` for data with per-step feature `shapes`."""
-    check_choice("policy type", config.policy_type, MODELS)
-    return MODELS[config.policy_type](config, shapes)
-
-
-class ActionChunkModel(nn.Module):
-    """Contract: `loss(batch)` for training, `sample(batch, n)` for acting."""
-
-    name: ClassVar[str] = ""
-
-    def __init__(self, config: PolicyConfig, shapes: dict[str, tuple[int, ...]]):
-        super().__init__()
-        self.config = config
-        self.shapes = {k: tuple(v) for k, v in shapes.items()}
-        self.action_dim = shapes["action"][0]
-        self.encoder = ObservationEncoder(config, shapes)
-
-    @abstractmethod
-    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Scalar training loss of a batch."""
-
-    @abstractmethod
-    def sample(
-        self,
-        batch: dict[str, torch.Tensor],
-        num_samples: int = 1,
-        generator: torch.Generator | None = None,
-        guidance: Guidance | None = None,
-        guidance_scale: float = 0.0,
-        temperature: float = 1.0,
-    ) -> torch.Tensor:
-        """(B, num_samples, Tp, A) normalised action chunks for the B observations in `batch`.
-        `guidance` with `guidance_scale` > 0 steers the samples down its cost; `temperature`
-        scales the initial noise (< 1: samples nearer the distribution's centre, 0: one
-        deterministic chunk with DDIM; > 1: more diverse candidates). Both diffusion only."""
-
-
-@register_model
 class DiffusionModel(ActionChunkModel):
     """DDPM-trained denoiser (predicting the noise or the clean chunk) sampled with DDIM,
     DPM-Solver++ or DDPM."""
@@ -168,34 +109,6 @@ class DiffusionModel(ActionChunkModel):
             (grad,) = torch.autograd.grad(guidance(x0g, rows).sum(), x0g)
         x0 = x0 - scale * grad
         return (x - abar.sqrt() * x0) / (1 - abar).sqrt() if eps else x0
-
-
-@register_model
-class BCModel(ActionChunkModel):
-    """Regresses the whole chunk from the encoding with an MLP (mean squared error)."""
-
-    name = "bc"
-
-    def __init__(self, config: PolicyConfig, shapes: dict[str, tuple[int, ...]]):
-        super().__init__(config, shapes)
-        layers: list[nn.Module] = []
-        c = self.encoder.out_dim
-        for width in config.bc_hidden:
-            layers += [nn.Linear(c, width), nn.Mish()]
-            c = width
-        layers.append(nn.Linear(c, config.pred_horizon * self.action_dim))
-        self.head = nn.Sequential(*layers)
-
-    def _predict(self, batch):
-        return self.head(self.encoder(batch)).reshape(-1, self.config.pred_horizon, self.action_dim)
-
-    def loss(self, batch):
-        return F.mse_loss(self._predict(batch), batch["action"])
-
-    @torch.no_grad()
-    def sample(self, batch, num_samples=1, generator=None, guidance=None, guidance_scale=0.0, temperature=1.0):
-        chunk = self._predict(batch).clamp(-1.0, 1.0)
-        return chunk[:, None].expand(-1, num_samples, -1, -1).contiguous()
 
 
 def make_scheduler(kind: str, config: PolicyConfig):

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from fmb_core.errors import ParameterError
-from policies import checkpoint
+from policies.common import checkpoint
+from policies.common.features import SUBGOAL, MinMaxNormalizer, condition_vector, episode_features, subgoal_features
 from policies.config import PolicyConfig
-from policies.features import SUBGOAL, MinMaxNormalizer, condition_vector, episode_features, subgoal_features
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -55,7 +55,7 @@ class Policy:
     @classmethod
     def load(cls, path: str | Path, device: str = "auto", seed: int = 0) -> Policy:
         """Rebuild a policy from a checkpoint folder or a run folder (its latest checkpoint)."""
-        from policies.models import build_model
+        from policies.factory import build_model
 
         folder = checkpoint.resolve(path)
         meta = checkpoint.load_meta(folder)

@@ -15,15 +15,15 @@ import time
 
 import numpy as np
 
-from policies.timing import step_seconds, synthetic_observation
+from policies.experiments.timing import step_seconds, synthetic_observation
 
 
 def build_policy(preset_name: str = "small", device: str = "cpu", **overrides):
     """A Policy with untrained weights of `preset_name` for the insertion inputs."""
+    from policies.common.features import MinMaxNormalizer
     from policies.config import preset
-    from policies.features import MinMaxNormalizer
-    from policies.models import build_model
-    from policies.policy import Policy
+    from policies.factory import build_model
+    from policies.runtime.policy import Policy
 
     config, _ = preset(preset_name, **overrides)
     config = dataclasses.replace(config, skills=("insert",))

@@ -1,0 +1,1 @@
+"""The behaviour-cloning baseline family (`model`)."""

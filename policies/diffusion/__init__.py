@@ -1,0 +1,1 @@
+"""The diffusion policy family: its temporal U-Net (`unet`) and model (`model`)."""
