@@ -47,6 +47,7 @@ from fmb_ros.skill import SkillExecution, State
 from fmb_ros.skill_inputs import SkillInputs
 from fmb_ros.skill_params import COMMAND_INTERFACES, GRIPPER_INTERFACES, JOINT_INTERFACES, LIMIT_NAMES, PARAMETERS
 from fmb_ros.world import WorldMirror
+from policies.gravmap.conditioner import spec_of
 from sim.safety import SafetyFilter, SafetyLimits, Verdict
 
 
@@ -327,7 +328,7 @@ class SkillServerNode(Node):
         tracker = getattr(runner, "subgoals", None) if self.run.state is State.RUNNING else None
         subgoal = tracker.current if tracker is not None else None
         config = runner.policy.config if subgoal is not None else None
-        spec = config.gravmap_spec() if config is not None and config.gravmap else None
+        spec = spec_of(config) if config is not None and "gravmap" in config.conditioners else None
         markers = skill_markers(
             self.run.goal, self.last_command, lim.workspace_low, lim.workspace_high,
             self.params["base_frame"], self.now(), candidates, subgoal, spec,

@@ -125,7 +125,7 @@ def _cmd_train(args) -> int:
     from policies.train import train
 
     extra = {"prediction": args.prediction} | ({} if args.points is None else {"points": args.points})
-    extra |= {"gravmap": True} if args.gravmap else {}
+    extra |= {"conditioners": ("gravmap",)} if args.gravmap else {}
     if args.state:
         extra["state_keys"] = tuple(k.strip() for k in args.state.split(",") if k.strip())
     policy, training = preset(args.config, policy_type=args.policy_type, image_key=args.image, goal=args.goal, **extra)

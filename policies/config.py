@@ -17,6 +17,7 @@ import dataclasses
 from typing import Any
 
 from fmb_core.errors import ParameterError, check_choice, check_range
+from policies.conditioners import conditioners_of
 
 POLICY_TYPES = ("diffusion", "bc")
 SCHEDULERS = ("ddim", "dpm", "ddpm")
@@ -68,12 +69,14 @@ class PolicyConfig:
             tests/policies/test_end_to_end.py), it reproduces it on every sampling seed tried,
             where "epsilon" jammed the peg on one seed of two.
         bc_hidden: hidden widths of the BC regressor.
-        gravmap: condition the position (xyz) and gripper channels of the denoiser on a GravMap
-            token of the next sub-goal (policies.gravmap; training takes sub-goals from keyposes
-            of the demonstrations, acting from the scene). Off = the plain policy, unchanged.
-        gravmap_grid, gravmap_extent: voxels per side and half-side [m] of the TCP-centred grid.
-        gravmap_rho: distance at which the cost map is 1/2 [m]; gravmap_sigma: width of the
-            gripper map [m] (formulas in policies.gravmap.maps).
+        conditioners: names of the conditioners the policy is conditioned on beyond its
+            observations (`policies.conditioners.CONDITIONERS`), e.g. ("gravmap",): the
+            position (xyz) and gripper channels of the denoiser conditioned on a GravMap token of
+            the next sub-goal (`policies.gravmap.conditioner`; training takes sub-goals from
+            keyposes of the demonstrations, acting from the scene). () = the plain policy.
+        gravmap_grid, gravmap_extent: the "gravmap" conditioner's voxels per side and half-side [m]
+            of the TCP-centred grid; gravmap_rho: distance at which the cost map is 1/2 [m];
+            gravmap_sigma: width of the gripper map [m] (formulas in policies.gravmap.maps).
     """
 
     policy_type: str = "diffusion"
@@ -107,8 +110,8 @@ class PolicyConfig:
     prediction: str = "sample"
     # baseline
     bc_hidden: tuple[int, ...] = (512, 512)
-    # GravMap conditioning (policies.gravmap)
-    gravmap: bool = False
+    # conditioners (policies.conditioners) and the settings of "gravmap" (policies.gravmap)
+    conditioners: tuple[str, ...] = ()
     gravmap_grid: int = 8
     gravmap_extent: float = 0.12
     gravmap_rho: float = 0.03
@@ -133,20 +136,18 @@ class PolicyConfig:
         check_range("inference_steps", self.inference_steps, 1, self.train_timesteps)
         if any(lo >= hi for lo, hi in zip(self.crop_low, self.crop_high)):
             raise ParameterError(f"crop_low {self.crop_low} must lie below crop_high {self.crop_high} on every axis")
-        if self.gravmap:
-            self.gravmap_spec()  # checks the map fields
-
-    def gravmap_spec(self):
-        """The GravMapSpec of the gravmap_* fields."""
-        from policies.gravmap.maps import GravMapSpec
-
-        return GravMapSpec(self.gravmap_grid, self.gravmap_extent, self.gravmap_rho, self.gravmap_sigma)
+        if len(set(self.conditioners)) != len(self.conditioners):
+            raise ParameterError(f"conditioners must not repeat, got {list(self.conditioners)}", "conditioners")
+        conditioners_of(self)  # known names, and their settings check out
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PolicyConfig:
+        d = dict(d)
+        if "gravmap" in d:  # checkpoints before the conditioner registry: a flag of its own
+            d["conditioners"] = ["gravmap"] if d.pop("gravmap") else []
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - set(known))
         if unknown:

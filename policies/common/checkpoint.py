@@ -78,6 +78,7 @@ def load_weights(folder: Path, model) -> None:
         state = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{file}: cannot be read ({e})") from None
+    state = {_current_name(k): v for k, v in state.items()}
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
@@ -93,6 +94,18 @@ def load_weights(folder: Path, model) -> None:
                 f"the model expects {tuple(expected[name].shape)}"
             )
     model.load_state_dict(state)
+
+
+LEGACY_PREFIXES = {"encoder.gravmap.": "encoder.conditioners.gravmap."}
+"""Tensor name prefixes of older checkpoints -> today's (GravMap's token encoder before the
+conditioner registry, `policies.conditioners`)."""
+
+
+def _current_name(name: str) -> str:
+    for old, new in LEGACY_PREFIXES.items():
+        if name.startswith(old):
+            return new + name[len(old) :]
+    return name
 
 
 def load_training(folder: Path) -> dict:

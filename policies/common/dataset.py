@@ -30,8 +30,8 @@ from policies.common.features import (
     episode_features,
     goal_features,
     state_vector,
-    subgoal_features,
 )
+from policies.conditioners import conditioners_of
 from policies.config import PolicyConfig
 
 GRIPPER = 6
@@ -69,8 +69,8 @@ def fit_config_to_data(config: PolicyConfig, stores: list) -> tuple[PolicyConfig
     if points and "obs/points" not in keys:
         points = 0
         notes.append("no point clouds in the data: the point encoder is off")
-    if config.gravmap and "obs/tcp_pose" not in keys:
-        raise ParameterError("--gravmap: sub-goals are TCP keyposes, but the data has no 'obs/tcp_pose'")
+    for conditioner in conditioners_of(config):
+        conditioner.check_data(keys)
     if points and "obs/tcp_pose" not in keys:
         raise ParameterError("point clouds are cut around the TCP, but the data has no 'obs/tcp_pose'")
     image_key = config.image_key
@@ -115,8 +115,9 @@ class SequenceDataset:
             obs_keys += ["obs/points", "obs/tcp_pose"]
         if config.image_key:
             obs_keys.append(f"obs/{config.image_key}")
-        if config.gravmap:  # keypose cues; velocity, wrench and opening where the data has them
-            obs_keys.append("obs/tcp_pose")
+        conditioners = conditioners_of(config)
+        for conditioner in conditioners:
+            obs_keys += list(conditioner.data_keys)
         keys = sorted(set(obs_keys)) + ["action"]
         load_config = dataclasses.replace(config, points=POINT_POOL * config.points)
         self.episodes: list[dict] = []
@@ -146,8 +147,8 @@ class SequenceDataset:
                         before = config.state_keys[: config.state_keys.index("goal")]
                         start = state_vector({k: v[:1] for k, v in obs.items()}, before).shape[-1] if before else 0
                         self._goal_columns = slice(start, start + 9)
-                if config.gravmap:
-                    feats["subgoal"] = _subgoals(store, index, data)
+                for conditioner in conditioners:
+                    feats[conditioner.batch_key] = conditioner.episode_inputs(store, index, data)
                 feats["cond"] = condition_vector(config, meta.get("task", ""), meta.get("family", ""))
                 self.episodes.append(feats)
                 self.families.append(meta.get("family", ""))
@@ -176,8 +177,8 @@ class SequenceDataset:
             out["points"] = (self.config.points, self._flat["points"].shape[-1])
         if "image" in self._flat:
             out["image"] = tuple(self._flat["image"].shape[1:])
-        if "subgoal" in self._flat:
-            out["subgoal"] = (self._flat["subgoal"].shape[1],)
+        for conditioner in conditioners_of(self.config):
+            out[conditioner.batch_key] = (self._flat[conditioner.batch_key].shape[1],)
         return out
 
     def _windows(
@@ -211,8 +212,8 @@ class SequenceDataset:
                 batch["points"] = self._flat["points"][obs_idx[..., None], pick]
         if "image" in self._flat:
             batch["image"] = self._flat["image"][obs_idx]
-        if "subgoal" in self._flat:  # the next keypose, relative to the window's current TCP
-            batch["subgoal"] = self._flat["subgoal"][start[:, 0] + t]
+        for conditioner in conditioners_of(c):  # each input at the window's current step
+            batch[conditioner.batch_key] = self._flat[conditioner.batch_key][start[:, 0] + t]
         return batch
 
     def _noisy_goal(self, state: np.ndarray, obs_idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -243,22 +244,6 @@ class SequenceDataset:
 
     def save_summary(self) -> dict:
         return {"episodes": len(self.episodes), "steps": len(self), "families": sorted(set(self.families))}
-
-
-def _subgoals(store, index: int, data: dict) -> np.ndarray:
-    """(T, 4) GravMap inputs of one episode: the next keypose (policies.gravmap.keyposes)
-    relative to each step's TCP, and its openness."""
-    from policies.gravmap.keyposes import discover_keyposes, episode_subgoals
-
-    with np.load(store.root / "episodes" / f"episode_{index:06d}.npz") as z:
-        names = set(z.files)
-    wanted = [k for k in ("obs/tcp_vel", "obs/wrench", "obs/gripper") if k in names and k not in data]
-    extra = store.load(index, wanted).data if wanted else {}
-    data = {**data, **extra}
-    tcp = np.asarray(data["obs/tcp_pose"], np.float64)
-    action = np.asarray(data["action"]) if np.shape(data["action"])[-1] == 7 else None
-    keyposes = discover_keyposes(tcp, action, data.get("obs/tcp_vel"), data.get("obs/wrench"), data.get("obs/gripper"))
-    return subgoal_features(episode_subgoals(keyposes, len(tcp)), tcp)
 
 
 def open_stores(paths: list[str | Path]) -> list:

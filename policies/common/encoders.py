@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from policies.conditioners import conditioners_of
 from policies.config import PolicyConfig
 
 
@@ -72,8 +73,9 @@ class ImageEncoder(nn.Module):
 
 
 class ObservationEncoder(nn.Module):
-    """All inputs of one decision -> (B, cond_dim) conditioning vector (with `config.gravmap`,
-    the GravMap token of batch["subgoal"] is appended last).
+    """All inputs of one decision -> (B, cond_dim) conditioning vector: the observation part, then
+    one token per conditioner of the config (`policies.conditioners`, e.g. GravMap's of
+    batch["subgoal"]), in the config's order.
 
     Args:
         config: which encoders and their sizes.
@@ -89,13 +91,11 @@ class ObservationEncoder(nn.Module):
         per_step = f * (1 + (self.points is not None) + (self.image is not None))
         self.obs_dim = per_step * config.obs_horizon + shapes.get("cond", (0,))[0]
         """Width of the observation part (what the plain denoiser sees)."""
-        self.gravmap = None
-        if config.gravmap:
-            from policies.gravmap.encoder import GravMapEncoder
-
-            self.gravmap = GravMapEncoder(config.gravmap_spec(), f)
-        self.out_dim = self.obs_dim + (f if self.gravmap is not None else 0)
-        """Width of the whole encoding: observation part, then the GravMap token (when on)."""
+        conditioners = conditioners_of(config)
+        self.conditioner_keys = {c.name: c.batch_key for c in conditioners}
+        self.conditioners = nn.ModuleDict({c.name: c.encoder(f) for c in conditioners})
+        self.out_dim = self.obs_dim + f * len(self.conditioners)
+        """Width of the whole encoding: observation part, then the conditioners' tokens."""
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         feats = [self.state(batch["state"])]
@@ -106,6 +106,6 @@ class ObservationEncoder(nn.Module):
         x = torch.cat(feats, dim=-1).flatten(1)  # (B, To * per_step)
         if batch.get("cond") is not None and batch["cond"].shape[-1]:
             x = torch.cat([x, batch["cond"]], dim=-1)
-        if self.gravmap is not None:  # batch["subgoal"] (B, 4), see policies.gravmap.encoder
-            x = torch.cat([x, self.gravmap(batch["subgoal"])], dim=-1)
+        for name, encoder in self.conditioners.items():
+            x = torch.cat([x, encoder(batch[self.conditioner_keys[name]])], dim=-1)
         return x

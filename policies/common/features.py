@@ -18,16 +18,6 @@ STATE_WIDTHS = {"tcp_pose": 9, "tcp_vel": 6, "wrench": 6, "q": 7, "dq": 7, "grip
 6-D rotation relative to the TCP)."""
 GOAL_POSE = "goal_pose"
 """Observation key of the skill's target pose (7,) [m, xyzw] in the base frame (see PolicyConfig.goal)."""
-SUBGOAL = "subgoal"
-"""Observation key of the current GravMap sub-goal (4,): TCP position [m] (base frame) + gripper
-openness in [0, 1] (see policies.gravmap)."""
-
-
-def subgoal_features(subgoal: np.ndarray, tcp_pose: np.ndarray) -> np.ndarray:
-    """(..., 4) float32: sub-goal position minus TCP position [m] (base-frame axes) and the
-    sub-goal's openness, from sub-goals (..., 4) and TCP poses (..., 7) (the GravMap input)."""
-    g, t = np.broadcast_arrays(np.asarray(subgoal, np.float64), np.asarray(tcp_pose, np.float64)[..., :4])
-    return np.concatenate([g[..., :3] - t[..., :3], g[..., 3:4]], axis=-1).astype(np.float32)
 
 
 def goal_features(goal_pose: np.ndarray, tcp_pose: np.ndarray) -> np.ndarray:

@@ -6,8 +6,9 @@ action chunks for observations (`sample`). Every family shares the observation e
 success figure of the diffusion policy has a baseline with the same inputs beside it.
 
 Batch keys (torch tensors): "state" (B, To, S), optional "points" (B, To, K, 6) and
-"image" (B, To, H, W, 3) uint8, "cond" (B, C), with `config.gravmap` "subgoal" (B, 4) (see
-policies.gravmap.encoder), and for training "action" (B, Tp, A) in [-1, 1].
+"image" (B, To, H, W, 3) uint8, "cond" (B, C), one input per conditioner of the config
+(`policies.conditioners`; GravMap's "subgoal" (B, 4), see policies.gravmap.encoder), and for
+training "action" (B, Tp, A) in [-1, 1].
 """
 
 from __future__ import annotations

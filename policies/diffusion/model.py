@@ -1,10 +1,11 @@
 """The diffusion policy: a 1D temporal U-Net (`policies.diffusion.unet`) denoising action chunks,
 trained as a DDPM and sampled with DDIM, DPM-Solver++ or DDPM (diffusers' schedulers).
 
-GravMap (`config.gravmap`): the plain U-Net sees only the observation part of the encoding; a
-second, half-width U-Net that also sees the GravMap token adds a correction to the position
-(xyz) and gripper channels only (`GRAVMAP_CHANNELS`), never to the rotation channels. Its output
-layer starts at zero, so training starts from the plain denoiser.
+With conditioners (`config.conditioners`, e.g. GravMap): the plain U-Net sees only the
+observation part of the encoding; a second, half-width U-Net that also sees the conditioners'
+tokens adds a correction to the channels they condition (`Conditioner.action_channels`: for
+GravMap the position xyz and the gripper, never the rotation). Its output layer starts at zero,
+so training starts from the plain denoiser.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from policies.common.model import ActionChunkModel
+from policies.conditioners import conditioners_of
 from policies.config import PolicyConfig
 from policies.diffusion.unet import TemporalUnet
-
-GRAVMAP_CHANNELS = (0, 1, 2, 6)
-"""Action channels the GravMap branch conditions: position delta xyz and the gripper."""
 
 
 class DiffusionModel(ActionChunkModel):
@@ -31,14 +30,15 @@ class DiffusionModel(ActionChunkModel):
         super().__init__(config, shapes)
         self.unet = TemporalUnet(
             self.action_dim,
-            self.encoder.obs_dim,  # = out_dim without GravMap
+            self.encoder.obs_dim,  # = out_dim without conditioners
             config.down_dims,
             config.kernel_size,
             config.n_groups,
             config.step_embed_dim,
         )
-        self.position_unet = None
-        if config.gravmap:
+        self.position_unet = None  # the conditioned branch (named for GravMap's position channels)
+        conditioners = conditioners_of(config)
+        if conditioners:
             dims = tuple(c // 2 if (c // 2) % config.n_groups == 0 else c for c in config.down_dims)
             self.position_unet = TemporalUnet(
                 self.action_dim, self.encoder.out_dim, dims, config.kernel_size, config.n_groups, config.step_embed_dim
@@ -46,9 +46,10 @@ class DiffusionModel(ActionChunkModel):
             last = self.position_unet.out[-1]
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
+            channels = {c for k in conditioners for c in (k.action_channels or range(self.action_dim))}
             mask = torch.zeros(self.action_dim)
-            mask[[c for c in GRAVMAP_CHANNELS if c < self.action_dim]] = 1.0
-            self.register_buffer("gravmap_mask", mask, persistent=False)
+            mask[[c for c in sorted(channels) if c < self.action_dim]] = 1.0
+            self.register_buffer("conditioned_mask", mask, persistent=False)
         self.train_scheduler = make_scheduler("ddpm", config)
 
     def denoise(self, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -57,7 +58,7 @@ class DiffusionModel(ActionChunkModel):
         if self.position_unet is None:
             return self.unet(xt, t, cond)
         out = self.unet(xt, t, cond[:, : self.encoder.obs_dim])
-        return out + self.position_unet(xt, t, cond) * self.gravmap_mask
+        return out + self.position_unet(xt, t, cond) * self.conditioned_mask
 
     def loss(self, batch):
         x0 = batch["action"]

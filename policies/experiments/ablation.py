@@ -156,7 +156,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
             say(f"{run_dir.name}: trained to {cfg.steps} steps already")
             continue
         say(f"training {run_dir.name} ({cfg.steps} steps)")
-        extra = {"gravmap": True} if name == "gravmap" else {}
+        extra = {"conditioners": ("gravmap",)} if name == "gravmap" else {}
         policy, training = preset("small", goal=cfg.goal, **extra)
         training = dataclasses.replace(training, steps=cfg.steps, checkpoint_every=cfg.steps, device="auto")
         train([data], run_dir, policy, training, resume=trained_to(run_dir) > 0, progress=progress, threads=cfg.threads)

@@ -6,7 +6,8 @@ from the scene, and cost guidance during sampling.
     keyposes = discover_keyposes(ep["obs/tcp_pose"], ep["action"], ep["obs/tcp_vel"], ep["obs/wrench"])
     gmap = build_gravmap(keyposes[0].position, keyposes[0].openness, centre=tcp[:3])
 
-Train with `fmb train --gravmap` (PolicyConfig.gravmap); evaluate with `fmb eval` (the runner
+Train with `fmb train --gravmap` (the "gravmap" conditioner: `conditioner`, registered in
+`policies.conditioners`); evaluate with `fmb eval` (the runner
 builds sub-goals from the task and object poses) and `--guidance SCALE`. Exports load lazily;
 keyposes, maps and subgoals need no torch.
 """

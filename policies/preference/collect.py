@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from fmb_core.errors import check_range
-from policies.common.features import GOAL_POSE, SUBGOAL
+from policies.common.features import GOAL_POSE
+from policies.gravmap.conditioner import SUBGOAL
 from policies.preference.data import PreferenceSet
 from sim.exceptions import EpisodeAborted, PerceptionError
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from fmb_core.errors import ParameterError
 from policies.common import checkpoint
-from policies.common.features import SUBGOAL, MinMaxNormalizer, condition_vector, episode_features, subgoal_features
+from policies.common.features import MinMaxNormalizer, condition_vector, episode_features
+from policies.conditioners import conditioners_of
 from policies.config import PolicyConfig
 
 
@@ -46,6 +47,7 @@ class Policy:
     def __init__(self, model, state_normalizer, action_normalizer, meta: dict, device: str = "cpu", seed: int = 0):
         self.model = model.to(device).eval()
         self.config: PolicyConfig = model.config
+        self.conditioners = conditioners_of(self.config)
         self.state_normalizer = state_normalizer
         self.action_normalizer = action_normalizer
         self.meta = meta
@@ -90,10 +92,8 @@ class Policy:
             if key in feats:
                 out[key] = feats[key][None]
         out["cond"] = condition_vector(self.config, skill or (self.skills[0] if self.skills else ""), family)[None]
-        if SUBGOAL in history[-1]:  # GravMap sub-goal relative to the current TCP (policies.gravmap)
-            out["subgoal"] = subgoal_features(history[-1][SUBGOAL], history[-1]["tcp_pose"])[None]
-        elif self.config.gravmap:
-            raise ParameterError(f"the policy is GravMap-conditioned but the observation has no {SUBGOAL!r}")
+        for conditioner in self.conditioners:  # e.g. GravMap's sub-goal relative to the current TCP
+            out[conditioner.batch_key] = conditioner.observation_inputs(history[-1])[None]
         return {k: torch.as_tensor(v, device=self.device) for k, v in out.items()}
 
     def predict(
@@ -116,10 +116,11 @@ class Policy:
             generator = torch.Generator(device=self.device).manual_seed(int(seed))
         guide = None
         if guidance > 0:
+            from policies.gravmap.conditioner import spec_of
             from policies.gravmap.guidance import SubgoalGuidance
 
             n = self.action_normalizer
-            guide = SubgoalGuidance(n.low, n.high, self.config.obs_horizon - 1, self.config.gravmap_spec())
+            guide = SubgoalGuidance(n.low, n.high, self.config.obs_horizon - 1, spec_of(self.config))
         with torch.no_grad() if guide is not None else torch.inference_mode():  # guidance needs autograd
             batch = self.batch(history, skill, family)
             chunks = self.model.sample(batch, num_samples, generator, guide, guidance, temperature)[0]

@@ -20,7 +20,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice, check_range
-from policies.common.features import GOAL_POSE, SUBGOAL
+from policies.common.features import GOAL_POSE
+from policies.conditioners import needs_subgoals
+from policies.gravmap.conditioner import SUBGOAL
 from policies.runtime.policy import Policy
 
 Selector = Callable[[list, np.ndarray], int]
@@ -132,8 +134,9 @@ class PolicyRunner:
 
     @property
     def needs_subgoals(self) -> bool:
-        """A GravMap policy, or sampling guided by sub-goals (`guidance` > 0)."""
-        return bool(self.policy.config.gravmap) or self.guidance > 0
+        """A policy with a sub-goal conditioner (GravMap), or sampling guided by sub-goals
+        (`guidance` > 0)."""
+        return needs_subgoals(self.policy.config) or self.guidance > 0
 
     def reset(self, env, goal: np.ndarray | None = None, subgoals: Sequence | None = None) -> None:
         """Start an episode (or skill) in `env` (sim.contracts.ControllerWorld; None: clear only).

@@ -29,7 +29,14 @@ def gravmap_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("gravmap_skill")
     collect(RunSpec("grasp", families=("rectangle",)), root / "demo", episodes=1, progress=False)
-    train([root / "demo"], root / "run", tiny(gravmap=True), tiny_training(steps=2), progress=False, log=lambda m: None)
+    train(
+        [root / "demo"],
+        root / "run",
+        tiny(conditioners=("gravmap",)),
+        tiny_training(steps=2),
+        progress=False,
+        log=lambda m: None,
+    )
     return root / "run"
 
 

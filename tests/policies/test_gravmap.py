@@ -126,13 +126,13 @@ def test_gravmap_is_minimal_at_the_subgoal_and_rises_with_distance():
 @pytest.fixture(scope="module")
 def gravmap_run(state_store, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "gravmap"
-    train([state_store.root], out, tiny(gravmap=True), tiny_training(), progress=False, log=lambda m: None)
+    train([state_store.root], out, tiny(conditioners=("gravmap",)), tiny_training(), progress=False, log=lambda m: None)
     return out
 
 
 def test_gravmap_model_trains_on_a_fixed_batch(state_store):
     torch.manual_seed(0)
-    config, _ = fit_config_to_data(tiny(gravmap=True), [state_store])
+    config, _ = fit_config_to_data(tiny(conditioners=("gravmap",)), [state_store])
     ds = SequenceDataset([state_store], config, progress=False)
     assert ds.shapes["subgoal"] == (4,)
     model = build_model(config, ds.shapes)
@@ -221,14 +221,14 @@ def test_configs_without_gravmap_load_and_build_the_plain_model(state_store):
     for key in [k for k in old if k.startswith("gravmap")]:
         del old[key]  # a config written before GravMap existed
     config = PolicyConfig.from_dict(old)
-    assert not config.gravmap
+    assert "gravmap" not in config.conditioners
     config, _ = fit_config_to_data(config, [state_store])
     ds = SequenceDataset([state_store], config, progress=False)
     assert "subgoal" not in ds.shapes
     names = build_model(config, ds.shapes).state_dict()
     assert not any("gravmap" in n or "position_unet" in n for n in names)
     with pytest.raises(ParameterError, match="gravmap rho"):
-        tiny(gravmap=True, gravmap_rho=0.0)
+        tiny(conditioners=("gravmap",), gravmap_rho=0.0)
 
 
 def test_novel_placement_puts_the_board_outside_the_training_box():
@@ -265,7 +265,7 @@ def test_gravmap_commands(cloud_store, state_store, gravmap_run, tmp_path, capsy
     run = tmp_path / "run"
     argv = ["train", "--data", str(state_store.root), "--out", str(run), "--steps", "2", "--gravmap", "--quiet"]
     assert main(argv) == 0
-    assert json.loads((run / "run.json").read_text())["policy"]["gravmap"] is True
+    assert json.loads((run / "run.json").read_text())["policy"]["conditioners"] == ["gravmap"]
     capsys.readouterr()
     argv = [
         "eval",
@@ -284,3 +284,29 @@ def test_gravmap_commands(cloud_store, state_store, gravmap_run, tmp_path, capsy
     assert result["placement"] == "novel" and result["runner"]["guidance"] == 2.0
     assert main([*argv[:-1], "--placement", "nowhere"]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_a_checkpoint_from_before_the_conditioner_registry_still_loads(state_store, tmp_path):
+    """Configs wrote GravMap as a flag (`"gravmap": true`) and its encoder's tensors as
+    `encoder.gravmap.*`; both read as the "gravmap" conditioner's today."""
+    from safetensors.torch import load_file, save_file
+
+    from policies.common import checkpoint
+
+    legacy = {k: v for k, v in tiny().to_dict().items() if k != "conditioners"} | {"gravmap": True}
+    config = PolicyConfig.from_dict(legacy)
+    assert config.conditioners == ("gravmap",)
+    assert PolicyConfig.from_dict(legacy | {"gravmap": False}).conditioners == ()
+    config, _ = fit_config_to_data(config, [state_store])
+    ds = SequenceDataset([state_store], config, progress=False)
+    model = build_model(config, ds.shapes)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    renamed = {k.replace("encoder.conditioners.gravmap.", "encoder.gravmap."): v for k, v in model.state_dict().items()}
+    assert any(k.startswith("encoder.gravmap.") for k in renamed)
+    save_file({k: v.contiguous() for k, v in renamed.items()}, str(folder / checkpoint.WEIGHTS))
+    fresh = build_model(config, ds.shapes)
+    checkpoint.load_weights(folder, fresh)
+    for name, tensor in model.state_dict().items():
+        assert (fresh.state_dict()[name] == tensor).all(), name
+    assert set(load_file(str(folder / checkpoint.WEIGHTS))) == set(renamed)
