@@ -18,14 +18,15 @@ from typing import Any
 
 from fmb_core.errors import ParameterError, check_choice, check_range
 from policies.conditioners import conditioners_of
+from sim import observation
 
 POLICY_TYPES = ("diffusion", "bc")
 SCHEDULERS = ("ddim", "dpm", "ddpm")
 PREDICTIONS = ("epsilon", "sample")
-STATE_KEYS = ("tcp_pose", "tcp_vel", "wrench", "q", "dq", "gripper", "state", "goal")
+STATE_KEYS = (*(e.key for e in observation.PROPRIOCEPTION), observation.STATE, "goal")
 """Observation keys the state encoder understands ("state" = a flat vector from foreign data;
 "goal" = the skill's target pose relative to the TCP, see `goal`)."""
-GOAL_STATE_KEYS = ("gripper",)
+GOAL_STATE_KEYS = (observation.GRIPPER,)
 """The state of a goal-conditioned policy unless chosen otherwise (`preset`): the gripper width,
 beside the goal's pose relative to the TCP. The TCP's own pose, velocity and wrench are left out:
 with them, a diffusion policy trained on 100 insertion demonstrations learned to move only 0.2-0.3
@@ -84,7 +85,7 @@ class PolicyConfig:
     obs_horizon: int = 2
     pred_horizon: int = 16
     action_horizon: int = 8
-    state_keys: tuple[str, ...] = ("tcp_pose", "tcp_vel", "wrench", "gripper")
+    state_keys: tuple[str, ...] = (observation.TCP_POSE, observation.TCP_VEL, observation.WRENCH, observation.GRIPPER)
     points: int = 256
     crop_low: tuple[float, float, float] = (-0.06, -0.06, -0.26)
     crop_high: tuple[float, float, float] = (0.06, 0.06, 0.0)

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from fmb_core.atomic import atomic_dir
 from fmb_core.errors import ParameterError, check_range
+from sim import observation
 from sim.store import EpisodeStore
 
 CODEBASE_VERSION = "v2.1"
@@ -40,25 +41,33 @@ SUPPORTED_VERSIONS = ("v2.0", "v2.1")
 CHUNKS_SIZE = 1000
 DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
 VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
-STATE_LAYOUT = (
-    ("obs/tcp_pose", ("tcp_x", "tcp_y", "tcp_z", "tcp_qx", "tcp_qy", "tcp_qz", "tcp_qw")),
-    ("obs/tcp_vel", ("tcp_vx", "tcp_vy", "tcp_vz", "tcp_wx", "tcp_wy", "tcp_wz")),
-    ("obs/wrench", ("force_x", "force_y", "force_z", "torque_x", "torque_y", "torque_z")),
-    ("obs/q", tuple(f"joint{i}_pos" for i in range(1, 8))),
-    ("obs/dq", tuple(f"joint{i}_vel" for i in range(1, 8))),
-    ("obs/gripper", ("gripper_width",)),
-)
-"""observation.state parts in order: [m, xyzw], [m/s, rad/s], [N, N m], [rad], [rad/s], [m]."""
+STATE_NAMES_OF = {
+    observation.TCP_POSE: ("tcp_x", "tcp_y", "tcp_z", "tcp_qx", "tcp_qy", "tcp_qz", "tcp_qw"),
+    observation.TCP_VEL: ("tcp_vx", "tcp_vy", "tcp_vz", "tcp_wx", "tcp_wy", "tcp_wz"),
+    observation.WRENCH: ("force_x", "force_y", "force_z", "torque_x", "torque_y", "torque_z"),
+    observation.Q: tuple(f"joint{i}_pos" for i in range(1, 8)),
+    observation.DQ: tuple(f"joint{i}_vel" for i in range(1, 8)),
+    observation.GRIPPER: ("gripper_width",),
+}
+"""LeRobot's names of each robot-state entry's components (`sim.observation.PROPRIOCEPTION`)."""
+STATE_LAYOUT = tuple((observation.store_key(e.key), STATE_NAMES_OF[e.key]) for e in observation.PROPRIOCEPTION)
+"""observation.state parts in the schema's order (`sim.observation.PROPRIOCEPTION`: [m, xyzw],
+[m/s, rad/s], [N, N m], [rad], [rad/s], [m]), as store keys with LeRobot's component names."""
 STATE_NAMES = [n for _, names in STATE_LAYOUT for n in names]
 _RENAME = {
-    "observation.state": "obs/state",
+    "observation.state": observation.store_key(observation.STATE),
     "action": "action",
     "next.reward": "reward",
     "next.done": "done",
     "next.success": "success",
 }
 _BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
-_STORE_ONLY = ("obs/rgb/", "obs/depth/", "obs/points", "obs/state")
+_STATE = observation.store_key(observation.STATE)
+_RGB = observation.store_key(observation.RGB_PREFIX)
+_STORE_ONLY = tuple(
+    observation.store_key(k)
+    for k in (observation.RGB_PREFIX, observation.DEPTH_PREFIX, observation.POINTS, observation.STATE)
+)
 
 
 def export_lerobot(
@@ -200,12 +209,12 @@ def import_lerobot(
             a = _column_to_numpy(table.column(name))
             if a.dtype.kind in "biuf":
                 data[_store_key(name)] = a
-        if state_names == STATE_NAMES and "obs/state" in data:
-            parts = np.split(data["obs/state"], np.cumsum([len(n) for _, n in STATE_LAYOUT])[:-1], axis=1)
+        if state_names == STATE_NAMES and _STATE in data:
+            parts = np.split(data[_STATE], np.cumsum([len(n) for _, n in STATE_LAYOUT])[:-1], axis=1)
             data.update({key: p for (key, _), p in zip(STATE_LAYOUT, parts)})
         for key, ft in features.items():
             if ft.get("dtype") in ("video", "image") and key.startswith("observation.images."):
-                cam_key = "obs/rgb/" + key.removeprefix("observation.images.")
+                cam_key = _RGB + key.removeprefix("observation.images.")
                 if ft["dtype"] == "image":
                     data[cam_key] = _decode_images(table.column(key))
                     continue
@@ -226,8 +235,8 @@ def _episode_columns(data: dict, meta: dict, store_meta: dict, fps: float):
     if all(k in data for k, _ in STATE_LAYOUT):
         state = np.concatenate([data[k].reshape(steps, -1) for k, _ in STATE_LAYOUT], axis=1)
         state_names = STATE_NAMES
-    elif "obs/state" in data:
-        state, state_names = data["obs/state"].reshape(steps, -1), store_meta.get("state_names")
+    elif _STATE in data:
+        state, state_names = data[_STATE].reshape(steps, -1), store_meta.get("state_names")
     else:
         missing = [k for k, _ in STATE_LAYOUT if k not in data]
         raise ParameterError(f"episode {meta.get('episode_index')} lacks {', '.join(missing)} (and obs/state)")
@@ -245,12 +254,16 @@ def _episode_columns(data: dict, meta: dict, store_meta: dict, fps: float):
     used = {k for k, _ in STATE_LAYOUT} | {"action", "reward", "done", "success"}
     for key, a in data.items():
         if key not in used and not key.startswith(_STORE_ONLY) and a.ndim <= 2:
-            name = "observation." + key[4:] if key.startswith("obs/") else key
+            name = (
+                "observation." + key.removeprefix(observation.STORE_PREFIX)
+                if key.startswith(observation.STORE_PREFIX)
+                else key
+            )
             cols[name.replace("/", ".")] = a
     feats = {k: _feature(v, names.get(k)) for k, v in cols.items()}
     videos = {}
     for key, frames in data.items():
-        if key.startswith("obs/rgb/"):
+        if key.startswith(_RGB):
             h, w = frames.shape[1:3]
             frames = videos["observation.images." + key[8:]] = np.pad(
                 frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge"
@@ -358,7 +371,7 @@ def _store_key(name: str) -> str:
     if name in _RENAME:
         return _RENAME[name]
     if name.startswith("observation."):
-        return "obs/" + name.removeprefix("observation.").replace(".", "/")
+        return observation.STORE_PREFIX + name.removeprefix("observation.").replace(".", "/")
     return name.replace(".", "/")
 
 

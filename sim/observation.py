@@ -1,7 +1,8 @@
 """The observation schema: every key an observation dict holds, with its shape, dtype, unit and
 frame. One definition for the simulator (`sim.env.FmbEnv`), the ROS mirror of a robot
-(`fmb_ros.world.WorldMirror`), the episode store ("obs/<key>", `sim.store`) and the LeRobot mapping
-(`sim.lerobot`); `check` says where an observation departs from it.
+(`fmb_ros.world.WorldMirror`), the episode store ("obs/<key>", `store_key`, `sim.store`), the
+LeRobot mapping (`sim.lerobot`) and the policies' windows and features (`policies.common`);
+`check` says where an observation departs from it.
 
     obs = proprioception(tcp_pose, tcp_twist, wrench, q, dq, gripper_width)   # the robot's own state
     obs[rgb_key("side_1")], obs[depth_key("side_1")] = rgb, depth                # per camera
@@ -23,6 +24,10 @@ GRIPPER = "gripper"
 POINTS = "points"
 RGB_PREFIX = "rgb/"
 DEPTH_PREFIX = "depth/"
+STATE = "state"
+"""A flat state vector of foreign data (a LeRobot import from another robot), in place of the parts."""
+STORE_PREFIX = "obs/"
+"""Episode stores (`sim.store`) keep observation entry `key` as "obs/<key>" (`store_key`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +66,11 @@ def depth_entry(camera: str) -> Entry:
     return Entry(
         depth_key(camera), (None, None), np.float32, "m", "image", f"depth along the optical axis, {camera}", 0
     )
+
+
+def store_key(key: str) -> str:
+    """The episode store's name of observation entry `key` ("tcp_pose" -> "obs/tcp_pose")."""
+    return STORE_PREFIX + key
 
 
 def rgb_key(camera: str) -> str:

@@ -33,6 +33,7 @@ from policies.common.features import (
 )
 from policies.conditioners import conditioners_of
 from policies.config import PolicyConfig
+from sim.observation import POINTS, STATE, STORE_PREFIX, TCP_POSE, store_key
 
 GRIPPER = 6
 """Index of the gripper command in an action."""
@@ -46,17 +47,17 @@ def fit_config_to_data(config: PolicyConfig, stores: list) -> tuple[PolicyConfig
     Returns the adjusted config and one note per change (for the log)."""
     keys = set.intersection(*(_episode_keys(s) for s in stores))
     notes = []
-    state_keys = tuple(k for k in config.state_keys if f"obs/{k}" in keys)
+    state_keys = tuple(k for k in config.state_keys if store_key(k) in keys)
     if config.goal:
         for store in stores:
             meta = store.load_meta(store.episode_indices()[0])
             if config.goal not in meta.get("targets", {}):
                 known = ", ".join(meta.get("targets", {})) or "none"
                 raise ParameterError(f"--goal {config.goal}: episodes in {store.root} have no such target ({known})")
-        if "obs/tcp_pose" not in keys:
+        if store_key(TCP_POSE) not in keys:
             raise ParameterError("a goal is given relative to the TCP, but the data has no 'obs/tcp_pose'")
         state_keys = tuple(k for k in state_keys if k != "goal") + ("goal",)
-    if not state_keys and "obs/state" in keys:
+    if not state_keys and store_key(STATE) in keys:
         state_keys = ("state",)
     if not state_keys:
         raise ParameterError(
@@ -66,15 +67,15 @@ def fit_config_to_data(config: PolicyConfig, stores: list) -> tuple[PolicyConfig
     if [k for k in state_keys if k != "goal"] != [k for k in config.state_keys if k != "goal"]:
         notes.append(f"state inputs: {', '.join(state_keys)} (what the data records)")
     points = config.points
-    if points and "obs/points" not in keys:
+    if points and store_key(POINTS) not in keys:
         points = 0
         notes.append("no point clouds in the data: the point encoder is off")
     for conditioner in conditioners_of(config):
         conditioner.check_data(keys)
-    if points and "obs/tcp_pose" not in keys:
+    if points and store_key(TCP_POSE) not in keys:
         raise ParameterError("point clouds are cut around the TCP, but the data has no 'obs/tcp_pose'")
     image_key = config.image_key
-    if image_key and f"obs/{image_key}" not in keys:
+    if image_key and store_key(image_key) not in keys:
         raise ParameterError(f"--image {image_key!r}: the data has no 'obs/{image_key}'")
     skills = tuple(sorted({s.meta["task"] for s in stores}))
     config = dataclasses.replace(config, state_keys=state_keys, points=points, skills=skills)
@@ -108,13 +109,13 @@ class SequenceDataset:
         Set by training (`TrainConfig.goal_noise_position`, `goal_noise_rotation`)."""
         self._goal_columns: slice | None = None  # the goal features' columns in "state"
         rng = np.random.default_rng(seed)
-        obs_keys = [f"obs/{k}" for k in config.state_keys if k != "goal"]
+        obs_keys = [store_key(k) for k in config.state_keys if k != "goal"]
         if config.goal:
-            obs_keys.append("obs/tcp_pose")
+            obs_keys.append(store_key(TCP_POSE))
         if config.points:
-            obs_keys += ["obs/points", "obs/tcp_pose"]
+            obs_keys += [store_key(POINTS), store_key(TCP_POSE)]
         if config.image_key:
-            obs_keys.append(f"obs/{config.image_key}")
+            obs_keys.append(store_key(config.image_key))
         conditioners = conditioners_of(config)
         for conditioner in conditioners:
             obs_keys += list(conditioner.data_keys)
@@ -134,7 +135,7 @@ class SequenceDataset:
                 missing = [k for k in keys if k not in data]
                 if missing:
                     raise ParameterError(f"{store.root} episode {index}: missing {', '.join(missing)}")
-                obs = {k[4:]: v for k, v in data.items() if k.startswith("obs/")}
+                obs = {k.removeprefix(STORE_PREFIX): v for k, v in data.items() if k.startswith(STORE_PREFIX)}
                 if config.goal:  # the skill's target, the same at every step of the episode
                     obs[GOAL_POSE] = np.asarray(meta["targets"][config.goal], np.float64)[None]
                 feats = episode_features(obs, load_config, rng)
@@ -142,7 +143,7 @@ class SequenceDataset:
                 if config.goal and "goal" in config.state_keys:  # raw poses, for goal noise (`goal_noise`)
                     steps = len(feats["action"])
                     feats["goal_pose"] = np.broadcast_to(obs[GOAL_POSE], (steps, 7)).astype(np.float64)
-                    feats["goal_tcp"] = np.asarray(obs["tcp_pose"], np.float64)
+                    feats["goal_tcp"] = np.asarray(obs[TCP_POSE], np.float64)
                     if self._goal_columns is None:
                         before = config.state_keys[: config.state_keys.index("goal")]
                         start = state_vector({k: v[:1] for k, v in obs.items()}, before).shape[-1] if before else 0

@@ -12,8 +12,9 @@ from scipy.spatial.transform import Rotation
 
 from fmb_core.errors import ParameterError
 from policies.config import PolicyConfig
+from sim.observation import DQ, GRIPPER, POINTS, TCP_POSE, TCP_VEL, WRENCH, Q
 
-STATE_WIDTHS = {"tcp_pose": 9, "tcp_vel": 6, "wrench": 6, "q": 7, "dq": 7, "gripper": 1, "goal": 9}
+STATE_WIDTHS = {TCP_POSE: 9, TCP_VEL: 6, WRENCH: 6, Q: 7, DQ: 7, GRIPPER: 1, "goal": 9}
 """Width of each state part after conversion (tcp_pose: position + 6-D rotation; goal: offset +
 6-D rotation relative to the TCP)."""
 GOAL_POSE = "goal_pose"
@@ -47,14 +48,14 @@ def state_vector(obs: dict[str, np.ndarray], keys: tuple[str, ...]) -> np.ndarra
     parts = []
     for key in keys:
         if key == "goal":
-            if GOAL_POSE not in obs or "tcp_pose" not in obs:
+            if GOAL_POSE not in obs or TCP_POSE not in obs:
                 raise ParameterError(f"the policy is goal-conditioned but the observation has no {GOAL_POSE!r}")
-            parts.append(goal_features(obs[GOAL_POSE], obs["tcp_pose"]))
+            parts.append(goal_features(obs[GOAL_POSE], obs[TCP_POSE]))
             continue
         if key not in obs:
             raise ParameterError(f"observation has no {key!r}; it has: {', '.join(sorted(obs))}")
         x = np.asarray(obs[key], dtype=np.float64)
-        if key == "tcp_pose":
+        if key == TCP_POSE:
             x = np.concatenate([x[..., :3], rot6d(x[..., 3:7])], axis=-1)
         parts.append(x)
     return np.concatenate(parts, axis=-1).astype(np.float32)
@@ -113,10 +114,10 @@ def episode_features(obs: dict[str, np.ndarray], config: PolicyConfig, rng: np.r
     """
     out = {"state": state_vector(obs, config.state_keys)}
     if config.points:
-        if "points" not in obs:
+        if POINTS not in obs:
             raise ParameterError("the policy needs point clouds ('points') but the observations have none")
-        tcp = np.asarray(obs["tcp_pose"])[..., :3]
-        out["points"] = np.stack([local_points(p, c, config, rng) for p, c in zip(obs["points"], tcp)])
+        tcp = np.asarray(obs[TCP_POSE])[..., :3]
+        out["points"] = np.stack([local_points(p, c, config, rng) for p, c in zip(obs[POINTS], tcp)])
     if config.image_key:
         if config.image_key not in obs:
             raise ParameterError(f"the policy needs {config.image_key!r} but the observations have none")

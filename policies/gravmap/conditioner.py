@@ -15,6 +15,7 @@ import numpy as np
 from fmb_core.errors import ParameterError
 from policies.common.conditioning import Conditioner
 from policies.gravmap.maps import GravMapSpec
+from sim.observation import GRIPPER, TCP_POSE, TCP_VEL, WRENCH, store_key
 
 SUBGOAL = "subgoal"
 """Observation (and batch) key of the current GravMap sub-goal (4,): TCP position [m] (base frame) +
@@ -38,7 +39,7 @@ class GravMapConditioner(Conditioner):
 
     name = "gravmap"
     batch_key = SUBGOAL
-    data_keys = ("obs/tcp_pose",)
+    data_keys = (store_key(TCP_POSE),)
     needs_subgoals = True
     action_channels = (0, 1, 2, 6)  # position delta xyz and the gripper, never the rotation
 
@@ -47,7 +48,7 @@ class GravMapConditioner(Conditioner):
         self.spec = spec_of(config)
 
     def check_data(self, keys: set[str]) -> None:
-        if "obs/tcp_pose" not in keys:
+        if store_key(TCP_POSE) not in keys:
             raise ParameterError("--gravmap: sub-goals are TCP keyposes, but the data has no 'obs/tcp_pose'")
 
     def episode_inputs(self, store, index: int, data: dict) -> np.ndarray:
@@ -57,20 +58,19 @@ class GravMapConditioner(Conditioner):
 
         with np.load(store.root / "episodes" / f"episode_{index:06d}.npz") as z:
             names = set(z.files)
-        wanted = [k for k in ("obs/tcp_vel", "obs/wrench", "obs/gripper") if k in names and k not in data]
+        cues = [store_key(k) for k in (TCP_VEL, WRENCH, GRIPPER)]
+        wanted = [k for k in cues if k in names and k not in data]
         extra = store.load(index, wanted).data if wanted else {}
         data = {**data, **extra}
-        tcp = np.asarray(data["obs/tcp_pose"], np.float64)
+        tcp = np.asarray(data[store_key(TCP_POSE)], np.float64)
         action = np.asarray(data["action"]) if np.shape(data["action"])[-1] == 7 else None
-        keyposes = discover_keyposes(
-            tcp, action, data.get("obs/tcp_vel"), data.get("obs/wrench"), data.get("obs/gripper")
-        )
+        keyposes = discover_keyposes(tcp, action, *(data.get(k) for k in cues))
         return subgoal_features(episode_subgoals(keyposes, len(tcp)), tcp)
 
     def observation_inputs(self, obs: dict) -> np.ndarray:
         if SUBGOAL not in obs:
             raise ParameterError(f"the policy is GravMap-conditioned but the observation has no {SUBGOAL!r}")
-        return subgoal_features(obs[SUBGOAL], obs["tcp_pose"])
+        return subgoal_features(obs[SUBGOAL], obs[TCP_POSE])
 
     def encoder(self, feature_dim: int):
         from policies.gravmap.encoder import GravMapEncoder
