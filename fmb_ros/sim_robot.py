@@ -35,6 +35,7 @@ from fmb_ros import convert, qos
 from fmb_ros.exceptions import ConversionError
 from fmb_ros.params import declare_all
 from fmb_ros.trajectory import JointTrajectoryPlan, plan_from_msg
+from sim.observation import TCP_POSE
 
 PARAMETERS: dict[str, tuple[object, str]] = {
     "task": ("grasp", "sim task (grasp, place_on_fixture, regrasp, rotate, insert, vertical_chain, ...)"),
@@ -195,7 +196,7 @@ class SimRobotNode(Node):
         turned into a TCP target by forward kinematics (the elbow's null-space posture may differ)."""
         if not msg.points:  # an empty trajectory stops, as in ros2_control
             self.trajectory = None
-            self.target = self.env.last_observation["tcp_pose"].astype(float)
+            self.target = self.env.last_observation[TCP_POSE].astype(float)
             return
         try:
             current = self.env.last_observation["q"].astype(float)
@@ -225,7 +226,7 @@ class SimRobotNode(Node):
         self.env.reset(seed=seed)
         start = self.env.episode
         self.object_keys = [o.key for o in start.objects]
-        self.target = self.env.last_observation["tcp_pose"].astype(float)
+        self.target = self.env.last_observation[TCP_POSE].astype(float)
         self.trajectory: JointTrajectoryPlan | None = None
         self.close_gripper = bool(start.warmup[-1][1]) if start.warmup else bool(start.gripper_closed)
         self.evaluation = {"success": False, "failed": False, "progress": 0.0, "steps": 0}
@@ -265,7 +266,7 @@ class SimRobotNode(Node):
         self.pub_joints.publish(convert.joint_state_msg(self.arm_joints, obs["q"], obs["dq"], seconds=t))
         width = float(obs["gripper"][0])
         self.pub_gripper.publish(convert.joint_state_msg(self.finger_joints, [width / 2, width / 2], seconds=t))
-        self.pub_tcp.publish(convert.pose_stamped_msg(obs["tcp_pose"], base, t))
+        self.pub_tcp.publish(convert.pose_stamped_msg(obs[TCP_POSE], base, t))
         self.pub_twist.publish(convert.twist_msg(obs["tcp_vel"], base, t))
         self.pub_wrench.publish(convert.wrench_msg(obs["wrench"], self.tcp_frame, t))
         specs = {c.name: c for c in self.env.config.camera_specs()}

@@ -48,7 +48,7 @@ class Entry:
 PROPRIOCEPTION = (
     Entry(TCP_POSE, (7,), np.float32, "m, quaternion xyzw", "robot base", "measured TCP pose"),
     Entry(TCP_VEL, (6,), np.float32, "m/s, rad/s", "robot base", "TCP twist: linear then angular"),
-    Entry(WRENCH, (6,), np.float32, "N, N m", "robot base", "external force then torque at the TCP"),
+    Entry(WRENCH, (6,), np.float32, "N, N m", "TCP", "external force then torque on the hand, about the TCP"),
     Entry(Q, (7,), np.float32, "rad", "joints", "arm joint positions"),
     Entry(DQ, (7,), np.float32, "rad/s", "joints", "arm joint velocities"),
     Entry(GRIPPER, (1,), np.float32, "m", "-", "finger opening", 0.0, 0.1),

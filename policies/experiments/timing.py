@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+from sim.observation import TCP_POSE
+
 
 def synthetic_observation(rng: np.random.Generator, cloud: int = 2048) -> dict:
     """An insertion observation of random values (TCP pose, wrench, gripper, a `cloud`-point fused
@@ -17,7 +19,7 @@ def synthetic_observation(rng: np.random.Generator, cloud: int = 2048) -> dict:
     tcp = np.array([0.5, 0.0, 0.25, 1.0, 0.0, 0.0, 0.0], np.float32)
     points = np.c_[tcp[:3] + rng.uniform(-0.15, 0.15, (cloud, 3)), rng.uniform(0, 1, (cloud, 3))]
     return {
-        "tcp_pose": tcp,
+        TCP_POSE: tcp,
         "tcp_vel": np.zeros(6, np.float32),
         "wrench": rng.normal(size=6).astype(np.float32),
         "gripper": np.array([0.02], np.float32),

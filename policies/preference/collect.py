@@ -28,6 +28,7 @@ from policies.common.features import GOAL_POSE
 from policies.gravmap.conditioner import SUBGOAL
 from policies.preference.data import PreferenceSet
 from sim.exceptions import EpisodeAborted, PerceptionError
+from sim.observation import TCP_POSE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +119,7 @@ def rollout_candidate(env, runner, snap, chunk: np.ndarray, steps: int, seed: in
     first = runner.policy.config.obs_horizon - 1
     fork = _fork(runner, chunk[first : first + runner.action_horizon], seed)
     path = np.full((steps + 1, 3), np.nan, np.float32)
-    path[0] = env.last_observation["tcp_pose"][:3]
+    path[0] = env.last_observation[TCP_POSE][:3]
     info = {"success": False, "failed": False, "progress": 0.0}
     unstable = ""
     for t in range(steps):
@@ -127,7 +128,7 @@ def rollout_candidate(env, runner, snap, chunk: np.ndarray, steps: int, seed: in
         except SimError as e:
             unstable = str(e)
             break
-        path[t + 1] = env.last_observation["tcp_pose"][:3]
+        path[t + 1] = env.last_observation[TCP_POSE][:3]
         if terminated or truncated:
             break
     outcome = {
@@ -220,7 +221,7 @@ def _collect_state(env, runner, pset: PreferenceSet, config: CollectConfig, hori
     if runner.goal_pose is not None:
         obs = {**obs, GOAL_POSE: runner.goal_pose}
     if getattr(runner, "subgoals", None) is not None:  # what the runner's next act would add
-        obs = {**obs, SUBGOAL: copy.deepcopy(runner.subgoals).update(obs["tcp_pose"]).vector()}
+        obs = {**obs, SUBGOAL: copy.deepcopy(runner.subgoals).update(obs[TCP_POSE]).vector()}
     history = [*list(runner.history)[1 - runner.history.maxlen :], obs] if runner.history.maxlen > 1 else [obs]
     draw = int(runner.rng.integers(2**31))
     candidates = runner.sample(history, draw, config.candidates, config.temperature)

@@ -25,6 +25,7 @@ import numpy as np
 
 from fmb_core.errors import ParameterError
 from policies.preference.data import PreferenceSet
+from sim.observation import TCP_POSE
 
 PICTURES = "pictures"
 
@@ -85,7 +86,7 @@ def render_state(pset: PreferenceSet, state: int, out: Path | None = None) -> Pa
     obs = data["history"][-1]
     cand = data["candidates"]
     first = int(pset.index.get("policy_config", {}).get("obs_horizon", 2)) - 1
-    tcp = np.asarray(obs["tcp_pose"], float)[:3]
+    tcp = np.asarray(obs[TCP_POSE], float)[:3]
     paths = tcp_paths(tcp, cand, first)
     image_key = next((k for k in sorted(obs) if k.startswith("rgb/")), None)
     fig, axes = plt.subplots(1, 3 if image_key else 2, figsize=(13 if image_key else 9, 4.4))

@@ -21,6 +21,7 @@ import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice
 from sim.limits import DEFAULT_ACTION_LIMITS, DEFAULT_WORKSPACE, ActionLimits, Workspace
+from sim.observation import TCP_POSE
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class CandidateSelector:
 
     def __call__(self, history: list[dict], candidates: np.ndarray) -> int:
         self.decisions += 1
-        safe = self.limits.within(history[-1]["tcp_pose"][:3], candidates, self.first)
+        safe = self.limits.within(history[-1][TCP_POSE][:3], candidates, self.first)
         if not safe.any():
             self.fallbacks += 1
             self.last_scores = np.full(len(candidates), np.nan)

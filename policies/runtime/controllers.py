@@ -11,6 +11,7 @@ import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice
 from policies.runtime.runner import RunnerConfig
+from sim.observation import TCP_POSE
 
 
 class Controller(NamedTuple):
@@ -141,7 +142,7 @@ class CandidateRecorder:
             self.scorer.reset(runner)
 
     def __call__(self, history, chunks) -> int:
-        tcp = np.asarray(history[-1]["tcp_pose"], float)
+        tcp = np.asarray(history[-1][TCP_POSE], float)
         chosen, scores = 0, None
         if self.scorer is not None:
             chosen = int(self.scorer(history, chunks))

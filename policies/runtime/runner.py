@@ -24,6 +24,7 @@ from policies.common.features import GOAL_POSE
 from policies.conditioners import needs_subgoals
 from policies.gravmap.conditioner import SUBGOAL
 from policies.runtime.policy import Policy
+from sim.observation import TCP_POSE
 
 Selector = Callable[[list, np.ndarray], int]
 """(observation history, candidates (N, Tp, A)) -> index of the candidate to execute."""
@@ -206,7 +207,7 @@ class PolicyRunner:
                 raise RuntimeError(f"the policy needs its goal ({self.goal_key!r}): reset(env, goal=...)")
             obs = {**obs, GOAL_POSE: self.goal_pose}
         if self.subgoals is not None:  # set by reset from the task, or by a caller with perceived poses
-            obs = {**obs, SUBGOAL: self.subgoals.update(obs["tcp_pose"]).vector()}
+            obs = {**obs, SUBGOAL: self.subgoals.update(obs[TCP_POSE]).vector()}
         self.history.append(obs)
         return obs
 

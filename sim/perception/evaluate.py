@@ -38,6 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fmb_core.errors import check_range
+from sim.observation import TCP_POSE
 from sim.perception.estimator import PerceptionConfig, PoseEstimator
 from sim.perception.hand_eye import HandEyeConfig
 from sim.perception.models import end_flips, matrix_to_pose, pose_error, pose_to_matrix, scene_models
@@ -120,7 +121,7 @@ def evaluate_perception(
             found["in_hand"] = (None, None, None, None)
             if env.episode.gripper_closed:  # the peg starts in the hand: its pose in the TCP frame
                 T_tcp_base = np.linalg.inv(pose_to_matrix(env.tcp_pose()))
-                held = estimators[peg_name].in_hand(cloud, obs["tcp_pose"].astype(float), float(obs["gripper"][0]))
+                held = estimators[peg_name].in_hand(cloud, obs[TCP_POSE].astype(float), float(obs["gripper"][0]))
                 true_held = matrix_to_pose(T_tcp_base @ pose_to_matrix(truth["peg"]))
                 found["in_hand"] = (held.pose, true_held, found["peg"][2], centroid)
             if estimate.poses.keys() == {m.key for m in estimators[peg_name].models}:
