@@ -88,6 +88,7 @@ setup(
             "fmb_skill_server = fmb_ros.skill_server:main",
             "fmb_task_executor = fmb_ros.task_executor:main",
             "fmb_perception = fmb_ros.perception_node:main",
+            "fmb_cloud_fusion = fmb_ros.cloud_fusion_node:main",
         ],
     },
 )

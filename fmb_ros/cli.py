@@ -3,7 +3,7 @@
     fmb ros up sim [--task insert] [--skills insert] [--params-file launch/params/sim.yaml] [--duration 30]
     fmb ros up sim --task vertical_chain --skills grasp,rotate,insert --task-file launch/tasks/vertical_chain.yaml
     fmb ros up sim --task vertical_chain --perception
-    fmb ros up robot [--params-file launch/params/robot.yaml] [--skills grasp] [--no-perception]
+    fmb ros up robot [--params-file launch/params/robot.yaml] [--skills grasp] [--no-perception] [--cloud-fusion]
 
 `up sim` starts what `launch/sim.launch.py` starts, with the same parameter files (default: the
 package's `launch/params/sim.yaml`, plus `perception.yaml` with `--perception`), in one process on a
@@ -41,6 +41,9 @@ def register(sub) -> None:
     )
     p.add_argument("--perception", action="store_true", help="sim: cameras, point cloud and fmb_perception")
     p.add_argument("--no-perception", action="store_true", help="robot: leave fmb_perception out")
+    p.add_argument(
+        "--cloud-fusion", action="store_true", help="robot: also fmb_cloud_fusion (cameras refined on the hand)"
+    )
     p.add_argument("--task-file", type=Path, default=None, help="also start the task executor with this YAML task")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many wall seconds (0 = Ctrl-C)")
     p.set_defaults(handler=_cmd_up)
@@ -90,6 +93,7 @@ def _cmd_up(args) -> int:
         ("--real-time-factor", args.real_time_factor, not robot),
         ("--perception", args.perception or None, not robot),
         ("--no-perception", args.no_perception or None, robot),
+        ("--cloud-fusion", args.cloud_fusion or None, robot),
     ):
         if value is not None and not allowed:
             raise ParameterError(f"{flag} does not apply to `fmb ros up {args.target}`")
@@ -172,6 +176,15 @@ def _robot_nodes(args, params_file):
 
         factories.append(lambda: PerceptionNode())
         names.append("fmb_perception")
+    if args.cloud_fusion:
+        if "fmb_cloud_fusion" not in sections:
+            from fmb_core.errors import ParameterError
+
+            raise ParameterError(f"--cloud-fusion: --params-file {params_file} has no fmb_cloud_fusion section")
+        from fmb_ros.cloud_fusion_node import CloudFusionNode
+
+        factories.append(lambda: CloudFusionNode())
+        names.append("fmb_cloud_fusion")
     if args.task_file is not None:
         factories.append(_executor_factory(args.task_file, perception=perception, sim_time=False))
         names.append("fmb_task_executor")
@@ -181,7 +194,8 @@ def _robot_nodes(args, params_file):
         raise ParameterError(
             f"--params-file {params_file}: names no <skill>_skill or fmb_perception node; use --skills"
         )
-    summary = f"skills {', '.join(skills) or 'none'}" + (", perception" if perception else "") + " (no simulator)"
+    summary = f"skills {', '.join(skills) or 'none'}" + (", perception" if perception else "")
+    summary += (", cloud fusion" if args.cloud_fusion else "") + " (no simulator)"
     return factories, names, summary
 
 

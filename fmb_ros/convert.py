@@ -240,14 +240,19 @@ def image_msg(array, frame_id: str, seconds: float) -> Image:
 
 
 def image_array(msg: Image) -> np.ndarray:
-    """The array of an rgb8 or 32FC1 Image (see `image_msg`)."""
+    """The array of an rgb8, 32FC1 or 16UC1 Image (see `image_msg`; 16UC1, a RealSense's depth in
+    millimetres, comes back as uint16)."""
     if msg.encoding == "rgb8":
         rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
         return rows[:, : 3 * msg.width].reshape(msg.height, msg.width, 3).copy()
     if msg.encoding == "32FC1":
         rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
         return rows[:, : 4 * msg.width].copy().view("<f4").reshape(msg.height, msg.width)
-    raise ConversionError(f"image encoding {msg.encoding!r} is not supported; known: rgb8, 32FC1")
+    if msg.encoding in ("16UC1", "mono16"):
+        rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
+        order = ">u2" if msg.is_bigendian else "<u2"
+        return rows[:, : 2 * msg.width].copy().view(order).reshape(msg.height, msg.width).astype(np.uint16)
+    raise ConversionError(f"image encoding {msg.encoding!r} is not supported; known: rgb8, 32FC1, 16UC1")
 
 
 def camera_info_msg(width: int, height: int, fovy_deg: float, frame_id: str, seconds: float) -> CameraInfo:

@@ -61,7 +61,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
         "trajectory_msgs/JointTrajectory in: arm waypoints [rad], tracked through forward kinematics",
     ),
     "gripper_command_topic": ("gripper/command", "std_msgs/Float64 in: finger opening [m]; < 0.04 closes"),
-    "camera_namespace": ("camera", "prefix of <ns>/<cam>/image_raw, depth and camera_info"),
+    "camera_namespace": ("camera", "prefix of <ns>/<cam>/image_raw, depth, camera_info and calibrated_pose"),
     "points_topic": ("points", "sensor_msgs/PointCloud2 out: fused cloud in base_frame [m], packed rgb"),
     "ground_truth_namespace": ("ground_truth", "prefix of privileged topics (object_poses, episode, evaluation)"),
     "reset_service": ("sim/reset", "std_srvs/Trigger: new episode from the seed parameter"),
@@ -124,6 +124,12 @@ class SimRobotNode(Node):
                 self.create_publisher(CameraInfo, f"{ns}/{cam}/camera_info", qos.SENSOR),
             )
             for cam in p["cameras"]
+        }
+        on_hand = {c.name for c in self.env.config.camera_specs() if c.on_hand}
+        self.pub_calibration = {
+            cam: self.create_publisher(PoseStamped, f"{ns}/{cam}/calibrated_pose", qos.LATCHED)
+            for cam in p["cameras"]
+            if cam not in on_hand
         }
         self.pub_points = (
             self.create_publisher(PointCloud2, p["points_topic"], qos.SENSOR) if p["point_cloud"] else None
@@ -232,6 +238,8 @@ class SimRobotNode(Node):
         self.evaluation = {"success": False, "failed": False, "progress": 0.0, "steps": 0}
         self.episode_json = ""
         self.seed = seed
+        for cam, pub in self.pub_calibration.items():  # this episode's calibration, as a lab's file holds it
+            pub.publish(convert.pose_stamped_msg(self.env.calibrated_camera_pose(cam), self.base_frame, self.sim_time))
         self.publish_state()
         self.get_logger().info(f"reset: task {self.params['task']} seed {seed}")
 

@@ -26,6 +26,9 @@ def generate_launch_description():
         [
             DeclareLaunchArgument("skill", default_value="grasp", description="skill to serve"),
             DeclareLaunchArgument("perception", default_value="true", description="start fmb_perception"),
+            DeclareLaunchArgument(
+                "cloud_fusion", default_value="false", description="start fmb_cloud_fusion (set its camera_poses)"
+            ),
             Node(
                 package="fmb_ros",
                 executable="fmb_skill_server",
@@ -40,6 +43,14 @@ def generate_launch_description():
                 parameters=[params],
                 output="screen",
                 condition=IfCondition(LaunchConfiguration("perception")),
+            ),
+            Node(
+                package="fmb_ros",
+                executable="fmb_cloud_fusion",
+                name="fmb_cloud_fusion",
+                parameters=[params],
+                output="screen",
+                condition=IfCondition(LaunchConfiguration("cloud_fusion")),
             ),
         ]
     )

@@ -317,12 +317,22 @@ class FmbEnv(gym.Env):
                 raise UnknownNameError(f"unknown camera {name!r}; known: {', '.join(specs)}")
             spec = specs[name] if image_size is None else specs[name].resized(image_size, image_size)
             rgb, depth = self.backend.render(spec)
-            camera_pose = self.backend.camera_pose(spec)
-            if self._sensor_rng is not None:  # what the camera measures, where it is believed to be
+            if self._sensor_rng is not None:  # what the camera measures
                 depth = self.config.sensor.corrupt(depth, spec, self._sensor_rng if rng is None else rng)
-                camera_pose = self.config.sensor.believed_pose(camera_pose, self._calibration[name])
-            views.append((spec, camera_pose, rgb, depth))
+            views.append((spec, self.calibrated_camera_pose(name), rgb, depth))
         return views
+
+    def calibrated_camera_pose(self, name: str) -> np.ndarray:
+        """(7,) pose [m, xyzw, OpenCV optical axes] the robot's calibration gives camera `name`
+        this episode: its true pose through the sensor model's calibration error (the true pose
+        with an exact sensor). What a lab's extrinsic calibration file holds; rendering-free."""
+        specs = {c.name: c for c in self.config.camera_specs()}
+        if name not in specs:
+            raise UnknownNameError(f"unknown camera {name!r}; known: {', '.join(specs)}")
+        camera_pose = self.backend.camera_pose(specs[name])
+        if self._sensor_rng is None:
+            return camera_pose
+        return self.config.sensor.believed_pose(camera_pose, self._calibration[name])
 
     # -- internals -------------------------------------------------------------------------------
     def _physics_step(self) -> None:

@@ -36,6 +36,7 @@ EXECUTABLE_MODULES = {
     "fmb_sim_robot": "fmb_ros.sim_robot",
     "fmb_skill_server": "fmb_ros.skill_server",
     "fmb_perception": "fmb_ros.perception_node",
+    "fmb_cloud_fusion": "fmb_ros.cloud_fusion_node",
     "fmb_task_executor": "fmb_ros.task_executor",
 }
 

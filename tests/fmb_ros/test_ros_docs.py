@@ -31,6 +31,7 @@ NODES = {
     "fmb_skill_server": "fmb_ros/skill_params.py",
     "fmb_task_executor": "fmb_ros/task_executor.py",
     "fmb_perception": "fmb_ros/perception_node.py",
+    "fmb_cloud_fusion": "fmb_ros/cloud_fusion_node.py",
 }
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
