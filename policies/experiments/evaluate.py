@@ -159,15 +159,16 @@ def goal_summary(spec: PolicyRunSpec, rows: list[dict]) -> dict:
     from sim.perceived_goals import summarize_episodes
 
     c = spec.perception
+    summary = summarize_episodes(rows)
     return {
         "source": "perceived",
         "cloud": f"{' + '.join(c.cameras)} cameras, {c.image_size} px, {c.points} points",
         "sensor": spec.sensor_name,
         "in_hand": c.in_hand,
-        "hand_eye": "on" if c.hand_eye.enabled else "off",
         "min_fitness": c.perception.min_fitness,
         "safety_filter": "sim.safety.SafetyFilter, default limits",
-        **summarize_episodes(rows),
+        **summary,
+        "hand_eye": {"enabled": c.hand_eye.enabled, **summary["hand_eye"]},
     }
 
 

@@ -112,6 +112,25 @@ def _median_error(errors: dict | None) -> str:
     return f"{t['median']:.2f} mm / {r['median']:.2f} deg (max {t['max']:.1f} mm / {r['max']:.1f} deg)"
 
 
+def hand_eye_state(goals: dict) -> str:
+    """ "on", "off" or "" (an evaluation from before the refinement existed) of a perceived
+    evaluation's `goals` summary."""
+    he = goals.get("hand_eye")
+    if not isinstance(he, dict):
+        return ""
+    if "enabled" in he:
+        return "on" if he["enabled"] else "off"
+    return "on" if he.get("views") else "off"  # written before the summary said so
+
+
+def _hand_eye_cell(goals: dict) -> str:
+    he, state = goals.get("hand_eye") or {}, hand_eye_state(goals)
+    if state != "on" or "error_before_mm" not in he:
+        return state
+    before, after = he["error_before_mm"]["median"], he["error_after_mm"]["median"]
+    return f"{he['applied']}/{he['views']} refined, {before:.2f} -> {after:.2f} mm"
+
+
 def perception_lines(results: dict[str, dict[str, dict]]) -> list[str]:
     """Markdown table of what perception and the safety filter did in each perceived evaluation
     (median and max errors against the simulator's poses; [] when none was perceived)."""
@@ -123,7 +142,7 @@ def perception_lines(results: dict[str, dict[str, dict]]) -> list[str]:
             if goals.get("source") != "perceived":
                 continue
             errors = goals.get("perception_errors", {})
-            cells = [_median_error(errors.get(k)) for k in keys]
+            cells = [_hand_eye_cell(goals)] + [_median_error(errors.get(k)) for k in keys]
             rejected = goals.get("episodes_with_rejected_commands", 0)
             rows.append(
                 f"| {policy} | {objects} | "
@@ -135,12 +154,15 @@ def perception_lines(results: dict[str, dict[str, dict]]) -> list[str]:
     return [
         "## Perception and safety filter (perceived goals)",
         "",
-        "Median error against the simulator's poses (max in brackets); in-hand: the peg estimated in the"
-        " hand, and the commanded grasp the goal used (`fmb eval --in-hand`); failures: episodes ended"
-        " because an object was not found; rejected: episodes in which the safety filter rejected a command.",
+        "Median error against the simulator's poses (max in brackets); cameras: the hand-eye refinement"
+        " (`fmb eval --hand-eye`: views refined, and the cameras' median error at the table centre before"
+        " and after it); in-hand: the peg estimated in the hand, and the commanded grasp the goal used"
+        " (`fmb eval --in-hand`); failures: episodes ended because an object was not found; rejected:"
+        " episodes in which the safety filter rejected a command.",
         "",
-        "| policy | objects | board | hole | peg | in hand (estimated) | in hand (commanded) | failures | rejected |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| policy | objects | cameras | board | hole | peg | in hand (estimated) | in hand (commanded) | failures"
+        " | rejected |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
     ]
@@ -258,7 +280,7 @@ def results_table(named: dict[str, dict]) -> list[str]:
         cells = [
             label,
             objects,
-            runner.get("goals", "truth"),
+            runner.get("goals", "truth") + (", hand-eye off" if hand_eye_state(goals) == "off" else ""),
             runner.get("sensor", "exact"),
             _pct(r["overall"]),
             f"{r['overall']['mean_steps']:.1f}",

@@ -139,6 +139,19 @@ def test_eval_perceived_goals_end_to_end(goal_run, tmp_path, capsys):
     assert "share a row label" in capsys.readouterr().err
     assert main(["results", str(out), str(tmp_path / "missing.json")]) == 2
     assert "missing.json: missing" in capsys.readouterr().err
+    # each side camera was refined on the hand, and that is in the row and the summary
+    assert [c["camera"] for c in row["hand_eye"]] == ["side_1", "side_2"]
+    for camera in row["hand_eye"]:
+        assert camera["applied"], camera["reason"]
+        assert camera["error_after_mm"] < camera["error_before_mm"]
+    assert summary["hand_eye"]["enabled"] and summary["hand_eye"]["applied"] == 2
+    off = tmp_path / "off.json"
+    assert main([*args, "--hand-eye", "off", "--json", str(off), "--quiet"]) == 0
+    assert json.loads(off.read_text())["episodes"][0]["hand_eye"] == []
+    capsys.readouterr()
+    assert main(["results", str(out), str(off), "--labels", "on,off"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "| perceived | default |" in table[2] and "| perceived, hand-eye off | default |" in table[3]
 
 
 def test_perception_failure_is_a_recorded_failed_episode(goal_run):
