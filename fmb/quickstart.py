@@ -63,7 +63,8 @@ GOAL_LABELS = {"perceived": "", "truth": ", truth (upper bound)"}
 
 GOAL_SOURCE_WORDS = {
     "perceived": "rows without a suffix: as a robot, the goal from CAD registration on the side cameras' cloud"
-    " (D415-like sensor model, sim.sensor) and the grasp command, every action through the safety filter",
+    " (D415-like sensor model, sim.sensor; each camera's calibration refined on the robot's hand,"
+    " sim.perception.hand_eye) and the grasp command, every action through the safety filter",
     "truth": "rows marked truth: the simulator's own targets, exact depth, no filter (an upper bound)",
 }
 
