@@ -15,9 +15,10 @@ view at every skill start. For each camera fixed in the world:
    grown by `margin`, are taken (`HandModel`: the wrist's last link, the hand and both fingers,
    sampled on the Panda description's meshes at the measured opening, in the TCP frame);
 2. point-to-plane ICP (`sim.perception.icp`) registers them on the hand model placed at the
-   measured TCP pose; the registration's transform C maps believed base-frame points to where
-   the hand says they are, and the camera's refined pose is C composed with its believed one;
-   With `table`, the camera's points on the table join them, registered on its plane.
+   measured TCP pose, together with (`table`) the camera's points on the table, registered on
+   its plane, which pins the camera's tilt and height where the hand is small in the image; the
+   registration's transform C maps believed base-frame points to where the hand and the table
+   say they are, and the camera's refined pose is C composed with its believed one;
 3. the correction is kept only where it is trustworthy: enough points (`min_points`), a good fit
    (`min_fitness`), and a correction no larger than a calibration's plausible residual
    (`max_rotation`, `max_shift` at the workspace centre `check_point`). A hand mostly hidden or
@@ -25,8 +26,8 @@ view at every skill start. For each camera fixed in the world:
    the reason is reported.
 
 Cameras on the hand (the wrist camera) are left alone: the hand is not a target for them. The
-peg held in the fingers lies inside the box; its points find no model surface within the last
-ICP distance and carry no weight.
+peg held in the fingers lies inside the box; most of its points find no model surface within the
+last ICP distance, and the few beside the fingers weigh little (the ICP's robust weights).
 """
 
 from __future__ import annotations
