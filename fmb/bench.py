@@ -234,6 +234,10 @@ def _cmd_perception(args) -> int:
                 f"(median / p90), missed {result[key]['missed']} of {result['scenes']}",
                 file=sys.stderr,
             )
+        refined, views = result["hand_eye_views_refined"]
+        if views:
+            he = result["seconds_per_hand_eye"]
+            print(f"hand-eye: {refined} of {views} views refined, {he['median']} s per scene (median)", file=sys.stderr)
     return 0
 
 

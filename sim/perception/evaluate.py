@@ -27,7 +27,9 @@ measured TCP pose and opening) and compared with the simulator's, as for the peg
 
 Tracking: after each scene estimate the simulation runs one control period (10 Hz) with the arm
 held, a new cloud is rendered and `PoseEstimator.track` refines the estimate on it;
-`seconds_per_update` is its wall time and `tracked_*` its errors.
+`seconds_per_update` is its wall time and `tracked_*` its errors. With `hand_eye`, the
+refinement of the scene's two views is timed on its own (`seconds_per_hand_eye`: a robot pays it
+before each scene estimate) and `hand_eye_views_refined` counts the views it corrected.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from tqdm import tqdm
 from fmb_core.errors import check_range
 from sim.observation import TCP_POSE
 from sim.perception.estimator import PerceptionConfig, PoseEstimator
-from sim.perception.hand_eye import HandEyeConfig
+from sim.perception.hand_eye import HandEyeConfig, refine_views, table_centre
 from sim.perception.models import end_flips, matrix_to_pose, pose_error, pose_to_matrix, scene_models
 from sim.sensor import SensorModel, make_sensor
 
@@ -93,7 +95,9 @@ def evaluate_perception(
     errors = {k: ([], []) for k in keys}
     flips = 0
     missed = {k: 0 for k in errors}
-    seconds, updates, rows = [], [], []
+    seconds, updates, rows, refine_seconds = [], [], [], []
+    refined = 0
+    centre = table_centre(env.config.workspace)
     estimators: dict[str, PoseEstimator] = {}
     try:
         for s in tqdm(range(seed, seed + scenes), desc="perception scenes", disable=not progress):
@@ -107,6 +111,15 @@ def evaluate_perception(
                 cloud = cloud + rng.normal(0.0, noise, cloud.shape)
             estimate = estimators[peg_name].estimate(cloud)
             seconds.append(estimate.seconds)
+            if hand_eye:  # what the cloud's refinement cost, timed on this scene's views again
+                import time
+
+                views = env.camera_views(("side_1", "side_2"), image_size, np.random.default_rng(s))
+                state = env.backend.robot_state()
+                t0 = time.perf_counter()
+                _, fits = refine_views(views, state.tcp_pose, state.gripper_width, env.config.hand_eye, centre)
+                refine_seconds.append(time.perf_counter() - t0)
+                refined += sum(f.applied for f in fits)
             spec = peg_spec(peg_name)
             hole_frame = estimators[peg_name].models[0].frames[episode["hole"]]
             true_hole = matrix_to_pose(pose_to_matrix(truth["board"]) @ pose_to_matrix(hole_frame))
@@ -177,5 +190,7 @@ def evaluate_perception(
         "end_flip_share": round(flips / max(1, len(errors["peg"][0])), 3),
         "seconds_per_estimate": _summary(seconds, 1.0),
         "seconds_per_update": _summary(updates, 1.0),
+        "hand_eye_views_refined": [refined, 2 * scenes if hand_eye else 0],
+        "seconds_per_hand_eye": _summary(refine_seconds, 1.0),
         "per_scene": rows,
     }

@@ -101,6 +101,11 @@ def test_fmb_bench_perception_reports_errors_per_object(capsys):
     assert result["sensor"]["depth_noise"] > 0  # the D415-like model is on by default
     assert result["seconds_per_update"]["n"] == 1 and 0.0 <= result["end_flip_share"] <= 1.0
     assert result["in_hand"]["translation_mm"]["n"] == 0  # no held peg in a vertical chain's start
+    assert result["hand_eye"] == "on" and result["hand_eye_views_refined"][1] == 2
+    assert result["seconds_per_hand_eye"]["n"] == 1
+    assert main(["bench", "perception", "--scenes", "1", "--seed", "4", "--hand-eye", "off", "--json"]) == 0
+    off = json.loads(capsys.readouterr().out)
+    assert off["hand_eye"] == "off" and off["hand_eye_views_refined"] == [0, 0]
     assert main(["bench", "perception", "--scenes", "0", "--json"]) == 2
     assert "scenes=0 is out of range" in capsys.readouterr().err
 
