@@ -97,7 +97,7 @@ def evaluate_perception(
     missed = {k: 0 for k in errors}
     seconds, updates, rows, refine_seconds = [], [], [], []
     refined = 0
-    centre = table_centre(env.config.workspace)
+    table = table_centre(env.config.workspace)
     estimators: dict[str, PoseEstimator] = {}
     try:
         for s in tqdm(range(seed, seed + scenes), desc="perception scenes", disable=not progress):
@@ -117,7 +117,7 @@ def evaluate_perception(
                 views = env.camera_views(("side_1", "side_2"), image_size, np.random.default_rng(s))
                 state = env.backend.robot_state()
                 t0 = time.perf_counter()
-                _, fits = refine_views(views, state.tcp_pose, state.gripper_width, env.config.hand_eye, centre)
+                _, fits = refine_views(views, state.tcp_pose, state.gripper_width, env.config.hand_eye, table)
                 refine_seconds.append(time.perf_counter() - t0)
                 refined += sum(f.applied for f in fits)
             spec = peg_spec(peg_name)
