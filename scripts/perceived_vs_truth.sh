@@ -81,21 +81,6 @@ stage "grasp quickstart"
 $FMB quickstart --out "$OUT/grasp" --task grasp --goal grasp --eval-episodes "$EPISODES" --quiet
 evaluate "$OUT/grasp/diffusion" procedural procedural test train grasp
 
-# The insertion diffusion policy trained with goal noise near the measured perception error.
-stage "goal noise"
-train "$OUT/insert/diffusion_goal_noise" --goal-noise 1.0,0.5 --seed 0
-evaluate "$OUT/insert/diffusion_goal_noise" goal_noise
-
-# Where the gap comes from (24 episodes, seen side): ground-truth goals with the sensor model on the
-# policy's own cloud, and perceived goals from exact depth.
-stage "diagnosis"
-for case in "truth default" "perceived exact"; do
-  set -- $case
-  json="$OUT/insert/diag_goals_$1_sensor_$2.json"
-  [ -s "$json" ] || { $FMB eval --policy "$OUT/insert/diffusion" --episodes 24 --split family_holdout --side train \
-    --action-horizon 2 --goals "$1" --sensor "$2" --json "$json.part" --quiet > /dev/null && mv "$json.part" "$json"; }
-done
-
 # size_holdout: the same recipe on its train side (sizes S and M), evaluated on both sides (L held out).
 stage "size_holdout"
 SIZE="$OUT/insert_size_holdout"
@@ -110,4 +95,19 @@ stage "seeds"
 for seed in $SEEDS; do
   train "$OUT/insert/diffusion_seed$seed" --seed "$seed"
   evaluate "$OUT/insert/diffusion_seed$seed" "seed$seed"
+done
+
+# The insertion diffusion policy trained with goal noise near the measured perception error.
+stage "goal noise"
+train "$OUT/insert/diffusion_goal_noise" --goal-noise 1.0,0.5 --seed 0
+evaluate "$OUT/insert/diffusion_goal_noise" goal_noise
+
+# Where the gap comes from (24 episodes, seen side): ground-truth goals with the sensor model on the
+# policy's own cloud, and perceived goals from exact depth.
+stage "diagnosis"
+for case in "truth default" "perceived exact"; do
+  set -- $case
+  json="$OUT/insert/diag_goals_$1_sensor_$2.json"
+  [ -s "$json" ] || { $FMB eval --policy "$OUT/insert/diffusion" --episodes 24 --split family_holdout --side train \
+    --action-horizon 2 --goals "$1" --sensor "$2" --json "$json.part" --quiet > /dev/null && mv "$json.part" "$json"; }
 done
