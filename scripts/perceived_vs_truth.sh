@@ -3,8 +3,8 @@
 # insertion and grasp, in this order: the insertion quickstart's policies, the same without the
 # hand-eye refinement, the diffusion policy on novel board placements and on the procedural split's
 # sampled pegs, `fmb bench perception` (default sensor model, without its calibration error,
-# without the refinement), the grasp quickstart, the insertion diffusion policy trained with goal noise
-# (fmb train --goal-noise), the diagnosis runs, size_holdout, two more diffusion training seeds.
+# without the refinement), the grasp quickstart, size_holdout, two more diffusion training seeds,
+# the insertion diffusion policy trained with goal noise (fmb train --goal-noise), the diagnosis runs.
 # Every stage reuses what an earlier run of this script left in OUT (default runs/perceived), so it
 # can be stopped and rerun.
 # Usage: scripts/perceived_vs_truth.sh [OUT] [EPISODES] [SEEDS]   (about 2.5 h on 2 idle cores)
