@@ -197,9 +197,10 @@ def _found(estimate: SceneEstimate, key: str, min_fitness: float) -> str:
     return ""
 
 
-HAND_DOWN = 0.5
-"""A grasp whose TCP axis points down at least this much (cosine with the base's -z) is one the
-planner could have made (its grasps come from above); `planned_grasp` keeps the estimate's then."""
+HAND_DOWN = float(np.cos(np.radians(15.0)))
+"""A grasp whose TCP axis is within 15 deg of pointing straight down (cosine with the base's -z)
+is one the planner could have made (its grasps come from above, TCP axis vertical); perception's
+rotation error is a degree or less. `planned_grasp` keeps the first such candidate."""
 
 
 def _peg_spec(info: dict, key: str):
@@ -211,7 +212,16 @@ def _peg_spec(info: dict, key: str):
     return spec
 
 
-def planned_grasp(peg_pose, grasp_in_peg, length: float) -> np.ndarray:
+def visual_turns(spec) -> tuple[tuple[float, ...], tuple[float, float]]:
+    """(turns [rad] about the section's centroid under which peg `spec` looks the same, that
+    centroid (2,) [m] in the peg frame): what registration cannot tell apart about its axis."""
+    from sim.tasks.geometry import symmetry_angles
+
+    c = spec.section().centroid
+    return symmetry_angles(spec, 0.0005), (float(c.x), float(c.y))
+
+
+def planned_grasp(peg_pose, grasp_in_peg, length: float, turns=(0.0,), centroid=(0.0, 0.0)) -> np.ndarray:
     """(7,) TCP pose of the task's planned grasp (`grasp_in_peg`, TCP in the peg frame) of a peg
     perceived at `peg_pose`, resolving what perception cannot tell apart:
 
@@ -219,9 +229,15 @@ def planned_grasp(peg_pose, grasp_in_peg, length: float) -> np.ndarray:
       the hand facing forward (`sim.tasks.geometry.comfortable_grasp`, the task's own rule);
     - a prism's ends (`sim.perception.end_flips`, a peg of `length` [m]): a lying peg registered end
       for end about a horizontal axis puts the grasp under the table, hand up. Its end flip is the
-      true pose, so where the estimate's grasp does not point down (HAND_DOWN), the flip whose grasp
-      points down most is taken. Swapped about the vertical axis, both point down and the
-      estimate's stands: the grasp lands mirrored along the peg, still on it.
+      true pose. Swapped about the vertical axis, both point down and the estimate's stands: the
+      grasp lands mirrored along the peg, still on it;
+    - a prism's turns about its axis (`turns` [rad] about the section's `centroid` (2,) [m], peg
+      frame: a star looks the same every 72 deg): a lying star registered one turn off would be
+      grasped 72 deg from the vertical.
+
+    The planner grasps from above, so the first of these whose grasp points down (HAND_DOWN) is
+    taken, the most-down within each: the estimate's own; its end flips; its turns, with and
+    without an end flip (the most-down of all when none does).
     """
     from scipy.spatial.transform import Rotation
 
@@ -229,10 +245,26 @@ def planned_grasp(peg_pose, grasp_in_peg, length: float) -> np.ndarray:
     from sim.tasks.geometry import comfortable_grasp
 
     T = pose_to_matrix(peg_pose)
-    candidates = [np.asarray(peg_pose, float)] + [matrix_to_pose(T @ F) for F in end_flips(length)]
-    grasps = [comfortable_grasp(compose(c, grasp_in_peg), pose([0.0, 0.0, 0.0])) for c in candidates]
-    down = [-Rotation.from_quat(g[3:]).apply([0.0, 0.0, 1.0])[2] for g in grasps]
-    return grasps[0] if down[0] >= HAND_DOWN else grasps[int(np.argmax(down))]
+    C = np.eye(4)
+    C[:2, 3] = centroid
+    turned = []
+    for turn in turns:
+        R = np.eye(4)
+        R[:3, :3] = Rotation.from_euler("z", turn).as_matrix()
+        turned.append(C @ R @ np.linalg.inv(C))
+
+    def best(frames) -> tuple[float, np.ndarray]:
+        grasps = [comfortable_grasp(compose(matrix_to_pose(F), grasp_in_peg), pose([0.0, 0.0, 0.0])) for F in frames]
+        down = [-Rotation.from_quat(g[3:]).apply([0.0, 0.0, 1.0])[2] for g in grasps]
+        k = int(np.argmax(down))
+        return down[k], grasps[k]
+
+    flips = end_flips(length)
+    for frames in ([T], [T @ F for F in flips], [T @ F @ S for F in [np.eye(4), *flips] for S in turned]):
+        down, grasp = best(frames)
+        if down >= HAND_DOWN:
+            return grasp
+    return grasp
 
 
 def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tuple[np.ndarray, str]:
@@ -259,7 +291,9 @@ def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tupl
         grasp_in_peg = info.get("targets", {}).get("grasp_in_peg")
         if grasp_in_peg is None:
             raise ParameterError("goal 'grasp': the task has no grasp plan (targets.grasp_in_peg)")
-        return planned_grasp(target, np.asarray(grasp_in_peg, float), _peg_spec(info, key).length_m), ""
+        spec = _peg_spec(info, key)
+        turns, centroid = visual_turns(spec)
+        return planned_grasp(target, np.asarray(grasp_in_peg, float), spec.length_m, turns, centroid), ""
     source = ""
     if peg_in_tcp is None:
         peg_in_tcp, source = in_hand_pose(info)

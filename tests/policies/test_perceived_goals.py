@@ -289,6 +289,32 @@ def test_grasp_goal_keeps_the_hand_forward_when_the_peg_is_seen_end_for_end():
     env.close()
 
 
+def test_grasp_goal_takes_the_turn_of_a_symmetric_prism_that_grasps_from_above():
+    """A lying star registered one turn (72 deg) off about its axis, which its cloud cannot show:
+    the goal is the task's grasp, not one 72 deg from the vertical."""
+    from scipy.spatial.transform import Rotation
+
+    from sim.perceived_goals import policy_goal
+    from sim.spatial import compose, inverse, pose
+
+    env = make_env("grasp", objects=ObjectPool.fmb(families=("star",)))
+    for seed in range(20):
+        _, info = env.reset(seed=seed)
+        if not info["episode"]["standing"]:
+            break
+    facts, targets = info["episode"], info["episode"]["targets"]
+    peg = np.asarray(targets["peg_start"])
+    spec = {s.part_name: s for s in ObjectPool.fmb().pegs}[facts["peg"]]
+    centroid = pose([*spec.section().centroid.coords[0], 0.0])
+    about_axis = pose([0, 0, 0], Rotation.from_euler("z", 0.4 * np.pi).as_quat())  # a star's 72 deg
+    turn = compose(centroid, compose(about_axis, inverse(centroid)))
+    one_turn_off = compose(peg, turn)
+    goal, _ = policy_goal("grasp", one_turn_off, facts, env.tcp_pose())
+    t, r = pose_error(goal, targets["grasp"])
+    assert t < 1e-6 and r < 1e-6, (t, np.degrees(r))
+    env.close()
+
+
 @pytest.mark.slow
 def test_the_procedural_splits_sampled_pegs_are_perceived_and_evaluated(goal_run, tmp_path):
     """`--split procedural`'s test side holds sampled members (not FMB's sizes) on one-hole boards:
