@@ -43,7 +43,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice, check_range
-from sim.perception import PerceptionConfig, PoseEstimator, SceneEstimate, pose_error, scene_models
+from sim.perception import PerceptionConfig, PoseEstimator, SceneEstimate, pose_error, pose_to_matrix, scene_models
 from sim.perception.hand_eye import CameraRefinement, HandEyeConfig, refine_views, table_centre
 from sim.spatial import compose, inverse, pose
 
@@ -156,8 +156,8 @@ def calibration_errors(env, cameras) -> list[dict]:
     p = np.r_[table_centre(env.config.workspace), 1.0]
     out = []
     for fit in cameras:
-        T_true_inv = np.linalg.inv(_matrix(env.backend.camera_pose(specs[fit.camera])))
-        before, after = ((_matrix(q) @ T_true_inv @ p)[:3] - p[:3] for q in (fit.believed, fit.pose))
+        T_true_inv = np.linalg.inv(pose_to_matrix(env.backend.camera_pose(specs[fit.camera])))
+        before, after = ((pose_to_matrix(q) @ T_true_inv @ p)[:3] - p[:3] for q in (fit.believed, fit.pose))
         out.append(
             {
                 **fit.row(),
@@ -166,12 +166,6 @@ def calibration_errors(env, cameras) -> list[dict]:
             }
         )
     return out
-
-
-def _matrix(pose7) -> np.ndarray:
-    from sim.perception import pose_to_matrix
-
-    return pose_to_matrix(np.asarray(pose7, float))
 
 
 def in_hand_pose(info: dict) -> tuple[np.ndarray | None, str]:

@@ -50,7 +50,8 @@ class Conditioner(ABC):
 
         missing = [k for k in self.data_keys if k not in keys]
         if missing:
-            raise ParameterError(f"--{self.name}: the data has no {', '.join(repr(k) for k in missing)}")
+            needs = ", ".join(repr(k) for k in missing)
+            raise ParameterError(f"--{self.name}: its inputs are made from {needs}, which the data does not have")
 
     @abstractmethod
     def episode_inputs(self, store, index: int, data: dict) -> np.ndarray:

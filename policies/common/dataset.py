@@ -116,7 +116,7 @@ class SequenceDataset:
             obs_keys += [store_key(POINTS), store_key(TCP_POSE)]
         if config.image_key:
             obs_keys.append(store_key(config.image_key))
-        conditioners = conditioners_of(config)
+        self.conditioners = conditioners = conditioners_of(config)  # built once: windows use them per batch
         for conditioner in conditioners:
             obs_keys += list(conditioner.data_keys)
         keys = sorted(set(obs_keys)) + ["action"]
@@ -178,7 +178,7 @@ class SequenceDataset:
             out["points"] = (self.config.points, self._flat["points"].shape[-1])
         if "image" in self._flat:
             out["image"] = tuple(self._flat["image"].shape[1:])
-        for conditioner in conditioners_of(self.config):
+        for conditioner in self.conditioners:
             out[conditioner.batch_key] = (self._flat[conditioner.batch_key].shape[1],)
         return out
 
@@ -213,7 +213,7 @@ class SequenceDataset:
                 batch["points"] = self._flat["points"][obs_idx[..., None], pick]
         if "image" in self._flat:
             batch["image"] = self._flat["image"][obs_idx]
-        for conditioner in conditioners_of(c):  # each input at the window's current step
+        for conditioner in self.conditioners:  # each input at the window's current step
             batch[conditioner.batch_key] = self._flat[conditioner.batch_key][start[:, 0] + t]
         return batch
 

@@ -47,10 +47,6 @@ class GravMapConditioner(Conditioner):
         super().__init__(config)
         self.spec = spec_of(config)
 
-    def check_data(self, keys: set[str]) -> None:
-        if store_key(TCP_POSE) not in keys:
-            raise ParameterError("--gravmap: sub-goals are TCP keyposes, but the data has no 'obs/tcp_pose'")
-
     def episode_inputs(self, store, index: int, data: dict) -> np.ndarray:
         """(T, 4): the next keypose relative to each step's TCP, and its openness; keyposes from
         the TCP path, and velocity, wrench and opening where the data has them."""
