@@ -51,8 +51,17 @@ def register(sub) -> None:
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a trained policy in simulation (success per shape, videos)")
-    p.add_argument("--policy", type=Path, required=True, help="run folder or checkpoint folder")
-    p.add_argument("--task", default="", help="task (default: the policy's skill)")
+    p.add_argument(
+        "--policy",
+        action="append",
+        required=True,
+        metavar="[SKILL=]RUN",
+        help="run folder or checkpoint folder; for a chain task, once per stage as SKILL=RUN "
+        "(RUN 'expert': the scripted expert runs that stage), a plain RUN for the stages not named",
+    )
+    p.add_argument(
+        "--task", default="", help="task (default: the policy's skill); vertical_chain, horizontal_chain: a chain"
+    )
     p.add_argument("--episodes", type=int, default=50, help="episodes (default 50)")
     p.add_argument("--split", default="all", help="object split (cad.splits): all, family_holdout, ... (default all)")
     p.add_argument("--side", default="", help="train or test side of the split (default: test, or train for 'all')")
@@ -180,9 +189,11 @@ def _cmd_eval(args) -> int:
         select=args.select,
         reward=args.reward,
     )
+    policy, stages = parse_policies(args.policy)
     spec = PolicyRunSpec(
-        str(args.policy),
+        policy,
         task=args.task,
+        stages=stages,
         backend=args.backend,
         split=args.split,
         side=side,
@@ -220,10 +231,33 @@ def _cmd_eval(args) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text)
     print(text)
-    o = result["overall"]
-    low, high = o["ci95"]
-    print(f"overall {o['successes']}/{o['episodes']} = {o['success_rate']:.1%} (95% CI {low:.1%}-{high:.1%})")
+    from sim.collect import summary_line
+
+    print(summary_line(result))
     return 0
+
+
+def parse_policies(values: list[str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """(plain run folder or "", ((skill, run), ...)) from the --policy values; ParameterError for a
+    second plain run, a skill named twice or an empty part."""
+    from fmb_core.errors import ParameterError
+
+    plain, stages = "", {}
+    for value in values:
+        skill, sep, run = value.partition("=")
+        if not sep:
+            if plain:
+                raise ParameterError(
+                    f"--policy {value}: a second run without SKILL= (already {plain}); name the stages"
+                )
+            plain = value
+            continue
+        if not skill or not run:
+            raise ParameterError(f"--policy {value!r}: expected SKILL=RUN, e.g. insert=runs/insert_dp")
+        if skill in stages:
+            raise ParameterError(f"--policy {value}: stage {skill!r} is given twice")
+        stages[skill] = run
+    return plain, tuple(stages.items())
 
 
 def _cmd_results(args) -> int:

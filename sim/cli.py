@@ -1,4 +1,4 @@
-"""`fmb sim ...`: collect demonstrations, evaluate experts, render episodes to video."""
+"""`fmb sim ...`: collect demonstrations, cut chains into skills, evaluate experts, render episodes to video."""
 
 from __future__ import annotations
 
@@ -37,6 +37,15 @@ def register(sub) -> None:
     p = sim_sub.add_parser("stats", help="what an episode store holds: episodes, lengths, contact steps")
     p.add_argument("data", type=Path, help="episode store folder")
     p.set_defaults(handler=_cmd_stats)
+
+    p = sim_sub.add_parser(
+        "stages",
+        help="cut chain demonstrations into one store per skill (each stage from where the previous left the peg)",
+    )
+    p.add_argument("data", type=Path, help="episode store of a chain task (fmb sim collect --task vertical_chain ...)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the skills' stores: OUT/<skill>/ (resumable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_stages)
 
     p = sim_sub.add_parser("play", help="render one expert episode to an mp4 (side camera and wrist camera)")
     _common(p)
@@ -163,11 +172,9 @@ def _cmd_expert_eval(args) -> int:
     )
     print(json.dumps(result, indent=1))
     if not args.json:
-        o = result["overall"]
-        print(
-            f"overall {o['successes']}/{o['episodes']} = {o['success_rate']:.1%} "
-            f"(95% CI {o['ci95'][0]:.1%}-{o['ci95'][1]:.1%})"
-        )
+        from sim.collect import summary_line
+
+        print(summary_line(result))
     return 0
 
 
@@ -175,6 +182,13 @@ def _cmd_stats(args) -> int:
     from sim.collect import store_stats
 
     print(json.dumps(store_stats(args.data), indent=1))
+    return 0
+
+
+def _cmd_stages(args) -> int:
+    from sim.stages import split_stages
+
+    print(json.dumps(split_stages(args.data, args.out, progress=not args.quiet), indent=1))
     return 0
 
 

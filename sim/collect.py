@@ -225,6 +225,7 @@ def expert_eval(
     metrics: dict[str, list[float]] = defaultdict(list)
     unstable = aborted = 0
     rows = []
+    stage_names: list[str] = []  # a chain's, from its episodes' facts
     worker_threads = set()
     budget = rollout_budget(workers, threads)
     for episode_seed, result in tqdm(
@@ -235,6 +236,7 @@ def expert_eval(
         disable=not progress,
     ):
         facts = result.info["episode"]
+        stage_names = stage_names or list(facts.get("stage_names", []))
         outcomes.append(int(result.success))
         steps.append(result.steps)
         if result.info.get("worker_threads"):
@@ -255,6 +257,7 @@ def expert_eval(
                 "steps": int(result.steps),
                 "metrics": {k: float(v) for k, v in result.info["metrics"].items()},
                 **({"aborted": result.info["aborted"]} if "aborted" in result.info else {}),
+                **_stage_row(facts, result.success),
                 **result.info.get("report", {}),
             }
         )
@@ -271,6 +274,7 @@ def expert_eval(
     return {
         "task": spec.task,
         "backend": spec.backend,
+        **stage_summary(rows, stage_names, summary),
         "overall": summary(outcomes)
         | {"mean_steps": sum(steps) / len(steps), "unstable_episodes": unstable, "aborted_episodes": aborted},
         "final_metrics_mean": {k: sum(v) / len(v) for k, v in sorted(metrics.items())},
@@ -279,6 +283,42 @@ def expert_eval(
         "episodes": sorted(rows, key=lambda r: r["seed"]),
         "threads": budget.to_dict() | {"worker_torch_threads": sorted(worker_threads)},
     }
+
+
+def summary_line(result: dict) -> str:
+    """One line of an `expert_eval` result: overall success with its interval and, for a chain,
+    each stage's success among the episodes that reached it and the failed episodes it stopped."""
+    o = result["overall"]
+    low, high = o["ci95"]
+    line = f"overall {o['successes']}/{o['episodes']} = {o['success_rate']:.1%} (95% CI {low:.1%}-{high:.1%})"
+    for name, s in result.get("per_stage", {}).items():
+        if s["episodes"]:
+            line += f"; {name} {s['successes']}/{s['episodes']} (failed there: {result['failed_at'][name]})"
+    return line
+
+
+def _stage_row(facts: dict, success: bool) -> dict:
+    """A chain episode's row entries: "stage_reached" (the stage it ended in) and "stages_done"
+    (stages whose own check held); {} for a single-skill task."""
+    names = facts.get("stage_names")
+    if not names:
+        return {}
+    last = int(facts["stage"])
+    return {"stage_reached": names[last], "stages_done": last + int(bool(success))}
+
+
+def stage_summary(rows: list[dict], stages: list[str], summary) -> dict:
+    """For a chain's episode rows (`_stage_row`) and its stage names in order: "per_stage", each
+    stage's success among the episodes that started it (`summary` of those: episodes = how many
+    reached it); "failed_at": how many failed episodes stopped in each stage. {} without stages."""
+    if not stages:
+        return {}
+    per_stage, failed_at = {}, {}
+    for k, name in enumerate(stages):
+        started = [r for r in rows if r["stages_done"] >= k]
+        per_stage[name] = summary([int(r["stages_done"] > k) for r in started]) if started else {"episodes": 0}
+        failed_at[name] = sum(1 for r in rows if not r["success"] and r["stages_done"] == k)
+    return {"per_stage": per_stage, "failed_at": failed_at}
 
 
 def _facts(info: dict) -> dict:

@@ -45,7 +45,8 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
         env: an FmbEnv.
         controller: a sim.contracts.Controller (reset(env), act(env)).
         seed: episode seed (the same seed gives the same episode).
-        record: keep observations ("obs/<key>"), actions, rewards and progress, each (T, ...).
+        record: keep observations ("obs/<key>"), actions, rewards and progress, each (T, ...), and
+            in a chain "stage", the index of the stage each step belongs to.
         render_camera: CameraSpec to render a frame of after every step (for videos), or None.
     """
     obs, info = env.reset(seed=seed)
@@ -61,6 +62,7 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
         frames.append(env.backend.render(render_camera)[0])
     terminated = truncated = False
     while not (terminated or truncated):
+        stage = env.episode.info.get("stage")  # a chain's running stage, that of this step's observation
         try:
             action = np.asarray(controller.act(env), dtype=np.float32)
         except EpisodeAborted as e:
@@ -79,6 +81,8 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
                 rows.setdefault(f"obs/{key}", []).append(value)
             label = getattr(controller, "label", None)  # DART: the expert's action, not the noisy one
             rows.setdefault("action", []).append(action if label is None else np.asarray(label, np.float32))
+            if stage is not None:
+                rows.setdefault("stage", []).append(np.int16(stage))
         obs, info = next_obs, next_info
         if record:
             rows.setdefault("reward", []).append(np.float32(reward))

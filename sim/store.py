@@ -21,6 +21,7 @@ Episode keys used across `sim/` (others are allowed), T steps:
     "obs/rgb/<camera>" (T, H, W, 3) uint8; "obs/depth/<camera>" (T, H, W) float32 [m].
     "obs/points" (T, N, 6) float32: xyz [m] + rgb in [0, 1].
     "action" (T, 7) float32; "reward" (T,) float32; "progress" (T,) float32 in [0, 1].
+    "stage" (T,) int16: in a chain's episodes, the index of the stage each step belongs to.
 """
 
 from __future__ import annotations

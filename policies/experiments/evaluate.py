@@ -44,6 +44,10 @@ class PolicyRunSpec:
             the policy's own images and clouds and for perception's; "" = "default" (D415-like)
             with perceived goals, "exact" with truth (`sensor_name`).
         max_steps: steps after which an episode ends unsuccessful (0 = the task's limit).
+        stages: for a chain task (`sim.tasks.chain`): (skill, run folder or "expert") per stage,
+            the policy (or scripted expert) that runs that stage; a stage left out runs `policy`
+            (a policy trained on several skills). Each stage is reset with its own goal when it
+            begins, the simulator's target fixed at that moment (`sim.tasks.skill_goals`).
     """
 
     policy: str
@@ -59,6 +63,7 @@ class PolicyRunSpec:
     perception: PerceivedGoalConfig = PerceivedGoalConfig()
     max_steps: int = 0
     sensor: str = ""
+    stages: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         from sim.sensor import SENSORS
@@ -67,6 +72,48 @@ class PolicyRunSpec:
         check_range("max_steps", self.max_steps, 0, 1_000_000)
         if self.sensor:
             check_choice("sensor", self.sensor, tuple(SENSORS))
+        if not self.policy and not self.stages:
+            raise ParameterError("a policy is needed (a run folder, or one per stage of a chain)")
+        if self.stages and not self.chain:
+            raise ParameterError(
+                f"--policy SKILL=RUN names the stages of a chain task; {self.task or 'the task'!r} is not one "
+                "(--task vertical_chain or horizontal_chain)"
+            )
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """The stage names of the task when it is a chain, else ()."""
+        from sim.tasks import TASKS
+
+        return tuple(getattr(TASKS.get(self.task), "stages", ()))
+
+    def stage_sources(self) -> dict[str, str]:
+        """Stage skill -> run folder or "expert", for a chain task; ParameterError naming the
+        stage when one has nothing to run it or a given stage is not in the chain."""
+        given = dict(self.stages)
+        extra = [s for s in given if s not in self.chain]
+        if extra:
+            raise ParameterError(
+                f"--policy {extra[0]}=...: {extra[0]!r} is not a stage of {self.task} ({' -> '.join(self.chain)})"
+            )
+        out = {}
+        for skill in self.chain:
+            source = given.get(skill) or self.policy
+            if not source:
+                raise ParameterError(
+                    f"stage {skill!r} of {self.task} has no policy: give --policy {skill}=RUN (or {skill}=expert)"
+                )
+            out[skill] = source
+        return out
+
+    def policy_record(self):
+        """What results name as the policy: its resolved checkpoint, or per stage for a chain."""
+        if not self.chain:
+            return str(checkpoint.resolve(self.policy))
+        return {
+            skill: source if source == EXPERT else str(checkpoint.resolve(source))
+            for skill, source in self.stage_sources().items()
+        }
 
     @property
     def sensor_name(self) -> str:
@@ -74,18 +121,31 @@ class PolicyRunSpec:
         return self.sensor or DEFAULT_SENSORS[self.goals]
 
     def build(self):
+        if self.chain:
+            return self._build_chain()
         from policies.runtime.policy import Policy
-        from sim.env import make_env
-        from sim.objects import ObjectPool
-        from sim.sensor import SENSORS
 
         policy = Policy.load(self.policy, self.device)
         task = self.task or (policy.skills[0] if policy.skills else "")
         if policy.skills and task not in policy.skills:
             raise ParameterError(f"--task {task!r}: the policy was trained for {', '.join(policy.skills)}")
-        obs = policy.meta.get("observation", {})
+        env = self._env(task, policy.meta.get("observation", {}))
+        runner = make_runner(policy, self.runner, skill=task)
+        if self.goals == "perceived":
+            from policies.runtime.perceived import RobotLoopRunner
+
+            return env, RobotLoopRunner(runner, self.perception)
+        return env, runner
+
+    def _env(self, task: str, obs: dict):
+        """The environment of `task` with the observation `obs` (a checkpoint's "observation":
+        cameras, image size, point cloud) and this spec's objects, placement and sensor."""
+        from sim.env import make_env
+        from sim.objects import ObjectPool
+        from sim.sensor import SENSORS
+
         pool = ObjectPool.of_split(self.split, self.side, families=self.families)
-        env = make_env(
+        return make_env(
             task,
             self.backend,
             objects=pool,
@@ -96,12 +156,65 @@ class PolicyRunSpec:
             max_steps=self.max_steps,
             sensor=SENSORS[self.sensor_name],
         )
-        runner = make_runner(policy, self.runner, skill=task)
-        if self.goals == "perceived":
-            from policies.runtime.perceived import RobotLoopRunner
 
-            return env, RobotLoopRunner(runner, self.perception)
-        return env, runner
+    def _build_chain(self):
+        """(env, `sim.experts.chain.ChainController`) for a chain task: each stage's policy (or
+        expert), checked against its stage, in one environment that records what all of them read."""
+        from policies.runtime.policy import Policy
+        from sim.experts import make_expert
+        from sim.experts.chain import ChainController
+
+        if self.goals == "perceived":
+            raise ParameterError(
+                f"--goals perceived: a chain ({self.task}) runs with --goals truth for now; perceived goals at "
+                "each stage's start (the fixture, the peg in the fixture, the held peg) are not built yet"
+            )
+        loaded: dict[str, Policy] = {}
+        controllers = {}
+        for skill, source in self.stage_sources().items():
+            if source == EXPERT:
+                controllers[skill] = make_expert(skill)
+                continue
+            if source not in loaded:
+                loaded[source] = Policy.load(source, self.device)
+            policy = loaded[source]
+            if policy.skills and skill not in policy.skills:
+                raise ParameterError(
+                    f"stage {skill!r} of {self.task}: the policy at {source} was trained for "
+                    f"{', '.join(policy.skills)}, not {skill}"
+                )
+            controllers[skill] = make_runner(policy, self.runner, skill=skill)
+        env = self._env(self.task, chain_observation({s: p.meta.get("observation", {}) for s, p in loaded.items()}))
+        return env, ChainController(controllers, self.chain)
+
+
+EXPERT = "expert"
+"""A chain stage's source that runs the skill's scripted expert instead of a policy
+(`PolicyRunSpec.stages`): isolates the learned stages, e.g. a learned insert after expert grasps."""
+
+
+def chain_observation(observations: dict[str, dict]) -> dict:
+    """One environment observation for the policies of a chain (source -> checkpoint
+    "observation"): the union of their cameras, their common image size and point-cloud size;
+    ParameterError naming the two sources that disagree."""
+    cameras: list[str] = []
+    merged: dict = {}
+    for source, obs in observations.items():
+        cameras += [c for c in obs.get("cameras", ()) if c not in cameras]
+        for key in ("image_size", "point_cloud"):
+            if key in obs and key in merged and list(merged[key][1]) != list(np.atleast_1d(obs[key])):
+                raise ParameterError(
+                    f"the chain's policies observe different {key}: {merged[key][0]} {merged[key][1]}, "
+                    f"{source} {list(np.atleast_1d(obs[key]))} (train them on the same recording settings)"
+                )
+            if key in obs:
+                merged[key] = (source, list(np.atleast_1d(obs[key])))
+    out = {"cameras": cameras}
+    if "image_size" in merged:
+        out["image_size"] = merged["image_size"][1]
+    if "point_cloud" in merged:
+        out["point_cloud"] = merged["point_cloud"][1][0]
+    return out
 
 
 def evaluate(
@@ -124,12 +237,17 @@ def evaluate(
     check_range("episodes", episodes, 1, 1_000_000)
     check_range("videos", videos, 0, 100)
     if not spec.task:
+        if not spec.policy:
+            raise ParameterError(
+                "--task is needed with one policy per stage (a chain: vertical_chain, horizontal_chain)"
+            )
         skills = checkpoint.load_meta(checkpoint.resolve(spec.policy))["policy"].get("skills", [])
         if len(skills) != 1:
             raise ParameterError(f"--task is needed: the policy knows the skills {skills}")
         spec = dataclasses.replace(spec, task=skills[0])
+    record = spec.policy_record()  # a missing stage or checkpoint is named before any episode runs
     result = expert_eval(spec, episodes, seed, workers, progress=progress, label="policy", threads=threads)
-    result["policy"] = str(checkpoint.resolve(spec.policy))
+    result["policy"] = record
     result["split"] = {"name": spec.split, "side": spec.side}
     result["placement"] = spec.placement
     result["max_steps"] = step_limit(spec.task, spec.max_steps)

@@ -8,8 +8,10 @@ The scene holds the peg, its board and (horizontal) the fixture. The peg starts 
 (0.50 +- 0.10, 0.05 +- 0.07) m; the board's centre is drawn in (0.52 +- 0.08, -0.26 +- 0.04) m
 with +-10 deg yaw so that it never overlaps that area, redrawn while its target hole is out of
 easy reach. Each stage is judged by its own task's check (see their modules) against targets
-fixed when the episode starts; when a stage succeeds the next begins. Success: the last stage's
-check. Progress: (completed stages + progress of the current one) / stages.
+fixed when the episode starts, or, for what depends on how the previous stage left the peg (the
+held peg's `tcp_goal`, the regrasp's grasp), when the stage starts (`sim.tasks.skill_goals`);
+when a stage succeeds the next begins. Success: the last stage's check. Progress: (completed
+stages + progress of the current one) / stages. `info["stage"]` is the running stage's index.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sim.tasks.insert import insert_info, place_board
 from sim.tasks.place import place_info
 from sim.tasks.regrasp import regrasp_info
 from sim.tasks.rotate import rotate_info
+from sim.tasks.skill_goals import commanded_in_hand, stage_targets
 
 PEG_AREA_CENTRE = np.array([0.50, 0.05])
 PEG_AREA_HALF = np.array([0.10, 0.07])
@@ -88,8 +91,22 @@ class ChainTask(Task):
         metrics = {"stage": float(i), **ev.metrics}
         if ev.success and i < n - 1:
             start.info["stage"] = i + 1  # the next stage starts from this state
+            begin_stage(start.info, i + 1, world)
             return Evaluation(False, (i + 1) / n, False, metrics)
         return Evaluation(ev.success, (i + ev.progress) / n, ev.failed, metrics)
+
+
+def begin_stage(info: dict, index: int, world: WorldView) -> None:
+    """Add to stage `index`'s facts in the chain's `info` what it needs from the state it starts
+    in (`sim.tasks.skill_goals.stage_targets`), with the in-hand pose the last grasp commanded."""
+    commanded = None
+    for earlier in info["stages"][:index]:
+        made = commanded_in_hand(earlier)
+        commanded = made if made is not None else commanded
+    stage = info["stages"][index]
+    added = stage_targets(info["stage_names"][index], stage, world, commanded)
+    stage["targets"].update(added.pop("targets"))
+    stage.update(added)
 
 
 def stage_view(start: EpisodeStart, index: int) -> EpisodeStart:

@@ -21,6 +21,7 @@ from sim.spatial import compose, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.fixture_layout import draw_fixture_pose, fixture_top, standing_in_pocket
 from sim.tasks.grasp import standing_grasp_in_peg, start_above_table
+from sim.tasks.skill_goals import grasp_target
 
 SUCCESS_CLEARANCE = 0.010
 
@@ -58,6 +59,8 @@ class RegraspTask(Task):
         peg_pose = standing_in_pocket(fixture_pose, spec.length_m, yaw, lift=0.001)
         tcp = start_above_table(rng, centre=(0.45, 0.15), heights=(0.25, 0.32))
         info = regrasp_info(spec, fixture_pose)
+        info["targets"]["grasp"] = grasp_target(peg_pose, info["targets"]["grasp_in_peg"]).tolist()
+        info["targets"]["peg_start"] = peg_pose.tolist()
         return EpisodeStart(
             [SceneObject("fixture", fixture, fixed=True), SceneObject("peg", peg)],
             {"fixture": fixture_pose, "peg": peg_pose},

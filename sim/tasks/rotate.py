@@ -19,18 +19,21 @@ import numpy as np
 from sim.objects import board_for, peg_part
 from sim.randomization import PLACEMENTS
 from sim.scene import SceneObject
-from sim.spatial import about, axis_angle_between, flip_z, pose, quat_from_yaw, z_axis
+from sim.spatial import about, axis_angle_between, compose, flip_z, inverse, pose, quat_from_yaw, z_axis
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles, yaw_error
 from sim.tasks.grasp import standing_grasp_x
 from sim.tasks.insert import place_board
+from sim.tasks.skill_goals import held_tcp_goal
 
 SUCCESS_YAW = np.radians(3.0)
 SUCCESS_TILT = np.radians(5.0)
 
 
 def rotate_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_offset: float, clearance: float) -> dict:
-    """The rotate task's episode facts and targets for the hole at `hole` (7,)."""
+    """The rotate task's episode facts and targets for the hole at `hole` (7,) ("symmetries" and
+    "centroid" as `sim.tasks.insert.insert_info` records them)."""
+    centroid = spec.section().centroid
     return {
         **peg_facts(spec),
         "board": board_name,
@@ -38,6 +41,7 @@ def rotate_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_of
         "grasp_offset": float(grasp_offset),
         "length_m": spec.length_m,
         "symmetries": list(symmetry_angles(spec, clearance)),
+        "centroid": [centroid.x, centroid.y, 0.0],
         "targets": {"hole": np.asarray(hole).tolist(), "peg_goal": inserted_peg_pose(hole, spec, 0.025).tolist()},
     }
 
@@ -64,6 +68,10 @@ class RotateTask(Task):
         tcp = comfortable_grasp(peg_pose, held)
         section = spec.section()
         info = rotate_info(spec, board.name, hole_key, hole, grasp, self.pool.clearance)
+        # The skill's command in the hand's terms (sim.tasks.skill_goals), and the in-hand pose
+        # the start's grasp was commanded with (as the insert task records it).
+        info["targets"]["tcp_goal"] = held_tcp_goal(info, tcp, peg_pose, turn_in_place=True).tolist()
+        info["peg_in_tcp"] = compose(inverse(tcp), peg_pose).tolist()
         return EpisodeStart(
             [SceneObject("board", board, fixed=True), SceneObject("peg", peg)],
             {"board": board_pose, "peg": peg_pose},

@@ -1,0 +1,164 @@
+"""Chains with learned skills: chained demonstrations cut into skills, a policy per stage trained
+on them, the chain evaluated end to end in MuJoCo with per-stage results; bad chains refused."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fmb.cli import main
+from fmb_core.errors import ParameterError
+from policies.experiments.evaluate import PolicyRunSpec, evaluate
+from policies.train import train
+from sim.collect import RunSpec, collect
+from sim.stages import split_stages
+from sim.store import EpisodeStore
+from sim.tasks.skill_goals import SKILL_GOALS
+from tests.policies.conftest import tiny, tiny_training
+
+pytestmark = pytest.mark.train
+
+STAGES = ("grasp", "rotate", "insert")
+
+
+@pytest.fixture(scope="module")
+def stage_runs(tmp_path_factory):
+    """Two vertical-chain expert demonstrations (rectangle pegs), cut into skills, and a tiny
+    policy per skill trained on its stage episodes with the skill's goal."""
+    root = tmp_path_factory.mktemp("chain")
+    collect(RunSpec("vertical_chain", families=("rectangle",)), root / "chain", episodes=2, progress=False)
+    split_stages(root / "chain", root / "stages", progress=False)
+    runs = {}
+    for skill in STAGES:
+        runs[skill] = root / f"run_{skill}"
+        train(
+            [root / "stages" / skill],
+            runs[skill],
+            tiny(goal=SKILL_GOALS[skill], state_keys=("tcp_pose", "gripper", "goal")),
+            tiny_training(steps=4),
+            progress=False,
+            log=lambda m: None,
+        )
+    return root, runs
+
+
+def test_chained_stage_episodes_start_where_the_previous_stage_left(stage_runs):
+    """Each stage episode carries its own goal, fixed at the stage's start; the held peg's start
+    (measured in the hand) is recorded and differs from the grasp command, while the single-skill
+    insert task starts with the peg exactly as commanded."""
+    root, _ = stage_runs
+    chain = EpisodeStore.open(root / "chain")
+    meta = chain.load_meta(0)
+    for skill in STAGES:
+        store = EpisodeStore.open(root / "stages" / skill)
+        assert store.meta["task"] == skill and len(store) == 2
+        m = store.load_meta(0)
+        assert m["chain"] == {
+            "task": "vertical_chain",
+            "stage": STAGES.index(skill),
+            "stages": list(STAGES),
+            "episode_index": 0,
+        }
+        assert m["success"] is True and np.shape(m["targets"][SKILL_GOALS[skill]]) == (7,)
+        data = store.load(0).data
+        assert (data["stage"] == STAGES.index(skill)).all() and len(data["action"]) == m["steps"]
+        assert 0.0 <= data["progress"].min() and data["progress"].max() <= 1.0
+    # the stages partition the chain episode's steps
+    steps = sum(EpisodeStore.open(root / "stages" / s).load_meta(0)["steps"] for s in STAGES)
+    assert steps == meta["num_steps"]
+    insert = EpisodeStore.open(root / "stages" / "insert").load_meta(0)
+    start = insert["stage_start"]
+    assert start["offset_mm"] > 0.1  # the fingers moved the peg while closing: not the command
+    commanded = np.asarray(insert["peg_in_tcp"])
+    assert not np.allclose(commanded, start["peg_in_tcp"], atol=1e-4)
+    # rerunning the split adds nothing
+    again = split_stages(root / "chain", root / "stages", progress=False)
+    assert all(v["new"] == 0 and v["episodes"] == 2 for v in again.values())
+
+
+def test_chain_of_learned_skills_runs_and_reports_stages(stage_runs, tmp_path):
+    """A learned grasp, an expert rotate and a learned insert run the vertical chain end to end;
+    the result has per-stage rates among the episodes that reached each stage and where the
+    failed ones stopped, consistent with the rows."""
+    _, runs = stage_runs
+    spec = PolicyRunSpec(
+        "",
+        task="vertical_chain",
+        families=("rectangle",),
+        device="cpu",
+        goals="truth",
+        stages=(("grasp", str(runs["grasp"])), ("rotate", "expert"), ("insert", str(runs["insert"]))),
+        max_steps=30,
+    )
+    result = evaluate(spec, episodes=2, progress=False)
+    assert result["task"] == "vertical_chain" and result["policy"]["rotate"] == "expert"
+    assert set(result["per_stage"]) == set(STAGES)
+    rows = result["episodes"]
+    assert result["per_stage"]["grasp"]["episodes"] == 2
+    for k, skill in enumerate(STAGES):
+        reached = sum(r["stages_done"] >= k for r in rows)
+        assert result["per_stage"][skill].get("episodes", 0) == reached
+        assert result["failed_at"][skill] == sum(not r["success"] and r["stages_done"] == k for r in rows)
+    assert sum(result["failed_at"].values()) == sum(not r["success"] for r in rows)
+    assert all(r["stage_reached"] in STAGES for r in rows)
+
+
+def test_bad_chains_are_refused_naming_the_stage(stage_runs):
+    _, runs = stage_runs
+    base = dict(task="vertical_chain", device="cpu", goals="truth", families=("rectangle",))
+    wrong = PolicyRunSpec(
+        "", stages=(("grasp", str(runs["insert"])), ("rotate", "expert"), ("insert", "expert")), **base
+    )
+    with pytest.raises(ParameterError, match="stage 'grasp'.*trained for insert"):
+        wrong.build()
+    missing = PolicyRunSpec("", stages=(("grasp", str(runs["grasp"])), ("insert", str(runs["insert"]))), **base)
+    with pytest.raises(ParameterError, match="stage 'rotate' of vertical_chain has no policy"):
+        evaluate(missing, episodes=1, progress=False)
+    stray = PolicyRunSpec(str(runs["grasp"]), stages=(("regrasp", "expert"),), **base)
+    with pytest.raises(ParameterError, match="'regrasp' is not a stage of vertical_chain"):
+        stray.stage_sources()
+    with pytest.raises(ParameterError, match="not one"):
+        PolicyRunSpec("", task="insert", stages=(("insert", "expert"),))
+    with pytest.raises(ParameterError, match="perceived"):
+        PolicyRunSpec(
+            "",
+            stages=(("grasp", "expert"), ("rotate", "expert"), ("insert", "expert")),
+            **{**base, "goals": "perceived"},
+        ).build()
+
+
+def test_fmb_eval_runs_a_chain_from_the_command_line(stage_runs, tmp_path, capsys):
+    _, runs = stage_runs
+    out = tmp_path / "result.json"
+    code = main(
+        [
+            "eval",
+            "--task",
+            "vertical_chain",
+            "--policy",
+            f"grasp={runs['grasp']}",
+            "--policy",
+            "rotate=expert",
+            "--policy",
+            "insert=expert",
+            "--goals",
+            "truth",
+            "--families",
+            "rectangle",
+            "--episodes",
+            "1",
+            "--max-steps",
+            "20",
+            "--json",
+            str(out),
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0
+    assert "grasp" in capsys.readouterr().out.splitlines()[-1]
+    result = json.loads(out.read_text())
+    assert result["policy"]["insert"] == "expert" and "per_stage" in result
+    code = main(["eval", "--task", "vertical_chain", "--policy", "grasp=a", "--policy", "grasp=b", "--goals", "truth"])
+    assert code != 0 and "stage 'grasp' is given twice" in capsys.readouterr().err
