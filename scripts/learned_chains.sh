@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# FMB's vertical chain (grasp -> rotate -> insert) with learned skills: chained expert
+# demonstrations on the train side of family_holdout, cut into skills (`fmb sim stages`), the
+# quickstart's `small` diffusion recipe trained per skill on its stage episodes with the skill's
+# goal (sim.tasks.skill_goals), and the chain evaluated with ground-truth goals fixed at each
+# stage's start (an upper bound): all stages learned, each learned stage alone among experts, and
+# the insertion policy trained on single-skill demonstrations (INSERT_RUN, e.g. the insertion
+# quickstart's) in the chain's last stage, against the one trained on chained starts.
+# Every step reuses what an earlier run left in OUT, so it can be stopped and rerun.
+# Usage: scripts/learned_chains.sh [OUT] [DEMOS] [EPISODES] [INSERT_RUN]   (about 1.5 h on 2 idle cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-runs/chains}"
+DEMOS="${2:-100}"
+EPISODES="${3:-50}"
+INSERT_RUN="${4:-}"
+STEPS="${STEPS:-2500}"   # training steps per skill (the quickstart recipe's)
+FMB=.venv/bin/fmb
+mkdir -p "$OUT"
+stage() { echo "[$(date +%T)] $*"; }
+
+stage "chained demonstrations"
+$FMB sim collect --task vertical_chain --episodes "$DEMOS" --out "$OUT/demos" --split family_holdout --side train \
+  --cameras side_1,side_2,wrist --image-size 128 --point-cloud 4096 --workers 2 --quiet > /dev/null
+$FMB sim stages "$OUT/demos" --out "$OUT/stages" --quiet > "$OUT/stages.json"
+
+stage "training"
+for skill in grasp rotate insert; do
+  case $skill in grasp) goal=grasp ;; *) goal=tcp_goal ;; esac
+  run="$OUT/diffusion_$skill"
+  $FMB train --data "$OUT/stages/$skill" --out "$run" --goal "$goal" --steps "$STEPS" --checkpoint-every $((STEPS / 2)) --quiet \
+    $(compgen -G "$run/checkpoints/step_*" > /dev/null && echo --resume) > /dev/null
+done
+
+# chain NAME SIDE POLICY...: the chain over EPISODES episodes into $OUT/eval_NAME_SIDE.json
+chain() {
+  local name="$1" side="$2"; shift 2
+  local json="$OUT/eval_${name}_${side}.json"
+  [ -s "$json" ] && return
+  stage "chain $name ($side)"
+  $FMB eval --task vertical_chain "$@" --episodes "$EPISODES" --split family_holdout --side "$side" \
+    --action-horizon 2 --goals truth --workers 2 --json "$json.part" --quiet > /dev/null
+  mv "$json.part" "$json"
+}
+G="grasp=$OUT/diffusion_grasp" R="rotate=$OUT/diffusion_rotate" I="insert=$OUT/diffusion_insert"
+chain learned train --policy "$G" --policy "$R" --policy "$I"
+chain learned test --policy "$G" --policy "$R" --policy "$I"
+chain grasp_only train --policy "$G" --policy rotate=expert --policy insert=expert
+chain rotate_only train --policy grasp=expert --policy "$R" --policy insert=expert
+chain insert_only train --policy grasp=expert --policy rotate=expert --policy "$I"
+if [ -n "$INSERT_RUN" ]; then
+  chain insert_single_skill_demos train --policy grasp=expert --policy rotate=expert --policy "insert=$INSERT_RUN"
+fi
+stage "done"
