@@ -33,7 +33,12 @@ def register(sub) -> None:
         "(default tcp_pose,tcp_vel,wrench,gripper; with --goal: gripper, and the goal is added)",
     )
     p.add_argument("--prediction", default="sample", help="diffusion target: sample or epsilon (default sample)")
-    p.add_argument("--goal", default="", help="condition on this task target, e.g. hole (default none)")
+    p.add_argument(
+        "--goal",
+        default="",
+        help="condition on this task target, e.g. tcp_goal; 'skill': each skill on its own (several --data "
+        "stores of different skills: one policy conditioned on the skill) (default none)",
+    )
     p.add_argument(
         "--goal-noise",
         default="",

@@ -33,6 +33,21 @@ with them, a diffusion policy trained on 100 insertion demonstrations learned to
 mm per mm of lateral goal error (the expert: about 1; `fmb bench goal-response`) and jammed pegs
 at the hole's mouth in 12-62 % of episodes depending on the training seed; without them it follows
 its goal as BC does (0.9). See the README's policy figures."""
+SKILL_GOAL = "skill"
+"""`PolicyConfig.goal` for a policy of several skills: each skill conditions on its own target
+(`sim.tasks.skill_goals.SKILL_GOALS`: grasp -> "grasp", insert -> "tcp_goal", ...)."""
+
+
+def goal_key(config: PolicyConfig, skill: str) -> str:
+    """The task target a policy with `config` conditions on when it runs `skill` ("" for none):
+    `config.goal`, or the skill's own goal when that is SKILL_GOAL."""
+    if config.goal != SKILL_GOAL:
+        return config.goal
+    from sim.tasks.skill_goals import SKILL_GOALS
+
+    if skill not in SKILL_GOALS:
+        raise ParameterError(f"goal {SKILL_GOAL!r}: {skill!r} has no skill goal (known: {', '.join(SKILL_GOALS)})")
+    return SKILL_GOALS[skill]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +68,8 @@ class PolicyConfig:
             insert: its pose relative to the TCP joins the state (position offset [m] in base
             axes + 6-D relative rotation). It is the skill's command, as a ROS goal gives it: in
             simulation read from the task specification (ground truth, an upper bound), on a robot
-            from perception.
+            from perception. SKILL_GOAL ("skill"): each skill its own (`goal_key`), for a policy
+            of several skills.
         skills: skill names for the one-hot skill input (one-hot only when more than one).
         families: shape families for the one-hot object input (empty = no object input).
         state_hidden: width of the state MLP.

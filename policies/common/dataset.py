@@ -32,7 +32,7 @@ from policies.common.features import (
     state_vector,
 )
 from policies.conditioners import conditioners_of
-from policies.config import PolicyConfig
+from policies.config import PolicyConfig, goal_key
 from sim.observation import POINTS, STATE, STORE_PREFIX, TCP_POSE, store_key
 
 GRIPPER = 6
@@ -51,9 +51,10 @@ def fit_config_to_data(config: PolicyConfig, stores: list) -> tuple[PolicyConfig
     if config.goal:
         for store in stores:
             meta = store.load_meta(store.episode_indices()[0])
-            if config.goal not in meta.get("targets", {}):
+            key = goal_key(config, store.meta.get("task", ""))
+            if key not in meta.get("targets", {}):
                 known = ", ".join(meta.get("targets", {})) or "none"
-                raise ParameterError(f"--goal {config.goal}: episodes in {store.root} have no such target ({known})")
+                raise ParameterError(f"--goal {config.goal}: episodes in {store.root} have no target {key!r} ({known})")
         if store_key(TCP_POSE) not in keys:
             raise ParameterError("a goal is given relative to the TCP, but the data has no 'obs/tcp_pose'")
         state_keys = tuple(k for k in state_keys if k != "goal") + ("goal",)
@@ -137,7 +138,7 @@ class SequenceDataset:
                     raise ParameterError(f"{store.root} episode {index}: missing {', '.join(missing)}")
                 obs = {k.removeprefix(STORE_PREFIX): v for k, v in data.items() if k.startswith(STORE_PREFIX)}
                 if config.goal:  # the skill's target, the same at every step of the episode
-                    obs[GOAL_POSE] = np.asarray(meta["targets"][config.goal], np.float64)[None]
+                    obs[GOAL_POSE] = np.asarray(meta["targets"][goal_key(config, store.meta["task"])], np.float64)[None]
                 feats = episode_features(obs, load_config, rng)
                 feats["action"] = np.asarray(data["action"], np.float32)
                 if config.goal and "goal" in config.state_keys:  # raw poses, for goal noise (`goal_noise`)

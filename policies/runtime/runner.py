@@ -22,6 +22,7 @@ import numpy as np
 from fmb_core.errors import ParameterError, check_choice, check_range
 from policies.common.features import GOAL_POSE
 from policies.conditioners import needs_subgoals
+from policies.config import goal_key
 from policies.gravmap.conditioner import SUBGOAL
 from policies.runtime.policy import Policy
 from sim.observation import TCP_POSE
@@ -130,8 +131,9 @@ class PolicyRunner:
 
     @property
     def goal_key(self) -> str:
-        """The task target the policy conditions on ("tcp_goal", "grasp"; "" for none)."""
-        return self.policy.config.goal or ""
+        """The task target the policy conditions on for the runner's skill ("tcp_goal", "grasp";
+        "" for none; `policies.config.goal_key`)."""
+        return goal_key(self.policy.config, self.skill or (self.policy.skills[0] if self.policy.skills else ""))
 
     @property
     def needs_subgoals(self) -> bool:

@@ -162,3 +162,37 @@ def test_fmb_eval_runs_a_chain_from_the_command_line(stage_runs, tmp_path, capsy
     assert result["policy"]["insert"] == "expert" and "per_stage" in result
     code = main(["eval", "--task", "vertical_chain", "--policy", "grasp=a", "--policy", "grasp=b", "--goals", "truth"])
     assert code != 0 and "stage 'grasp' is given twice" in capsys.readouterr().err
+
+
+def test_multi_skill_policy_acts_by_its_skill(stage_runs, tmp_path):
+    """One policy trained on the three stages' episodes, each skill conditioned on its own goal
+    (`--goal skill`): it knows the three skills, its runners take each skill's goal, and at the
+    step where the chain hands over from grasp to rotate (one observation) it turns the hand as
+    the rotate demonstrations do when told "rotate" and does not when told "grasp"."""
+    from policies.common.features import GOAL_POSE
+    from policies.runtime.policy import Policy
+    from policies.runtime.runner import PolicyRunner
+
+    root, _ = stage_runs
+    stores = [root / "stages" / s for s in STAGES]
+    run = tmp_path / "multi"
+    config = tiny(policy_type="bc", goal="skill", state_keys=("tcp_pose", "gripper", "goal"), bc_hidden=(128, 128))
+    train(stores, run, config, tiny_training(steps=600, checkpoint_every=600), progress=False, log=lambda m: None)
+    policy = Policy.load(run, "cpu")
+    assert set(policy.skills) == set(STAGES)
+    assert {PolicyRunner(policy, skill=s).goal_key for s in STAGES} == {"grasp", "tcp_goal"}
+    rotate = EpisodeStore.open(root / "stages" / "rotate").load(0)
+    demo_turn = np.abs(rotate.data["action"][:2, 5]).mean()  # yaw per step [rad] at the rotate's start
+    history = [{k.removeprefix("obs/"): v[t] for k, v in rotate.data.items() if k.startswith("obs/")} for t in range(2)]
+    turns = {}
+    for skill, goal in (("rotate", rotate.meta["targets"]["tcp_goal"]), ("grasp", history[0]["tcp_pose"])):
+        chunk = policy.predict([{**h, GOAL_POSE: np.asarray(goal, float)} for h in history], 1, seed=0, skill=skill)
+        turns[skill] = float(np.abs(chunk[0, :2, 5]).mean())
+    assert demo_turn > np.radians(4.0)  # the rotate expert turns 8-14 deg per step
+    assert turns["rotate"] > 0.5 * demo_turn and turns["grasp"] < 0.5 * turns["rotate"], (turns, demo_turn)
+    # the chain runs the multi-skill policy for every stage
+    spec = PolicyRunSpec(
+        str(run), task="vertical_chain", families=("rectangle",), device="cpu", goals="truth", max_steps=5
+    )
+    result = evaluate(spec, episodes=1, progress=False)
+    assert set(result["policy"]) == set(STAGES) and len(set(result["policy"].values())) == 1
