@@ -44,6 +44,15 @@ def register(sub) -> None:
     p.add_argument(
         "--cloud-fusion", action="store_true", help="robot: also fmb_cloud_fusion (cameras refined on the hand)"
     )
+    p.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="[SKILL=]RUN",
+        help="the policy run (or checkpoint) a skill server runs instead of its parameter file's checkpoint "
+        "(sim default: the scripted expert), as SKILL=RUN, once per skill; a plain RUN for every skill "
+        "(a policy of several skills); RUN 'expert': the scripted expert",
+    )
     p.add_argument("--task-file", type=Path, default=None, help="also start the task executor with this YAML task")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many wall seconds (0 = Ctrl-C)")
     p.set_defaults(handler=_cmd_up)
@@ -125,9 +134,12 @@ def _sim_nodes(args, params_file):
 
     from fmb_ros.sim_robot import SimRobotNode
     from fmb_ros.skill_server import SkillServerNode
+    from sim.tasks import TASKS
 
     task = args.task or node_parameters(params_file, SIM_NODE).get("task", "grasp")
-    skills = [s for s in (args.skills or task).split(",") if s]
+    chain = ",".join(getattr(TASKS.get(task), "stages", ()))  # a chain: a skill server per stage
+    skills = [s for s in (args.skills or chain or task).split(",") if s]
+    checkpoints = skill_checkpoints(args.policy, skills)
     sim_overrides = [Parameter("task", value=task)]
     if args.seed is not None:
         sim_overrides.append(Parameter("seed", value=args.seed))
@@ -136,6 +148,8 @@ def _sim_nodes(args, params_file):
 
     def skill_factory(skill: str):
         overrides = [Parameter("skill", value=skill), Parameter("use_sim_time", value=True)]
+        if skill in checkpoints:
+            overrides.append(Parameter("checkpoint", value=checkpoints[skill]))
         return lambda: SkillServerNode(f"{skill}_skill", parameter_overrides=overrides)
 
     factories = [lambda: SimRobotNode(parameter_overrides=sim_overrides), *(skill_factory(s) for s in skills)]
@@ -148,7 +162,33 @@ def _sim_nodes(args, params_file):
     if args.task_file is not None:
         factories.append(_executor_factory(args.task_file, perception=args.perception, sim_time=True))
         names.append("fmb_task_executor")
-    return factories, names, f"task {task}, skills {', '.join(skills)}" + (", perception" if args.perception else "")
+    summary = f"task {task}, skills {', '.join(_skill_label(s, checkpoints) for s in skills)}"
+    return factories, names, summary + (", perception" if args.perception else "")
+
+
+def skill_checkpoints(values: list[str], skills: list[str]) -> dict[str, str]:
+    """Skill -> the `checkpoint` parameter its server gets from the --policy values ("" for the
+    scripted expert); ParameterError for a skill that has no server or a run that does not exist."""
+    from fmb_core.errors import ParameterError
+    from policies.flags import parse_policies
+
+    plain, named = parse_policies(values)
+    out = {skill: plain for skill in skills} if plain else {}
+    for skill, run in named:
+        if skill not in skills:
+            raise ParameterError(f"--policy {skill}=...: no {skill} skill server (skills: {', '.join(skills)})")
+        out[skill] = run
+    out = {skill: "" if run == "expert" else run for skill, run in out.items()}
+    for skill, run in out.items():
+        if run and not Path(run).is_dir():
+            raise ParameterError(f"--policy {skill}={run}: no such run or checkpoint folder")
+    return out
+
+
+def _skill_label(skill: str, checkpoints: dict[str, str]) -> str:
+    if skill not in checkpoints:
+        return skill
+    return f"{skill} ({checkpoints[skill] or 'expert'})"
 
 
 def _robot_nodes(args, params_file):
@@ -165,8 +205,13 @@ def _robot_nodes(args, params_file):
     else:
         skills = [k[: -len("_skill")] for k in sections if k.endswith("_skill")]
 
+    checkpoints = skill_checkpoints(args.policy, skills)
+
     def skill_factory(skill: str):
-        return lambda: SkillServerNode(f"{skill}_skill", parameter_overrides=[Parameter("skill", value=skill)])
+        overrides = [Parameter("skill", value=skill)]
+        if skill in checkpoints:
+            overrides.append(Parameter("checkpoint", value=checkpoints[skill]))
+        return lambda: SkillServerNode(f"{skill}_skill", parameter_overrides=overrides)
 
     factories = [skill_factory(s) for s in skills]
     names = [f"{s}_skill" for s in skills]
@@ -194,7 +239,8 @@ def _robot_nodes(args, params_file):
         raise ParameterError(
             f"--params-file {params_file}: names no <skill>_skill or fmb_perception node; use --skills"
         )
-    summary = f"skills {', '.join(skills) or 'none'}" + (", perception" if perception else "")
+    summary = f"skills {', '.join(_skill_label(s, checkpoints) for s in skills) or 'none'}"
+    summary += ", perception" if perception else ""
     summary += (", cloud fusion" if args.cloud_fusion else "") + " (no simulator)"
     return factories, names, summary
 

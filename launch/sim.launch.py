@@ -1,7 +1,13 @@
-"""Simulated robot + one skill server (+ perception, + the task executor):
+"""Simulated robot + a skill server per skill (+ perception, + the task executor):
 
     ros2 launch fmb_ros sim.launch.py task:=insert
     ros2 launch fmb_ros sim.launch.py task:=vertical_chain perception:=true
+    ros2 launch fmb_ros sim.launch.py task:=vertical_chain task_file:=<share>/launch/tasks/vertical_chain.yaml \
+        policies:=rotate=runs/chains/diffusion_rotate,insert=runs/chains/diffusion_insert
+
+`skills` (comma-separated) defaults to the task's own skill, or for a chain task to its stages;
+`policies` gives skill servers a policy run (SKILL=RUN, comma-separated), the others run the
+scripted expert (or their parameter file's `checkpoint`).
 
 Without `ros2 launch` (PyPI has no launch packages), `fmb ros up sim --task insert [--perception]`
 starts the same nodes with the same parameter files in one process. With `perception:=true` the
@@ -14,7 +20,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
@@ -48,13 +54,9 @@ def generate_launch_description():
                 output="screen",
                 condition=IfCondition(perception),
             ),
-            Node(
-                package="fmb_ros",
-                executable="fmb_skill_server",
-                name=[task, "_skill"],
-                parameters=[params, {"skill": task, "use_sim_time": True}],
-                output="screen",
-            ),
+            DeclareLaunchArgument("skills", default_value="", description="skill servers (default: the task's)"),
+            DeclareLaunchArgument("policies", default_value="", description="SKILL=RUN,...: learned skills"),
+            OpaqueFunction(function=skill_servers, args=[params]),
             Node(
                 package="fmb_ros",
                 executable="fmb_perception",
@@ -73,3 +75,34 @@ def generate_launch_description():
             ),
         ]
     )
+
+
+def skill_servers(context, params):
+    """A skill server per skill of the `skills` argument (default: the task's stages for a chain,
+    else the task), each with its `policies` run as its checkpoint when named there."""
+    task = LaunchConfiguration("task").perform(context)
+    skills = LaunchConfiguration("skills").perform(context)
+    if not skills:
+        from sim.tasks import TASKS
+
+        skills = ",".join(getattr(TASKS.get(task), "stages", ())) or task
+    checkpoints = {}
+    for item in LaunchConfiguration("policies").perform(context).split(","):
+        if item:
+            skill, _, run = item.partition("=")
+            checkpoints[skill] = run
+    return [
+        Node(
+            package="fmb_ros",
+            executable="fmb_skill_server",
+            name=f"{skill}_skill",
+            parameters=[
+                params,
+                {"skill": skill, "use_sim_time": True},
+                *([{"checkpoint": checkpoints[skill]}] if skill in checkpoints else []),
+            ],
+            output="screen",
+        )
+        for skill in skills.split(",")
+        if skill
+    ]

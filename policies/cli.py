@@ -177,6 +177,7 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     from fmb_core.errors import ParameterError
     from policies.experiments.evaluate import PolicyRunSpec, evaluate
+    from policies.flags import parse_policies
     from policies.runtime.runner import RunnerConfig
     from sim.perceived_goals import PerceivedGoalConfig
     from sim.perception.hand_eye import HandEyeConfig
@@ -240,29 +241,6 @@ def _cmd_eval(args) -> int:
 
     print(summary_line(result))
     return 0
-
-
-def parse_policies(values: list[str]) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """(plain run folder or "", ((skill, run), ...)) from the --policy values; ParameterError for a
-    second plain run, a skill named twice or an empty part."""
-    from fmb_core.errors import ParameterError
-
-    plain, stages = "", {}
-    for value in values:
-        skill, sep, run = value.partition("=")
-        if not sep:
-            if plain:
-                raise ParameterError(
-                    f"--policy {value}: a second run without SKILL= (already {plain}); name the stages"
-                )
-            plain = value
-            continue
-        if not skill or not run:
-            raise ParameterError(f"--policy {value!r}: expected SKILL=RUN, e.g. insert=runs/insert_dp")
-        if skill in stages:
-            raise ParameterError(f"--policy {value}: stage {skill!r} is given twice")
-        stages[skill] = run
-    return plain, tuple(stages.items())
 
 
 def _cmd_results(args) -> int:

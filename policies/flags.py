@@ -41,3 +41,26 @@ def add_hand_eye_flag(p) -> None:
         help="with perception, refine each side camera's calibration by registering the robot's hand (and the "
         "table) in its cloud first (sim.perception.hand_eye); off: the cameras as calibrated (default on)",
     )
+
+
+def parse_policies(values: list[str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """(plain run folder or "", ((skill, run), ...)) from the --policy values; ParameterError for a
+    second plain run, a skill named twice or an empty part."""
+    from fmb_core.errors import ParameterError
+
+    plain, stages = "", {}
+    for value in values:
+        skill, sep, run = value.partition("=")
+        if not sep:
+            if plain:
+                raise ParameterError(
+                    f"--policy {value}: a second run without SKILL= (already {plain}); name the stages"
+                )
+            plain = value
+            continue
+        if not skill or not run:
+            raise ParameterError(f"--policy {value!r}: expected SKILL=RUN, e.g. insert=runs/insert_dp")
+        if skill in stages:
+            raise ParameterError(f"--policy {value}: stage {skill!r} is given twice")
+        stages[skill] = run
+    return plain, tuple(stages.items())

@@ -1,5 +1,6 @@
 """Task plans (YAML) and the task executor: bad files refused with the reason; the vertical chain
-runs through three skill servers over DDS and every stage succeeds."""
+runs through three skill servers over DDS, with experts (every stage succeeds) and with learned
+skills (the executor's report agrees with the simulator's judgement)."""
 
 from __future__ import annotations
 
@@ -72,7 +73,9 @@ def test_executor_refuses_a_bad_task_file_and_keeps_running(tmp_path):
 
 
 @pytest.mark.slow
-def test_vertical_chain_through_the_task_executor(tmp_path):
+def run_chain(tmp_path, *extra: str, timeout: float = 120.0):
+    """`fmb ros up sim --task vertical_chain` with the task executor, started over DDS; returns the
+    executor's final report and the simulator's last judgement (status values), and the log."""
     rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
     from diagnostic_msgs.msg import DiagnosticStatus
     from std_srvs.srv import Trigger
@@ -89,16 +92,17 @@ def test_vertical_chain_through_the_task_executor(tmp_path):
     )
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     log = tmp_path / "up.log"
-    cmd = [sys.executable, "-m", "fmb", "ros", "up", "sim", "--task", "vertical_chain", "--skills",
-           "grasp,rotate,insert", "--task-file", str(ROOT / "launch" / "tasks" / "vertical_chain.yaml"),
-           "--duration", "150"]  # fmt: skip
+    cmd = [sys.executable, "-m", "fmb", "ros", "up", "sim", "--task", "vertical_chain",
+           "--task-file", str(ROOT / "launch" / "tasks" / "vertical_chain.yaml"),
+           "--duration", str(timeout + 30), *extra]  # fmt: skip
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     ctx = rclpy.context.Context()
     rclpy.init(context=ctx, domain_id=domain)
     node = rclpy.create_node("task_client", context=ctx)
-    reports, statuses = [], []
+    reports, statuses, judgements = [], [], []
     node.create_subscription(DiagnosticStatus, "/fmb_task_executor/report", reports.append, qos.LATCHED)
+    node.create_subscription(DiagnosticStatus, "/ground_truth/evaluation", judgements.append, qos.STATE)
     for skill in ("grasp", "rotate", "insert"):
         node.create_subscription(DiagnosticStatus, f"/{skill}_skill/status", statuses.append, qos.STATE)
     start = node.create_client(Trigger, "/fmb_task_executor/start")
@@ -128,12 +132,12 @@ def test_vertical_chain_through_the_task_executor(tmp_path):
         assert future.result().success, future.result().message
         spin_until(
             lambda: reports and convert.status_values(reports[-1])["state"] in ("succeeded", "failed"),
-            120.0,
+            timeout,
             "the task's outcome",
         )
-        final = reports[-1]
-        assert convert.status_values(final)["state"] == "succeeded", f"{final.message}\n{log.read_text()[-4000:]}"
-        assert "all 3 stages succeeded" in final.message
+        done = len(judgements)
+        spin_until(lambda: len(judgements) > done, 10.0, "the simulator's judgement after the outcome")
+        final, judged = reports[-1], convert.status_values(judgements[-1])
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -146,3 +150,44 @@ def test_vertical_chain_through_the_task_executor(tmp_path):
                 proc.kill()
                 proc.wait()
     assert proc.returncode in (0, -signal.SIGINT), log.read_text()[-3000:]
+    return final, judged, log.read_text()
+
+
+def test_vertical_chain_through_the_task_executor(tmp_path):
+    """Scripted experts behind the three skill servers (the default of `fmb ros up sim`): every
+    stage succeeds and the simulator agrees."""
+    from fmb_ros import convert
+
+    final, judged, log = run_chain(tmp_path)
+    assert convert.status_values(final)["state"] == "succeeded", f"{final.message}\n{log[-4000:]}"
+    assert "all 3 stages succeeded" in final.message
+    assert judged["success"] == "true" and judged["stage_name"] == "insert", judged
+
+
+@pytest.mark.train
+def test_vertical_chain_with_learned_skills_through_the_task_executor(tmp_path):
+    """Tiny policies trained on chained demonstrations run rotate and insert behind their skill
+    servers (`--policy rotate=RUN --policy insert=RUN`), the expert grasps: the executor's report
+    names the stage the simulator's chain stopped in, and succeeds only when the simulator says so."""
+    pytest.importorskip("torch", reason="policies need the 'learn' extra (torch)")
+    from fmb_ros import convert
+    from policies.train import train
+    from sim.collect import RunSpec, collect
+    from sim.stages import split_stages
+    from tests.policies.conftest import tiny, tiny_training
+
+    collect(RunSpec("vertical_chain", families=("rectangle",)), tmp_path / "chain", episodes=2, progress=False)
+    split_stages(tmp_path / "chain", tmp_path / "stages", progress=False)
+    for skill in ("rotate", "insert"):
+        config = tiny(goal="tcp_goal", state_keys=("tcp_pose", "gripper", "goal"))
+        train([tmp_path / "stages" / skill], tmp_path / skill, config, tiny_training(steps=4), progress=False,
+              log=lambda m: None)  # fmt: skip
+    final, judged, log = run_chain(
+        tmp_path, "--policy", f"rotate={tmp_path / 'rotate'}", "--policy", f"insert={tmp_path / 'insert'}"
+    )
+    assert "rotate (" in log and "insert (" in log  # the summary line names the policies
+    report = convert.status_values(final)
+    if report["state"] == "succeeded":
+        assert judged["success"] == "true", (final.message, judged)
+    else:
+        assert judged["success"] == "false" and report["stage_name"] == judged["stage_name"], (final.message, judged)
