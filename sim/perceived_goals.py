@@ -13,7 +13,8 @@ The goals are those of the tasks' `info["targets"]` that a policy conditions on
 - `hole`: the estimated board's target hole (`SceneEstimate.target_hole`);
 - `tcp_goal`: the hand's pose with the held peg in that hole = the inserted peg pose (at the
   insert task's goal depth, at the fitting turn nearest the held peg's) composed with the in-hand
-  pose of the peg, from `PerceivedGoalConfig.in_hand`:
+  pose of the peg (rotate: the hand where it is, turned so; `sim.tasks.skill_goals.held_tcp_goal`,
+  the rule of the simulator's goals too), with the in-hand pose from `PerceivedGoalConfig.in_hand`:
   - "commanded" (default): the pose the grasp was commanded with when the task records it
     (`info["peg_in_tcp"]`, "commanded grasp"), else the nominal tip-down grasp `grasp_offset`
     below the base on the TCP axis ("nominal grasp") (`in_hand_pose`). A robot has it from its
@@ -46,6 +47,7 @@ from fmb_core.errors import ParameterError, check_choice, check_range
 from sim.perception import PerceptionConfig, PoseEstimator, SceneEstimate, pose_error, pose_to_matrix, scene_models
 from sim.perception.hand_eye import CameraRefinement, HandEyeConfig, refine_views, table_centre
 from sim.spatial import compose, inverse, pose
+from sim.tasks.skill_goals import held_tcp_goal
 
 GOAL_SOURCES = ("truth", "perceived")
 """Where an evaluated skill's goal comes from: the simulator's task targets or perception."""
@@ -58,9 +60,6 @@ IN_HAND_SOURCES = ("commanded", "estimated")
 """Where a `tcp_goal`'s in-hand pose comes from (`PerceivedGoalConfig.in_hand`; module docstring)."""
 GOAL_OBJECTS = {"hole": "board", "tcp_goal": "board", "grasp": "peg"}
 """Goal key -> the estimated object it is built from."""
-INSERT_DEPTH = 0.025
-"""Depth of the inserted peg in a `tcp_goal` [m]: the insert task's success depth + 5 mm, as its
-`peg_goal` target (`sim.tasks.insert.insert_info`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,9 +273,6 @@ def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tupl
         info: the episode's task facts (see `goals_from_estimate`).
         tcp_pose: (7,) measured TCP pose [m, xyzw].
     """
-    from sim.tasks.geometry import inserted_peg_pose
-    from sim.tasks.insert import nearest_fitting_goal
-
     check_choice("goal", key, tuple(GOAL_OBJECTS))
     target = np.asarray(target, float)
     if key == "hole":
@@ -293,11 +289,7 @@ def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tupl
         peg_in_tcp, source = in_hand_pose(info)
     if peg_in_tcp is None:
         raise ParameterError("goal 'tcp_goal': needs a held peg's in-hand pose (peg_in_tcp or grasp_offset)")
-    peg_in_tcp = np.asarray(peg_in_tcp, float)
-    held = compose(np.asarray(tcp_pose, float), peg_in_tcp)  # where the hand holds the peg now
-    inserted = inserted_peg_pose(target, _peg_spec(info, key), INSERT_DEPTH)
-    peg_goal = nearest_fitting_goal(info, inserted, target, held)
-    return compose(peg_goal, inverse(peg_in_tcp)), source
+    return held_tcp_goal(info, _peg_spec(info, key), target, tcp_pose, peg_in_tcp), source
 
 
 def goals_from_estimate(

@@ -22,7 +22,7 @@ import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice, check_range
 from sim.spatial import compose, inverse, z_axis
-from sim.tasks.insert import nearest_fitting_goal
+from sim.tasks.geometry import nearest_fitting_goal
 
 HOVER = 0.01
 """Peg tip above the board's top face at the 'above the hole' sub-goal [m] (as the insert expert)."""

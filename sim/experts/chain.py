@@ -76,6 +76,84 @@ class ChainController:
         return controller.act(view)
 
 
+class FilteredChainController(ChainController):
+    """A ChainController whose every action passes the robot's safety filter, as on a robot
+    (`fmb eval --goals perceived`): a stage controller with its own `command` (a policy in the
+    robot's loop, `policies.runtime.perceived.RobotLoopRunner`: its goal from perception at the
+    stage's start) filters its actions itself; the others (scripted experts) pass this
+    controller's `sim.safety.SafetyFilter` with `limits`, reset at each stage's start.
+
+    `episode_report()` gathers the stages': "stage_reports" (stage -> its report), and over the
+    stages run, the safety verdict totals, the first perception failure, the cameras' hand-eye
+    rows and each object's perception error as the latest stage that estimated it measured it.
+    """
+
+    def __init__(self, controllers: Mapping[str, object], stages: Sequence[str], limits=None):
+        from sim.safety import SafetyLimits
+
+        super().__init__(controllers, stages)
+        self.limits = limits or SafetyLimits()
+        self._new_filter()
+
+    def _new_filter(self) -> None:
+        from collections import Counter
+
+        from sim.safety import SafetyFilter
+
+        self.safety = SafetyFilter(self.limits)
+        self.verdicts: Counter = Counter()
+
+    def reset(self, env) -> None:
+        super().reset(env)
+        self._new_filter()
+
+    def act(self, env) -> np.ndarray:
+        index = int(env.episode.info["stage"])
+        if index != self.index:
+            from sim.safety import SafetyFilter
+
+            self.safety = SafetyFilter(self.limits)  # each stage starts a new command stream
+        return super().act(env)
+
+    def command(self, env, action) -> tuple[np.ndarray, bool]:
+        """(safe absolute TCP target (7,) [m, xyzw], close gripper) for the running stage's `action`."""
+        controller = self.controllers[self.stages[self.index]]
+        if hasattr(controller, "command"):
+            return controller.command(StageEnv(env, self.index), action)
+        now = env.steps / env.config.physics.control_hz  # [s]
+        cmd = self.safety.filter_action(action, env.tcp_pose(), now, now)
+        self.verdicts[cmd.verdict.value] += 1
+        return cmd.pose, cmd.close_gripper
+
+    def episode_report(self) -> dict:
+        from collections import Counter
+
+        reports = {}
+        for name in self.stages[: self.index + 1]:
+            report = getattr(self.controllers[name], "episode_report", None)
+            if report is not None:
+                reports[name] = report()
+        safety = Counter(self.verdicts)
+        perception: dict = {}
+        hand_eye: list = []
+        failure = in_hand = ""
+        for report in reports.values():
+            safety.update(report.get("safety", {}))
+            perception.update({k: v for k, v in (report.get("perception") or {}).items() if v is not None})
+            hand_eye += report.get("hand_eye") or []
+            failure = failure or report.get("perception_failure", "")
+            in_hand = report.get("in_hand_source") or in_hand
+        return {
+            "goals": "perceived" if reports else "",
+            "in_hand_source": in_hand,
+            "perception": perception or None,
+            "perception_failure": failure,
+            "hand_eye": hand_eye,
+            "safety": dict(sorted(safety.items())),
+            "stage_reports": reports,
+        }
+
+
 class ChainExpert(ChainController, Expert):
     """Each stage's scripted expert in turn (fresh experts every episode)."""
 

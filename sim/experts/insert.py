@@ -17,7 +17,7 @@ from cad.fmb_reference import LENGTHS
 from sim.experts.base import Expert, YawTurn, register_expert
 from sim.limits import DEFAULT_ACTION_LIMITS
 from sim.spatial import compose, inverse, rotation_error, z_axis
-from sim.tasks.insert import nearest_fitting_goal
+from sim.tasks.geometry import nearest_fitting_goal
 
 HOVER = 0.01
 ALIGN_LATERAL = 0.0005  # [m] start the descent within this of the hole axis ...

@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 from shapely import affinity
 
 from cad.peg import PegSpec
-from sim.spatial import compose, inverse, pose, quat_from_euler
+from sim.spatial import compose, inverse, pose, quat_from_euler, z_axis
 
 TCP_DOWN = np.array([1.0, 0.0, 0.0, 0.0])
 """TCP orientation pointing straight down (180 deg about x), fingers closing along world -y."""
@@ -112,3 +112,18 @@ def yaw_error(peg_quat, goal_quat, symmetries) -> float:
     local = goal.inv().apply(x_peg)
     yaw = np.arctan2(local[1], local[0])
     return float(min(abs((yaw - a + np.pi) % (2 * np.pi) - np.pi) for a in symmetries))
+
+
+def nearest_fitting_goal(info: dict, goal: np.ndarray, hole: np.ndarray, peg: np.ndarray) -> np.ndarray:
+    """The inserted peg pose `goal` (7,), turned about the hole axis through the section's
+    centroid by the fitting turn (info["symmetries"]) nearest the peg's orientation `peg` (7,).
+    Info without symmetries (a single fitting turn) returns `goal`."""
+    if "symmetries" not in info:
+        return goal
+    axis = z_axis(hole[3:])
+    centre = compose(goal, pose(info["centroid"]))[:3]
+    # All turns at once (a round peg has 360 of them, and experts call this every step).
+    turns = Rotation.from_rotvec(np.asarray(info["symmetries"], float)[:, None] * axis)
+    candidates = turns * Rotation.from_quat(goal[3:])
+    k = int(np.argmin((candidates * Rotation.from_quat(peg[3:]).inv()).magnitude()))
+    return np.concatenate([centre + turns[k].apply(goal[:3] - centre), candidates[k].as_quat()])

@@ -24,7 +24,6 @@ Step limit: 100 (FMB).
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from cad.fmb_reference import LENGTHS
 from sim.objects import board_for, peg_part
@@ -34,6 +33,7 @@ from sim.spatial import about, axis_angle_between, compose, flip_z, inverse, pos
 from sim.tasks.base import EpisodeStart, Evaluation, Task, WorldView, peg_facts, register_task
 from sim.tasks.geometry import comfortable_grasp, held_peg_in_tcp, inserted_peg_pose, symmetry_angles
 from sim.tasks.grasp import standing_grasp_x
+from sim.tasks.skill_goals import held_tcp_goal
 
 BOARD_CENTRE = np.array([0.52, 0.0])
 REACH = (0.36, 0.74)  # [m] horizontal distance of the target hole from the robot base
@@ -68,13 +68,12 @@ class InsertTask(Task):
         tcp = comfortable_grasp(peg_pose, held)
         section = spec.section()
         info = insert_info(spec, board.name, hole_key, hole, grasp, self.pool.clearance)
-        # The skill's command in the hand's terms: where the TCP is when the held peg is in, at
-        # the fitting turn nearest the peg's start (what the expert aims at).
-        peg_goal = nearest_fitting_goal(info, np.asarray(info["targets"]["peg_goal"]), hole, peg_pose)
-        info["targets"]["tcp_goal"] = compose(peg_goal, inverse(compose(inverse(tcp), peg_pose))).tolist()
         # The in-hand pose the start's grasp was commanded with (peg frame in the TCP frame): a
-        # robot knows it from its own grasp command (sim.perceived_goals.in_hand_pose).
+        # robot knows it from its own grasp command (sim.perceived_goals.in_hand_pose). The
+        # skill's command in the hand's terms: where the TCP is when the held peg is in, at the
+        # fitting turn nearest the peg's start (what the expert aims at).
         info["peg_in_tcp"] = compose(inverse(tcp), peg_pose).tolist()
+        info["targets"]["tcp_goal"] = held_tcp_goal(info, spec, hole, tcp, info["peg_in_tcp"]).tolist()
         return EpisodeStart(
             objects=[SceneObject("board", board, fixed=True), SceneObject("peg", peg)],
             object_poses={"board": board_pose, "peg": peg_pose},
@@ -155,21 +154,6 @@ def insert_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_of
             "peg_goal": inserted_peg_pose(hole, spec, SUCCESS_DEPTH + 0.005).tolist(),
         },
     }
-
-
-def nearest_fitting_goal(info: dict, goal: np.ndarray, hole: np.ndarray, peg: np.ndarray) -> np.ndarray:
-    """The inserted peg pose `goal` (7,), turned about the hole axis through the section's
-    centroid by the fitting turn (info["symmetries"]) nearest the peg's orientation `peg` (7,).
-    Info without symmetries (a single fitting turn) returns `goal`."""
-    if "symmetries" not in info:
-        return goal
-    axis = z_axis(hole[3:])
-    centre = compose(goal, pose(info["centroid"]))[:3]
-    # All turns at once (a round peg has 360 of them, and experts call this every step).
-    turns = Rotation.from_rotvec(np.asarray(info["symmetries"], float)[:, None] * axis)
-    candidates = turns * Rotation.from_quat(goal[3:])
-    k = int(np.argmin((candidates * Rotation.from_quat(peg[3:]).inv()).magnitude()))
-    return np.concatenate([centre + turns[k].apply(goal[:3] - centre), candidates[k].as_quat()])
 
 
 def peg_tip(peg_pose: np.ndarray, start: EpisodeStart) -> tuple[np.ndarray, np.ndarray]:

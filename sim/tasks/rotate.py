@@ -42,6 +42,7 @@ def rotate_info(spec, board_name: str, hole_key: str, hole: np.ndarray, grasp_of
         "length_m": spec.length_m,
         "symmetries": list(symmetry_angles(spec, clearance)),
         "centroid": [centroid.x, centroid.y, 0.0],
+        "turn_in_place": True,  # its tcp_goal turns the hand where it is (sim.tasks.skill_goals)
         "targets": {"hole": np.asarray(hole).tolist(), "peg_goal": inserted_peg_pose(hole, spec, 0.025).tolist()},
     }
 
@@ -70,8 +71,8 @@ class RotateTask(Task):
         info = rotate_info(spec, board.name, hole_key, hole, grasp, self.pool.clearance)
         # The skill's command in the hand's terms (sim.tasks.skill_goals), and the in-hand pose
         # the start's grasp was commanded with (as the insert task records it).
-        info["targets"]["tcp_goal"] = held_tcp_goal(info, tcp, peg_pose, turn_in_place=True).tolist()
         info["peg_in_tcp"] = compose(inverse(tcp), peg_pose).tolist()
+        info["targets"]["tcp_goal"] = held_tcp_goal(info, spec, hole, tcp, info["peg_in_tcp"]).tolist()
         return EpisodeStart(
             [SceneObject("board", board, fixed=True), SceneObject("peg", peg)],
             {"board": board_pose, "peg": peg_pose},

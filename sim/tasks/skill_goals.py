@@ -13,6 +13,8 @@ The goals, all (7,) poses [m, xyzw] in the base frame:
     rotate            "tcp_goal"  the TCP where it is, turned so the held peg fits its hole
     insert            "tcp_goal"  the TCP with the held peg inserted in its hole
 
+(`held_tcp_goal` is the rule of both held-peg goals, for the simulator's and perception's.)
+
 A single-skill task fixes its goal when the episode starts; a chain (`sim.tasks.chain`) calls
 `stage_targets` when a stage begins, with the simulator's poses: these are the ground-truth
 goals (an upper bound), as the single-skill tasks' are. Held-peg stages also record
@@ -36,19 +38,28 @@ SKILL_GOALS = {
 """Skill -> the task target its policy conditions on (`policies.config.PolicyConfig.goal`)."""
 
 
-def held_tcp_goal(info: dict, tcp: np.ndarray, peg: np.ndarray, turn_in_place: bool) -> np.ndarray:
-    """(7,) TCP pose with the peg held at `peg` (TCP at `tcp`) moved to its goal: inserted in the
-    hole at the fitting turn nearest its orientation (insert), or only turned so, the TCP staying
-    where it is (rotate, `turn_in_place`). `info` holds the stage's hole, peg goal and symmetries."""
-    from sim.tasks.insert import nearest_fitting_goal
+INSERT_DEPTH = 0.025
+"""Depth of the inserted peg in a held-peg `tcp_goal` [m]: the insert task's success depth + 5 mm,
+as its (and rotate's) `peg_goal` target."""
 
-    targets = info["targets"]
-    hole = np.asarray(targets["hole"], float)
-    goal = nearest_fitting_goal(info, np.asarray(targets["peg_goal"], float), hole, peg)
-    tcp_goal = compose(goal, inverse(compose(inverse(tcp), peg)))
-    if turn_in_place:
-        tcp_goal[:3] = tcp[:3]
-    return tcp_goal
+
+def held_tcp_goal(info: dict, spec, hole, tcp, peg_in_tcp) -> np.ndarray:
+    """(7,) `tcp_goal` of a held-peg skill: the TCP pose at which the peg `spec`, held with
+    `peg_in_tcp` (7,) (peg frame in the TCP frame) by a TCP now at `tcp` (7,), is inserted
+    INSERT_DEPTH into the hole at `hole` (7,), at the fitting turn (`info["symmetries"]` about
+    `info["centroid"]`) nearest the peg's orientation now; with `info["turn_in_place"]` (rotate)
+    the TCP stays where it is and only turns so. The one rule of the simulator's goal (the true
+    hole, the in-hand pose measured) and of a perceived one (`sim.perceived_goals.policy_goal`:
+    the estimated hole, the commanded in-hand pose)."""
+    from sim.tasks.geometry import inserted_peg_pose, nearest_fitting_goal
+
+    hole, tcp, peg_in_tcp = (np.asarray(a, float) for a in (hole, tcp, peg_in_tcp))
+    inserted = inserted_peg_pose(hole, spec, INSERT_DEPTH)
+    peg_goal = nearest_fitting_goal(info, inserted, hole, compose(tcp, peg_in_tcp))
+    goal = compose(peg_goal, inverse(peg_in_tcp))
+    if info.get("turn_in_place"):
+        goal[:3] = tcp[:3]
+    return goal
 
 
 def grasp_target(peg: np.ndarray, grasp_in_peg) -> np.ndarray:
@@ -87,7 +98,11 @@ def stage_targets(skill: str, info: dict, world, commanded_in_hand=None) -> dict
         out["targets"]["grasp"] = grasp_target(peg, info["targets"]["grasp_in_peg"]).tolist()
         out["targets"]["peg_start"] = peg.tolist()
     if skill in ("rotate", "insert"):
-        out["targets"]["tcp_goal"] = held_tcp_goal(info, tcp, peg, turn_in_place=skill == "rotate").tolist()
+        from sim.objects import peg_spec
+
+        hole = info["targets"]["hole"]
+        out["targets"]["tcp_goal"] = held_tcp_goal(info, peg_spec(info["peg"]), hole, tcp, compose(inverse(tcp), peg))
+        out["targets"]["tcp_goal"] = out["targets"]["tcp_goal"].tolist()
     if skill in ("rotate", "insert", "place_on_fixture"):
         out["stage_start"] = held_facts(tcp, peg, commanded_in_hand)
         if commanded_in_hand is not None:

@@ -75,7 +75,8 @@ def test_executor_refuses_a_bad_task_file_and_keeps_running(tmp_path):
 @pytest.mark.slow
 def run_chain(tmp_path, *extra: str, timeout: float = 120.0):
     """`fmb ros up sim --task vertical_chain` with the task executor, started over DDS; returns the
-    executor's final report and the simulator's last judgement (status values), and the log."""
+    executor's final report, the simulator's judgements until just after it (status values, in
+    order) and the log."""
     rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
     from diagnostic_msgs.msg import DiagnosticStatus
     from std_srvs.srv import Trigger
@@ -137,7 +138,7 @@ def run_chain(tmp_path, *extra: str, timeout: float = 120.0):
         )
         done = len(judgements)
         spin_until(lambda: len(judgements) > done, 10.0, "the simulator's judgement after the outcome")
-        final, judged = reports[-1], convert.status_values(judgements[-1])
+        final, judged = reports[-1], [convert.status_values(j) for j in judgements]
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -161,7 +162,7 @@ def test_vertical_chain_through_the_task_executor(tmp_path):
     final, judged, log = run_chain(tmp_path)
     assert convert.status_values(final)["state"] == "succeeded", f"{final.message}\n{log[-4000:]}"
     assert "all 3 stages succeeded" in final.message
-    assert judged["success"] == "true" and judged["stage_name"] == "insert", judged
+    assert any(j["success"] == "true" and j["stage_name"] == "insert" for j in judged), judged[-1]
 
 
 @pytest.mark.train
@@ -187,7 +188,7 @@ def test_vertical_chain_with_learned_skills_through_the_task_executor(tmp_path):
     )
     assert "rotate (" in log and "insert (" in log  # the summary line names the policies
     report = convert.status_values(final)
-    if report["state"] == "succeeded":
-        assert judged["success"] == "true", (final.message, judged)
-    else:
-        assert judged["success"] == "false" and report["stage_name"] == judged["stage_name"], (final.message, judged)
+    succeeded = any(j["success"] == "true" for j in judged)  # the chain's last check held at some point
+    assert (report["state"] == "succeeded") == succeeded, (final.message, judged[-1])
+    if not succeeded:  # the executor names the stage the simulator's chain stopped in
+        assert report["stage_name"] == judged[-1]["stage_name"], (final.message, judged[-1])

@@ -66,5 +66,5 @@ def test_goal_conditioning_reads_the_task_target(state_store):
     hole = np.asarray(raw.meta["targets"]["hole"])
     state = ds.state_normalizer.unnormalize(ds.window(0, 3)["state"][0, -1])
     np.testing.assert_allclose(state[-9:-6], hole[:3] - raw.data["obs/tcp_pose"][3, :3], atol=1e-5)
-    with pytest.raises(ParameterError, match="--goal fixture: .* no such target \\(hole, peg_goal, tcp_goal\\)"):
+    with pytest.raises(ParameterError, match="--goal fixture: .* no target .fixture. \\(hole, peg_goal, tcp_goal\\)"):
         fit_config_to_data(dataclasses.replace(tiny(), goal="fixture"), [state_store])
