@@ -2,10 +2,11 @@
 # FMB's vertical chain (grasp -> rotate -> insert) with learned skills: chained expert
 # demonstrations on the train side of family_holdout, cut into skills (`fmb sim stages`), the
 # quickstart's `small` diffusion recipe trained per skill on its stage episodes with the skill's
-# goal (sim.tasks.skill_goals), and the chain evaluated with ground-truth goals fixed at each
-# stage's start (an upper bound): all stages learned, each learned stage alone among experts, and
-# the insertion policy trained on single-skill demonstrations (INSERT_RUN, e.g. the insertion
-# quickstart's) in the chain's last stage, against the one trained on chained starts.
+# goal (sim.tasks.skill_goals), and the chain evaluated: all stages learned, with ground-truth
+# goals fixed at each stage's start (an upper bound) and with perceived ones (the cameras at each
+# stage's start, every action through the safety filter), on both sides of the split; each
+# learned stage alone among experts; and the insertion policy trained on single-skill
+# demonstrations (INSERT_RUN, e.g. the insertion quickstart's) in the chain's last stage.
 # Every step reuses what an earlier run left in OUT, so it can be stopped and rerun.
 # Usage: scripts/learned_chains.sh [OUT] [DEMOS] [EPISODES] [INSERT_RUN]   (about 1.5 h on 2 idle cores)
 set -euo pipefail
@@ -32,23 +33,26 @@ for skill in grasp rotate insert; do
     $(compgen -G "$run/checkpoints/step_*" > /dev/null && echo --resume) > /dev/null
 done
 
-# chain NAME SIDE POLICY...: the chain over EPISODES episodes into $OUT/eval_NAME_SIDE.json
+# chain NAME SIDE GOALS POLICY...: the chain over EPISODES episodes into $OUT/eval_NAME_SIDE_GOALS.json
 chain() {
-  local name="$1" side="$2"; shift 2
-  local json="$OUT/eval_${name}_${side}.json"
+  local name="$1" side="$2" goals="$3"; shift 3
+  local json="$OUT/eval_${name}_${side}_${goals}.json"
   [ -s "$json" ] && return
-  stage "chain $name ($side)"
+  stage "chain $name ($side, $goals goals)"
   $FMB eval --task vertical_chain "$@" --episodes "$EPISODES" --split family_holdout --side "$side" \
-    --action-horizon 2 --goals truth --workers 2 --json "$json.part" --quiet > /dev/null
+    --action-horizon 2 --goals "$goals" --workers 2 --json "$json.part" --quiet > /dev/null
   mv "$json.part" "$json"
 }
 G="grasp=$OUT/diffusion_grasp" R="rotate=$OUT/diffusion_rotate" I="insert=$OUT/diffusion_insert"
-chain learned train --policy "$G" --policy "$R" --policy "$I"
-chain learned test --policy "$G" --policy "$R" --policy "$I"
-chain grasp_only train --policy "$G" --policy rotate=expert --policy insert=expert
-chain rotate_only train --policy grasp=expert --policy "$R" --policy insert=expert
-chain insert_only train --policy grasp=expert --policy rotate=expert --policy "$I"
+for side in train test; do
+  for goals in truth perceived; do
+    chain learned "$side" "$goals" --policy "$G" --policy "$R" --policy "$I"
+  done
+done
+chain grasp_only train truth --policy "$G" --policy rotate=expert --policy insert=expert
+chain rotate_only train truth --policy grasp=expert --policy "$R" --policy insert=expert
+chain insert_only train truth --policy grasp=expert --policy rotate=expert --policy "$I"
 if [ -n "$INSERT_RUN" ]; then
-  chain insert_single_skill_demos train --policy grasp=expert --policy rotate=expert --policy "insert=$INSERT_RUN"
+  chain insert_single_skill_demos train truth --policy grasp=expert --policy rotate=expert --policy "insert=$INSERT_RUN"
 fi
 stage "done"
