@@ -4,7 +4,9 @@ Stages (each shows progress; a rerun reuses what is already done):
 
 1. the FMB object set (print files, simulator assets, manifest) and its contact-sheet preview;
 2. scripted-expert demonstrations of one skill (default: insertion) on the training side of a
-   split (default: family_holdout, so hexagon and star pegs are never seen in training);
+   split (default: family_holdout, so hexagon and star pegs are never seen in training); for a
+   chain task (`--task vertical_chain`) chained demonstrations, cut into one store per skill
+   (`fmb sim stages`), and in stage 3 a policy per skill (`--bc-steps 0` leaves BC out);
 3. the `small` diffusion policy and the BC baseline, trained on those demonstrations, both
    conditioned on the skill's goal, `tcp_goal`: the hand's pose at which the held peg is in its
    hole (the hole's pose combined with the in-hand grasp; read from the task specification here,
@@ -47,6 +49,15 @@ class QuickstartConfig:
 
         if not self.goal_sources:
             raise ParameterError("--eval-goals must name at least one of perceived, truth")
+        if chain_stages(self.task):  # each stage's policy conditions on its own skill's goal
+            from policies.config import SKILL_GOAL
+
+            if self.goal not in (SKILL_GOAL, QuickstartConfig.goal):
+                raise ParameterError(
+                    f"--goal {self.goal}: the skills of a chain ({self.task}) each condition on their own goal; "
+                    f"leave --goal out or pass --goal {SKILL_GOAL}"
+                )
+            object.__setattr__(self, "goal", SKILL_GOAL)
         for goals in self.goal_sources:
             check_choice("--eval-goals", goals, tuple(GOAL_LABELS))
 
@@ -54,6 +65,13 @@ class QuickstartConfig:
     def goal_sources(self) -> tuple[str, ...]:
         """The goal sources of `eval_goals`, in order."""
         return tuple(dict.fromkeys(g.strip() for g in self.eval_goals.split(",") if g.strip()))
+
+
+def chain_stages(task: str) -> tuple[str, ...]:
+    """The stage names of `task` when it is a chain (vertical_chain, horizontal_chain), else ()."""
+    from sim.tasks import TASKS
+
+    return tuple(getattr(TASKS.get(task), "stages", ()))
 
 
 SIDES = (("seen", "train"), ("held-out", "test"))
@@ -71,10 +89,11 @@ GOAL_SOURCE_WORDS = {
 GOAL_WORDS = {
     "tcp_goal": "the hand's pose with the held peg in its hole (hole pose and in-hand grasp)",
     "hole": "the target hole's pose",
+    "skill": "each skill's own goal (sim.tasks.skill_goals), fixed when its stage starts",
 }
 
 HELP = {
-    "task": "skill to learn",
+    "task": "skill to learn, or a chain (vertical_chain): its skills, chained",
     "demos": "scripted-expert demonstrations to collect",
     "split": "object split (cad.splits): train on its train side, evaluate on both sides",
     "diffusion_steps": "training steps of the diffusion policy",
@@ -194,6 +213,7 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
     def stamp() -> str:
         return f"{(time.perf_counter() - t0) / 60:.1f} min"
 
+    chain = chain_stages(cfg.task)
     data = out / "demos"
     print(f"[2/5] collecting {cfg.demos} {cfg.task} demonstrations ({cfg.split} train side) [{stamp()}]", flush=True)
     spec = RunSpec(
@@ -206,29 +226,44 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
     )
     summary = collect(spec, data, cfg.demos, seed=0, workers=cfg.workers, progress=progress, threads=cfg.threads)
     print(f"  {summary['episodes']} episodes in {data}")
+    sources = {"": data}  # skill -> its demonstrations ("": the task's own)
+    if chain:
+        from sim.stages import split_stages
 
-    runs = {}
+        stores = split_stages(data, out / "stages", progress=progress)
+        sources = {skill: out / "stages" / skill for skill in chain}
+        counts = ", ".join(f"{skill} {store['episodes']}" for skill, store in stores.items())
+        print(f"  cut into stage episodes: {counts} ({out / 'stages'})")
+
+    runs, stage_runs = {}, {}
     for kind, steps in (("diffusion", cfg.diffusion_steps), ("bc", cfg.bc_steps)):
-        print(f"[3/5] training the {cfg.config} {kind} policy, {steps} steps [{stamp()}]", flush=True)
-        run_dir = out / kind
-        policy, training = preset(cfg.config, policy_type=kind, goal=cfg.goal)
-        training = dataclasses.replace(training, steps=steps, checkpoint_every=max(steps // 2, 1), device="auto")
-        runs[kind] = run_dir
-        if trained_to(run_dir) >= steps:
-            print(f"  {run_dir} is already trained to {steps} steps")
+        if chain and steps == 0:  # a chain trains a policy per skill: --bc-steps 0 leaves BC out
             continue
-        resume = trained_to(run_dir) > 0
-        train([data], run_dir, policy, training, resume=resume, progress=progress, threads=cfg.threads)
+        for skill, source in sources.items():
+            run_dir = out / (f"{kind}_{skill}" if skill else kind)
+            what = f"the {cfg.config} {kind} policy" + (f" for {skill}" if skill else "")
+            print(f"[3/5] training {what}, {steps} steps [{stamp()}]", flush=True)
+            policy, training = preset(cfg.config, policy_type=kind, goal=cfg.goal)
+            training = dataclasses.replace(training, steps=steps, checkpoint_every=max(steps // 2, 1), device="auto")
+            runs[f"{kind} {skill}".strip()] = run_dir
+            stage_runs.setdefault(kind, []).append((skill, str(run_dir)))
+            if trained_to(run_dir) >= steps:
+                print(f"  {run_dir} is already trained to {steps} steps")
+                continue
+            resume = trained_to(run_dir) > 0
+            train([source], run_dir, policy, training, resume=resume, progress=progress, threads=cfg.threads)
 
     results: dict[str, dict[str, dict]] = {}
     videos = {}
     evaluations = [(f"{label}{GOAL_LABELS[g]}", side, g) for label, side in SIDES for g in cfg.goal_sources]
-    for kind, run_dir in runs.items():
+    for kind, per_skill in stage_runs.items():
         results[kind] = {}
+        run_dir = out / kind if not chain else None
         for label, side, goals in evaluations:
             print(f"[4/5] evaluating {kind} on {label} objects, {cfg.eval_episodes} episodes [{stamp()}]", flush=True)
             spec = PolicyRunSpec(
-                str(run_dir),
+                "" if chain else str(run_dir),
+                stages=tuple(per_skill) if chain else (),
                 task=cfg.task,
                 split=cfg.split,
                 side=side,
@@ -239,7 +274,8 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
             )
             folder = out / "eval" / f"{kind}_{label.split(',')[0]}{'' if goals == 'perceived' else '_' + goals}"
             runner = {"action_horizon": cfg.action_horizon, "goals": goals, "sensor": spec.sensor_name}
-            result = earlier_result(folder, run_dir, cfg.eval_episodes, runner, cfg.eval_max_steps)
+            made_by = spec if chain else run_dir
+            result = earlier_result(folder, made_by, cfg.eval_episodes, runner, cfg.eval_max_steps)
             if result is not None:
                 print(f"  reusing {folder / 'result.json'} (same checkpoint, same episodes)")
             else:
@@ -276,7 +312,9 @@ def run_learning(cfg: QuickstartConfig, out: Path, progress: bool, t0: float) ->
         "task": cfg.task,
         "demonstrations": f"{summary['episodes']} scripted-expert episodes ({data.relative_to(out)})",
         "objects": f"split {cfg.split}: trained on its train side, held-out = its test side",
-        "policies": f"{cfg.config} diffusion ({cfg.diffusion_steps} steps) and BC baseline ({cfg.bc_steps} steps)",
+        "policies": f"{cfg.config} diffusion ({cfg.diffusion_steps} steps)"
+        + (f" and BC baseline ({cfg.bc_steps} steps)" if cfg.bc_steps or not chain else "")
+        + (f", one per skill ({', '.join(chain)}) trained on its stage episodes (fmb sim stages)" if chain else ""),
         "observations": f"{', '.join(default_state_keys(cfg.goal))} + local point cloud "
         f"({cfg.point_cloud}-point fused cloud from 3 cameras at {cfg.image_size} px)"
         + (

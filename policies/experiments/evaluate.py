@@ -342,9 +342,10 @@ def record_videos(spec: PolicyRunSpec, count: int, seed: int, out: Path, size: i
 
 
 def earlier_result(
-    folder: Path, run: str | Path, episodes: int, runner: dict | None = None, max_steps: int = 0
+    folder: Path, run: str | Path | PolicyRunSpec, episodes: int, runner: dict | None = None, max_steps: int = 0
 ) -> dict | None:
-    """The evaluation stored in `folder` when it judged the current checkpoint of `run` over
+    """The evaluation stored in `folder` when it judged the current checkpoint of `run` (a run
+    folder, or a chain's spec: the current checkpoint of each stage's, `policy_record`) over
     `episodes` episodes (and, given `runner`, with those runner settings; with step limit
     `max_steps`, 0 = the task's), else None: lets long jobs (quickstart, ablation) reuse what a
     rerun would only repeat."""
@@ -352,7 +353,8 @@ def earlier_result(
 
     try:
         result = json.loads((Path(folder) / "result.json").read_text())
-        same = result["policy"] == str(checkpoint.resolve(run)) and result["overall"]["episodes"] == episodes
+        record = run.policy_record() if isinstance(run, PolicyRunSpec) else str(checkpoint.resolve(run))
+        same = result["policy"] == record and result["overall"]["episodes"] == episodes
         # results from before --goals had ground-truth goals, from before --sensor exact depth
         made = {"goals": "truth", "sensor": "exact"} | result["runner"]
         same = same and all(made.get(k) == v for k, v in (runner or {}).items())

@@ -1,6 +1,6 @@
 """The quickstart report: Markdown with PNG plots (success per shape, success by the perceived
-goal's error, loss curves, a video still) and, for evaluations with perceived goals, what
-perception and the safety filter did."""
+goal's error, loss curves, a video still), for chains each stage's success, and for evaluations
+with perceived goals, what perception and the safety filter did."""
 
 from __future__ import annotations
 
@@ -227,6 +227,7 @@ def write_report(out: Path, facts: dict, results: dict[str, dict[str, dict]], im
                 cells.append(f"{s['successes']}/{s['episodes']}" if s else "")
             lines.append(f"| {policy} | {objects} | " + " | ".join(cells) + " |")
     lines.append("")
+    lines += stage_lines(results)
     lines += perception_lines(results)
     for label, png in images.items():
         if png is not None:
@@ -234,6 +235,32 @@ def write_report(out: Path, facts: dict, results: dict[str, dict[str, dict]], im
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def stage_lines(results: dict[str, dict[str, dict]]) -> list[str]:
+    """For chain evaluations: each stage's success among the episodes that reached it and the
+    failed episodes per stage they stopped in (`sim.collect.stage_summary`); [] otherwise."""
+    chains = [(p, o, r) for p, per in results.items() for o, r in per.items() if r.get("per_stage")]
+    if not chains:
+        return []
+    stages = list(chains[0][2]["per_stage"])
+    lines = [
+        "### Per stage",
+        "",
+        "Each stage's success among the episodes that reached it; in brackets, the failed episodes"
+        " that stopped there.",
+        "",
+        "| policy | objects | " + " | ".join(stages) + " |",
+        "|---|---|" + "---|" * len(stages),
+    ]
+    for policy, objects, r in chains:
+        cells = []
+        for stage in stages:
+            s = r["per_stage"].get(stage, {})
+            done = f"{s['successes']}/{s['episodes']}" if s.get("episodes") else "not reached"
+            cells.append(f"{done} ({r['failed_at'].get(stage, 0)})")
+        lines.append(f"| {policy} | {objects} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _families(results) -> list[str]:

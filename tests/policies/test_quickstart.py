@@ -78,3 +78,28 @@ def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
     (out / "quickstart.json").unlink()
     assert main(argv) == 2
     assert "without a record of their settings" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quickstart_of_a_chain_at_toy_sizes(tmp_path, capsys):
+    """`fmb quickstart --task vertical_chain`: chained demonstrations cut into skills, a policy per
+    skill, the chain evaluated with per-stage rows in the report; a rerun reuses everything."""
+    out = tmp_path / "chain"
+    argv = ["quickstart", "--task", "vertical_chain", "--out", str(out), "--demos", "2", "--diffusion-steps", "4",
+            "--bc-steps", "0", "--eval-episodes", "1", "--workers", "1", "--point-cloud", "512", "--image-size",
+            "48", "--eval-max-steps", "15", "--eval-goals", "truth", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    text = (out / "report.md").read_text()
+    assert "### Per stage" in text and "| diffusion | seen, truth (upper bound) | " in text
+    assert json.loads((out / "quickstart.json").read_text())["goal"] == "skill"
+    for skill in ("grasp", "rotate", "insert"):
+        assert (out / "stages" / skill / "store.json").is_file() and (out / f"diffusion_{skill}").is_dir()
+    result = json.loads((out / "results.json").read_text())["results"]["diffusion"]["seen, truth (upper bound)"]
+    assert set(result["policy"]) == {"grasp", "rotate", "insert"} and set(result["per_stage"]) == set(result["policy"])
+    assert not (out / "bc_grasp").exists()
+    capsys.readouterr()
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("already trained to 4 steps") == 3 and printed.count("reusing") == 2
+    assert main([*argv, "--goal", "hole"]) == 2
+    assert "each condition on their own goal" in capsys.readouterr().err
