@@ -1,36 +1,44 @@
 #!/usr/bin/env bash
-# FMB's vertical chain (grasp -> rotate -> insert) with learned skills: chained expert
-# demonstrations on the train side of family_holdout, cut into skills (`fmb sim stages`), the
-# quickstart's `small` diffusion recipe trained per skill on its stage episodes with the skill's
-# goal (sim.tasks.skill_goals), and the chain evaluated: all stages learned, with ground-truth
-# goals fixed at each stage's start (an upper bound) and with perceived ones (the cameras at each
-# stage's start, every action through the safety filter), on both sides of the split; each
-# learned stage alone among experts; and the insertion policy trained on single-skill
-# demonstrations (INSERT_RUN, e.g. the insertion quickstart's) in the chain's last stage.
-# Every step reuses what an earlier run left in OUT, so it can be stopped and rerun.
-# Usage: scripts/learned_chains.sh [OUT] [DEMOS] [EPISODES] [INSERT_RUN]   (about 1.5 h on 2 idle cores)
+# One of FMB's chains with learned skills: chained expert demonstrations on the train side of
+# family_holdout, cut into skills (`fmb sim stages`), the quickstart's `small` diffusion recipe
+# trained per skill on its stage episodes with the skill's goal (sim.tasks.skill_goals), and the
+# chain evaluated: all stages learned, with ground-truth goals fixed at each stage's start (an
+# upper bound) and, where perception builds every stage's goal (the vertical chain), with
+# perceived ones (the cameras at each stage's start, every action through the safety filter), on
+# both sides of the split; each learned stage alone among experts; and the insertion policy
+# trained on single-skill demonstrations (INSERT_RUN, e.g. the insertion quickstart's) in the
+# chain's last stage. Every step reuses what an earlier run left in OUT, so it can be stopped and
+# rerun.
+# Usage: [CHAIN=vertical_chain|horizontal_chain] [STEPS=2500] scripts/learned_chains.sh [OUT] [DEMOS] [EPISODES] [INSERT_RUN]
+# (vertical: about 1.5 h on 2 idle cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT="${1:-runs/chains}"
+CHAIN="${CHAIN:-vertical_chain}"
+OUT="${1:-runs/$CHAIN}"
 DEMOS="${2:-100}"
 EPISODES="${3:-50}"
 INSERT_RUN="${4:-}"
 STEPS="${STEPS:-2500}"   # training steps per skill (the quickstart recipe's)
 FMB=.venv/bin/fmb
+case $CHAIN in
+  vertical_chain) SKILLS="grasp rotate insert"; GOALS="truth perceived" ;;
+  horizontal_chain) SKILLS="grasp place_on_fixture regrasp insert"; GOALS="truth" ;;  # no perceived fixture yet
+  *) echo "CHAIN=$CHAIN: expected vertical_chain or horizontal_chain" >&2; exit 2 ;;
+esac
 mkdir -p "$OUT"
 stage() { echo "[$(date +%T)] $*"; }
 
-stage "chained demonstrations"
-$FMB sim collect --task vertical_chain --episodes "$DEMOS" --out "$OUT/demos" --split family_holdout --side train \
+stage "chained demonstrations ($CHAIN)"
+$FMB sim collect --task "$CHAIN" --episodes "$DEMOS" --out "$OUT/demos" --split family_holdout --side train \
   --cameras side_1,side_2,wrist --image-size 128 --point-cloud 4096 --workers 2 --quiet > /dev/null
 $FMB sim stages "$OUT/demos" --out "$OUT/stages" --quiet > "$OUT/stages.json"
 
 stage "training"
-for skill in grasp rotate insert; do
-  case $skill in grasp) goal=grasp ;; *) goal=tcp_goal ;; esac
+for skill in $SKILLS; do
+  case $skill in grasp|regrasp) goal=grasp ;; place_on_fixture) goal=pocket ;; *) goal=tcp_goal ;; esac
   run="$OUT/diffusion_$skill"
-  $FMB train --data "$OUT/stages/$skill" --out "$run" --goal "$goal" --steps "$STEPS" --checkpoint-every $((STEPS / 2)) --quiet \
-    $(compgen -G "$run/checkpoints/step_*" > /dev/null && echo --resume) > /dev/null
+  $FMB train --data "$OUT/stages/$skill" --out "$run" --goal "$goal" --steps "$STEPS" --checkpoint-every $((STEPS / 2)) \
+    --quiet $(compgen -G "$run/checkpoints/step_*" > /dev/null && echo --resume) > /dev/null
 done
 
 # chain NAME SIDE GOALS POLICY...: the chain over EPISODES episodes into $OUT/eval_NAME_SIDE_GOALS.json
@@ -39,20 +47,25 @@ chain() {
   local json="$OUT/eval_${name}_${side}_${goals}.json"
   [ -s "$json" ] && return
   stage "chain $name ($side, $goals goals)"
-  $FMB eval --task vertical_chain "$@" --episodes "$EPISODES" --split family_holdout --side "$side" \
+  $FMB eval --task "$CHAIN" "$@" --episodes "$EPISODES" --split family_holdout --side "$side" \
     --action-horizon 2 --goals "$goals" --workers 2 --json "$json.part" --quiet > /dev/null
   mv "$json.part" "$json"
 }
-G="grasp=$OUT/diffusion_grasp" R="rotate=$OUT/diffusion_rotate" I="insert=$OUT/diffusion_insert"
+# only SKILL learned, the other stages the scripted expert's (ALL: every stage learned)
+policies() {
+  for s in $SKILLS; do
+    if [ "$1" = ALL ] || [ "$1" = "$s" ]; then echo "--policy $s=$OUT/diffusion_$s"; else echo "--policy $s=expert"; fi
+  done
+}
 for side in train test; do
-  for goals in truth perceived; do
-    chain learned "$side" "$goals" --policy "$G" --policy "$R" --policy "$I"
+  for goals in $GOALS; do
+    chain learned "$side" "$goals" $(policies ALL)
   done
 done
-chain grasp_only train truth --policy "$G" --policy rotate=expert --policy insert=expert
-chain rotate_only train truth --policy grasp=expert --policy "$R" --policy insert=expert
-chain insert_only train truth --policy grasp=expert --policy rotate=expert --policy "$I"
+for skill in $SKILLS; do
+  chain "${skill}_only" train truth $(policies "$skill")
+done
 if [ -n "$INSERT_RUN" ]; then
-  chain insert_single_skill_demos train truth --policy grasp=expert --policy rotate=expert --policy "insert=$INSERT_RUN"
+  chain insert_single_skill_demos train truth $(policies none | sed "s|insert=expert|insert=$INSERT_RUN|")
 fi
 stage "done"
