@@ -91,6 +91,14 @@ def register(sub) -> None:
     )
     add_hand_eye_flag(p)
     p.add_argument("--max-steps", type=int, default=0, help="step limit of each episode (default 0 = the task's)")
+    p.add_argument(
+        "--stage-attempts",
+        type=int,
+        default=0,
+        help="a chain's stages: N >= 1 gives each attempt its skill's own step limit and retries a stage up to N "
+        "attempts (the policy reset, its goal re-perceived), then the episode fails there, as the ROS task executor "
+        "does; 0 = a stage runs until it succeeds or the chain's limit (default 0)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--seed", type=int, default=100_000, help="first episode seed (default 100000)")
@@ -200,6 +208,7 @@ def _cmd_eval(args) -> int:
         policy,
         task=args.task,
         stages=stages,
+        stage_attempts=args.stage_attempts,
         backend=args.backend,
         split=args.split,
         side=side,

@@ -310,13 +310,17 @@ def _stage_row(facts: dict, success: bool) -> dict:
 def stage_summary(rows: list[dict], stages: list[str], summary) -> dict:
     """For a chain's episode rows (`_stage_row`) and its stage names in order: "per_stage", each
     stage's success among the episodes that started it (`summary` of those: episodes = how many
-    reached it); "failed_at": how many failed episodes stopped in each stage. {} without stages."""
+    reached it; with a controller's "attempts" per row, the attempts made and the episodes that
+    retried it); "failed_at": how many failed episodes stopped in each stage. {} without stages."""
     if not stages:
         return {}
     per_stage, failed_at = {}, {}
     for k, name in enumerate(stages):
         started = [r for r in rows if r["stages_done"] >= k]
         per_stage[name] = summary([int(r["stages_done"] > k) for r in started]) if started else {"episodes": 0}
+        if started and any("attempts" in r for r in started):  # a controller that retries stages
+            attempts = [r.get("attempts", {}).get(name, 1) for r in started]
+            per_stage[name].update(attempts=int(sum(attempts)), retried_episodes=sum(a > 1 for a in attempts))
         failed_at[name] = sum(1 for r in rows if not r["success"] and r["stages_done"] == k)
     return {"per_stage": per_stage, "failed_at": failed_at}
 

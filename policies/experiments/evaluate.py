@@ -48,6 +48,10 @@ class PolicyRunSpec:
             the policy (or scripted expert) that runs that stage; a stage left out runs `policy`
             (a policy trained on several skills). Each stage is reset with its own goal when it
             begins, the simulator's target fixed at that moment (`sim.tasks.skill_goals`).
+        stage_attempts: for a chain: 0 = a stage runs until it succeeds or the chain's step limit;
+            N >= 1 = each attempt gets its stage's own step limit, the stage's policy is reset (its
+            goal re-perceived) between attempts and the episode fails at a stage after N of them,
+            as the ROS task executor retries (`sim.experts.chain.ChainController`).
     """
 
     policy: str
@@ -64,6 +68,7 @@ class PolicyRunSpec:
     max_steps: int = 0
     sensor: str = ""
     stages: tuple[tuple[str, str], ...] = ()
+    stage_attempts: int = 0
 
     def __post_init__(self):
         from sim.sensor import SENSORS
@@ -195,8 +200,8 @@ class PolicyRunSpec:
                 controllers[skill] = RobotLoopRunner(controllers[skill], self.perception)
         env = self._env(self.task, chain_observation({s: p.meta.get("observation", {}) for s, p in loaded.items()}))
         if perceived:
-            return env, FilteredChainController(controllers, self.chain)
-        return env, ChainController(controllers, self.chain)
+            return env, FilteredChainController(controllers, self.chain, self.stage_attempts)
+        return env, ChainController(controllers, self.chain, self.stage_attempts)
 
 
 PERCEIVED_SKILLS = ("grasp", "rotate", "insert")
@@ -269,6 +274,7 @@ def evaluate(
         **spec.runner.to_dict(),
         "goals": spec.goals,
         "sensor": spec.sensor_name,
+        **({"stage_attempts": spec.stage_attempts} if spec.chain else {}),
     }
     result["goals"] = goal_summary(spec, result["episodes"])
     if out is not None:

@@ -247,8 +247,7 @@ def stage_lines(results: dict[str, dict[str, dict]]) -> list[str]:
     lines = [
         "### Per stage",
         "",
-        "Each stage's success among the episodes that reached it; in brackets, the failed episodes"
-        " that stopped there.",
+        "Each stage's success among the episodes that reached it; in brackets, the failed episodes that stopped there.",
         "",
         "| policy | objects | " + " | ".join(stages) + " |",
         "|---|---|" + "---|" * len(stages),

@@ -37,17 +37,28 @@ class ChainController:
     stage is `skill` (`stages`, the chain's stage names in order), reset when its stage begins.
 
     `rng` (set per episode by the evaluators) is handed to every stage controller that draws from
-    one. `stage_resets` counts the stages begun in the current episode.
+    one. `attempts` (stage -> attempts begun) counts the current episode's.
+
+    Args:
+        attempts: 0 = a stage runs until it succeeds or the chain's step limit ends the episode;
+            N >= 1 = as the ROS task executor runs a stage: each attempt gets the step limit of the
+            stage's own task (`sim.tasks.step_limit`), after which the stage's controller is reset
+            (a policy re-perceives its goal) for the next attempt, and after N attempts the episode
+            ends as a failure at that stage (`sim.exceptions.EpisodeAborted`).
     """
 
-    def __init__(self, controllers: Mapping[str, object], stages: Sequence[str]):
+    def __init__(self, controllers: Mapping[str, object], stages: Sequence[str], attempts: int = 0):
+        from fmb_core.errors import check_range
+
         missing = [s for s in stages if s not in controllers]
         if missing:
             raise ParameterError(f"no controller for stage(s) {', '.join(missing)} of the chain {' -> '.join(stages)}")
         self.controllers = dict(controllers)
         self.stages = tuple(stages)
+        self.max_attempts = int(check_range("attempts", attempts, 0, 100))
         self.index = -1
-        self.stage_resets = 0
+        self.attempts: dict[str, int] = {}
+        self.steps_in_attempt = 0
         self._rng = np.random.default_rng(0)
 
     @property
@@ -63,17 +74,36 @@ class ChainController:
 
     def reset(self, env) -> None:
         self.index = -1
-        self.stage_resets = 0
+        self.attempts = {}
+        self.steps_in_attempt = 0
 
     def act(self, env) -> np.ndarray:
+        from sim.exceptions import EpisodeAborted
+        from sim.tasks import step_limit
+
         index = int(env.episode.info["stage"])
-        controller = self.controllers[self.stages[index]]
+        stage = self.stages[index]
+        controller = self.controllers[stage]
         view = StageEnv(env, index)
-        if index != self.index:
+        if index != self.index or (self.max_attempts and self.steps_in_attempt >= step_limit(stage)):
+            if index == self.index and self.attempts[stage] >= self.max_attempts:
+                raise EpisodeAborted(
+                    f"stage {stage}: no success in {self.attempts[stage]} attempt(s) of {step_limit(stage)} steps"
+                )
             self.index = index
-            self.stage_resets += 1
+            self.attempts[stage] = self.attempts.get(stage, 0) + 1
+            self.steps_in_attempt = 0
+            self.begin_attempt(env)
             controller.reset(view)
+        self.steps_in_attempt += 1
         return controller.act(view)
+
+    def begin_attempt(self, env) -> None:
+        """Called before a stage's controller is reset for an attempt (subclasses' hook)."""
+
+    def episode_report(self) -> dict:
+        """The episode's attempts per stage begun (with `attempts` >= 1: retries counted)."""
+        return {"attempts": dict(self.attempts)}
 
 
 class FilteredChainController(ChainController):
@@ -88,10 +118,10 @@ class FilteredChainController(ChainController):
     rows and each object's perception error as the latest stage that estimated it measured it.
     """
 
-    def __init__(self, controllers: Mapping[str, object], stages: Sequence[str], limits=None):
+    def __init__(self, controllers: Mapping[str, object], stages: Sequence[str], attempts: int = 0, limits=None):
         from sim.safety import SafetyLimits
 
-        super().__init__(controllers, stages)
+        super().__init__(controllers, stages, attempts)
         self.limits = limits or SafetyLimits()
         self._new_filter()
 
@@ -107,13 +137,10 @@ class FilteredChainController(ChainController):
         super().reset(env)
         self._new_filter()
 
-    def act(self, env) -> np.ndarray:
-        index = int(env.episode.info["stage"])
-        if index != self.index:
-            from sim.safety import SafetyFilter
+    def begin_attempt(self, env) -> None:
+        from sim.safety import SafetyFilter
 
-            self.safety = SafetyFilter(self.limits)  # each stage starts a new command stream
-        return super().act(env)
+        self.safety = SafetyFilter(self.limits)  # each attempt starts a new command stream
 
     def command(self, env, action) -> tuple[np.ndarray, bool]:
         """(safe absolute TCP target (7,) [m, xyzw], close gripper) for the running stage's `action`."""
@@ -144,6 +171,7 @@ class FilteredChainController(ChainController):
             failure = failure or report.get("perception_failure", "")
             in_hand = report.get("in_hand_source") or in_hand
         return {
+            **super().episode_report(),
             "goals": "perceived" if reports else "",
             "in_hand_source": in_hand,
             "perception": perception or None,

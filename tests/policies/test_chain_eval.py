@@ -221,3 +221,26 @@ def test_chain_with_perceived_goals(stage_runs):
     bad = PolicyRunSpec("", task="horizontal_chain", goals="perceived", device="cpu", stages=stages)
     with pytest.raises(ParameterError, match="no perceived goal for stage.*place_on_fixture"):
         bad.build()
+
+
+def test_stage_attempts_retry_a_stage_then_fail_there(stage_runs):
+    """With --stage-attempts 2 an untrained grasp gets its skill's own step limit twice (the policy
+    reset in between), then the episode ends as a failure at grasp, long before the chain's limit."""
+    from sim.tasks import step_limit
+
+    _, runs = stage_runs
+    spec = PolicyRunSpec(
+        "",
+        task="vertical_chain",
+        families=("rectangle",),
+        device="cpu",
+        goals="truth",
+        stages=(("grasp", str(runs["grasp"])), ("rotate", "expert"), ("insert", "expert")),
+        stage_attempts=2,
+    )
+    result = evaluate(spec, episodes=1, progress=False)
+    row = result["episodes"][0]
+    assert not row["success"] and row["stage_reached"] == "grasp"
+    assert row["attempts"] == {"grasp": 2} and row["steps"] == 2 * step_limit("grasp")
+    assert "stage grasp: no success in 2 attempt(s)" in row["aborted"]
+    assert result["per_stage"]["grasp"]["retried_episodes"] == 1 and result["runner"]["stage_attempts"] == 2
