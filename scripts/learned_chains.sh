@@ -6,9 +6,10 @@
 # ground-truth goals fixed at each stage's start (an upper bound) and, where perception builds
 # every stage's goal (the vertical chain), with perceived ones (the cameras at each stage's start,
 # every action through the safety filter), on both sides of the split; each learned diffusion
-# stage alone among experts; and the insertion policy trained on single-skill demonstrations
-# (INSERT_RUN, e.g. the insertion quickstart's) in the chain's last stage. Every step reuses what
-# an earlier run left in OUT, so it can be stopped and rerun.
+# stage alone among experts; one multi-skill diffusion policy (skill one-hot) for every stage; and
+# the insertion policy trained on single-skill demonstrations (INSERT_RUN, e.g. the insertion
+# quickstart's) in the chain's last stage. Every step reuses what an earlier run left in OUT, so
+# it can be stopped and rerun.
 # Usage: [CHAIN=vertical_chain|horizontal_chain] [STEPS=2500] [BC_STEPS=2000] scripts/learned_chains.sh [OUT] [DEMOS] [EPISODES] [INSERT_RUN]
 # (vertical: about 1.5 h on 2 idle cores)
 set -euo pipefail
@@ -81,6 +82,15 @@ if [ "$BC_STEPS" -gt 0 ]; then
     done
   done
 fi
+# One diffusion policy for every skill (a skill one-hot; each skill its own goal: --goal skill),
+# trained on all the stage stores, against the per-skill policies.
+stage "training the multi-skill policy"
+MULTI="$OUT/diffusion_multi"
+$FMB train --data $(for s in $SKILLS; do echo "$OUT/stages/$s"; done) --out "$MULTI" --goal skill --steps "$STEPS" \
+  --checkpoint-every $((STEPS / 2)) --quiet $(compgen -G "$MULTI/checkpoints/step_*" > /dev/null && echo --resume) > /dev/null
+for side in train test; do
+  chain learned_multi "$side" truth --policy "$MULTI"
+done
 if [ -n "$INSERT_RUN" ]; then
   chain insert_single_skill_demos train truth $(policies none | sed "s|insert=expert|insert=$INSERT_RUN|")
 fi
