@@ -290,10 +290,13 @@ def read_result(file: Path) -> dict:
 def results_table(named: dict[str, dict]) -> list[str]:
     """Markdown table, one row per evaluation result (label -> result): objects, goal source and
     sensor, success with its 95 % interval, mean steps, the perceived goal object's median error,
-    perception failures and episodes with rejected commands (empty cells for truth goals)."""
+    perception failures and episodes with rejected commands (empty cells for truth goals); with
+    chain results, each stage's successes among the episodes that reached it."""
+    chains = any(r.get("per_stage") for r in named.values())
     lines = [
-        "| result | objects | goals | sensor | success | mean steps | goal error (median) | failures | rejected |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| result | objects | goals | sensor | success | mean steps | goal error (median) | failures | rejected |"
+        + (" per stage |" if chains else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if chains else ""),
     ]
     for label, r in named.items():
         split = r.get("split", {})
@@ -314,5 +317,10 @@ def results_table(named: dict[str, dict]) -> list[str]:
             str(goals.get("perception_failures", 0)) if perceived else "",
             str(goals.get("episodes_with_rejected_commands", 0)) if perceived else "",
         ]
+        if chains:
+            per_stage = r.get("per_stage", {})
+            cells.append(
+                ", ".join(f"{k} {v['successes']}/{v['episodes']}" for k, v in per_stage.items() if v["episodes"])
+            )
         lines.append("| " + " | ".join(cells) + " |")
     return lines
