@@ -92,6 +92,14 @@ def register(sub) -> None:
     add_hand_eye_flag(p)
     p.add_argument("--max-steps", type=int, default=0, help="step limit of each episode (default 0 = the task's)")
     p.add_argument(
+        "--approach",
+        default="on",
+        choices=("on", "off"),
+        help="a chain's learned insert: on = a planned move brings the held peg to 40 mm above its goal first (as a "
+        "robot's motion planner), then the policy inserts; off = the policy moves it from where rotate/regrasp "
+        "left it (default on)",
+    )
+    p.add_argument(
         "--stage-attempts",
         type=int,
         default=0,
@@ -209,6 +217,7 @@ def _cmd_eval(args) -> int:
         task=args.task,
         stages=stages,
         stage_attempts=args.stage_attempts,
+        approach=args.approach == "on",
         backend=args.backend,
         split=args.split,
         side=side,

@@ -52,6 +52,10 @@ class PolicyRunSpec:
             N >= 1 = each attempt gets its stage's own step limit, the stage's policy is reset (its
             goal re-perceived) between attempts and the episode fails at a stage after N of them,
             as the ROS task executor retries (`sim.experts.chain.ChainController`).
+        approach: for a chain: a learned insert stage takes over only after a planned move of the
+            held peg to 40 mm above its goal (as a robot's motion planner moves it; the chain's
+            board lies 25-40 cm from where the peg was grasped, the single-skill insert starts
+            within 2 cm of its hole); False = the policy moves the peg there itself.
     """
 
     policy: str
@@ -69,6 +73,7 @@ class PolicyRunSpec:
     sensor: str = ""
     stages: tuple[tuple[str, str], ...] = ()
     stage_attempts: int = 0
+    approach: bool = True
 
     def __post_init__(self):
         from sim.sensor import SENSORS
@@ -199,14 +204,24 @@ class PolicyRunSpec:
 
                 controllers[skill] = RobotLoopRunner(controllers[skill], self.perception)
         env = self._env(self.task, chain_observation({s: p.meta.get("observation", {}) for s, p in loaded.items()}))
+        approach = tuple(s for s in APPROACHED if self.approach and s in loaded_stages(self.stage_sources()))
         if perceived:
-            return env, FilteredChainController(controllers, self.chain, self.stage_attempts)
-        return env, ChainController(controllers, self.chain, self.stage_attempts)
+            return env, FilteredChainController(controllers, self.chain, self.stage_attempts, approach)
+        return env, ChainController(controllers, self.chain, self.stage_attempts, approach)
 
 
 PERCEIVED_SKILLS = ("grasp", "rotate", "insert")
 """Skills whose goal perception builds at a chain stage's start (the peg; the board's hole with
 the commanded in-hand pose); place_on_fixture and regrasp need the fixture and the peg in it."""
+APPROACHED = ("insert",)
+"""Learned chain stages that a planned approach brings to their single-skill start (`approach`)."""
+
+
+def loaded_stages(sources: dict[str, str]) -> tuple[str, ...]:
+    """The stages of `sources` (PolicyRunSpec.stage_sources) run by a policy, not the expert."""
+    return tuple(s for s, source in sources.items() if source != EXPERT)
+
+
 EXPERT = "expert"
 """A chain stage's source that runs the skill's scripted expert instead of a policy
 (`PolicyRunSpec.stages`): isolates the learned stages, e.g. a learned insert after expert grasps."""
@@ -274,7 +289,7 @@ def evaluate(
         **spec.runner.to_dict(),
         "goals": spec.goals,
         "sensor": spec.sensor_name,
-        **({"stage_attempts": spec.stage_attempts} if spec.chain else {}),
+        **({"stage_attempts": spec.stage_attempts, "approach": spec.approach} if spec.chain else {}),
     }
     result["goals"] = goal_summary(spec, result["episodes"])
     if out is not None:

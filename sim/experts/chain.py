@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from fmb_core.errors import ParameterError
-from sim.experts.base import EXPERTS, Expert, register_expert
+from sim.experts.base import EXPERTS, Expert, near, register_expert, servo
 from sim.tasks.chain import stage_view
 
 
@@ -40,6 +40,11 @@ class ChainController:
     one. `attempts` (stage -> attempts begun) counts the current episode's.
 
     Args:
+        approach: stages (insert) whose controller takes over only after a planned move of the held
+            peg to APPROACH_HOVER above its hole, straight to the hover pose of the goal the
+            controller was reset with (`goal_pose`: the simulator's or perception's), as a robot's
+            motion planner makes the free-space move; the learned skill then starts where its
+            single-skill task starts. Its steps do not count towards an attempt's limit.
         attempts: 0 = a stage runs until it succeeds or the chain's step limit ends the episode;
             N >= 1 = as the ROS task executor runs a stage: each attempt gets the step limit of the
             stage's own task (`sim.tasks.step_limit`), after which the stage's controller is reset
@@ -47,7 +52,9 @@ class ChainController:
             ends as a failure at that stage (`sim.exceptions.EpisodeAborted`).
     """
 
-    def __init__(self, controllers: Mapping[str, object], stages: Sequence[str], attempts: int = 0):
+    def __init__(
+        self, controllers: Mapping[str, object], stages: Sequence[str], attempts: int = 0, approach: Sequence[str] = ()
+    ):
         from fmb_core.errors import check_range
 
         missing = [s for s in stages if s not in controllers]
@@ -56,6 +63,12 @@ class ChainController:
         self.controllers = dict(controllers)
         self.stages = tuple(stages)
         self.max_attempts = int(check_range("attempts", attempts, 0, 100))
+        unknown = [a for a in approach if a not in stages]
+        if unknown:
+            raise ParameterError(f"approach: {', '.join(unknown)} is not a stage of {' -> '.join(stages)}")
+        self.approach = tuple(approach)
+        self.hover: np.ndarray | None = None  # the approach's target while it moves
+        self.approach_steps = 0
         self.index = -1
         self.attempts: dict[str, int] = {}
         self.steps_in_attempt = 0
@@ -76,6 +89,8 @@ class ChainController:
         self.index = -1
         self.attempts = {}
         self.steps_in_attempt = 0
+        self.hover = None
+        self.approach_steps = 0
 
     def act(self, env) -> np.ndarray:
         from sim.exceptions import EpisodeAborted
@@ -95,6 +110,15 @@ class ChainController:
             self.steps_in_attempt = 0
             self.begin_attempt(env)
             controller.reset(view)
+            if stage in self.approach:
+                self.hover = hover_pose(getattr(controller, "goal_pose", None), stage)
+        if self.hover is not None:
+            tcp = env.tcp_pose()
+            if near(tcp, self.hover, APPROACH_REACHED, np.radians(2.0)) or self.approach_steps >= APPROACH_STEPS:
+                self.hover = None  # arrived: the stage's controller acts from here
+            else:
+                self.approach_steps += 1
+                return servo(tcp, self.hover, True, APPROACH_SPEED, np.radians(10.0))
         self.steps_in_attempt += 1
         return controller.act(view)
 
@@ -102,8 +126,32 @@ class ChainController:
         """Called before a stage's controller is reset for an attempt (subclasses' hook)."""
 
     def episode_report(self) -> dict:
-        """The episode's attempts per stage begun (with `attempts` >= 1: retries counted)."""
-        return {"attempts": dict(self.attempts)}
+        """The episode's attempts per stage begun (with `attempts` >= 1: retries counted) and the
+        steps the planned approach took (with `approach`)."""
+        return {"attempts": dict(self.attempts), **({"approach_steps": self.approach_steps} if self.approach else {})}
+
+
+APPROACH_HOVER = 0.04
+"""Height [m] of the held peg's tip above its hole's top face where an approach hands over (the
+single-skill insert task starts with the tip 20-60 mm above the hole)."""
+APPROACH_SPEED = 0.02
+"""[m] per step of the approach (the insert expert moves 15-25 mm per step)."""
+APPROACH_REACHED = 0.002
+"""[m] from the hover pose at which the approach hands over (or after APPROACH_STEPS steps)."""
+APPROACH_STEPS = 40
+
+
+def hover_pose(goal: np.ndarray | None, stage: str) -> np.ndarray:
+    """(7,) TCP pose APPROACH_HOVER above the start of the insertion, from the `tcp_goal` pose
+    `goal` (the held peg INSERT_DEPTH into the hole): raised along the TCP axis (tip-down, so up)."""
+    from sim.spatial import z_axis
+    from sim.tasks.skill_goals import INSERT_DEPTH
+
+    if goal is None:
+        raise ParameterError(f"approach before {stage}: its controller has no tcp_goal (goal_pose) to approach")
+    out = np.asarray(goal, float).copy()
+    out[:3] -= (INSERT_DEPTH + APPROACH_HOVER) * z_axis(out[3:])
+    return out
 
 
 class FilteredChainController(ChainController):
@@ -118,10 +166,17 @@ class FilteredChainController(ChainController):
     rows and each object's perception error as the latest stage that estimated it measured it.
     """
 
-    def __init__(self, controllers: Mapping[str, object], stages: Sequence[str], attempts: int = 0, limits=None):
+    def __init__(
+        self,
+        controllers: Mapping[str, object],
+        stages: Sequence[str],
+        attempts: int = 0,
+        approach: Sequence[str] = (),
+        limits=None,
+    ):
         from sim.safety import SafetyLimits
 
-        super().__init__(controllers, stages, attempts)
+        super().__init__(controllers, stages, attempts, approach)
         self.limits = limits or SafetyLimits()
         self._new_filter()
 
