@@ -44,6 +44,13 @@ def register(sub) -> None:
     )
     p.add_argument("data", type=Path, help="episode store of a chain task (fmb sim collect --task vertical_chain ...)")
     p.add_argument("--out", type=Path, required=True, help="folder for the skills' stores: OUT/<skill>/ (resumable)")
+    p.add_argument(
+        "--from-hole",
+        type=float,
+        default=20.0,
+        help="insert stages start at the first step within this of their goal horizontally [mm], where the "
+        "single-skill insert starts and a chain's planned approach hands over; 0 = with the transport (default 20)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_stages)
 
@@ -186,9 +193,11 @@ def _cmd_stats(args) -> int:
 
 
 def _cmd_stages(args) -> int:
+    from fmb_core.errors import check_range
     from sim.stages import split_stages
 
-    print(json.dumps(split_stages(args.data, args.out, progress=not args.quiet), indent=1))
+    from_hole = check_range("--from-hole", args.from_hole / 1e3, 0.0, 0.5, unit="mm", scale=1e3)
+    print(json.dumps(split_stages(args.data, args.out, progress=not args.quiet, from_hole=from_hole), indent=1))
     return 0
 
 

@@ -9,7 +9,8 @@ A stage episode holds the chain episode's steps whose "stage" is that stage's in
 the stage's own facts (peg, targets fixed at the stage's start by `sim.tasks.skill_goals`, the
 held peg's `stage_start`), `success` = the stage's own check held (the chain moved on, or it was
 the last stage and the chain succeeded), its "progress" rescaled to the stage, and "chain" says
-where it came from (chain task, stage index, source episode). Stages a chain never reached are
+where it came from (chain task, stage index, source episode). An insert stage starts near its
+hole (FROM_HOLE), where the chain's planned approach hands a learned insert over. Stages a chain never reached are
 not written. Reruns skip the chain seeds a skill's store already holds (resumable, atomic per
 episode as `sim.store` writes them).
 """
@@ -22,10 +23,29 @@ import numpy as np
 
 from fmb_core.errors import ParameterError
 
+FROM_HOLE = 0.02
+"""[m] An insert stage episode starts at the first step whose TCP is within this of its goal's
+axis (horizontally): where the single-skill insert task starts (within 2 cm of the hole) and
+where a chain's planned approach hands over (`sim.experts.chain.ChainController`). The steps
+before it carry the peg 25-40 cm across the table; policies trained on them learn the transport
+and miss the hole."""
+TRIMMED = ("insert",)
+"""Stages whose episodes start near the hole (FROM_HOLE)."""
 
-def stage_episodes(data: dict, meta: dict) -> list[tuple[str, dict, dict]]:
+
+def near_hole_start(data: dict, goal, within: float) -> int | None:
+    """Index of the first step of `data` whose TCP ("obs/tcp_pose") is within `within` [m] of the
+    `tcp_goal` `goal` (7,) horizontally, None when none is."""
+    tcp = np.asarray(data["obs/tcp_pose"])[:, :2]
+    near = np.flatnonzero(np.linalg.norm(tcp - np.asarray(goal, float)[:2], axis=1) <= within)
+    return int(near[0]) if len(near) else None
+
+
+def stage_episodes(data: dict, meta: dict, from_hole: float = FROM_HOLE) -> list[tuple[str, dict, dict]]:
     """[(skill, data, meta)] of the stages of one chain episode (`data` (T, ...) arrays with
-    "stage", `meta` its episode meta), in stage order, the stages it reached only."""
+    "stage", `meta` its episode meta), in stage order, the stages it reached only; an insert
+    stage from its first step within `from_hole` [m] of its goal (0 = all its steps; one that never
+    comes that near is left out)."""
     names = meta.get("stage_names")
     if not names or "stage" not in data:
         raise ParameterError(
@@ -40,6 +60,12 @@ def stage_episodes(data: dict, meta: dict) -> list[tuple[str, dict, dict]]:
         if not mask.any():
             continue
         part = {key: np.asarray(v)[mask] for key, v in data.items()}
+        skipped = 0
+        if from_hole > 0 and skill in TRIMMED:
+            skipped = near_hole_start(part, meta["stages"][k]["targets"]["tcp_goal"], from_hole)
+            if skipped is None:
+                continue
+            part = {key: v[skipped:] for key, v in part.items()}
         if "progress" in part:  # the chain's (stages done + this one's) / stages -> this stage's
             part["progress"] = np.clip(part["progress"] * len(names) - k, 0.0, 1.0).astype(np.float32)
         success = k < last or (k == len(names) - 1 and bool(meta.get("success")))
@@ -48,9 +74,11 @@ def stage_episodes(data: dict, meta: dict) -> list[tuple[str, dict, dict]]:
             seed=int(meta["seed"]),
             task=skill,
             success=bool(success),
-            steps=int(mask.sum()),
+            steps=len(part["stage"]),
             chain={"task": meta["task"], "stage": k, "stages": list(names), "episode_index": meta.get("episode_index")},
         )
+        if skill in TRIMMED:
+            facts["transport_steps_left_out"] = int(skipped)
         for key in ("backend", "noise", "dart"):
             if key in meta:
                 facts[key] = meta[key]
@@ -58,9 +86,11 @@ def stage_episodes(data: dict, meta: dict) -> list[tuple[str, dict, dict]]:
     return out
 
 
-def split_stages(source: str | Path, out: str | Path, progress: bool = True) -> dict:
+def split_stages(source: str | Path, out: str | Path, progress: bool = True, from_hole: float = FROM_HOLE) -> dict:
     """Write every stage of the chain episodes in the store at `source` into `out/<skill>/`
-    (module docstring); return {skill: {"store", "episodes", "new", "successes"}}."""
+    (module docstring; insert stages from `from_hole` [m] of their goal, `stage_episodes`);
+    return {skill: {"store", "episodes", "new", "successes"}}. ParameterError when a store there
+    was cut with another `from_hole`."""
     from tqdm import tqdm
 
     from sim.store import EpisodeStore
@@ -79,15 +109,22 @@ def split_stages(source: str | Path, out: str | Path, progress: bool = True) -> 
             raise ParameterError(f"{source}: task {chain!r} is not a chain (its episodes have no stages)")
         if all(meta["seed"] in done.get(skill, ()) for skill in meta["stage_names"]):
             continue
-        for skill, data, facts in stage_episodes(src.load(index).data, meta):
+        for skill, data, facts in stage_episodes(src.load(index).data, meta, from_hole):
             if skill not in stores:
                 store_meta = {
                     **src.meta,
                     "task": skill,
                     "source": f"stages of {chain} demonstrations ({src.meta.get('source', 'unknown source')})",
                     "chain": chain,
+                    **({"from_hole_m": from_hole} if skill in TRIMMED else {}),
                 }
                 stores[skill] = EpisodeStore.create(out / skill, store_meta)
+                made = stores[skill].meta.get("from_hole_m", 0.0 if skill in TRIMMED else None)
+                if skill in TRIMMED and made != from_hole:
+                    raise ParameterError(
+                        f"{out / skill} holds {skill} stages cut {made * 1e3:g} mm from the hole, not "
+                        f"{from_hole * 1e3:g} mm; pass another --out"
+                    )
                 done[skill] = stores[skill].done_seeds()
             if facts["seed"] in done[skill]:
                 continue

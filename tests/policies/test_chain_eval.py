@@ -63,9 +63,16 @@ def test_chained_stage_episodes_start_where_the_previous_stage_left(stage_runs):
         data = store.load(0).data
         assert (data["stage"] == STAGES.index(skill)).all() and len(data["action"]) == m["steps"]
         assert 0.0 <= data["progress"].min() and data["progress"].max() <= 1.0
-    # the stages partition the chain episode's steps
-    steps = sum(EpisodeStore.open(root / "stages" / s).load_meta(0)["steps"] for s in STAGES)
-    assert steps == meta["num_steps"]
+    # the stages partition the chain episode's steps, but for the insert's transport across the
+    # table, left out up to where the hand is within 2 cm of its goal (where the single-skill
+    # insert starts and the chain's planned approach hands over)
+    metas = {s: EpisodeStore.open(root / "stages" / s).load_meta(0) for s in STAGES}
+    transport = metas["insert"]["transport_steps_left_out"]
+    assert transport > 5 and sum(m["steps"] for m in metas.values()) + transport == meta["num_steps"]
+    first = EpisodeStore.open(root / "stages" / "insert").load(0).data["obs/tcp_pose"][0]
+    assert np.linalg.norm(first[:2] - np.asarray(metas["insert"]["targets"]["tcp_goal"])[:2]) <= 0.02
+    with pytest.raises(ParameterError, match="cut 20 mm from the hole, not 0 mm"):
+        split_stages(root / "chain", root / "stages", progress=False, from_hole=0.0)
     insert = EpisodeStore.open(root / "stages" / "insert").load_meta(0)
     start = insert["stage_start"]
     assert start["offset_mm"] > 0.1  # the fingers moved the peg while closing: not the command
