@@ -227,7 +227,9 @@ def _cmd_perception(args) -> int:
         result.pop("per_scene")
     print(json.dumps(result, indent=1, sort_keys=True))
     if not args.json:
-        for key in ("board", "hole", "peg", "tracked_board", "tracked_peg", "in_hand"):
+        for key in ("board", "hole", "fixture", "pocket", "peg", "tracked_board", "tracked_peg", "in_hand"):
+            if key not in result:
+                continue  # not in this task's scenes
             t, r = result[key]["translation_mm"], result[key]["rotation_deg"]
             print(
                 f"{key}: {t.get('median')} / {t.get('p90')} mm, {r.get('median')} / {r.get('p90')} deg "

@@ -3,9 +3,9 @@
 # family_holdout, cut into skills (`fmb sim stages`), the quickstart's `small` diffusion recipe and
 # its BC baseline trained per skill on its stage episodes with the skill's goal
 # (sim.tasks.skill_goals), and the chain evaluated: all stages learned (diffusion; BC), with
-# ground-truth goals fixed at each stage's start (an upper bound) and, where perception builds
-# every stage's goal (the vertical chain), with perceived ones (the cameras at each stage's start,
-# every action through the safety filter), on both sides of the split; each learned diffusion
+# ground-truth goals fixed at each stage's start (an upper bound) and with perceived ones (the
+# cameras at each stage's start, every action through the safety filter), on both sides of the
+# split; each learned diffusion
 # stage alone among experts; one multi-skill diffusion policy (skill one-hot) for every stage; and
 # the insertion policy trained on single-skill demonstrations (INSERT_RUN, e.g. the insertion
 # quickstart's) in the chain's last stage. Every step reuses what an earlier run left in OUT, so
@@ -24,7 +24,7 @@ BC_STEPS="${BC_STEPS:-2000}"   # BC baseline training steps per skill (the quick
 FMB=.venv/bin/fmb
 case $CHAIN in
   vertical_chain) SKILLS="grasp rotate insert"; GOALS="truth perceived" ;;
-  horizontal_chain) SKILLS="grasp place_on_fixture regrasp insert"; GOALS="truth" ;;  # no perceived fixture yet
+  horizontal_chain) SKILLS="grasp place_on_fixture regrasp insert"; GOALS="truth perceived" ;;
   *) echo "CHAIN=$CHAIN: expected vertical_chain or horizontal_chain" >&2; exit 2 ;;
 esac
 mkdir -p "$OUT"

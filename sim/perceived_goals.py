@@ -6,7 +6,10 @@
     goals.failure or goals.targets["tcp_goal"]           # (7,) [m, xyzw], base frame
 
 The cloud is what the robot's cameras see at the skill's start, each camera's calibration first
-refined on the robot's own hand (`sim.perception.hand_eye`, `PerceivedGoalConfig.hand_eye`).
+refined on the robot's own hand (`sim.perception.hand_eye`, `PerceivedGoalConfig.hand_eye`); the
+scene estimate sees it without the hand's and fingers' points (`sim.perception.without_hand`, a
+robot's self-filter). A peg standing in the fixture's pocket is found in what of the fixture's
+cluster the fixture does not explain (`PerceptionConfig.explain_margin`).
 The goals are those of the tasks' `info["targets"]` that a policy conditions on
 (`policies.config.PolicyConfig.goal`), from the estimate instead of the simulator:
 
@@ -23,6 +26,8 @@ The goals are those of the tasks' `info["targets"]` that a policy conditions on
     points removed (`PoseEstimator.in_hand`, "estimated in hand"); the peg not found there is a
     failure. Either way the estimate is made and its error reported when the simulator is asked
     (`perception_errors`: "in_hand" the estimate's, "in_hand_commanded" the command's);
+- `pocket`: the estimated fixture's pocket frame (`SceneEstimate.frames["fixture/pocket"]`; the
+  estimator built with `goal_estimator(..., fixture=True)`);
 - `grasp`: the estimated peg pose composed with the task's planned grasp in the peg frame
   (`targets["grasp_in_peg"]`, a plan fact of the part, not a measured pose), with the gripper's
   and the prism's symmetries resolved as the planner would (`planned_grasp`): a lying peg
@@ -44,7 +49,15 @@ from typing import NamedTuple
 import numpy as np
 
 from fmb_core.errors import ParameterError, check_choice, check_range
-from sim.perception import PerceptionConfig, PoseEstimator, SceneEstimate, pose_error, pose_to_matrix, scene_models
+from sim.perception import (
+    PerceptionConfig,
+    PoseEstimator,
+    SceneEstimate,
+    pose_error,
+    pose_to_matrix,
+    scene_models,
+    without_hand,
+)
 from sim.perception.hand_eye import CameraRefinement, HandEyeConfig, refine_views, table_centre
 from sim.spatial import compose, inverse, pose
 from sim.tasks.skill_goals import held_tcp_goal
@@ -58,8 +71,10 @@ TRUTH_LABEL = "truth (upper bound)"
 """How results name ground-truth goals: a policy given exact goals is an upper bound."""
 IN_HAND_SOURCES = ("commanded", "estimated")
 """Where a `tcp_goal`'s in-hand pose comes from (`PerceivedGoalConfig.in_hand`; module docstring)."""
-GOAL_OBJECTS = {"hole": "board", "tcp_goal": "board", "grasp": "peg"}
+GOAL_OBJECTS = {"hole": "board", "tcp_goal": "board", "grasp": "peg", "pocket": "fixture"}
 """Goal key -> the estimated object it is built from."""
+FIXTURE_OBJECT = "fixture"
+"""The scene object that is the reorientation fixture (`goal_estimator(..., fixture=True)`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,10 +141,13 @@ class PerceivedGoals(NamedTuple):
     cameras: tuple[CameraRefinement, ...] = ()
 
 
-def goal_estimator(peg: str, config: PerceivedGoalConfig = PerceivedGoalConfig()) -> PoseEstimator:
-    """The estimator for the FMB peg part named `peg`, its board and target hole (as an operator
-    names the peg on the table; poses are never given)."""
-    return PoseEstimator(scene_models(peg, seed=config.perception.seed), config.perception)
+def goal_estimator(
+    peg: str, config: PerceivedGoalConfig = PerceivedGoalConfig(), fixture: bool = False
+) -> PoseEstimator:
+    """The estimator for the FMB peg part named `peg`, its board and target hole, and with
+    `fixture` the reorientation fixture (as an operator names what is on the table; poses are
+    never given)."""
+    return PoseEstimator(scene_models(peg, seed=config.perception.seed, fixture=fixture), config.perception)
 
 
 def scene_cloud(env, config: PerceivedGoalConfig, rng: np.random.Generator) -> tuple[np.ndarray, list]:
@@ -188,6 +206,10 @@ def _found(estimate: SceneEstimate, key: str, min_fitness: float) -> str:
             return f"{key}: not found (no cluster of its size among {estimate.clusters})"
         return f"{key}: fitness {found.fitness:.3f} below min_fitness {min_fitness:g}"
     return ""
+
+
+POCKET = f"{FIXTURE_OBJECT}/pocket"
+"""`SceneEstimate.frames` key of the fixture's pocket frame (the "pocket" goal)."""
 
 
 HAND_DOWN = float(np.cos(np.radians(15.0)))
@@ -262,7 +284,8 @@ def planned_grasp(peg_pose, grasp_in_peg, length: float, turns=(0.0,), centroid=
 
 def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tuple[np.ndarray, str]:
     """(the goal `key` (7,) [m, xyzw], in-hand source) a policy conditions on, from the skill's
-    perceived `target`: the target hole's pose for "hole" and "tcp_goal", the peg's for "grasp".
+    perceived `target`: the target hole's pose for "hole" and "tcp_goal", the peg's for "grasp",
+    the fixture's pocket frame for "pocket".
     The one rule `fmb eval --goals perceived` and the ROS skill server (a goal message or the
     target topic) both use; see module docstring. ParameterError when the task facts in `info` or
     the held peg's in-hand pose (`peg_in_tcp`, default `in_hand_pose(info)`) are missing.
@@ -275,7 +298,7 @@ def policy_goal(key: str, target, info: dict, tcp_pose, peg_in_tcp=None) -> tupl
     """
     check_choice("goal", key, tuple(GOAL_OBJECTS))
     target = np.asarray(target, float)
-    if key == "hole":
+    if key in ("hole", "pocket"):
         return target, ""
     if key == "grasp":
         grasp_in_peg = info.get("targets", {}).get("grasp_in_peg")
@@ -324,12 +347,16 @@ def goals_from_estimate(
     tcp = np.asarray(tcp_pose, float)
     for key in keys:
         missing = _found(estimate, GOAL_OBJECTS[key], min_fitness)
-        if not missing and key != "grasp" and estimate.target_hole is None:
+        if not missing and key in ("hole", "tcp_goal") and estimate.target_hole is None:
             missing = "the board was found but not its target hole"
+        if not missing and key == "pocket" and POCKET not in estimate.frames:
+            missing = "the fixture was found but its model has no pocket frame"
         if missing:
             failures.append(f"goal {key!r}: {missing}")
             continue
-        target = estimate.objects["peg"].pose if key == "grasp" else estimate.target_hole
+        target = {"grasp": estimate.objects["peg"].pose, "pocket": estimate.frames.get(POCKET)}.get(
+            key, estimate.target_hole
+        )
         try:
             targets[key], _ = policy_goal(key, target, info, tcp, peg_in_tcp)
         except ParameterError as e:
@@ -337,6 +364,9 @@ def goals_from_estimate(
             continue
         if key == "grasp":
             poses["peg"] = np.asarray(target, float)
+            continue
+        if key == "pocket":
+            poses[FIXTURE_OBJECT] = np.asarray(estimate.objects[FIXTURE_OBJECT].pose, float)
             continue
         poses["board"] = np.asarray(estimate.objects["board"].pose, float)
         if key == "tcp_goal":
@@ -356,8 +386,9 @@ def perceive_goals(
     import time
 
     cloud, cameras = scene_cloud(env, config, rng)
-    estimate = estimator.estimate(cloud)
     info, tcp = env.episode.info, env.tcp_pose()
+    # The robot's self-filter: its hand beside an object (a peg it just let go of) is not part of it.
+    estimate = estimator.estimate(without_hand(cloud, tcp, env.backend.robot_state().gripper_width))
     commanded, _ = in_hand_pose(info)
     held, peg_in_tcp, source = None, None, ""
     if "tcp_goal" in keys and commanded is not None:  # a held peg: look at it in the hand
@@ -377,9 +408,9 @@ def perceive_goals(
 def perception_errors(
     estimate: SceneEstimate, truth: dict, info: dict, estimator: PoseEstimator, held=None, tcp_pose=None
 ) -> dict:
-    """{"board"|"hole"|"peg": {"translation_mm", "rotation_deg"} or None (not found)} of `estimate`
-    against the simulator's object poses `truth` (key -> (7,)), plus each object's fitness and the
-    estimate's seconds. Peg errors as `fmb bench perception`: at its section centroid at half
+    """{"board"|"hole"|"fixture"|"pocket"|"peg": {"translation_mm", "rotation_deg"} or None (not
+    found)} of `estimate` against the simulator's object poses `truth` (key -> (7,)), plus each
+    object's fitness and the estimate's seconds. Peg errors as `fmb bench perception`: at its section centroid at half
     length, modulo its fitting turns. Objects absent from `truth` are left out. With the in-hand
     estimate `held` (`PerceivedGoals.held`) and the measured `tcp_pose`, "in_hand" (its error in
     the TCP frame against the simulator's peg-in-TCP pose) and "in_hand_commanded" (the commanded
@@ -396,6 +427,14 @@ def perception_errors(
         if frame is not None:
             true_hole = matrix_to_pose(pose_to_matrix(truth["board"]) @ pose_to_matrix(frame))
             pairs["hole"] = (estimate.target_hole, true_hole, (0.0,), (0.0, 0.0, 0.0))
+    if FIXTURE_OBJECT in truth:
+        fixture = next((m for m in estimator.models if m.key == FIXTURE_OBJECT), None)
+        if fixture is not None:  # 180 deg about its vertical axis it looks (and holds) the same
+            half, origin = (0.0, np.pi), (0.0, 0.0, 0.0)
+            true_fixture = np.asarray(truth[FIXTURE_OBJECT], float)
+            true_pocket = matrix_to_pose(pose_to_matrix(true_fixture) @ pose_to_matrix(fixture.frames["pocket"]))
+            pairs[FIXTURE_OBJECT] = (estimate.objects.get(FIXTURE_OBJECT), true_fixture, half, origin)
+            pairs["pocket"] = (estimate.frames.get(POCKET), true_pocket, half, origin)
     if "peg" in truth:
         spec = peg_spec(info["peg"])
         centroid = (*spec.section().centroid.coords[0], 0.5 * spec.length_m)
@@ -428,7 +467,7 @@ def summarize_episodes(rows: list[dict]) -> dict:
     sources = Counter(r.get("goals", "") for r in rows)
     failures = [r for r in rows if r.get("perception_failure")]
     errors: dict = {}
-    for key in ("board", "hole", "peg", "in_hand", "in_hand_commanded"):
+    for key in ("board", "hole", "fixture", "pocket", "peg", "in_hand", "in_hand_commanded"):
         found = [r["perception"][key] for r in rows if (r.get("perception") or {}).get(key)]
         missed = sum(1 for r in rows if r.get("perception") and key in r["perception"] and not r["perception"][key])
         if not found and not missed:

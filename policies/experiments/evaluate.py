@@ -172,18 +172,9 @@ class PolicyRunSpec:
         expert), checked against its stage, in one environment that records what all of them read."""
         from policies.runtime.policy import Policy
         from sim.experts import make_expert
-        from sim.experts.chain import ChainController, FilteredChainController
+        from sim.experts.chain import RETREATED, ChainController, FilteredChainController
 
         perceived = self.goals == "perceived"
-        unperceived = [
-            s for s, source in self.stage_sources().items() if source != EXPERT and s not in PERCEIVED_SKILLS
-        ]
-        if perceived and unperceived:
-            raise ParameterError(
-                f"--goals perceived: no perceived goal for stage(s) {', '.join(unperceived)} of {self.task} yet "
-                f"(perception estimates the board, its hole and the peg; known: {', '.join(PERCEIVED_SKILLS)}); "
-                "use --goals truth or the expert there"
-            )
         loaded: dict[str, Policy] = {}
         controllers = {}
         for skill, source in self.stage_sources().items():
@@ -205,14 +196,13 @@ class PolicyRunSpec:
                 controllers[skill] = RobotLoopRunner(controllers[skill], self.perception)
         env = self._env(self.task, chain_observation({s: p.meta.get("observation", {}) for s, p in loaded.items()}))
         approach = tuple(s for s in APPROACHED if self.approach and s in loaded_stages(self.stage_sources()))
+        # The chain experts retreat before these stages too: the demonstrations start there.
+        retreat = tuple(s for s in RETREATED if s in self.chain)
         if perceived:
-            return env, FilteredChainController(controllers, self.chain, self.stage_attempts, approach)
-        return env, ChainController(controllers, self.chain, self.stage_attempts, approach)
+            return env, FilteredChainController(controllers, self.chain, self.stage_attempts, approach, retreat=retreat)
+        return env, ChainController(controllers, self.chain, self.stage_attempts, approach, retreat)
 
 
-PERCEIVED_SKILLS = ("grasp", "rotate", "insert")
-"""Skills whose goal perception builds at a chain stage's start (the peg; the board's hole with
-the commanded in-hand pose); place_on_fixture and regrasp need the fixture and the peg in it."""
 APPROACHED = ("insert",)
 """Learned chain stages that a planned approach brings to their single-skill start (`approach`)."""
 

@@ -26,6 +26,7 @@ import numpy as np
 from fmb_core.errors import ParameterError
 from sim.exceptions import EpisodeAborted
 from sim.perceived_goals import (
+    FIXTURE_OBJECT,
     PerceivedGoalConfig,
     calibration_errors,
     goal_estimator,
@@ -59,6 +60,8 @@ class RobotLoopRunner:
         self.needs_subgoals = runner.needs_subgoals
         self._estimators: dict = {}
         self.safety = SafetyFilter(limits)
+        self.verdicts: Counter = Counter()
+        self.first_refusal = ""
         self.report: dict = {}
 
     # the rollout sets `rng` per episode; it belongs to the inner runner
@@ -100,10 +103,11 @@ class RobotLoopRunner:
         if not keys:  # a policy without a goal or sub-goals: nothing to perceive, only the filter
             self.runner.reset(env)
             return
-        peg = info["peg"]
-        if peg not in self._estimators:
-            self._estimators[peg] = goal_estimator(peg, self.config)
-        estimator = self._estimators[peg]
+        # What an operator tells perception is on the table: the peg part, and the fixture if any.
+        scene = (info["peg"], any(o.key == FIXTURE_OBJECT for o in env.episode.objects))
+        if scene not in self._estimators:
+            self._estimators[scene] = goal_estimator(scene[0], self.config, fixture=scene[1])
+        estimator = self._estimators[scene]
         # The cloud's downsampling draws from a copy of the episode's generator: the policy's own
         # draws stay those of a run with ground-truth goals.
         seed = int(copy.deepcopy(self.runner.rng).integers(2**31))

@@ -45,6 +45,10 @@ class ChainController:
             controller was reset with (`goal_pose`: the simulator's or perception's), as a robot's
             motion planner makes the free-space move; the learned skill then starts where its
             single-skill task starts. Its steps do not count towards an attempt's limit.
+        retreat: stages (regrasp) before which the open hand backs away from what it let go of
+            and rises to RETREAT (`retreat_path`), as a robot clears its cameras' view before it
+            looks; only then is the stage's controller reset (a policy perceives its goal), from
+            where the single-skill task starts. Its steps do not count towards an attempt's limit.
         attempts: 0 = a stage runs until it succeeds or the chain's step limit ends the episode;
             N >= 1 = as the ROS task executor runs a stage: each attempt gets the step limit of the
             stage's own task (`sim.tasks.step_limit`), after which the stage's controller is reset
@@ -53,7 +57,12 @@ class ChainController:
     """
 
     def __init__(
-        self, controllers: Mapping[str, object], stages: Sequence[str], attempts: int = 0, approach: Sequence[str] = ()
+        self,
+        controllers: Mapping[str, object],
+        stages: Sequence[str],
+        attempts: int = 0,
+        approach: Sequence[str] = (),
+        retreat: Sequence[str] = (),
     ):
         from fmb_core.errors import check_range
 
@@ -63,10 +72,14 @@ class ChainController:
         self.controllers = dict(controllers)
         self.stages = tuple(stages)
         self.max_attempts = int(check_range("attempts", attempts, 0, 100))
-        unknown = [a for a in approach if a not in stages]
-        if unknown:
-            raise ParameterError(f"approach: {', '.join(unknown)} is not a stage of {' -> '.join(stages)}")
+        for name, planned in (("approach", approach), ("retreat", retreat)):
+            unknown = [a for a in planned if a not in stages]
+            if unknown:
+                raise ParameterError(f"{name}: {', '.join(unknown)} is not a stage of {' -> '.join(stages)}")
         self.approach = tuple(approach)
+        self.retreat = tuple(retreat)
+        self.waypoints: list[np.ndarray] = []  # the retreat's, while it moves
+        self.retreat_steps = self.retreat_total = 0
         self.hover: np.ndarray | None = None  # the approach's target while it moves
         self.approach_steps = 0
         self.index = -1
@@ -91,6 +104,8 @@ class ChainController:
         self.steps_in_attempt = 0
         self.hover = None
         self.approach_steps = 0
+        self.waypoints = []
+        self.retreat_steps = self.retreat_total = 0
 
     def act(self, env) -> np.ndarray:
         from sim.exceptions import EpisodeAborted
@@ -105,13 +120,25 @@ class ChainController:
                 raise EpisodeAborted(
                     f"stage {stage}: no success in {self.attempts[stage]} attempt(s) of {step_limit(stage)} steps"
                 )
+            new_stage = index != self.index
             self.index = index
             self.attempts[stage] = self.attempts.get(stage, 0) + 1
             self.steps_in_attempt = 0
             self.begin_attempt(env)
-            controller.reset(view)
-            if stage in self.approach:
-                self.hover = hover_pose(getattr(controller, "goal_pose", None), stage)
+            if new_stage and stage in self.retreat:
+                self.waypoints = retreat_path(env.tcp_pose())
+            else:
+                self._start(controller, view, stage)
+        if self.waypoints:
+            tcp = env.tcp_pose()
+            if near(tcp, self.waypoints[0], RETREAT_REACHED, np.radians(3.0)) or self.retreat_steps >= RETREAT_STEPS:
+                self.waypoints.pop(0)
+                self.retreat_steps = 0
+            if self.waypoints:
+                self.retreat_steps += 1
+                self.retreat_total += 1
+                return servo(tcp, self.waypoints[0], False, RETREAT_SPEED, np.radians(15.0))
+            self._start(controller, view, stage)  # the view is clear: the stage's controller looks now
         if self.hover is not None:
             tcp = env.tcp_pose()
             if near(tcp, self.hover, APPROACH_REACHED, np.radians(2.0)) or self.approach_steps >= APPROACH_STEPS:
@@ -122,13 +149,23 @@ class ChainController:
         self.steps_in_attempt += 1
         return controller.act(view)
 
+    def _start(self, controller, view: StageEnv, stage: str) -> None:
+        """Reset the stage's controller (a policy perceives its goal) and plan its approach."""
+        controller.reset(view)
+        if stage in self.approach:
+            self.hover = hover_pose(getattr(controller, "goal_pose", None), stage)
+
     def begin_attempt(self, env) -> None:
         """Called before a stage's controller is reset for an attempt (subclasses' hook)."""
 
     def episode_report(self) -> dict:
         """The episode's attempts per stage begun (with `attempts` >= 1: retries counted) and the
-        steps the planned approach took (with `approach`)."""
-        return {"attempts": dict(self.attempts), **({"approach_steps": self.approach_steps} if self.approach else {})}
+        steps the planned approach and retreat took (with `approach`, `retreat`)."""
+        return {
+            "attempts": dict(self.attempts),
+            **({"approach_steps": self.approach_steps} if self.approach else {}),
+            **({"retreat_steps": self.retreat_total} if self.retreat else {}),
+        }
 
 
 APPROACH_HOVER = 0.04
@@ -139,6 +176,34 @@ APPROACH_SPEED = 0.02
 APPROACH_REACHED = 0.002
 """[m] from the hover pose at which the approach hands over (or after APPROACH_STEPS steps)."""
 APPROACH_STEPS = 40
+
+RETREAT = np.array([0.45, 0.15, 0.28])
+"""[m] Where a retreat leaves the open hand, pointing down: the centre of the single-skill regrasp
+task's start (within 5 cm of it, 25-32 cm up), clear of the side cameras' view of the fixture.
+At a regrasp's start the hand is still beside the peg it let go of and hides the fixture from the
+cameras (the fixture was then found in pieces and the peg 50-160 mm off on 3 of 3 scenes)."""
+RETREAT_BACK = 0.06
+"""[m] The hand first backs out along its own axis (away from the peg between its fingers)."""
+RETREAT_SPEED = 0.03
+"""[m] per step of a retreat."""
+RETREAT_REACHED = 0.005
+"""[m] from a retreat waypoint at which the next begins (or after RETREAT_STEPS steps)."""
+RETREAT_STEPS = 25
+RETREATED = ("regrasp",)
+"""Chain stages a retreat comes before, for the experts (the demonstrations) and policies alike."""
+
+
+def retreat_path(tcp: np.ndarray) -> list[np.ndarray]:
+    """(7,) TCP waypoints of a retreat from `tcp` (7,): RETREAT_BACK along the TCP axis, up to
+    RETREAT's height, then to RETREAT pointing straight down (hand facing forward)."""
+    from sim.spatial import z_axis
+    from sim.tasks.geometry import TCP_DOWN
+
+    back = np.asarray(tcp, float).copy()
+    back[:3] -= RETREAT_BACK * z_axis(back[3:])
+    up = back.copy()
+    up[2] = max(up[2], RETREAT[2])
+    return [back, up, np.concatenate([RETREAT, TCP_DOWN])]
 
 
 def hover_pose(goal: np.ndarray | None, stage: str) -> np.ndarray:
@@ -158,8 +223,8 @@ class FilteredChainController(ChainController):
     """A ChainController whose every action passes the robot's safety filter, as on a robot
     (`fmb eval --goals perceived`): a stage controller with its own `command` (a policy in the
     robot's loop, `policies.runtime.perceived.RobotLoopRunner`: its goal from perception at the
-    stage's start) filters its actions itself; the others (scripted experts) pass this
-    controller's `sim.safety.SafetyFilter` with `limits`, reset at each stage's start.
+    stage's start) filters its actions itself; the others (scripted experts) and a retreat's
+    moves pass this controller's `sim.safety.SafetyFilter` with `limits`, reset at each stage's start.
 
     `episode_report()` gathers the stages': "stage_reports" (stage -> its report), and over the
     stages run, the safety verdict totals, the first perception failure, the cameras' hand-eye
@@ -173,10 +238,11 @@ class FilteredChainController(ChainController):
         attempts: int = 0,
         approach: Sequence[str] = (),
         limits=None,
+        retreat: Sequence[str] = (),
     ):
         from sim.safety import SafetyLimits
 
-        super().__init__(controllers, stages, attempts, approach)
+        super().__init__(controllers, stages, attempts, approach, retreat)
         self.limits = limits or SafetyLimits()
         self._new_filter()
 
@@ -200,7 +266,7 @@ class FilteredChainController(ChainController):
     def command(self, env, action) -> tuple[np.ndarray, bool]:
         """(safe absolute TCP target (7,) [m, xyzw], close gripper) for the running stage's `action`."""
         controller = self.controllers[self.stages[self.index]]
-        if hasattr(controller, "command"):
+        if hasattr(controller, "command") and not self.waypoints:  # a retreat's moves are the planner's
             return controller.command(StageEnv(env, self.index), action)
         now = env.steps / env.config.physics.control_hz  # [s]
         cmd = self.safety.filter_action(action, env.tcp_pose(), now, now)
@@ -243,7 +309,8 @@ class ChainExpert(ChainController, Expert):
     stages: tuple[str, ...] = ()
 
     def __init__(self, noise: float = 1.0, rng: np.random.Generator | None = None):
-        ChainController.__init__(self, self._experts(noise, rng), self.stages)
+        retreat = tuple(s for s in RETREATED if s in self.stages)
+        ChainController.__init__(self, self._experts(noise, rng), self.stages, retreat=retreat)
         Expert.__init__(self, noise, rng)
 
     def _experts(self, noise: float, rng) -> dict:

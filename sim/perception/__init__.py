@@ -13,7 +13,7 @@ simulator's ground truth, `fmb bench perception`). The ROS node `fmb_ros.percept
 
 from sim.exceptions import PerceptionError
 from sim.perception.estimator import ObjectEstimate, PerceptionConfig, PoseEstimator, SceneEstimate
-from sim.perception.in_hand import HandGeometry, HeldEstimate, estimate_in_hand
+from sim.perception.in_hand import HandGeometry, HeldEstimate, estimate_in_hand, without_hand
 from sim.perception.models import (
     ObjectModel,
     end_flips,
@@ -40,4 +40,5 @@ __all__ = [
     "pose_error",
     "pose_to_matrix",
     "scene_models",
+    "without_hand",
 ]

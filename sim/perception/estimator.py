@@ -22,8 +22,15 @@ downsampled cluster, fine on up to `fine_points` of the raw points. The score is
 cluster points within `icp_distances[-1]` of the model (fitness), ties broken by the inlier RMSE.
 
 A prism peg's two ends differ only by its 1 mm tip chamfer (`sim.perception.ends`): a standing peg
-stands on its tip (`standing_tip_down`, FMB's standing pegs); a lying one is turned end for end when
-the raw points at its ends fit the other way round better (`end_cue`). Hole poses follow from the
+stands on its tip (`standing_tip_down`, FMB's standing pegs), its top face where its highest
+points are (a peg in the fixture's pocket shows little more than that face and the walls above
+it); a lying one is turned end for end when the raw points at its ends fit the other way round
+better (`end_cue`).
+
+Objects are looked for largest first; what of a cluster a found object does not explain (farther
+than `explain_margin` from it) is clustered again for the smaller ones, and an upright object's
+cluster is cut at its height first (a peg standing in the fixture's pocket touches the fixture:
+one cluster). A free object seen in pieces is refined on all the pieces near it (`_gather`). Hole poses follow from the
 board pose and the board's CAD hole frames. `track` refines the last poses on the points near them.
 
 open3d (clustering, optional RANSAC) is imported on first use (`pip install -e .[perception]`).
@@ -84,6 +91,9 @@ class PerceptionConfig:
             an estimate with the base down is turned end for end.
         end_cue: a lying free object is turned end for end when its end points fit better so
             (the tip chamfer; `sim.perception.ends`).
+        explain_margin: points farther than this from a found object's surface are not its: they
+            are clustered again and offered to the smaller objects (a peg standing in the
+            fixture); an upright object's cluster is cut this far above its top face [m].
         track_margin: `track` keeps the points within the model's bounding sphere plus this [m].
         track_iterations: ICP iterations per fine distance of a tracking update.
         track_points: points (at most) per object a tracking update registers.
@@ -112,6 +122,7 @@ class PerceptionConfig:
     fine_points: int = 2000
     standing_tip_down: bool = True
     end_cue: bool = True
+    explain_margin: float = 0.006
     track_margin: float = 0.01
     track_iterations: int = 3
     track_points: int = 800
@@ -138,6 +149,7 @@ class PerceptionConfig:
         check_range("refine", self.refine, 1, 100)
         check_range("coarse_points", self.coarse_points, 50, 1_000_000)
         check_range("fine_points", self.fine_points, 100, 1_000_000)
+        check_range("explain_margin", self.explain_margin, 0.001, 0.05, unit="m")
         check_range("track_margin", self.track_margin, 0.0, 0.2, unit="m")
         check_range("track_iterations", self.track_iterations, 1, 200)
         check_range("track_points", self.track_points, 50, 1_000_000)
@@ -164,6 +176,8 @@ class SceneEstimate:
         target_hole: (7,) the board's target hole pose, or None.
         seconds: wall time of the estimate [s].
         clusters: clusters found after cropping and table removal (0 for a tracking update).
+        frames: "<object>/<frame>" -> (7,) pose [m, xyzw] in the base frame of every named frame
+            of every object found (e.g. "fixture/pocket", "board/hole_star").
     """
 
     objects: dict[str, ObjectEstimate]
@@ -171,6 +185,7 @@ class SceneEstimate:
     target_hole: np.ndarray | None
     seconds: float
     clusters: int
+    frames: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def poses(self) -> dict[str, np.ndarray]:
@@ -210,16 +225,18 @@ class PoseEstimator:
         start = time.perf_counter()
         raw = self._cropped(points)
         segments = self._segments(raw)
+        clusters = len(segments)
         objects: dict[str, ObjectEstimate] = {}
-        taken: set[int] = set()
-        # Larger objects first: the board's cluster is not offered to the peg.
+        # Larger objects first: the board's cluster is not offered to the peg, only what of it the
+        # board does not explain (a peg standing in the fixture's pocket, touching it).
         for m in sorted(self.models, key=lambda m: -float(np.prod(m.extent))):
             best, best_index = ObjectEstimate(None, 0.0, float("nan"), 0), None
             best_score = (-1.0, 0.0)
-            for i, (cluster, near) in enumerate(segments):
-                if best_score[0] > 0 and best_score[1] >= len(cluster):
+            for i, segment in enumerate(segments):
+                if best_score[0] > 0 and best_score[1] >= len(segment[0]):
                     break  # sorted by size: no smaller cluster can score more (fitness <= 1)
-                if i in taken or not self._fits(m, cluster):
+                cluster, near = self._within_height(m, segment)
+                if not self._fits(m, cluster):
                     continue
                 T, fitness, rmse = self._register(m, cluster, near)
                 # The cluster the model explains most points of (a few stray points fit anywhere).
@@ -230,9 +247,15 @@ class PoseEstimator:
             if best.pose is not None and best.fitness < self.config.min_fitness:
                 best = best._replace(pose=None)
             if best.pose is not None:
-                taken.add(best_index)
+                taken = [segments.pop(best_index)]
+                if m.prior == "free":
+                    best, pieces = self._gather(m, best, taken[0], segments)
+                    taken += [segments[i] for i in pieces]
+                    segments = [s for i, s in enumerate(segments) if i not in pieces]
+                rest = [piece for _, raw in taken for piece in self._unexplained(m, best.pose, raw)]
+                segments = sorted(segments + rest, key=lambda s: len(s[0]), reverse=True)
             objects[m.key] = best
-        return self._scene(objects, start, len(segments))
+        return self._scene(objects, start, clusters)
 
     def track(self, points, previous: SceneEstimate) -> SceneEstimate:
         """Poses in `points` (N, >=3) [m] refined from `previous` (an estimate of a moment ago):
@@ -313,6 +336,56 @@ class PoseEstimator:
         found = [(pts[labels == k], raw[raw_labels == k]) for k in range(labels.max() + 1)]
         return sorted(found, key=lambda s: len(s[0]), reverse=True)
 
+    def _within_height(self, model: ObjectModel, segment) -> tuple[np.ndarray, np.ndarray]:
+        """(cluster, raw points) of `segment` that can belong to `model`: for an upright object
+        (flat on the table) those at most `explain_margin` above its top face, so that what stands
+        in or on it (a peg in the fixture's pocket) does not hide it, and none when that is less
+        than half the cluster (a tall thing standing on the table is not a board); a free
+        object's, all."""
+        cluster, near = segment
+        if model.prior != "upright":
+            return cluster, near
+        top = self.config.table_z + float(model.extent[2]) + self.config.explain_margin
+        low = cluster[:, 2] <= top
+        if 2 * low.sum() < len(cluster):
+            return cluster[:0], near[:0]
+        return cluster[low], near[near[:, 2] <= top]
+
+    def _gather(self, model: ObjectModel, found: ObjectEstimate, segment, others) -> tuple[ObjectEstimate, set[int]]:
+        """A free object seen in pieces (a peg standing in the fixture, split by the pocket's rim):
+        `found` (registered on `segment`) refined on its raw points and those of the `others`
+        with points within its bounding sphere, kept when it then explains more points. Returns
+        (the estimate, indices of the `others` it took)."""
+        c, target = self.config, self._targets[model.key]
+        T_base_part = pose_to_matrix(found.pose)
+        centre = T_base_part[:3, :3] @ target.centre + T_base_part[:3, 3]
+        radius2 = (target.radius + c.explain_margin) ** 2
+        pieces = {i for i, (_, raw) in enumerate(others) if np.any(np.sum((raw - centre) ** 2, axis=1) < radius2)}
+        if not pieces:
+            return found, set()
+        raw = self._subsample(np.concatenate([segment[1], *(others[i][1] for i in pieces)]))
+        T = np.linalg.inv(T_base_part)
+        before = evaluate(target.full, raw, T, c.icp_distances[-1])
+        T, fit = icp(target.full, raw, T, c.icp_distances[-2:], c.icp_iterations)
+        T, fit = self._ends(model, raw, T, fit)
+        if fit.fitness * len(raw) <= before.fitness * len(raw) or fit.fitness < c.min_fitness:
+            return found, set()
+        points = found.points + sum(len(others[i][0]) for i in pieces)
+        return ObjectEstimate(matrix_to_pose(np.linalg.inv(T)), float(fit.fitness), float(fit.rmse), points), pieces
+
+    def _unexplained(self, model: ObjectModel, pose, raw: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Segments (as `_segments`) of the raw points of a cluster that `model`, found at `pose`
+        (7,), does not explain: those farther than `explain_margin` from its surface, clustered
+        again (a peg in the fixture's pocket)."""
+        target = self._targets[model.key].full
+        T_part_base = np.linalg.inv(pose_to_matrix(pose))
+        moved = raw @ T_part_base[:3, :3].T + T_part_base[:3, 3]
+        distance, _ = target.tree.query(moved, distance_upper_bound=self.config.explain_margin)
+        rest = raw[~np.isfinite(distance)]
+        if len(rest) < self.config.cluster_min_points:
+            return []
+        return self._segments(rest)
+
     def _subsample(self, points: np.ndarray, n: int | None = None) -> np.ndarray:
         """At most `n` (default `fine_points`) of `points`, drawn at random (seeded)."""
         n = self.config.fine_points if n is None else n
@@ -323,8 +396,8 @@ class PoseEstimator:
 
     def _fits(self, model: ObjectModel, cluster: np.ndarray) -> bool:
         """Whether a cluster's size can be (part of) the object: its diameter at most the model's
-        box diagonal plus 20 mm, and at least a quarter of the model's largest side; an upright
-        object's cluster at most 20 mm taller than the object."""
+        box diagonal plus 20 mm, and at least a quarter of the model's largest side (an upright
+        object's cluster is first cut to its height, `_within_height`)."""
         from scipy.spatial import ConvexHull, QhullError
         from scipy.spatial.distance import pdist
 
@@ -335,8 +408,6 @@ class PoseEstimator:
         except QhullError:  # flat or degenerate: every point is a candidate
             hull = cluster
         diameter = float(pdist(hull).max()) if len(hull) > 1 else 0.0
-        if model.prior == "upright" and np.ptp(cluster[:, 2]) > float(model.extent[2]) + 0.02:
-            return False  # taller than an object flat on the table can be
         return 0.25 * float(model.extent.max()) <= diameter <= float(np.linalg.norm(model.extent)) + 0.02
 
     def _register(self, model: ObjectModel, cluster: np.ndarray, near: np.ndarray):
@@ -383,14 +454,29 @@ class PoseEstimator:
             if axis_up(T_base_part):  # base down: turn it end for end
                 candidates = [icp(self._targets[model.key].full, raw, F @ T, c.icp_distances[-1:], c.icp_iterations)
                               for F in end_flips(L)]  # fmt: skip
-                return max(candidates, key=lambda r: (r[1].fitness, -r[1].rmse))
-            return T, fit
+                T, fit = max(candidates, key=lambda r: (r[1].fitness, -r[1].rmse))
+            return self._top_face(model, raw, T, fit)
         if not c.end_cue:
             return T, fit
         target = self._targets[model.key].full
         flipped = [icp(target, raw, F @ T, c.icp_distances[-1:], c.icp_iterations) for F in end_flips(L)]
         candidates = [(T, fit), *flipped]
         return choose_end(target, raw, candidates, L, c.icp_distances[-1])
+
+    def _top_face(self, model: ObjectModel, raw: np.ndarray, T: np.ndarray, fit):
+        """A standing prism seen mostly from its walls (a peg in the fixture's pocket, its lower
+        part hidden) can slide along its axis under ICP; its top face (the base, part z = 0, tip
+        down) is the highest of its points. The pose moved along the axis to put the base there,
+        refined, is kept when it fits better. T maps base -> part."""
+        c = self.config
+        moved = raw @ T[:3, :3].T + T[:3, 3]
+        shift = float(np.percentile(moved[:, 2], 1.0))  # part z runs base -> tip, downwards
+        if abs(shift) < c.icp_distances[-1]:
+            return T, fit
+        S = np.eye(4)
+        S[2, 3] = -shift
+        snapped = icp(self._targets[model.key].full, raw, S @ T, c.icp_distances[-1:], c.icp_iterations)
+        return max([(T, fit), snapped], key=lambda r: (r[1].fitness, -r[1].rmse))
 
     def _ransac(self, model: ObjectModel, cluster: np.ndarray) -> np.ndarray:
         """T_base_part from FPFH features + RANSAC (open3d)."""
@@ -415,15 +501,16 @@ class PoseEstimator:
         return np.linalg.inv(result.transformation)
 
     def _scene(self, objects: dict[str, ObjectEstimate], start: float, clusters: int) -> SceneEstimate:
-        holes, target = {}, None
+        holes, frames, target = {}, {}, None
         for m in self.models:
             est = objects.get(m.key)
             if est is None or est.pose is None or not m.frames:
                 continue
             T = pose_to_matrix(est.pose)
             for name, frame in m.frames.items():
+                frames[f"{m.key}/{name}"] = matrix_to_pose(T @ pose_to_matrix(frame))
                 if name.startswith("hole_"):
-                    holes[name] = matrix_to_pose(T @ pose_to_matrix(frame))
+                    holes[name] = frames[f"{m.key}/{name}"]
             if m.target in holes:
                 target = holes[m.target]
-        return SceneEstimate(objects, holes, target, time.perf_counter() - start, clusters)
+        return SceneEstimate(objects, holes, target, time.perf_counter() - start, clusters, frames)

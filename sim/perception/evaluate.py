@@ -7,6 +7,9 @@ exactly as `fmb_sim_robot` publishes it, estimate the board, target hole and peg
 compare with the simulator's object poses:
 
 - board and hole: translation of the frame origin [mm], rotation angle [deg];
+- fixture and its pocket (scenes with the reorientation fixture: `horizontal_chain`,
+  `place_on_fixture`, `regrasp`, where the peg stands in the pocket): the same, modulo the
+  fixture's half turn about the vertical; a scene without a board (`regrasp`) reports none;
 - peg: translation of its section centroid at half length [mm] and the rotation angle [deg]
   modulo the turns under which it still fits its hole (`sim.tasks.geometry.symmetry_angles`: a
   hexagon turned 60 deg is the same object); `peg_end_flip_ok` also forgives turning it end for end
@@ -91,25 +94,28 @@ def evaluate_perception(
         hand_eye=HandEyeConfig(enabled=hand_eye),
     )
     rng = np.random.default_rng(seed)
-    keys = ("board", "hole", "peg", "peg_end_flip_ok", "tracked_board", "tracked_peg", "in_hand")
+    keys = ("board", "hole", "fixture", "pocket", "peg", "peg_end_flip_ok", "tracked_board", "tracked_peg", "in_hand")
     errors = {k: ([], []) for k in keys}
+    present = {"in_hand"}  # the keys some scene had a truth for (in_hand: n = 0 without a held peg)
     flips = 0
     missed = {k: 0 for k in errors}
     seconds, updates, rows, refine_seconds = [], [], [], []
     refined = 0
     table = table_centre(env.config.workspace)
-    estimators: dict[str, PoseEstimator] = {}
+    estimators: dict[tuple[str, bool], PoseEstimator] = {}
     try:
         for s in tqdm(range(seed, seed + scenes), desc="perception scenes", disable=not progress):
             obs, info = env.reset(seed=s)
             episode, truth = info["episode"], info["object_poses"]
             peg_name = episode["peg"]
-            if peg_name not in estimators:
-                estimators[peg_name] = PoseEstimator(scene_models(peg_name, seed=seed), config)
+            scene = (peg_name, "fixture" in truth)
+            if scene not in estimators:
+                estimators[scene] = PoseEstimator(scene_models(peg_name, seed=seed, fixture=scene[1]), config)
+            estimator = estimators[scene]
             cloud = obs["points"][:, :3].astype(float)
             if noise:
                 cloud = cloud + rng.normal(0.0, noise, cloud.shape)
-            estimate = estimators[peg_name].estimate(cloud)
+            estimate = estimator.estimate(cloud)
             seconds.append(estimate.seconds)
             if hand_eye:  # what the cloud's refinement cost, timed on this scene's views again
                 import time
@@ -121,38 +127,45 @@ def evaluate_perception(
                 refine_seconds.append(time.perf_counter() - t0)
                 refined += sum(f.applied for f in fits)
             spec = peg_spec(peg_name)
-            hole_frame = estimators[peg_name].models[0].frames[episode["hole"]]
-            true_hole = matrix_to_pose(pose_to_matrix(truth["board"]) @ pose_to_matrix(hole_frame))
+            models = {m.key: m for m in estimator.models}
             centroid = (*spec.section().centroid.coords[0], 0.5 * spec.length_m)
-            found = {
-                "board": (estimate.objects["board"].pose, truth["board"], (0.0,), (0.0, 0.0, 0.0)),
-                "hole": (estimate.target_hole, true_hole, (0.0,), (0.0, 0.0, 0.0)),
-                "peg": (estimate.objects["peg"].pose, truth["peg"], symmetry_angles(spec, 0.0005), centroid),
-            }
+            found = {}
+            if "board" in truth:
+                hole_frame = models["board"].frames[episode["hole"]]
+                true_hole = matrix_to_pose(pose_to_matrix(truth["board"]) @ pose_to_matrix(hole_frame))
+                found["board"] = (estimate.objects["board"].pose, truth["board"], (0.0,), (0.0, 0.0, 0.0))
+                found["hole"] = (estimate.target_hole, true_hole, (0.0,), (0.0, 0.0, 0.0))
+            if "fixture" in truth:
+                true_pocket = pose_to_matrix(truth["fixture"]) @ pose_to_matrix(models["fixture"].frames["pocket"])
+                half = (0.0, np.pi)  # the fixture turned half a turn looks (and holds) the same
+                found["fixture"] = (estimate.objects["fixture"].pose, truth["fixture"], half, (0.0, 0.0, 0.0))
+                found["pocket"] = (estimate.frames.get("fixture/pocket"), matrix_to_pose(true_pocket), half, (0, 0, 0))
+            found["peg"] = (estimate.objects["peg"].pose, truth["peg"], symmetry_angles(spec, 0.0005), centroid)
             row = {"seed": s, "peg": peg_name, "seconds": round(estimate.seconds, 3)}
             found["peg_end_flip_ok"] = found["peg"]
             found["in_hand"] = (None, None, None, None)
             if env.episode.gripper_closed:  # the peg starts in the hand: its pose in the TCP frame
                 T_tcp_base = np.linalg.inv(pose_to_matrix(env.tcp_pose()))
-                held = estimators[peg_name].in_hand(cloud, obs[TCP_POSE].astype(float), float(obs["gripper"][0]))
+                held = estimator.in_hand(cloud, obs[TCP_POSE].astype(float), float(obs["gripper"][0]))
                 true_held = matrix_to_pose(T_tcp_base @ pose_to_matrix(truth["peg"]))
                 found["in_hand"] = (held.pose, true_held, found["peg"][2], centroid)
-            if estimate.poses.keys() == {m.key for m in estimators[peg_name].models}:
+            if "board" in truth and estimate.poses.keys() == set(models):
                 obs, *_ = env.step(np.r_[np.zeros(6), float(env.episode.gripper_closed)])
                 truth = {k: env.object_pose(k) for k in ("board", "peg")}
                 cloud = obs["points"][:, :3].astype(float)
                 if noise:
                     cloud = cloud + rng.normal(0.0, noise, cloud.shape)
-                tracked = estimators[peg_name].track(cloud, estimate)
+                tracked = estimator.track(cloud, estimate)
                 updates.append(tracked.seconds)
                 row["update_seconds"] = round(tracked.seconds, 3)
                 found["tracked_board"] = (tracked.objects["board"].pose, truth["board"], (0.0,), (0.0, 0.0, 0.0))
                 found["tracked_peg"] = (tracked.objects["peg"].pose, truth["peg"], found["peg"][2], centroid)
-            else:
+            elif "board" in truth:
                 found["tracked_board"] = found["tracked_peg"] = (None, None, None, None)
             for key, (est, tru, symmetries, centre) in found.items():
                 if key == "in_hand" and tru is None:
                     continue  # not a held-peg start
+                present.add(key)
                 if est is None:
                     missed[key] += 1
                     row[key] = None
@@ -185,6 +198,7 @@ def evaluate_perception(
                 "missed": missed[key],
             }
             for key in errors
+            if key in present
         },
         "end_flips": flips,
         "end_flip_share": round(flips / max(1, len(errors["peg"][0])), 3),

@@ -76,6 +76,16 @@ class HandGeometry:
         return ~(in_finger | in_hand)
 
 
+def without_hand(points, tcp_pose, gripper_width: float, hand: HandGeometry = HandGeometry()) -> np.ndarray:
+    """The rows of `points` (N, >=3) [m, base frame] outside the hand and its fingers (`hand`) at
+    the measured TCP pose `tcp_pose` (7,) and opening `gripper_width` [m]: a robot's self-filter,
+    so that the hand next to an object (a peg it just let go of) is not taken for part of it."""
+    points = np.asarray(points)
+    T_tcp_base = np.linalg.inv(pose_to_matrix(tcp_pose))
+    local = points[:, :3] @ T_tcp_base[:3, :3].T + T_tcp_base[:3, 3]
+    return points[hand.outside(local, gripper_width)]
+
+
 class HeldEstimate(NamedTuple):
     """The held peg: `pose` (7,) T_tcp_peg [m, xyzw] or None; `fitness` (0-1), inlier `rmse` [m],
     `points` registered."""

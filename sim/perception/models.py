@@ -1,6 +1,7 @@
 """What perception knows before it looks: the CAD models of the objects, and pose arithmetic.
 
     models = scene_models("peg_star_M_long")     # [board (upright, target hole), peg (free)]
+    scene_models("peg_star_M_long", fixture=True) # ... and the reorientation fixture (upright)
     pose_error(estimate, truth, symmetries, centre)   # (translation [m], rotation [rad])
 
 Model points are sampled on the same `cad.Part` print mesh the simulator renders. Poses are (7,)
@@ -62,22 +63,28 @@ def model_from_part(
     return ObjectModel(key, np.asarray(points), mesh.face_normals[faces], prior, mesh.extents.copy(), frames, target)
 
 
-def scene_models(peg: str, clearance: float | None = None, spacing: float = 0.0015, seed: int = 0) -> list[ObjectModel]:
+def scene_models(
+    peg: str, clearance: float | None = None, spacing: float = 0.0015, seed: int = 0, fixture: bool = False
+) -> list[ObjectModel]:
     """Models of the peg part named `peg` (an FMB peg such as "peg_star_M_long" or a sampled member
-    such as "peg_star_s0_001") and of its board, whose target is the peg's hole. Raises
+    such as "peg_star_s0_001") and of its board, whose target is the peg's hole, and with `fixture`
+    of the reorientation fixture (key "fixture", upright; frames "pocket" and "top"). Raises
     PerceptionError naming FMB's pegs when `peg` is unknown."""
     from cad.board import DEFAULT_CLEARANCE
-    from sim.objects import ObjectPool, board_for, peg_part, peg_spec
+    from sim.objects import ObjectPool, board_for, fixture_part, peg_part, peg_spec
 
     spec = peg_spec(peg)
     if spec is None:
         known = ", ".join(sorted(s.part_name for s in ObjectPool.fmb().pegs))
         raise PerceptionError(f"unknown peg {peg!r}; known: {known} and sampled members peg_<family>_s<seed>_<index>")
     board, hole = board_for(spec, DEFAULT_CLEARANCE if clearance is None else clearance)
-    return [
+    models = [
         model_from_part("board", board, "upright", spacing, seed, target=hole),
         model_from_part("peg", peg_part(spec), "free", spacing, seed),
     ]
+    if fixture:
+        models.append(model_from_part("fixture", fixture_part(), "upright", spacing, seed))
+    return models
 
 
 def matrix_to_pose(T: np.ndarray) -> np.ndarray:

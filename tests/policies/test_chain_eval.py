@@ -223,11 +223,76 @@ def test_chain_with_perceived_goals(stage_runs):
     assert insert["perception"]["in_hand_commanded"]["translation_mm"] > 0.1
     assert sum(row["safety"].values()) == row["steps"]  # every step's action went through the filter
     assert result["goals"]["source"] == "perceived"
-    stages = (("grasp", "expert"), ("place_on_fixture", str(runs["insert"])), ("regrasp", "expert"),
-              ("insert", "expert"))  # fmt: skip
-    bad = PolicyRunSpec("", task="horizontal_chain", goals="perceived", device="cpu", stages=stages)
-    with pytest.raises(ParameterError, match="no perceived goal for stage.*place_on_fixture"):
-        bad.build()
+
+
+HORIZONTAL = ("grasp", "place_on_fixture", "regrasp", "insert")
+
+
+@pytest.fixture(scope="module")
+def horizontal_runs(tmp_path_factory):
+    """One horizontal-chain expert demonstration (a rectangle peg), cut into skills, and tiny
+    place_on_fixture and regrasp policies trained on its stages."""
+    root = tmp_path_factory.mktemp("horizontal")
+    collect(RunSpec("horizontal_chain", families=("rectangle",)), root / "chain", episodes=1, progress=False)
+    split_stages(root / "chain", root / "stages", progress=False)
+    runs = {}
+    for skill in ("place_on_fixture", "regrasp"):
+        runs[skill] = root / f"run_{skill}"
+        train(
+            [root / "stages" / skill],
+            runs[skill],
+            tiny(goal=SKILL_GOALS[skill], state_keys=("tcp_pose", "gripper", "goal")),
+            tiny_training(steps=4),
+            progress=False,
+            log=lambda m: None,
+        )
+    return root, runs
+
+
+def test_regrasp_stages_start_where_the_chains_retreat_left_the_hand(horizontal_runs):
+    """Before regrasp the chain expert backs the open hand out and up to RETREAT (clearing the
+    cameras' view of the fixture); the regrasp stage episode starts there, as the single-skill
+    regrasp task does, and the retreat's steps are left out."""
+    from sim.experts.chain import RETREAT
+
+    root, _ = horizontal_runs
+    meta = EpisodeStore.open(root / "chain").load_meta(0)
+    assert meta["success"] is True
+    metas = {s: EpisodeStore.open(root / "stages" / s).load_meta(0) for s in HORIZONTAL}
+    left_out = metas["regrasp"]["retreat_steps_left_out"]
+    assert left_out >= 5
+    assert (
+        sum(m["steps"] for m in metas.values()) + left_out + metas["insert"]["transport_steps_left_out"]
+        == (meta["num_steps"])
+    )
+    first = EpisodeStore.open(root / "stages" / "regrasp").load(0).data["obs/tcp_pose"][0]
+    assert np.linalg.norm(first[:3] - RETREAT) <= 0.01
+
+
+def test_horizontal_chain_with_perceived_fixture_goals(horizontal_runs):
+    """With perceived goals a learned place_on_fixture gets the pocket from the estimated fixture,
+    and a learned regrasp, after the retreat, the grasp of the peg estimated standing in the
+    fixture's pocket; both reports name what they perceived, every step passes the filter."""
+    _, runs = horizontal_runs
+    common = dict(task="horizontal_chain", families=("rectangle",), device="cpu", goals="perceived", stage_attempts=1)
+    place = PolicyRunSpec(
+        "", stages=(("grasp", "expert"), ("place_on_fixture", str(runs["place_on_fixture"])),
+                    ("regrasp", "expert"), ("insert", "expert")), **common,
+    )  # fmt: skip
+    row = evaluate(place, episodes=1, progress=False)["episodes"][0]
+    report = row["stage_reports"]["place_on_fixture"]
+    assert report["goals"] == "perceived" and not report["perception_failure"]
+    assert report["perception"]["pocket"]["translation_mm"] < 1.0 and report["perception"]["pocket"]["rotation_deg"] < 1
+    assert sum(row["safety"].values()) == row["steps"]
+    regrasp = PolicyRunSpec(
+        "", stages=(("grasp", "expert"), ("place_on_fixture", "expert"), ("regrasp", str(runs["regrasp"])),
+                    ("insert", "expert")), **common,
+    )  # fmt: skip
+    row = evaluate(regrasp, episodes=1, progress=False)["episodes"][0]
+    assert row["stages_done"] >= 2 and row["retreat_steps"] >= 5, row  # the experts placed it; then the retreat
+    report = row["stage_reports"]["regrasp"]
+    assert report["goals"] == "perceived" and not report["perception_failure"]
+    assert report["perception"]["peg"]["translation_mm"] < 3.0 and report["perception"]["fixture"]["translation_mm"] < 1
 
 
 def test_stage_attempts_retry_a_stage_then_fail_there(stage_runs):

@@ -108,6 +108,11 @@ def test_fmb_bench_perception_reports_errors_per_object(capsys):
     assert off["hand_eye"] == "off" and off["hand_eye_views_refined"] == [0, 0]
     assert main(["bench", "perception", "--scenes", "0", "--json"]) == 2
     assert "scenes=0 is out of range" in capsys.readouterr().err
+    # a regrasp start: the fixture and its pocket, the peg standing in it, no board
+    assert main(["bench", "perception", "--task", "regrasp", "--scenes", "1", "--seed", "5", "--json"]) == 0
+    regrasp = json.loads(capsys.readouterr().out)
+    assert "board" not in regrasp and "tracked_board" not in regrasp
+    assert regrasp["pocket"]["translation_mm"]["median"] < 1.0 and regrasp["peg"]["translation_mm"]["median"] < 3.0
 
 
 def _peg_truth(info):
@@ -176,3 +181,47 @@ def test_held_peg_pose_in_the_tcp_frame(seed):
     _, symmetries, centroid = _peg_truth(info)
     t, r = pose_error(held.pose, truth, symmetries, centroid)
     assert t < 0.002 and r < np.radians(2.0), (t * 1e3, np.degrees(r))
+
+
+@pytest.mark.parametrize("seed", [1, 5, 7])  # arch, double square, star
+def test_fixture_and_the_peg_standing_in_its_pocket(seed):
+    """Regrasp starts (a peg standing tip-down in the fixture's pocket, hand up and away): the
+    fixture, its pocket and the peg are found within tolerance, although the peg's visible part
+    touches the fixture (one cluster; the peg is found in what the fixture does not explain).
+    Not FMB's three-prong (seeds 0, 2): stretched to its measured box, it is 3-fold symmetric to
+    the eye but not to 0.5 mm, and is registered a third of a turn off about its axis."""
+    from sim.env import make_env
+
+    env = make_env("regrasp", cameras=("side_1", "side_2"), image_size=(256, 256), point_cloud=40_000)
+    obs, info = env.reset(seed=seed)
+    env.close()
+    models = scene_models(info["episode"]["peg"], fixture=True)
+    estimate = PoseEstimator(models).estimate(obs["points"])
+    truth = info["object_poses"]
+    assert {"fixture", "peg"} <= estimate.poses.keys()
+    t, r = pose_error(estimate.poses["fixture"], truth["fixture"], (0.0, np.pi))
+    assert t < 0.001 and r < np.radians(0.5), (t * 1e3, np.degrees(r))
+    pocket = matrix_to_pose(pose_to_matrix(truth["fixture"]) @ pose_to_matrix(models[2].frames["pocket"]))
+    t, r = pose_error(estimate.frames["fixture/pocket"], pocket, (0.0, np.pi))
+    assert t < 0.001 and r < np.radians(0.5), (t * 1e3, np.degrees(r))
+    _, symmetries, centroid = _peg_truth(info)
+    t, r = pose_error(estimate.poses["peg"], truth["peg"], symmetries, centroid)
+    assert t < TRANSLATION_TOL and r < ROTATION_TOL, (t * 1e3, np.degrees(r))
+
+
+def test_the_self_filter_removes_the_hand_and_keeps_the_peg_between_its_fingers():
+    """Points inside the hand's and the open fingers' boxes at the measured TCP pose go; a peg
+    between the fingers stays."""
+    from sim.env import make_env
+    from sim.perception import without_hand
+
+    env = make_env("insert", cameras=("side_1", "side_2"), image_size=(256, 256), point_cloud=40_000)
+    obs, info = env.reset(seed=1)
+    tcp, width = obs["tcp_pose"].astype(float), float(obs["gripper"][0])
+    env.close()
+    kept = without_hand(obs["points"], tcp, width)
+    assert 0 < len(kept) < len(obs["points"]) and kept.shape[1] == obs["points"].shape[1]
+    estimator = PoseEstimator(scene_models(info["episode"]["peg"]))
+    before = estimator.in_hand(obs["points"], tcp, width)
+    after = estimator.in_hand(kept, tcp, width)  # the peg's points are all still there
+    assert after.points == before.points
