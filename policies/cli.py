@@ -95,9 +95,9 @@ def register(sub) -> None:
         "--approach",
         default="on",
         choices=("on", "off"),
-        help="a chain's learned insert: on = a planned move brings the held peg to 40 mm above its goal first (as a "
-        "robot's motion planner), then the policy inserts; off = the policy moves it from where rotate/regrasp "
-        "left it (default on)",
+        help="a chain's learned insert and rotate: on = planned moves first (as a robot's motion planner): the held "
+        "peg to 40 mm above its goal before insert; the wrist the long way round before rotate where the short way "
+        "lacks joint room; off = the policies do it all (default on)",
     )
     p.add_argument(
         "--stage-attempts",

@@ -46,7 +46,9 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
         controller: a sim.contracts.Controller (reset(env), act(env)).
         seed: episode seed (the same seed gives the same episode).
         record: keep observations ("obs/<key>"), actions, rewards and progress, each (T, ...), and
-            in a chain "stage", the index of the stage each step belongs to.
+            in a chain "stage", the index of the stage each step belongs to, and "planned",
+            whether its action was a planned move of the chain's, not a skill's
+            (`sim.experts.chain.ChainController.planning`).
         render_camera: CameraSpec to render a frame of after every step (for videos), or None.
     """
     obs, info = env.reset(seed=seed)
@@ -83,6 +85,9 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
             rows.setdefault("action", []).append(action if label is None else np.asarray(label, np.float32))
             if stage is not None:
                 rows.setdefault("stage", []).append(np.int16(stage))
+            planning = getattr(controller, "planning", None)
+            if planning is not None:
+                rows.setdefault("planned", []).append(bool(planning))
         obs, info = next_obs, next_info
         if record:
             rows.setdefault("reward", []).append(np.float32(reward))

@@ -10,9 +10,10 @@ the stage's own facts (peg, targets fixed at the stage's start by `sim.tasks.ski
 held peg's `stage_start`), `success` = the stage's own check held (the chain moved on, or it was
 the last stage and the chain succeeded), its "progress" rescaled to the stage, and "chain" says
 where it came from (chain task, stage index, source episode). An insert stage starts near its
-hole (FROM_HOLE), where the chain's planned approach hands a learned insert over; a regrasp stage
-starts where the chain's retreat left the open hand (`sim.experts.chain.RETREAT`), as the
-single-skill regrasp task does. Stages a chain never reached are not written. Reruns skip the
+hole (FROM_HOLE), where the chain's planned approach hands a learned insert over; a stage whose
+first steps were the chain's planned moves ("planned": the retreat before regrasp, the wrist's
+long turn before rotate, `sim.experts.chain.ChainController`) starts where they handed over, as
+the single-skill task does. Stages a chain never reached are not written. Reruns skip the
 chain seeds a skill's store already holds (resumable, atomic per episode as `sim.store` writes
 them).
 """
@@ -24,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from fmb_core.errors import ParameterError
-from sim.experts.chain import RETREATED
 
 FROM_HOLE = 0.02
 """[m] An insert stage episode starts at the first step whose TCP is within this of its goal's
@@ -34,20 +34,15 @@ before it carry the peg 25-40 cm across the table; policies trained on them lear
 and miss the hole."""
 TRIMMED = ("insert",)
 """Stages whose episodes start near the hole (FROM_HOLE)."""
-RETREAT_WITHIN = 0.01
-"""[m] A regrasp stage episode starts at the first step whose TCP is within this of the retreat's
-end (`sim.experts.chain.RETREAT`): the steps before it are the chain's planned retreat."""
 
 
-def after_retreat(data: dict, within: float = RETREAT_WITHIN) -> int | None:
-    """Index of the first step of `data` whose TCP ("obs/tcp_pose") is within `within` [m] of the
-    retreat's end, None when none is (a chain recorded before retreats: its regrasp starts where
-    place let go, and is left out)."""
-    from sim.experts.chain import RETREAT
-
-    tcp = np.asarray(data["obs/tcp_pose"])[:, :3]
-    near = np.flatnonzero(np.linalg.norm(tcp - RETREAT, axis=1) <= within)
-    return int(near[0]) if len(near) else None
+def after_planned(data: dict) -> int | None:
+    """Index of the first step of `data` whose action was the skill's, not a planned move of the
+    chain's ("planned"; 0 when the store has none recorded), None when all were planned."""
+    if "planned" not in data:
+        return 0
+    own = np.flatnonzero(~np.asarray(data["planned"], bool))
+    return int(own[0]) if len(own) else None
 
 
 def near_hole_start(data: dict, goal, within: float) -> int | None:
@@ -77,14 +72,16 @@ def stage_episodes(data: dict, meta: dict, from_hole: float = FROM_HOLE) -> list
         if not mask.any():
             continue
         part = {key: np.asarray(v)[mask] for key, v in data.items()}
+        planned = after_planned(part)
+        if planned is None:
+            continue
+        part = {key: v[planned:] for key, v in part.items()}
         skipped = 0
         if from_hole > 0 and skill in TRIMMED:
             skipped = near_hole_start(part, meta["stages"][k]["targets"]["tcp_goal"], from_hole)
-        if skill in RETREATED:
-            skipped = after_retreat(part)
-        if skipped is None:
-            continue
-        part = {key: v[skipped:] for key, v in part.items()}
+            if skipped is None:
+                continue
+            part = {key: v[skipped:] for key, v in part.items()}
         if "progress" in part:  # the chain's (stages done + this one's) / stages -> this stage's
             part["progress"] = np.clip(part["progress"] * len(names) - k, 0.0, 1.0).astype(np.float32)
         success = k < last or (k == len(names) - 1 and bool(meta.get("success")))
@@ -98,8 +95,8 @@ def stage_episodes(data: dict, meta: dict, from_hole: float = FROM_HOLE) -> list
         )
         if skill in TRIMMED:
             facts["transport_steps_left_out"] = int(skipped)
-        if skill in RETREATED:
-            facts["retreat_steps_left_out"] = int(skipped)
+        if planned:
+            facts["planned_steps_left_out"] = planned
         for key in ("backend", "noise", "dart"):
             if key in meta:
                 facts[key] = meta[key]

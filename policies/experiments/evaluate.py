@@ -55,7 +55,9 @@ class PolicyRunSpec:
         approach: for a chain: a learned insert stage takes over only after a planned move of the
             held peg to 40 mm above its goal (as a robot's motion planner moves it; the chain's
             board lies 25-40 cm from where the peg was grasped, the single-skill insert starts
-            within 2 cm of its hole); False = the policy moves the peg there itself.
+            within 2 cm of its hole), and a learned rotate after the wrist turned the long way
+            round where the short way lacks joint-7 room (`sim.experts.chain.WristTurn`, as the
+            chain experts do); False = the policies do it themselves.
     """
 
     policy: str
@@ -203,7 +205,7 @@ class PolicyRunSpec:
         return env, ChainController(controllers, self.chain, self.stage_attempts, approach, retreat)
 
 
-APPROACHED = ("insert",)
+APPROACHED = ("insert", "rotate")
 """Learned chain stages that a planned approach brings to their single-skill start (`approach`)."""
 
 

@@ -161,6 +161,11 @@ class DartExpert:
     def rng(self) -> np.random.Generator:
         return self.expert.rng
 
+    @property
+    def planning(self) -> bool | None:
+        """The wrapped expert's (a chain's planned moves, `sim.rollout` records them), else None."""
+        return getattr(self.expert, "planning", None)
+
     @rng.setter
     def rng(self, rng: np.random.Generator) -> None:  # one generator: the same seed, the same episode
         self.expert.rng = rng

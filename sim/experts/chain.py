@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from fmb_core.errors import ParameterError
-from sim.experts.base import EXPERTS, Expert, near, register_expert, servo
+from sim.experts.base import EXPERTS, Expert, YawTurn, near, register_expert, servo
 from sim.tasks.chain import stage_view
 
 
@@ -40,11 +40,14 @@ class ChainController:
     one. `attempts` (stage -> attempts begun) counts the current episode's.
 
     Args:
-        approach: stages (insert) whose controller takes over only after a planned move of the held
-            peg to APPROACH_HOVER above its hole, straight to the hover pose of the goal the
-            controller was reset with (`goal_pose`: the simulator's or perception's), as a robot's
-            motion planner makes the free-space move; the learned skill then starts where its
-            single-skill task starts. Its steps do not count towards an attempt's limit.
+        approach: stages whose controller takes over only after a planned move towards the goal
+            it was reset with (`goal_pose`: the simulator's or perception's; an expert's stage
+            target "tcp_goal"), as a robot's motion planner makes the moves a skill is not about;
+            the skill then starts where its single-skill task starts. Insert: the held peg moved
+            straight to APPROACH_HOVER above its hole (`hover_pose`). Rotate: when turning the
+            short way would take joint 7 to its limit, the hand turns the long way round until
+            the goal is within `YawTurn.NEAR` (`WristTurn`), so that the skill only ever turns
+            the short way, as in its task. Their steps do not count towards an attempt's limit.
         retreat: stages (regrasp) before which the open hand backs away from what it let go of
             and rises to RETREAT (`retreat_path`), as a robot clears its cameras' view before it
             looks; only then is the stage's controller reset (a policy perceives its goal), from
@@ -81,7 +84,9 @@ class ChainController:
         self.waypoints: list[np.ndarray] = []  # the retreat's, while it moves
         self.retreat_steps = self.retreat_total = 0
         self.hover: np.ndarray | None = None  # the approach's target while it moves
+        self.wrist: WristTurn | None = None  # the rotate approach's long turn while it turns
         self.approach_steps = 0
+        self.planning = False  # whether the last action was a planned move, not the skill's
         self.index = -1
         self.attempts: dict[str, int] = {}
         self.steps_in_attempt = 0
@@ -103,14 +108,22 @@ class ChainController:
         self.attempts = {}
         self.steps_in_attempt = 0
         self.hover = None
+        self.wrist = None
         self.approach_steps = 0
+        self.planning = False
         self.waypoints = []
         self.retreat_steps = self.retreat_total = 0
 
     def act(self, env) -> np.ndarray:
+        action = self._act(env)
+        self.planning = self._planned
+        return action
+
+    def _act(self, env) -> np.ndarray:
         from sim.exceptions import EpisodeAborted
         from sim.tasks import step_limit
 
+        self._planned = True
         index = int(env.episode.info["stage"])
         stage = self.stages[index]
         controller = self.controllers[stage]
@@ -146,14 +159,28 @@ class ChainController:
             else:
                 self.approach_steps += 1
                 return servo(tcp, self.hover, True, APPROACH_SPEED, np.radians(10.0))
+        if self.wrist is not None:
+            action = self.wrist.act(env)
+            if action is not None:
+                self.approach_steps += 1
+                return action
+            self.wrist = None  # the rest of the turn is the short way: the stage's controller's
+        self._planned = False
         self.steps_in_attempt += 1
         return controller.act(view)
 
     def _start(self, controller, view: StageEnv, stage: str) -> None:
         """Reset the stage's controller (a policy perceives its goal) and plan its approach."""
         controller.reset(view)
-        if stage in self.approach:
-            self.hover = hover_pose(getattr(controller, "goal_pose", None), stage)
+        if stage not in self.approach:
+            return
+        goal = getattr(controller, "goal_pose", None)
+        if goal is None:  # a scripted expert: its stage's target
+            goal = view.episode.info.get("targets", {}).get("tcp_goal")
+        if stage == "rotate":
+            self.wrist = WristTurn.plan(view, goal)
+        else:
+            self.hover = hover_pose(goal, stage)
 
     def begin_attempt(self, env) -> None:
         """Called before a stage's controller is reset for an attempt (subclasses' hook)."""
@@ -191,6 +218,9 @@ RETREAT_REACHED = 0.005
 RETREAT_STEPS = 25
 RETREATED = ("regrasp",)
 """Chain stages a retreat comes before, for the experts (the demonstrations) and policies alike."""
+EXPERT_APPROACHED = ("rotate",)
+"""Chain stages the chain experts approach too (the rotate expert's long turns become the
+planner's; the insert expert carries the peg itself and its stages are cut, `sim.stages`)."""
 
 
 def retreat_path(tcp: np.ndarray) -> list[np.ndarray]:
@@ -204,6 +234,45 @@ def retreat_path(tcp: np.ndarray) -> list[np.ndarray]:
     up = back.copy()
     up[2] = max(up[2], RETREAT[2])
     return [back, up, np.concatenate([RETREAT, TCP_DOWN])]
+
+
+class WristTurn:
+    """The rotate approach: the held peg's long turn about the vertical, planned from the stage's
+    `tcp_goal` (the hand turned in place) when the short way lacks joint-limit room
+    (`sim.experts.base.YawTurn`); the hand holds its position and grip while it turns
+    WRIST_SPEED per step, until the goal is within `YawTurn.NEAR` the short way."""
+
+    def __init__(self, yaw_turn: YawTurn, position: np.ndarray):
+        self.yaw_turn = yaw_turn
+        self.position = np.asarray(position, float)
+
+    @classmethod
+    def plan(cls, env, goal) -> WristTurn | None:
+        """The long turn towards `goal` (7,) from `env`'s measured hand, None when the short way
+        is fine (or there is no goal)."""
+        from sim.spatial import rotation_error
+
+        if goal is None:
+            return None
+        tcp = env.tcp_pose()
+        yaw_turn = YawTurn()
+        yaw_turn.plan(env, float(rotation_error(tcp[3:], np.asarray(goal, float)[3:])[2]))
+        return None if yaw_turn.remaining is None else cls(yaw_turn, tcp[:3])
+
+    def act(self, env) -> np.ndarray | None:
+        """This step's action (7,), None once the rest of the turn goes the short way."""
+        remaining = self.yaw_turn.step(env)
+        if remaining is None:
+            return None
+        action = np.zeros(7)
+        action[:3] = self.position - env.tcp_pose()[:3]
+        action[5] = np.clip(remaining, -WRIST_SPEED, WRIST_SPEED)
+        action[6] = 1.0
+        return action
+
+
+WRIST_SPEED = np.radians(12.0)
+"""[rad] per step of the rotate approach's long turn (the rotate expert turns 8-14 deg per step)."""
 
 
 def hover_pose(goal: np.ndarray | None, stage: str) -> np.ndarray:
@@ -310,7 +379,8 @@ class ChainExpert(ChainController, Expert):
 
     def __init__(self, noise: float = 1.0, rng: np.random.Generator | None = None):
         retreat = tuple(s for s in RETREATED if s in self.stages)
-        ChainController.__init__(self, self._experts(noise, rng), self.stages, retreat=retreat)
+        approach = tuple(s for s in EXPERT_APPROACHED if s in self.stages)
+        ChainController.__init__(self, self._experts(noise, rng), self.stages, approach=approach, retreat=retreat)
         Expert.__init__(self, noise, rng)
 
     def _experts(self, noise: float, rng) -> dict:

@@ -259,7 +259,7 @@ def test_regrasp_stages_start_where_the_chains_retreat_left_the_hand(horizontal_
     meta = EpisodeStore.open(root / "chain").load_meta(0)
     assert meta["success"] is True
     metas = {s: EpisodeStore.open(root / "stages" / s).load_meta(0) for s in HORIZONTAL}
-    left_out = metas["regrasp"]["retreat_steps_left_out"]
+    left_out = metas["regrasp"]["planned_steps_left_out"]
     assert left_out >= 5
     assert (
         sum(m["steps"] for m in metas.values()) + left_out + metas["insert"]["transport_steps_left_out"]

@@ -73,9 +73,24 @@ def test_horizontal_chain_expert_completes_seeds():
 
 def test_vertical_chain_square_circle_turns_the_long_way_when_needed():
     # Seeds 1 and 16 failed the rotate stage: the short turn took joint 7 to its limit and the
-    # hand tilted the peg 17-30 deg; the rotate expert now turns the other way round.
+    # hand tilted the peg 17-30 deg; the chain now turns the wrist the long way round as a planned
+    # move before the rotate skill (`WristTurn`), which then only turns the short way, as in its
+    # task. Cut into stages, the rotate episode starts where the planner handed over.
+    from sim.experts.base import YawTurn
+    from sim.spatial import rotation_error
+    from sim.stages import stage_episodes
+
     env = make_env("vertical_chain", objects=ObjectPool.fmb(families=("square_circle",)))
     for seed in (1, 16):
-        result = run_episode(env, make_expert("vertical_chain", seed=seed), seed)
+        result = run_episode(env, make_expert("vertical_chain", seed=seed), seed, record=True)
         assert result.success, (seed, result.info["metrics"])
+        planned, stage = result.data["planned"], result.data["stage"]
+        rotate = np.flatnonzero(stage == 1)
+        assert planned.sum() >= 10 and set(stage[planned].tolist()) == {1}, seed  # before rotate only
+        assert planned[rotate[0]] and not planned[rotate[-1]]
+        meta = {**result.info["episode"], "seed": seed, "task": "vertical_chain", "success": True}
+        skill, data, facts = stage_episodes(result.data, meta)[1]
+        assert skill == "rotate" and facts["planned_steps_left_out"] == int(planned.sum())
+        goal = np.asarray(facts["targets"]["tcp_goal"])
+        assert abs(rotation_error(data["obs/tcp_pose"][0][3:], goal[3:])[2]) < YawTurn.NEAR
     env.close()
