@@ -30,8 +30,9 @@ better (`end_cue`).
 Objects are looked for largest first; what of a cluster a found object does not explain (farther
 than `explain_margin` from it) is clustered again for the smaller ones, and an upright object's
 cluster is cut at its height first (a peg standing in the fixture's pocket touches the fixture:
-one cluster). A free object seen in pieces is refined on all the pieces near it (`_gather`). Hole poses follow from the
-board pose and the board's CAD hole frames. `track` refines the last poses on the points near them.
+one cluster). A free object seen in pieces is refined on all the pieces near it (`_gather`).
+Hole poses follow from the board pose and the board's CAD hole frames. `track` refines the last
+poses on the points near them.
 
 open3d (clustering, optional RANSAC) is imported on first use (`pip install -e .[perception]`).
 """
@@ -368,7 +369,7 @@ class PoseEstimator:
         before = evaluate(target.full, raw, T, c.icp_distances[-1])
         T, fit = icp(target.full, raw, T, c.icp_distances[-2:], c.icp_iterations)
         T, fit = self._ends(model, raw, T, fit)
-        if fit.fitness * len(raw) <= before.fitness * len(raw) or fit.fitness < c.min_fitness:
+        if fit.fitness <= before.fitness or fit.fitness < c.min_fitness:
             return found, set()
         points = found.points + sum(len(others[i][0]) for i in pieces)
         return ObjectEstimate(matrix_to_pose(np.linalg.inv(T)), float(fit.fitness), float(fit.rmse), points), pieces
