@@ -1,18 +1,23 @@
-"""`fmb_perception`: board, hole and peg poses from the point cloud, by registering the CAD models.
+"""`fmb_perception`: board, hole, peg (and fixture) poses from the point cloud, by registering the CAD models.
 
 At most `rate` times a second it takes the newest `sensor_msgs/PointCloud2` (xyz in `base_frame`)
 and runs `sim.perception.PoseEstimator` (open3d: crop, table removal, clusters, registration
 of the known meshes, point-to-plane ICP). It publishes each object found as a
 `geometry_msgs/PoseStamped` (stamped with the cloud's time), the board's holes as a
 `geometry_msgs/PoseArray` (in the order given by the status value `holes`), the target hole (the
-peg's) as a `PoseStamped`, and a `diagnostic_msgs/DiagnosticStatus` with fitness, RMSE and time per
-estimate. Skill servers take their target from these topics (`target_topic`), the task executor
-resolves `target: {object: board|peg|hole}` from them (`perception_namespace`).
+peg's) as a `PoseStamped`, with the reorientation fixture its pose and its pocket frame (the
+place_on_fixture goal; `sim.perceived_goals.POCKET`) as `PoseStamped`s, and a
+`diagnostic_msgs/DiagnosticStatus` with fitness, RMSE and time per estimate. Skill servers take their
+target from these topics (`target_topic`), the task executor resolves `target: {object:
+board|peg|hole|fixture|pocket}` from them (`perception_namespace`).
 
-Which objects to look for: the FMB peg part named by `peg` (its board and target hole follow).
-When `peg` is empty the node reads the part name, and nothing else, from `episode_topic` (the
-simulator's episode facts, as an operator would say which peg is on the table); poses never come
-from there.
+Which objects to look for: the FMB peg part named by `peg` (its board and target hole follow), and
+with `fixture` the reorientation fixture (`sim.perception.scene_models(peg, fixture=True)`). When
+`peg` is empty the node reads from `episode_topic` (the simulator's episode facts, as an operator
+would say what is on the table) the peg's part name and the names of the objects on the table
+(`object_keys`: the fixture is looked for when it is among them), nothing else; poses never come from
+there. So `fmb ros up sim` and `sim.launch.py` look for the fixture exactly in the tasks whose scene
+has one (place_on_fixture, regrasp, horizontal_chain) without a parameter of their own.
 """
 
 from __future__ import annotations
@@ -28,12 +33,17 @@ from std_msgs.msg import String
 from fmb_core.errors import FmbError, ParameterError, check_range
 from fmb_ros import convert, qos
 from fmb_ros.params import declare_all
+from sim.perceived_goals import FIXTURE_OBJECT, POCKET
 from sim.perception import PerceptionConfig, PoseEstimator, scene_models
 
 _DEFAULTS = PerceptionConfig()
 PARAMETERS: dict[str, tuple[object, str]] = {
     "peg": ("", "FMB peg part name to look for (e.g. peg_star_M_long); empty: read it from episode_topic"),
-    "episode_topic": ("ground_truth/episode", "std_msgs/String JSON in: only its `peg` name is read (empty: none)"),
+    "fixture": (False, "also look for the reorientation fixture (with `peg` empty: also when the episode has one)"),
+    "episode_topic": (
+        "ground_truth/episode",
+        "std_msgs/String JSON in: only its `peg` name and `object_keys` are read (empty: none)",
+    ),
     "points_topic": ("points", "sensor_msgs/PointCloud2 in: xyz [m] in base_frame"),
     "base_frame": ("panda_link0", "frame of the cloud and of every pose out"),
     "rate": (1.0, "estimates per second at most [Hz] (one takes about 1-4 s on one CPU core)"),
@@ -51,8 +61,13 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "peg_pose_topic": ("~/peg_pose", "geometry_msgs/PoseStamped out: the peg (frame at its base, z to the tip)"),
     "target_hole_topic": ("~/target_hole", "geometry_msgs/PoseStamped out: the peg's hole (z out of the board)"),
     "hole_poses_topic": ("~/hole_poses", "geometry_msgs/PoseArray out: every hole of the board"),
+    "fixture_pose_topic": ("~/fixture_pose", "geometry_msgs/PoseStamped out: the fixture (bottom face centre, z up)"),
+    "pocket_topic": ("~/pocket", "geometry_msgs/PoseStamped out: the fixture's pocket floor centre (z up)"),
     "status_topic": ("~/status", "diagnostic_msgs/DiagnosticStatus out: found, fitness, rmse, seconds"),
-    "publish_tf": (False, "also broadcast fmb_board, fmb_peg, fmb_target_hole on /tf (needs tf2_ros: robot only)"),
+    "publish_tf": (
+        False,
+        "also broadcast fmb_board, fmb_peg, fmb_target_hole (, fmb_fixture, fmb_pocket) on /tf (tf2_ros: robot only)",
+    ),
 }
 
 
@@ -80,6 +95,7 @@ class PerceptionNode(Node):
         )
         self.estimator: PoseEstimator | None = None
         self.peg = ""
+        self.fixture = False
         self.error = ""
         self.cloud: PointCloud2 | None = None
         self.last_stamp = None
@@ -88,6 +104,8 @@ class PerceptionNode(Node):
         self.pub_peg = pub(PoseStamped, p["peg_pose_topic"], qos.STATE)
         self.pub_target = pub(PoseStamped, p["target_hole_topic"], qos.STATE)
         self.pub_holes = pub(PoseArray, p["hole_poses_topic"], qos.STATE)
+        self.pub_fixture = pub(PoseStamped, p["fixture_pose_topic"], qos.STATE)
+        self.pub_pocket = pub(PoseStamped, p["pocket_topic"], qos.STATE)
         self.pub_status = pub(DiagnosticStatus, p["status_topic"], qos.STATE)
         self.create_subscription(PointCloud2, p["points_topic"], self.on_points, qos.SENSOR)
         self.tf = None
@@ -96,7 +114,7 @@ class PerceptionNode(Node):
 
             self.tf = TfPublisher(self)
         if p["peg"]:
-            self.load(p["peg"])
+            self.load(p["peg"], bool(p["fixture"]))
         elif p["episode_topic"]:
             self.create_subscription(String, p["episode_topic"], self.on_episode, qos.LATCHED)
         else:
@@ -105,24 +123,27 @@ class PerceptionNode(Node):
         # serving the subscriptions meanwhile.
         self.timer = self.create_timer(1.0 / rate, self.on_tick, callback_group=MutuallyExclusiveCallbackGroup())  # [s]
 
-    def load(self, peg: str) -> None:
-        """Build the models of `peg` and its board; on an unknown name stay up and say why."""
-        if peg == self.peg:
+    def load(self, peg: str, fixture: bool = False) -> None:
+        """Build the models of `peg` and its board (and with `fixture` the fixture's); on an unknown
+        name stay up and say why."""
+        if (peg, fixture) == (self.peg, self.fixture):
             return
-        self.peg = peg
+        self.peg, self.fixture = peg, fixture
         try:
-            self.estimator = PoseEstimator(scene_models(peg), self.config)
+            self.estimator = PoseEstimator(scene_models(peg, fixture=fixture), self.config)
         except FmbError as e:
             self.estimator, self.error = None, str(e)
             self.get_logger().error(self.error)
         else:
             self.error = ""
-            self.get_logger().info(f"looking for {peg} and its board in {self.params['points_topic']}")
+            also = " and the fixture" if fixture else ""
+            self.get_logger().info(f"looking for {peg}, its board{also} in {self.params['points_topic']}")
 
     def on_episode(self, msg: String) -> None:
-        name = convert.from_json(msg.data).get("peg")
+        facts = convert.from_json(msg.data)
+        name, keys = facts.get("peg"), facts.get("object_keys") or []
         if isinstance(name, str) and name:
-            self.load(name)
+            self.load(name, bool(self.params["fixture"]) or FIXTURE_OBJECT in keys)
 
     def on_points(self, msg: PointCloud2) -> None:
         self.cloud = msg
@@ -147,7 +168,7 @@ class PerceptionNode(Node):
             return
         t = convert.from_stamp(msg.header.stamp)
         base = self.params["base_frame"]
-        publishers = {"board": self.pub_board, "peg": self.pub_peg}
+        publishers = {"board": self.pub_board, "peg": self.pub_peg, FIXTURE_OBJECT: self.pub_fixture}
         for key, est in estimate.objects.items():
             if est.pose is not None and key in publishers:
                 publishers[key].publish(convert.pose_stamped_msg(est.pose, base, t))
@@ -155,12 +176,22 @@ class PerceptionNode(Node):
             self.pub_holes.publish(convert.pose_array_msg(list(estimate.holes.values()), base, t))
         if estimate.target_hole is not None:
             self.pub_target.publish(convert.pose_stamped_msg(estimate.target_hole, base, t))
+        pocket = estimate.frames.get(POCKET)
+        if pocket is not None:
+            self.pub_pocket.publish(convert.pose_stamped_msg(pocket, base, t))
         if self.tf is not None:
             frames = {f"fmb_{k}": v for k, v in estimate.poses.items()}
             if estimate.target_hole is not None:
                 frames["fmb_target_hole"] = estimate.target_hole
+            if pocket is not None:
+                frames["fmb_pocket"] = pocket
             self.tf.send(frames, base, msg.header.stamp)
-        values = {"peg": self.peg, "seconds": round(estimate.seconds, 3), "clusters": estimate.clusters}
+        values = {
+            "peg": self.peg,
+            "fixture": self.fixture,
+            "seconds": round(estimate.seconds, 3),
+            "clusters": estimate.clusters,
+        }
         for key, est in estimate.objects.items():
             values[f"{key}_found"] = est.pose is not None
             values[f"{key}_fitness"] = round(est.fitness, 3)

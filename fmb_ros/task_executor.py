@@ -8,10 +8,25 @@ that every stage succeeded; `~/cancel` (Trigger) stops the task and the running 
 with an unknown skill, a missing file or a bad target is refused at `~/start` with the reason, and the
 node keeps running.
 
-Object targets (`target: {object: peg}`) come from the simulator's ground truth
-(`<ground_truth_namespace>/object_poses`) and, with `perception_namespace` set, from the
-perception node (`fmb_perception`: objects `board`, `peg` and `hole`, the target hole), whose
-estimates take precedence; on a real robot only perception provides them.
+Object targets (`target: {object: peg}`, `fmb_ros.task_plan.TARGET_OBJECTS`) come from the
+simulator's ground truth (`<ground_truth_namespace>/object_poses`; `pocket` is the fixture's pose
+composed with its pocket frame, `sim.tasks.fixture_layout.pocket_frame`) and, with
+`perception_namespace` set, from the perception node (`fmb_perception`: `board`, `peg`, `hole` the
+target hole, `fixture` and `pocket`), whose estimates take precedence; on a real robot only
+perception provides them.
+
+A stage with `retreat` (by default regrasp, `sim.experts.chain.RETREATED`) first moves the open hand
+away from the peg it let go of, along `sim.experts.chain.retreat_path` (`fmb_ros.retreat`): one
+equilibrium pose per tick on `equilibrium_pose_topic`, from the measured `tcp_pose_topic`, until the
+hand has settled at the path's end. Only then is the stage's target resolved, and with perception
+only from an estimate of a cloud taken after the hand got there: at a regrasp's start the hand is
+still beside the peg and hides the fixture from the cameras, so an earlier estimate is wrong. Why
+here and not in the regrasp skill server: the goal a skill server gets is the target the executor
+resolved, so the view must be clear before the executor looks; the move is the planner's, not the
+skill's (as in `fmb eval`, where the chain retreats before the regrasp controller is reset and its
+steps do not count towards the stage's), and it uses the robot's Cartesian impedance interface,
+which skill servers command too. The retreat's time does not count towards the stage's `timeout`
+once it is over (the stage's deadline restarts), but a retreat that outlasts it fails the stage.
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ from std_srvs.srv import Trigger
 from fmb_core.errors import FmbError
 from fmb_ros import convert, qos
 from fmb_ros.params import declare_all
+from fmb_ros.retreat import RetreatMove
 from fmb_ros.task_plan import Stage, TaskPlan, load_plan
 
 PARAMETERS: dict[str, tuple[object, str]] = {
@@ -33,11 +49,38 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "skill_namespace": ("/{skill}_skill", "namespace of each skill server ({skill} is replaced)"),
     "base_frame": ("panda_link0", "frame of the goals"),
     "ground_truth_namespace": ("ground_truth", "where object poses for `target: {object: ...}` come from"),
-    "perception_namespace": ("", "fmb_perception's namespace (e.g. /fmb_perception): board, peg, hole poses"),
+    "perception_namespace": (
+        "",
+        "fmb_perception's namespace (e.g. /fmb_perception): board, peg, hole, fixture, pocket poses",
+    ),
+    "tcp_pose_topic": ("tcp_pose", "geometry_msgs/PoseStamped in: measured TCP pose (where a retreat starts)"),
+    "equilibrium_pose_topic": ("equilibrium_pose", "geometry_msgs/PoseStamped out: a retreat's poses, one per tick"),
     "start_service": ("~/start", "std_srvs/Trigger: load task_file and run it"),
     "cancel_service": ("~/cancel", "std_srvs/Trigger: stop the task and the running skill"),
     "report_topic": ("~/report", "diagnostic_msgs/DiagnosticStatus out (latched): progress and outcome"),
 }
+PERCEIVED_TOPICS = {
+    "board": "board_pose",
+    "peg": "peg_pose",
+    "hole": "target_hole",
+    "fixture": "fixture_pose",
+    "pocket": "pocket",
+}
+"""Target object (`fmb_ros.task_plan.TARGET_OBJECTS`) -> its topic under `perception_namespace`."""
+PERIOD = 0.1
+"""[s] The executor's tick on the node's clock (FMB's 10 Hz control period): one retreat pose each."""
+
+
+def ground_truth_objects(keys, poses) -> dict[str, np.ndarray]:
+    """Object key -> (7,) pose of the simulator's `poses` (K, 7) named by `keys` (K,), plus the
+    frames on them a target may name: `pocket` when the fixture is among them."""
+    from sim.perceived_goals import FIXTURE_OBJECT
+    from sim.tasks.fixture_layout import pocket_frame
+
+    objects = {k: np.asarray(p, float) for k, p in zip(keys, poses)}
+    if FIXTURE_OBJECT in objects:
+        objects["pocket"] = pocket_frame(objects[FIXTURE_OBJECT])
+    return objects
 
 
 class TaskExecutorNode(Node):
@@ -62,19 +105,25 @@ class TaskExecutorNode(Node):
         self.sent = 0
         self.goal_sent = False
         self.waiting = ""
+        self.tcp: np.ndarray | None = None
+        self.retreat: RetreatMove | None = None
+        self.cleared_at: float | None = None  # when this stage's retreat ended [s, node clock]
         gt = p["ground_truth_namespace"].rstrip("/")
         if gt:
             self.create_subscription(String, f"{gt}/episode", self.on_episode, qos.LATCHED)
             self.create_subscription(PoseArray, f"{gt}/object_poses", self.on_object_poses, qos.STATE)
         self.perceived: dict[str, np.ndarray] = {}
-        ns = p["perception_namespace"].rstrip("/")
-        if ns:
-            for key, topic in (("board", "board_pose"), ("peg", "peg_pose"), ("hole", "target_hole")):
-                self.create_subscription(PoseStamped, f"{ns}/{topic}", self._on_perceived(key), qos.STATE)
+        self.perceived_at: dict[str, float] = {}  # the stamp (the cloud's time) of each [s]
+        self.perception = p["perception_namespace"].rstrip("/")
+        if self.perception:
+            for key, topic in PERCEIVED_TOPICS.items():
+                self.create_subscription(PoseStamped, f"{self.perception}/{topic}", self._on_perceived(key), qos.STATE)
+        self.create_subscription(PoseStamped, p["tcp_pose_topic"], self.on_tcp_pose, qos.STATE)
+        self.pub_pose = self.create_publisher(PoseStamped, p["equilibrium_pose_topic"], qos.COMMAND)
         self.pub_report = self.create_publisher(DiagnosticStatus, p["report_topic"], qos.LATCHED)
         self.create_service(Trigger, p["start_service"], self.on_start)
         self.create_service(Trigger, p["cancel_service"], self.on_cancel)
-        self.timer = self.create_timer(0.1, self.on_tick)  # [s] on the node's clock
+        self.timer = self.create_timer(PERIOD, self.on_tick)  # [s] on the node's clock
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -85,16 +134,22 @@ class TaskExecutorNode(Node):
     def on_object_poses(self, msg: PoseArray) -> None:
         poses = convert.pose_array_arrays(msg)
         if len(poses) == len(self.object_keys):
-            self.objects = {**dict(zip(self.object_keys, poses)), **self.perceived}
+            self.objects = {**ground_truth_objects(self.object_keys, poses), **self.perceived}
 
     def _on_perceived(self, key: str):
         def callback(msg: PoseStamped) -> None:
-            pose, frame, _ = convert.pose_stamped_array(msg)
+            pose, frame, stamp = convert.pose_stamped_array(msg)
             if frame == self.params["base_frame"]:
                 self.perceived[key] = pose
+                self.perceived_at[key] = stamp
                 self.objects[key] = pose
 
         return callback
+
+    def on_tcp_pose(self, msg: PoseStamped) -> None:
+        pose, frame, _ = convert.pose_stamped_array(msg)
+        if frame == self.params["base_frame"]:
+            self.tcp = pose
 
     # -- start / cancel --------------------------------------------------------------------------
     def on_start(self, request, response):
@@ -115,8 +170,7 @@ class TaskExecutorNode(Node):
         for stage in plan.stages:
             self._connect(stage.skill)
         self.state = "running"
-        self.deadline = self.now() + plan.stages[0].timeout
-        self._send()
+        self._begin_stage()
         response.success, response.message = True, f"task {plan.name}: {len(plan.stages)} stages"
         return response
 
@@ -136,7 +190,9 @@ class TaskExecutorNode(Node):
             return
         stage = self.plan.stages[self.index]
         results = self.results[stage.skill]
-        if not self.goal_sent:
+        if self.retreat is not None or (stage.retreat and self.cleared_at is None):
+            self._retreat_tick(stage)
+        elif not self.goal_sent:
             if self.now() > self.deadline:
                 self._finish("error", "failed", f"stage {self.index} ({stage.skill}): {self.waiting}")
             else:
@@ -158,7 +214,8 @@ class TaskExecutorNode(Node):
             if self.index == len(self.plan.stages):
                 self._finish("ok", "succeeded", f"task {self.plan.name}: all {self.index} stages succeeded")
                 return
-            self.deadline = self.now() + self.plan.stages[self.index].timeout
+            self._begin_stage()
+            return
         elif self.attempt < stage.retries:
             self.attempt += 1
             self.deadline = self.now() + stage.timeout
@@ -172,15 +229,65 @@ class TaskExecutorNode(Node):
             return
         self._send()
 
+    def _begin_stage(self) -> None:
+        """Start the current stage: its retreat first (the next ticks), else its goal now."""
+        stage = self.plan.stages[self.index]
+        self.deadline = self.now() + stage.timeout
+        self.retreat, self.cleared_at, self.goal_sent = None, None, False
+        if stage.retreat:
+            self.waiting = "the retreat has not started (no TCP pose yet)"
+            self.report("ok", "running", f"stage {self.index} ({stage.skill}): retreating")
+            return
+        self._send()
+
+    def _retreat_tick(self, stage: Stage) -> None:
+        """One tick of the stage's retreat: plan it from the measured TCP, command its next pose,
+        and once it is over resolve and send the stage's goal."""
+        if self.now() > self.deadline:
+            self._finish("error", "failed", f"stage {self.index} ({stage.skill}): retreat: {self.waiting}")
+            return
+        if self.tcp is None:
+            return
+        if self.retreat is None:
+            self.retreat = RetreatMove.plan(self.tcp)
+            self.get_logger().info(
+                f"stage {self.index} ({stage.skill}): retreating to {np.round(self.retreat.end[:3], 3).tolist()} m "
+                f"({len(self.retreat.poses)} poses)"
+            )
+        self.waiting = f"the hand did not reach the retreat's end {np.round(self.retreat.end[:3], 3).tolist()} m"
+        pose = self.retreat.next(self.tcp)
+        if pose is not None:
+            self.pub_pose.publish(convert.pose_stamped_msg(pose, self.params["base_frame"], self.now()))
+            return
+        gap = float(np.linalg.norm(self.tcp[:3] - self.retreat.end[:3])) * 1e3
+        self.get_logger().info(f"stage {self.index} ({stage.skill}): retreat over, {gap:.1f} mm from its end")
+        self.retreat, self.cleared_at = None, self.now()
+        self.deadline = self.now() + stage.timeout  # the retreat is the planner's time, not the skill's
+        self._send()
+
+    def _target_pose(self, name: str) -> np.ndarray | None:
+        """The pose of target object `name`, None (and `waiting` says why) while there is none to
+        use: after a retreat, a perceived one must come from a cloud taken once the view was clear."""
+        if name not in self.objects:
+            known = ", ".join(self.objects) or "none yet"
+            self.waiting = f"no pose of object {name!r} (known: {known})"
+            return None
+        if self.cleared_at is not None and self.perception and name in PERCEIVED_TOPICS:
+            if self.perceived_at.get(name, -np.inf) < self.cleared_at:
+                self.waiting = (
+                    f"no estimate of {name!r} from {self.perception} of a cloud taken after the retreat "
+                    f"(at {self.cleared_at:.1f} s)"
+                )
+                return None
+        return self.objects[name]
+
     def _send(self) -> None:
         stage = self.plan.stages[self.index]
         self.goal_sent = False
         if stage.target_object:
-            if stage.target_object not in self.objects:  # wait for it until the stage's timeout
-                known = ", ".join(self.objects) or "none yet"
-                self.waiting = f"no pose of object {stage.target_object!r} (known: {known})"
+            pose = self._target_pose(stage.target_object)
+            if pose is None:  # wait for it until the stage's timeout
                 return
-            pose = self.objects[stage.target_object]
         else:
             pose = np.asarray(stage.target_pose)
         self.results_before = len(self.results[stage.skill])

@@ -3,13 +3,21 @@
     name: vertical_peg
     stages:
       - skill: grasp
-        target: {object: peg}          # an object's pose (simulator ground truth; later perception)
+        target: {object: peg}          # an object's pose (simulator ground truth or perception)
         retries: 1                     # extra attempts after a failure (default 0)
       - skill: rotate
         target: {object: board}
       - skill: insert
         target: [0.52, -0.26, 0.05]    # a position [m] in the base frame (orientation identity),
         timeout: 60.0                  # or 7 numbers: position + quaternion xyzw; wall/sim seconds
+      - skill: regrasp
+        target: {object: peg}
+        retreat: true                  # first back the open hand out and up (default: skill in RETREATED)
+
+Objects a target may name: TARGET_OBJECTS. `retreat`: before the stage's first attempt the
+executor moves the open hand along `sim.experts.chain.retreat_path` and only then resolves the
+stage's target (see `fmb_ros.task_executor`); its default is whether the chain's experts and
+policies retreat before that skill (`sim.experts.chain.RETREATED`: regrasp).
 
 Every error names the stage, the field, the value and what is allowed.
 """
@@ -23,7 +31,11 @@ import numpy as np
 
 from fmb_core.errors import ParameterError, check_range
 
-STAGE_KEYS = ("skill", "target", "retries", "timeout")
+STAGE_KEYS = ("skill", "target", "retries", "timeout", "retreat")
+TARGET_OBJECTS = ("board", "peg", "hole", "fixture", "pocket")
+"""What `target: {object: ...}` may name: the scene's objects (board, peg, the reorientation fixture)
+and frames on them: the peg's target `hole` on the board (from perception) and the fixture's
+`pocket` (`sim.tasks.fixture_layout.pocket_frame`; the place_on_fixture goal)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +48,8 @@ class Stage:
         target_object: object whose pose is the goal ("" when `target_pose` is set).
         retries: extra attempts after a failure.
         timeout: longest wait for the skill's result per attempt [s].
+        retreat: before the first attempt, back the open hand away and up (`retreat_path`), then
+            resolve the target.
     """
 
     skill: str
@@ -43,6 +57,7 @@ class Stage:
     target_object: str = ""
     retries: int = 0
     timeout: float = 60.0
+    retreat: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +78,8 @@ def parse_plan(text: str, skills: list[str]) -> TaskPlan:
     """The plan in YAML `text`; `skills` are the known skill names."""
     import yaml
 
+    from sim.experts.chain import RETREATED
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -80,15 +97,22 @@ def parse_plan(text: str, skills: list[str]) -> TaskPlan:
         skill = raw.get("skill")
         if skill not in skills:
             raise ParameterError(f"{where}: unknown skill {skill!r}; known: {', '.join(skills)}")
-        pose, obj = _target(raw.get("target"), where)
+        pose, obj = _target(raw.get("target"), f"{where} ({skill})")
         retries = int(check_range(f"{where} retries", raw.get("retries", 0), 0, 10))
         timeout = check_range(f"{where} timeout", raw.get("timeout", 60.0), 1.0, 3600.0, unit="s")
-        stages.append(Stage(skill, pose, obj, retries, timeout))
+        retreat = raw.get("retreat", skill in RETREATED)
+        if not isinstance(retreat, bool):
+            raise ParameterError(f"{where} ({skill}): retreat must be true or false, got {retreat!r}")
+        stages.append(Stage(skill, pose, obj, retries, timeout, retreat))
     return TaskPlan(str(data.get("name", "task")), tuple(stages))
 
 
 def _target(value, where: str) -> tuple[tuple[float, ...] | None, str]:
     if isinstance(value, dict) and set(value) == {"object"} and isinstance(value["object"], str):
+        if value["object"] not in TARGET_OBJECTS:
+            raise ParameterError(
+                f"{where}: unknown target object {value['object']!r}; known: {', '.join(TARGET_OBJECTS)}"
+            )
         return None, value["object"]
     if isinstance(value, list) and len(value) in (3, 7):
         try:

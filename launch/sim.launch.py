@@ -4,6 +4,8 @@
     ros2 launch fmb_ros sim.launch.py task:=vertical_chain perception:=true
     ros2 launch fmb_ros sim.launch.py task:=vertical_chain task_file:=<share>/launch/tasks/vertical_chain.yaml \
         policies:=rotate=runs/chains/diffusion_rotate,insert=runs/chains/diffusion_insert
+    ros2 launch fmb_ros sim.launch.py task:=horizontal_chain perception:=true \
+        task_file:=<share>/launch/tasks/horizontal_chain.yaml
 
 `skills` (comma-separated) defaults to the task's own skill, or for a chain task to its stages;
 `policies` gives skill servers a policy run (SKILL=RUN, comma-separated), the others run the
@@ -12,7 +14,8 @@ scripted expert (or their parameter file's `checkpoint`).
 Without `ros2 launch` (PyPI has no launch packages), `fmb ros up sim --task insert [--perception]`
 starts the same nodes with the same parameter files in one process. With `perception:=true` the
 simulator renders its side cameras and publishes the point cloud (`params/perception.yaml`), and
-`fmb_perception` estimates the board, hole and peg poses from it; `task_file:=<yaml>` adds the
+`fmb_perception` estimates the board, hole and peg poses from it (and the fixture's and its pocket's
+where the episode facts list the fixture); `task_file:=<yaml>` adds the
 task executor (then run it with `ros2 service call /fmb_task_executor/start std_srvs/srv/Trigger`).
 """
 

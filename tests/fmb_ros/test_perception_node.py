@@ -61,6 +61,24 @@ def test_episode_names_the_peg_when_the_parameter_is_empty(context):
         node.destroy_node()
 
 
+def test_the_fixture_is_looked_for_when_the_episode_has_one_or_the_parameter_says(context):
+    from std_msgs.msg import String
+
+    node, _ = _node(context)
+    try:
+        node.on_episode(String(data='{"peg": "peg_star_M_long", "object_keys": ["board", "peg", "fixture"]}'))
+        assert node.fixture and [m.key for m in node.estimator.models] == ["board", "peg", "fixture"]
+        topics = {p.topic_name for p in node.publishers}
+        assert {"/fmb_perception/fixture_pose", "/fmb_perception/pocket"} <= topics
+    finally:
+        node.destroy_node()
+    node, _ = _node(context, peg="peg_star_M_long", fixture=True)
+    try:
+        assert "fixture" in [m.key for m in node.estimator.models]
+    finally:
+        node.destroy_node()
+
+
 def test_bad_parameters_are_named(context):
     from fmb_ros.perception_node import PerceptionNode
 
