@@ -141,7 +141,7 @@ def evaluate_perception(
                 found["fixture"] = (estimate.objects["fixture"].pose, truth["fixture"], half, (0.0, 0.0, 0.0))
                 found["pocket"] = (estimate.frames.get("fixture/pocket"), matrix_to_pose(true_pocket), half, (0, 0, 0))
             found["peg"] = (estimate.objects["peg"].pose, truth["peg"], symmetry_angles(spec, 0.0005), centroid)
-            row = {"seed": s, "peg": peg_name, "seconds": round(estimate.seconds, 3)}
+            row = {"seed": s, "part": peg_name, "seconds": round(estimate.seconds, 3)}
             found["peg_end_flip_ok"] = found["peg"]
             found["in_hand"] = (None, None, None, None)
             if env.episode.gripper_closed:  # the peg starts in the hand: its pose in the TCP frame
