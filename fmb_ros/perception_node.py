@@ -11,6 +11,11 @@ place_on_fixture goal; `sim.perceived_goals.POCKET`) as `PoseStamped`s, and a
 target from these topics (`target_topic`), the task executor resolves `target: {object:
 board|peg|hole|fixture|pocket}` from them (`perception_namespace`).
 
+With the robot's measured TCP pose and finger opening (`tcp_pose_topic`, `gripper_state_topic`)
+the points on the hand and fingers are removed before estimating (`sim.perception.without_hand`,
+the self-filter `fmb eval --goals perceived` applies), so the hand beside an object is not taken
+for part of it.
+
 Which objects to look for: the FMB peg part named by `peg` (its board and target hole follow), and
 with `fixture` the reorientation fixture (`sim.perception.scene_models(peg, fixture=True)`). When
 `peg` is empty the node reads from `episode_topic` (the simulator's episode facts, as an operator
@@ -27,14 +32,14 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import String
 
 from fmb_core.errors import FmbError, ParameterError, check_range
 from fmb_ros import convert, qos
 from fmb_ros.params import declare_all
 from sim.perceived_goals import FIXTURE_OBJECT, POCKET
-from sim.perception import PerceptionConfig, PoseEstimator, scene_models
+from sim.perception import PerceptionConfig, PoseEstimator, scene_models, without_hand
 
 _DEFAULTS = PerceptionConfig()
 PARAMETERS: dict[str, tuple[object, str]] = {
@@ -45,6 +50,12 @@ PARAMETERS: dict[str, tuple[object, str]] = {
         "std_msgs/String JSON in: only its `peg` name and `object_keys` are read (empty: none)",
     ),
     "points_topic": ("points", "sensor_msgs/PointCloud2 in: xyz [m] in base_frame"),
+    "tcp_pose_topic": (
+        "tcp_pose",
+        "geometry_msgs/PoseStamped in: measured TCP pose; with the gripper state, the hand's points are removed "
+        "before estimating (self-filter, as fmb eval's perception); empty: no self-filter",
+    ),
+    "gripper_state_topic": ("gripper/joint_states", "sensor_msgs/JointState in: two finger joints [m] (self-filter)"),
     "base_frame": ("panda_link0", "frame of the cloud and of every pose out"),
     "rate": (1.0, "estimates per second at most [Hz] (one takes about 1-4 s on one CPU core)"),
     "crop_low": (list(_DEFAULTS.crop_low), "workspace box, lower corner in base_frame [m]"),
@@ -108,6 +119,11 @@ class PerceptionNode(Node):
         self.pub_pocket = pub(PoseStamped, p["pocket_topic"], qos.STATE)
         self.pub_status = pub(DiagnosticStatus, p["status_topic"], qos.STATE)
         self.create_subscription(PointCloud2, p["points_topic"], self.on_points, qos.SENSOR)
+        self.tcp: np.ndarray | None = None  # the hand, for the self-filter
+        self.gripper: float | None = None
+        if p["tcp_pose_topic"] and p["gripper_state_topic"]:
+            self.create_subscription(PoseStamped, p["tcp_pose_topic"], self.on_tcp_pose, qos.STATE)
+            self.create_subscription(JointState, p["gripper_state_topic"], self.on_gripper, qos.STATE)
         self.tf = None
         if p["publish_tf"]:
             from fmb_ros.adapters import TfPublisher
@@ -148,6 +164,14 @@ class PerceptionNode(Node):
     def on_points(self, msg: PointCloud2) -> None:
         self.cloud = msg
 
+    def on_tcp_pose(self, msg: PoseStamped) -> None:
+        pose, frame, _ = convert.pose_stamped_array(msg)
+        if frame == self.params["base_frame"]:
+            self.tcp = pose
+
+    def on_gripper(self, msg: JointState) -> None:
+        self.gripper = float(sum(msg.position))
+
     def on_tick(self) -> None:
         msg = self.cloud
         if self.estimator is None or msg is None:
@@ -162,6 +186,8 @@ class PerceptionNode(Node):
             return
         try:
             points = convert.point_cloud_xyz(msg)
+            if self.tcp is not None and self.gripper is not None:  # the hand is not an object
+                points = without_hand(points, self.tcp, self.gripper)
             estimate = self.estimator.estimate(points)
         except FmbError as e:
             self.publish_status("error", str(e), {})

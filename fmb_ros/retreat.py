@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from fmb_core.errors import ParameterError
 from sim.experts.chain import RETREAT_REACHED, RETREAT_SPEED, RETREAT_STEPS, retreat_path
 
 
@@ -31,7 +32,7 @@ def retreat_poses(tcp) -> np.ndarray:
 
     tcp = np.asarray(tcp, float)
     if tcp.shape != (7,) or not np.all(np.isfinite(tcp)) or np.linalg.norm(tcp[3:]) < 1e-6:
-        raise ValueError(f"tcp must be 7 finite numbers with a non-zero quaternion, got {tcp.tolist()}")
+        raise ParameterError(f"tcp must be 7 finite numbers with a non-zero quaternion, got {tcp.tolist()}")
     turn = DEFAULT_ACTION_LIMITS.max_step_rotation  # [rad] per step
     legs = [tcp, *retreat_path(tcp)]
     out = []

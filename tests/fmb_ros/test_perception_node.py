@@ -79,6 +79,31 @@ def test_the_fixture_is_looked_for_when_the_episode_has_one_or_the_parameter_say
         node.destroy_node()
 
 
+def test_the_hand_is_filtered_out_of_the_cloud_given_the_measured_tcp_and_fingers(context):
+    """A block of points on one finger is a cluster until the node knows where the hand is (its
+    measured TCP pose and finger opening): then it is dropped before the estimate (self-filter)."""
+    from sensor_msgs.msg import JointState
+
+    rng = np.random.default_rng(0)
+    # TCP at (0.5, 0, 0.15) m pointing down (180 deg about x: TCP y -> world -y, z -> world -z)
+    tcp = np.array([0.5, 0.0, 0.15, 1.0, 0.0, 0.0, 0.0])
+    local = rng.uniform([-0.008, 0.024, -0.045], [0.008, 0.040, -0.005], (3000, 3))  # a finger, TCP frame
+    world = tcp[:3] + local * [1.0, -1.0, -1.0]
+    cloud = np.hstack([world, np.zeros((len(world), 3))]).astype(np.float32)
+    node, statuses = _node(context, peg="peg_round_M_long")
+    try:
+        node.on_points(convert.point_cloud_msg(cloud, "panda_link0", 1.0))
+        node.on_tick()
+        assert statuses[-1][2]["clusters"] >= 1  # the finger, taken for an object's cluster
+        node.on_tcp_pose(convert.pose_stamped_msg(tcp, "panda_link0", 1.0))
+        node.on_gripper(JointState(position=[0.02, 0.02]))  # 40 mm open
+        node.on_points(convert.point_cloud_msg(cloud, "panda_link0", 2.0))
+        node.on_tick()
+        assert statuses[-1][2]["clusters"] == 0
+    finally:
+        node.destroy_node()
+
+
 def test_bad_parameters_are_named(context):
     from fmb_ros.perception_node import PerceptionNode
 
