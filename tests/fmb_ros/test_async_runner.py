@@ -183,7 +183,9 @@ def test_skill_holds_through_the_safety_filter_while_a_chunk_is_late(run_folder,
         run.start(world.tcp, BASE, world, 0.0)
         began = time.perf_counter()
         tick = run.tick(world, 0.01)
-        assert time.perf_counter() - began < 0.03
+        # the gated chunk never comes before the release below: a tick that waited for it would
+        # hang, so any bound tells it did not (its latency is `fmb bench ros`'s to measure)
+        assert time.perf_counter() - began < 0.5
         assert tick.state is State.RUNNING and tick.command.verdict is Verdict.LATE and tick.command.holding
         np.testing.assert_allclose(tick.command.pose[:3], world.tcp[:3])  # the measured pose, held
         assert run.message.startswith("holding") and run.step == 1
