@@ -21,15 +21,13 @@ pytestmark = pytest.mark.train
 STAGES = ("grasp", "rotate", "insert")
 
 
-@pytest.fixture(scope="module")
-def stage_runs(tmp_path_factory):
-    """Two vertical-chain expert demonstrations (rectangle pegs), cut into skills, and a tiny
-    policy per skill trained on its stage episodes with the skill's goal."""
-    root = tmp_path_factory.mktemp("chain")
-    collect(RunSpec("vertical_chain", families=("rectangle",)), root / "chain", episodes=2, progress=False)
+def chain_runs(root, task: str, episodes: int, skills) -> dict:
+    """`episodes` expert demonstrations of chain `task` (rectangle pegs) in `root`, cut into
+    skills, and a tiny policy per skill of `skills` trained on its stage episodes with its goal."""
+    collect(RunSpec(task, families=("rectangle",)), root / "chain", episodes=episodes, progress=False)
     split_stages(root / "chain", root / "stages", progress=False)
     runs = {}
-    for skill in STAGES:
+    for skill in skills:
         runs[skill] = root / f"run_{skill}"
         train(
             [root / "stages" / skill],
@@ -39,7 +37,15 @@ def stage_runs(tmp_path_factory):
             progress=False,
             log=lambda m: None,
         )
-    return root, runs
+    return runs
+
+
+@pytest.fixture(scope="module")
+def stage_runs(tmp_path_factory):
+    """Two vertical-chain expert demonstrations (rectangle pegs), cut into skills, and a tiny
+    policy per skill trained on its stage episodes with the skill's goal."""
+    root = tmp_path_factory.mktemp("chain")
+    return root, chain_runs(root, "vertical_chain", 2, STAGES)
 
 
 def test_chained_stage_episodes_start_where_the_previous_stage_left(stage_runs):
@@ -233,20 +239,7 @@ def horizontal_runs(tmp_path_factory):
     """One horizontal-chain expert demonstration (a rectangle peg), cut into skills, and tiny
     place_on_fixture and regrasp policies trained on its stages."""
     root = tmp_path_factory.mktemp("horizontal")
-    collect(RunSpec("horizontal_chain", families=("rectangle",)), root / "chain", episodes=1, progress=False)
-    split_stages(root / "chain", root / "stages", progress=False)
-    runs = {}
-    for skill in ("place_on_fixture", "regrasp"):
-        runs[skill] = root / f"run_{skill}"
-        train(
-            [root / "stages" / skill],
-            runs[skill],
-            tiny(goal=SKILL_GOALS[skill], state_keys=("tcp_pose", "gripper", "goal")),
-            tiny_training(steps=4),
-            progress=False,
-            log=lambda m: None,
-        )
-    return root, runs
+    return root, chain_runs(root, "horizontal_chain", 1, ("place_on_fixture", "regrasp"))
 
 
 def test_regrasp_stages_start_where_the_chains_retreat_left_the_hand(horizontal_runs):
