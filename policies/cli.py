@@ -84,10 +84,19 @@ def register(sub) -> None:
     add_sensor_flag(p)
     p.add_argument(
         "--in-hand",
-        default="commanded",
+        default="checked",
         choices=IN_HAND_SOURCES,
-        help="with --goals perceived, the held peg's pose in the hand for tcp_goal: the grasp command's "
-        "(a robot's own) or the cameras' estimate; both are measured against the simulator (default commanded)",
+        help="with --goals perceived, the held peg's pose in the hand for tcp_goal: checked = the grasp command's "
+        "unless the cameras see the peg held more than --in-hand-tolerance from it, then theirs; commanded = the "
+        "grasp command's (a robot's own); estimated = the cameras'; all are measured against the simulator "
+        "(default checked)",
+    )
+    p.add_argument(
+        "--in-hand-tolerance",
+        default="2,2",
+        metavar="MM,DEG",
+        help="--in-hand checked: how far across the TCP axis [mm] and turned [deg] the cameras may see the held peg "
+        "from the command before their estimate is taken (default 2,2)",
     )
     add_hand_eye_flag(p)
     p.add_argument("--max-steps", type=int, default=0, help="step limit of each episode (default 0 = the task's)")
@@ -193,11 +202,12 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     from fmb_core.errors import ParameterError
     from policies.experiments.evaluate import PolicyRunSpec, evaluate
-    from policies.flags import parse_policies
+    from policies.flags import parse_in_hand_tolerance, parse_policies
     from policies.runtime.runner import RunnerConfig
     from sim.perceived_goals import PerceivedGoalConfig
     from sim.perception.hand_eye import HandEyeConfig
 
+    lateral_mm, angle_deg = parse_in_hand_tolerance(args.in_hand_tolerance)
     side = args.side or ("train" if args.split == "all" else "test")
     if side not in ("train", "test"):
         raise ParameterError(f"--side {args.side!r}: expected train or test")
@@ -228,7 +238,12 @@ def _cmd_eval(args) -> int:
         goals=args.goals,
         max_steps=args.max_steps,
         sensor=args.sensor,
-        perception=PerceivedGoalConfig(in_hand=args.in_hand, hand_eye=HandEyeConfig(enabled=args.hand_eye == "on")),
+        perception=PerceivedGoalConfig(
+            in_hand=args.in_hand,
+            in_hand_lateral=lateral_mm / 1e3,
+            in_hand_angle=angle_deg,
+            hand_eye=HandEyeConfig(enabled=args.hand_eye == "on"),
+        ),
     )
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
     if not args.quiet:

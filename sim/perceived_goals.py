@@ -18,14 +18,22 @@ The goals are those of the tasks' `info["targets"]` that a policy conditions on
   insert task's goal depth, at the fitting turn nearest the held peg's) composed with the in-hand
   pose of the peg (rotate: the hand where it is, turned so; `sim.tasks.skill_goals.held_tcp_goal`,
   the rule of the simulator's goals too), with the in-hand pose from `PerceivedGoalConfig.in_hand`:
-  - "commanded" (default): the pose the grasp was commanded with when the task records it
+  - "commanded": the pose the grasp was commanded with when the task records it
     (`info["peg_in_tcp"]`, "commanded grasp"), else the nominal tip-down grasp `grasp_offset`
     below the base on the TCP axis ("nominal grasp") (`in_hand_pose`). A robot has it from its
     own grasp command; it misses how the peg slid while the fingers closed.
   - "estimated": the held peg registered on the cameras' cloud with the hand's and fingers'
     points removed (`PoseEstimator.in_hand`, "estimated in hand"); the peg not found there is a
-    failure. Either way the estimate is made and its error reported when the simulator is asked
-    (`perception_errors`: "in_hand" the estimate's, "in_hand_commanded" the command's);
+    failure.
+  - "checked" (default): the command, unless the cameras see the peg held elsewhere: farther
+    across the TCP axis than `in_hand_lateral` or turned more than `in_hand_angle` from it
+    (`in_hand_disagreement`), when the estimate is taken ("estimated in hand"). A learned grasp
+    in a chain holds the peg 5-20 mm and up to 15 deg (60 deg about a three-prong's axis) from
+    the plan it was commanded with; the cameras see it to a millimetre across the axis and a
+    fraction of a degree, 3-5 mm short along it (the tip's edge drops out of a real camera's
+    depth), which is why the axis is left out of the check. Unseen, the command stands.
+  Either way the estimate is made and its error reported when the simulator is asked
+  (`perception_errors`: "in_hand" the estimate's, "in_hand_commanded" the command's);
 - `pocket`: the estimated fixture's pocket frame (`SceneEstimate.frames["fixture/pocket"]`; the
   estimator built with `goal_estimator(..., fixture=True)`);
 - `grasp`: the estimated peg pose composed with the task's planned grasp in the peg frame
@@ -69,7 +77,7 @@ DEFAULT_GOAL_SOURCE = "perceived"
 robot gets. "truth" (the simulator's targets) is the upper bound reported beside it."""
 TRUTH_LABEL = "truth (upper bound)"
 """How results name ground-truth goals: a policy given exact goals is an upper bound."""
-IN_HAND_SOURCES = ("commanded", "estimated")
+IN_HAND_SOURCES = ("checked", "commanded", "estimated")
 """Where a `tcp_goal`'s in-hand pose comes from (`PerceivedGoalConfig.in_hand`; module docstring)."""
 GOAL_OBJECTS = {"hole": "board", "tcp_goal": "board", "grasp": "peg", "pocket": "fixture"}
 """Goal key -> the estimated object it is built from."""
@@ -88,7 +96,10 @@ class PerceivedGoalConfig:
         points: points of the fused cloud.
         perception: the estimator's settings (`min_fitness` is the threshold below which an
             object counts as not found).
-            in_hand: where a `tcp_goal`'s in-hand pose comes from, one of IN_HAND_SOURCES.
+        in_hand: where a `tcp_goal`'s in-hand pose comes from, one of IN_HAND_SOURCES.
+        in_hand_lateral: "checked": the cameras' estimate replaces the command when they see the
+            peg farther than this across the TCP axis from it [m].
+        in_hand_angle: ... or turned more than this from it [deg] (modulo the peg's symmetries).
         hand_eye: how each camera's calibration is refined on the robot's hand before the cloud
             is fused (`sim.perception.hand_eye`; `HandEyeConfig(enabled=False)`: as calibrated).
     """
@@ -97,7 +108,9 @@ class PerceivedGoalConfig:
     image_size: int = 256
     points: int = 40_000
     perception: PerceptionConfig = PerceptionConfig()
-    in_hand: str = "commanded"
+    in_hand: str = "checked"
+    in_hand_lateral: float = 0.002
+    in_hand_angle: float = 2.0
     hand_eye: HandEyeConfig = HandEyeConfig()
 
     def __post_init__(self):
@@ -111,6 +124,8 @@ class PerceivedGoalConfig:
         check_range("image_size", self.image_size, 32, 1024, unit="px")
         check_range("points", self.points, 1000, 1_000_000)
         check_choice("in_hand", self.in_hand, IN_HAND_SOURCES)
+        check_range("in_hand_lateral", self.in_hand_lateral, 0.0, 0.05, unit="m")
+        check_range("in_hand_angle", self.in_hand_angle, 0.0, 90.0, unit="deg")
 
 
 class PerceivedGoals(NamedTuple):
@@ -194,6 +209,36 @@ def in_hand_pose(info: dict) -> tuple[np.ndarray | None, str]:
     if "grasp_offset" in info:
         return pose([0.0, 0.0, -float(info["grasp_offset"])]), "nominal grasp"
     return None, ""
+
+
+def in_hand_disagreement(commanded, estimated, spec) -> tuple[float, float]:
+    """(lateral [m], angle [rad]) between two in-hand poses (7,) (peg in the TCP frame) of peg
+    `spec` (`sim.objects.PegSpec`): how far apart across the TCP axis its section centroid at half
+    length is, and the rotation between them modulo the peg's symmetric turns about its axis.
+    Along the axis is left out (the cameras' weakest direction: the tip's edge)."""
+    turns, (cx, cy) = visual_turns(spec)
+    centre = np.array([cx, cy, 0.5 * spec.length_m, 1.0])
+    a, b = pose_to_matrix(commanded), pose_to_matrix(estimated)
+    offset = (a @ centre)[:3] - (b @ centre)[:3]
+    _, angle = pose_error(estimated, commanded, turns, centre[:3])
+    return float(np.linalg.norm(offset[:2])), angle
+
+
+def held_in_hand(
+    config: PerceivedGoalConfig, commanded, estimated, spec, commanded_source: str = "commanded grasp"
+) -> tuple[np.ndarray, str]:
+    """(the in-hand pose (7,) a `tcp_goal` is built with, its source) by `config.in_hand` (module
+    docstring), from the `commanded` one (`in_hand_pose`, named `commanded_source`) and the
+    cameras' `estimated` one (None: not seen) of the held peg `spec`. The rule `fmb eval` and the
+    ROS skill server share."""
+    commanded = np.asarray(commanded, float)
+    if estimated is None or config.in_hand == "commanded":
+        return commanded, commanded_source
+    lateral, angle = in_hand_disagreement(commanded, estimated, spec)
+    elsewhere = lateral > config.in_hand_lateral or angle > np.radians(config.in_hand_angle)
+    if config.in_hand == "estimated" or elsewhere:
+        return np.asarray(estimated, float), "estimated in hand"
+    return commanded, commanded_source
 
 
 def _found(estimate: SceneEstimate, key: str, min_fitness: float) -> str:
@@ -389,18 +434,18 @@ def perceive_goals(
     info, tcp = env.episode.info, env.tcp_pose()
     # The robot's self-filter: its hand beside an object (a peg it just let go of) is not part of it.
     estimate = estimator.estimate(without_hand(cloud, tcp, env.backend.robot_state().gripper_width))
-    commanded, _ = in_hand_pose(info)
+    commanded, commanded_source = in_hand_pose(info)
     held, peg_in_tcp, source = None, None, ""
     if "tcp_goal" in keys and commanded is not None:  # a held peg: look at it in the hand
         t0 = time.perf_counter()
         held = estimator.in_hand(cloud, tcp, env.backend.robot_state().gripper_width)
         estimate = dataclasses.replace(estimate, seconds=estimate.seconds + time.perf_counter() - t0)
-        if config.in_hand == "estimated":
-            if held.pose is None:
-                why = f"fitness {held.fitness:.3f} on {held.points} points below min_fitness"
-                failure = f"goal 'tcp_goal': the held peg was not found in the hand ({why})"
-                return PerceivedGoals({}, "", estimate, failure, held, cameras=tuple(cameras))
-            peg_in_tcp, source = held.pose, "estimated in hand"
+        if config.in_hand == "estimated" and held.pose is None:
+            why = f"fitness {held.fitness:.3f} on {held.points} points below min_fitness"
+            failure = f"goal 'tcp_goal': the held peg was not found in the hand ({why})"
+            return PerceivedGoals({}, "", estimate, failure, held, cameras=tuple(cameras))
+        spec = _peg_spec(info, "tcp_goal")
+        peg_in_tcp, source = held_in_hand(config, commanded, held.pose, spec, commanded_source)
     goals = goals_from_estimate(estimate, info, tcp, tuple(keys), config.perception.min_fitness, peg_in_tcp, source)
     return goals._replace(held=held, cameras=tuple(cameras))
 

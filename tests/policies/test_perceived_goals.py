@@ -66,6 +66,7 @@ def test_goals_from_an_exact_estimate_are_the_tasks_targets():
 def test_tcp_goal_from_the_estimated_in_hand_pose_or_the_grasp_command():
     from sim.perceived_goals import goal_estimator, perceive_goals, perception_errors
     from sim.sensor import SENSORS
+    from sim.spatial import compose, pose
 
     env = make_env("insert", objects=ObjectPool.fmb(families=("rectangle",)), sensor=SENSORS["default"])
     env.reset(seed=3)
@@ -80,11 +81,36 @@ def test_tcp_goal_from_the_estimated_in_hand_pose_or_the_grasp_command():
         assert t < 0.01 and r < np.radians(5.0), (source, t, np.degrees(r))
         errors = perception_errors(goals.estimate, truth, info, estimator, goals.held, env.tcp_pose())
         assert errors["in_hand"]["translation_mm"] < 10.0 and "peg" not in errors
+    # checked: a command 8 mm off across the TCP axis (the grasp slipped) is replaced by what the
+    # cameras see, and the goal stays right; the right command stands
+    checked = dataclasses.replace(SMALL, in_hand="checked")
+    goals = perceive_goals(env, estimator, checked, np.random.default_rng(0), ("tcp_goal",))
+    assert goals.in_hand_source == "commanded grasp"
+    info["peg_in_tcp"] = compose(pose([0.008, 0.0, 0.0]), info["peg_in_tcp"]).tolist()
+    goals = perceive_goals(env, estimator, checked, np.random.default_rng(0), ("tcp_goal",))
+    assert goals.in_hand_source == "estimated in hand"
+    t, r = pose_error(goals.targets["tcp_goal"], info["targets"]["tcp_goal"])
+    assert t < 0.01 and r < np.radians(5.0), (t, np.degrees(r))
     # the held peg cannot be found with an impossible threshold: a failure naming it, no goal
     strict = dataclasses.replace(SMALL, in_hand="estimated", perception=PerceptionConfig(min_fitness=1.0))
     goals = perceive_goals(env, goal_estimator(info["peg"], strict), strict, np.random.default_rng(0), ("tcp_goal",))
     assert goals.targets == {} and "held peg was not found in the hand" in goals.failure
     env.close()
+
+
+def test_in_hand_disagreement_leaves_out_the_axis_and_the_pegs_symmetric_turns():
+    from sim.objects import peg_spec
+    from sim.perceived_goals import in_hand_disagreement
+    from sim.spatial import compose, pose, quat_from_yaw
+
+    held = pose([0.0, 0.0, -0.03])
+    hexagon, rectangle = peg_spec("peg_hexagon_S_short"), peg_spec("peg_rectangle_S_short")
+    along, across = compose(pose([0.0, 0.0, 0.005]), held), compose(pose([0.003, 0.004, 0.0]), held)
+    assert in_hand_disagreement(held, along, hexagon) == pytest.approx((0.0, 0.0), abs=1e-9)
+    assert in_hand_disagreement(held, across, hexagon)[0] == pytest.approx(0.005)
+    third = compose(held, pose([0.0, 0.0, 0.0], quat_from_yaw(2 * np.pi / 3)))  # about the section's centroid
+    assert in_hand_disagreement(held, third, hexagon)[1] == pytest.approx(0.0, abs=1e-6)  # looks the same
+    assert in_hand_disagreement(held, third, rectangle)[1] == pytest.approx(np.pi / 3, abs=1e-6)
 
 
 @pytest.mark.parametrize("task", ["insert", "grasp"])
