@@ -8,11 +8,14 @@
 `up sim` starts what `launch/sim.launch.py` starts, with the same parameter files (default: the
 package's `launch/params/sim.yaml`, plus `perception.yaml` with `--perception`), in one process on a
 MultiThreadedExecutor: the simulated robot, one skill server per skill (named `<skill>_skill`, on
-simulated time), with `--perception` fmb_perception, and with `--task-file` the task executor.
+simulated time), with `--perception` fmb_perception (the skill servers then read its held-peg
+estimate, `held_peg_topic`), and with `--task-file` the task executor.
 `up robot` starts what `launch/robot.launch.py` starts, from `launch/params/robot.yaml`: the skill
 servers and fmb_perception the file names, no simulator, on the wall clock; it prints which driver
-and camera topics have no publisher yet (`fmb_ros.watch`). Flags given on the command line win over
-the file. Importing this module does not import rclpy, so `fmb --help` works without the [ros] extra.
+and camera topics have no publisher yet (`fmb_ros.watch`). With perception the skill servers read
+its estimate of the held peg (`held_peg_topic` = HELD_PEG_TOPIC, unless the parameter file sets
+it; without perception none). Flags given on the command line win over the file. Importing this
+module does not import rclpy, so `fmb --help` works without the [ros] extra.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import sys
 from pathlib import Path
 
 SIM_NODE = "fmb_sim_robot"
+HELD_PEG_TOPIC = "/fmb_perception/held_peg"
+"""fmb_perception's estimate of the held peg in the hand (its `~/held_peg`), which the skill servers
+read (`held_peg_topic`) when perception runs."""
 
 
 def register(sub) -> None:
@@ -148,6 +154,7 @@ def _sim_nodes(args, params_file):
 
     def skill_factory(skill: str):
         overrides = [Parameter("skill", value=skill), Parameter("use_sim_time", value=True)]
+        overrides += held_peg_overrides(params_file, skill, args.perception)
         if skill in checkpoints:
             overrides.append(Parameter("checkpoint", value=checkpoints[skill]))
         return lambda: SkillServerNode(f"{skill}_skill", parameter_overrides=overrides)
@@ -185,6 +192,23 @@ def skill_checkpoints(values: list[str], skills: list[str]) -> dict[str, str]:
     return out
 
 
+def held_peg_topic(params_file: Path | None, skill: str, perception: bool) -> str | None:
+    """The `held_peg_topic` skill server `<skill>_skill` is started with: perception's held peg
+    (HELD_PEG_TOPIC) when perception runs, else "" (none); None when the parameter file sets it for
+    that node (the file's stands). The rule of `fmb ros up` and both launch files."""
+    if "held_peg_topic" in node_parameters(params_file, f"{skill}_skill"):
+        return None
+    return HELD_PEG_TOPIC if perception else ""
+
+
+def held_peg_overrides(params_file: Path | None, skill: str, perception: bool) -> list:
+    """`held_peg_topic` (`held_peg_topic`) as the overrides of a skill server's node."""
+    from rclpy.parameter import Parameter
+
+    topic = held_peg_topic(params_file, skill, perception)
+    return [] if topic is None else [Parameter("held_peg_topic", value=topic)]
+
+
 def _skill_label(skill: str, checkpoints: dict[str, str]) -> str:
     if skill not in checkpoints:
         return skill
@@ -206,16 +230,16 @@ def _robot_nodes(args, params_file):
         skills = [k[: -len("_skill")] for k in sections if k.endswith("_skill")]
 
     checkpoints = skill_checkpoints(args.policy, skills)
+    perception = "fmb_perception" in sections and not args.no_perception
 
     def skill_factory(skill: str):
-        overrides = [Parameter("skill", value=skill)]
+        overrides = [Parameter("skill", value=skill), *held_peg_overrides(params_file, skill, perception)]
         if skill in checkpoints:
             overrides.append(Parameter("checkpoint", value=checkpoints[skill]))
         return lambda: SkillServerNode(f"{skill}_skill", parameter_overrides=overrides)
 
     factories = [skill_factory(s) for s in skills]
     names = [f"{s}_skill" for s in skills]
-    perception = "fmb_perception" in sections and not args.no_perception
     if perception:
         from fmb_ros.perception_node import PerceptionNode
 

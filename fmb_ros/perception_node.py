@@ -14,7 +14,12 @@ board|peg|hole|fixture|pocket}` from them (`perception_namespace`).
 With the robot's measured TCP pose and finger opening (`tcp_pose_topic`, `gripper_state_topic`)
 the points on the hand and fingers are removed before estimating (`sim.perception.without_hand`,
 the self-filter `fmb eval --goals perceived` applies), so the hand beside an object is not taken
-for part of it.
+for part of it. While the fingers hold something at the cloud's time (`fmb_ros.held_peg.holding`:
+opening below 70 mm, `sim.panda` constants), the held peg is also estimated in the hand on the
+whole cloud (`PoseEstimator.in_hand`, as `sim.perceived_goals.perceive_goals` does) with the TCP
+pose and finger opening measured nearest the cloud's stamp (within `hand_sync_tolerance`), and
+published in the TCP frame (`held_peg_topic`, T_tcp_peg): the skill servers choose a `tcp_goal`'s
+in-hand pose with it (`fmb_ros.held_peg`).
 
 Which objects to look for: the FMB peg part named by `peg` (its board and target hole follow), and
 with `fixture` the reorientation fixture (`sim.perception.scene_models(peg, fixture=True)`). When
@@ -27,6 +32,8 @@ has one (place_on_fixture, regrasp, horizontal_chain) without a parameter of the
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseArray, PoseStamped
@@ -37,6 +44,7 @@ from std_msgs.msg import String
 
 from fmb_core.errors import FmbError, ParameterError, check_range
 from fmb_ros import convert, qos
+from fmb_ros.held_peg import HandHistory, holding
 from fmb_ros.params import declare_all
 from sim.perceived_goals import FIXTURE_OBJECT, POCKET
 from sim.perception import PerceptionConfig, PoseEstimator, scene_models, without_hand
@@ -56,7 +64,13 @@ PARAMETERS: dict[str, tuple[object, str]] = {
         "before estimating (self-filter, as fmb eval's perception); empty: no self-filter",
     ),
     "gripper_state_topic": ("gripper/joint_states", "sensor_msgs/JointState in: two finger joints [m] (self-filter)"),
-    "base_frame": ("panda_link0", "frame of the cloud and of every pose out"),
+    "base_frame": ("panda_link0", "frame of the cloud and of every pose out but the held peg's"),
+    "tcp_frame": ("panda_hand_tcp", "TCP frame: the frame id of the held peg's pose"),
+    "hand_sync_tolerance": (
+        0.05,
+        "the held peg is estimated with the TCP pose and finger opening measured nearest the cloud's stamp, "
+        "at most this far from it [s] (none: no estimate)",
+    ),
     "rate": (1.0, "estimates per second at most [Hz] (one takes about 1-4 s on one CPU core)"),
     "crop_low": (list(_DEFAULTS.crop_low), "workspace box, lower corner in base_frame [m]"),
     "crop_high": (list(_DEFAULTS.crop_high), "workspace box, upper corner [m] (below the hand)"),
@@ -74,6 +88,11 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "hole_poses_topic": ("~/hole_poses", "geometry_msgs/PoseArray out: every hole of the board"),
     "fixture_pose_topic": ("~/fixture_pose", "geometry_msgs/PoseStamped out: the fixture (bottom face centre, z up)"),
     "pocket_topic": ("~/pocket", "geometry_msgs/PoseStamped out: the fixture's pocket floor centre (z up)"),
+    "held_peg_topic": (
+        "~/held_peg",
+        "geometry_msgs/PoseStamped out: the peg held in the hand, in tcp_frame (T_tcp_peg [m, xyzw]), while the "
+        "fingers hold something (needs tcp_pose_topic)",
+    ),
     "status_topic": ("~/status", "diagnostic_msgs/DiagnosticStatus out: found, fitness, rmse, seconds"),
     "publish_tf": (
         False,
@@ -117,10 +136,13 @@ class PerceptionNode(Node):
         self.pub_holes = pub(PoseArray, p["hole_poses_topic"], qos.STATE)
         self.pub_fixture = pub(PoseStamped, p["fixture_pose_topic"], qos.STATE)
         self.pub_pocket = pub(PoseStamped, p["pocket_topic"], qos.STATE)
+        self.pub_held = pub(PoseStamped, p["held_peg_topic"], qos.STATE)
         self.pub_status = pub(DiagnosticStatus, p["status_topic"], qos.STATE)
         self.create_subscription(PointCloud2, p["points_topic"], self.on_points, qos.SENSOR)
         self.tcp: np.ndarray | None = None  # the hand, for the self-filter
         self.gripper: float | None = None
+        self.hand = HandHistory()  # the hand by stamp, for the held peg
+        self.sync = check_range("hand_sync_tolerance", p["hand_sync_tolerance"], 0.0, 1.0, unit="s")
         if p["tcp_pose_topic"] and p["gripper_state_topic"]:
             self.create_subscription(PoseStamped, p["tcp_pose_topic"], self.on_tcp_pose, qos.STATE)
             self.create_subscription(JointState, p["gripper_state_topic"], self.on_gripper, qos.STATE)
@@ -165,12 +187,14 @@ class PerceptionNode(Node):
         self.cloud = msg
 
     def on_tcp_pose(self, msg: PoseStamped) -> None:
-        pose, frame, _ = convert.pose_stamped_array(msg)
+        pose, frame, stamp = convert.pose_stamped_array(msg)
         if frame == self.params["base_frame"]:
             self.tcp = pose
+            self.hand.add_tcp(stamp, pose)
 
     def on_gripper(self, msg: JointState) -> None:
         self.gripper = float(sum(msg.position))
+        self.hand.add_gripper(convert.from_stamp(msg.header.stamp), self.gripper)
 
     def on_tick(self) -> None:
         msg = self.cloud
@@ -184,16 +208,24 @@ class PerceptionNode(Node):
         if frame != self.params["base_frame"]:
             self.publish_status("error", f"point cloud in frame {frame!r}; expected {self.params['base_frame']!r}", {})
             return
+        t = convert.from_stamp(msg.header.stamp)
+        hand = self.hand.at(t, self.sync)  # (TCP pose, finger opening) when the cloud was taken
+        held = None
         try:
-            points = convert.point_cloud_xyz(msg)
+            points = scene = convert.point_cloud_xyz(msg)
             if self.tcp is not None and self.gripper is not None:  # the hand is not an object
-                points = without_hand(points, self.tcp, self.gripper)
-            estimate = self.estimator.estimate(points)
+                scene = without_hand(points, self.tcp, self.gripper)
+            estimate = self.estimator.estimate(scene)
+            if hand is not None and holding(hand[1]):  # the peg in the hand, on the whole cloud
+                started = time.perf_counter()
+                held = self.estimator.in_hand(points, *hand)
+                held_seconds = time.perf_counter() - started
         except FmbError as e:
             self.publish_status("error", str(e), {})
             return
-        t = convert.from_stamp(msg.header.stamp)
         base = self.params["base_frame"]
+        if held is not None and held.pose is not None:
+            self.pub_held.publish(convert.pose_stamped_msg(held.pose, self.params["tcp_frame"], t))
         publishers = {"board": self.pub_board, "peg": self.pub_peg, FIXTURE_OBJECT: self.pub_fixture}
         for key, est in estimate.objects.items():
             if est.pose is not None and key in publishers:
@@ -223,7 +255,14 @@ class PerceptionNode(Node):
             values[f"{key}_fitness"] = round(est.fitness, 3)
             values[f"{key}_rmse"] = "nan" if not np.isfinite(est.rmse) else round(est.rmse, 5)
         values["holes"] = ",".join(estimate.holes)
+        values["holding"] = "unknown" if hand is None else holding(hand[1])  # at the cloud's time
         missing = [k for k, e in estimate.objects.items() if e.pose is None]
+        if held is not None:
+            values.update(held_found=held.pose is not None, held_fitness=round(held.fitness, 3))
+            values["held_rmse"] = "nan" if not np.isfinite(held.rmse) else round(held.rmse, 5)
+            values.update(held_points=held.points, held_seconds=round(held_seconds, 3))
+            if held.pose is None:
+                missing.append("held peg")
         message = f"not found: {', '.join(missing)}" if missing else "all found"
         self.publish_status("warn" if missing else "ok", message, values)
 

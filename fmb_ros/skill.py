@@ -72,8 +72,12 @@ class SkillExecution:
             goal message). The goal message is the skill's target as perception estimates it (insert:
             the target hole's pose; grasp: the peg's), and the policy's goal is built from it as
             `fmb eval --goals perceived` builds it (`sim.perceived_goals.policy_goal`: a `tcp_goal`
-            from the hole and the held peg's commanded grasp, a `grasp` from the peg and the task's
+            from the hole and the held peg's in-hand pose (`in_hand`), a `grasp` from the peg and the task's
             grasp plan).
+        in_hand: where a `tcp_goal`'s in-hand pose comes from (`sim.perceived_goals.PerceivedGoalConfig`'s
+            `in_hand`, `in_hand_lateral`, `in_hand_angle`; default "checked", as `fmb eval`): the grasp
+            command in the task facts or the cameras' estimate given to `start`
+            (`fmb_ros.held_peg.in_hand_choice`).
     """
 
     def __init__(
@@ -84,6 +88,7 @@ class SkillExecution:
         base_frame: str,
         max_steps: int = 0,
         policy_goal: str = "auto",
+        in_hand=None,
     ):
         self.skill = skill
         self.controller = controller
@@ -98,10 +103,19 @@ class SkillExecution:
         self.started_at: float | None = None
         self.last_verdict: Verdict | None = None
         self.policy_goal = check_choice("policy_goal", policy_goal, POLICY_GOALS)
+        if in_hand is None:
+            from sim.perceived_goals import PerceivedGoalConfig
+
+            in_hand = PerceivedGoalConfig()
+        self.in_hand = in_hand
+        self.goal_facts: dict = {}
+        """What the accepted goal's policy goal was built from (`in_hand_source`, ...; `InHandChoice.facts`)."""
 
     # -- goal and cancel -------------------------------------------------------------------------
-    def start(self, goal_pose, frame_id: str, world, now: float) -> None:
-        """Accept a goal (a (7,) target pose [m, xyzw]) and reset the controller; GoalError if refused."""
+    def start(self, goal_pose, frame_id: str, world, now: float, held=None) -> None:
+        """Accept a goal (a (7,) target pose [m, xyzw]) and reset the controller; GoalError if refused.
+        `held`: the cameras' estimate of the held peg in the hand (`fmb_ros.held_peg.InHandEstimate`;
+        None: none is looked at) for a `tcp_goal` policy's in-hand pose."""
         if self.state is State.RUNNING:
             raise GoalError(f"{self.skill} is already running (step {self.step}); cancel it first")
         if frame_id != self.base_frame:
@@ -128,13 +142,17 @@ class SkillExecution:
         conditioned = isinstance(runner, GoalConditioned)  # a policy runner; a scripted expert is not
         goal_key = runner.goal_key if conditioned else ""
         info = world.episode.info
-        policy_goal_pose = None
+        policy_goal_pose, facts = None, {}
         if goal_key and (self.policy_goal == "goal" or goal_key not in info.get("targets", {})):
             # the policy's goal from the skill's target, by fmb eval's perceived rule
+            from fmb_ros.held_peg import in_hand_choice
             from sim.perceived_goals import policy_goal
 
             try:
-                policy_goal_pose, _ = policy_goal(goal_key, goal, dict(info), world.tcp_pose())
+                peg_in_tcp = None
+                if goal_key == "tcp_goal":  # the held peg's pose in the hand: commanded or seen
+                    peg_in_tcp, _, facts = in_hand_choice(self.in_hand, info, held)
+                policy_goal_pose, _ = policy_goal(goal_key, goal, dict(info), world.tcp_pose(), peg_in_tcp)
             except FmbError as e:
                 raise GoalError(f"the policy's goal {goal_key!r} cannot be built from the goal pose: {e}") from None
             info = {**info, "targets": {**info.get("targets", {}), goal_key: policy_goal_pose.tolist()}}
@@ -157,6 +175,7 @@ class SkillExecution:
         except Exception as e:  # noqa: BLE001 - any controller failure is reported, not raised into ROS
             raise GoalError(f"the controller could not start: {type(e).__name__}: {e}") from None
         self.goal = goal
+        self.goal_facts = facts
         self.started_at = float(now)
         self.state = State.RUNNING
         self.step = 0

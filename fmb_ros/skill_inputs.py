@@ -1,5 +1,7 @@
-"""What a skill server reads: the observation topics into a `WorldMirror`, and the simulator's
-privileged `<ground_truth_namespace>/*` topics (episode facts, object poses, the success judge).
+"""What a skill server reads: the observation topics into a `WorldMirror`, the simulator's
+privileged `<ground_truth_namespace>/*` topics (episode facts, object poses, the success judge), and
+perception's estimate of the held peg in the hand (`held_peg_topic`, into `held`,
+`fmb_ros.held_peg.HeldPegEstimates`).
 
     inputs = SkillInputs(node, params, world, arm_joints)   # subscribes on `node`
     evaluation = inputs.judgement(run.started_at)           # the judge's verdict for this run, or None
@@ -17,6 +19,7 @@ from std_msgs.msg import String
 
 from fmb_core.errors import FmbError
 from fmb_ros import convert, qos
+from fmb_ros.held_peg import HeldPegEstimates
 from fmb_ros.skill import stage_judgement
 from fmb_ros.world import WorldMirror
 
@@ -26,7 +29,8 @@ class SkillInputs:
 
     Args:
         node: the node to subscribe on (and log with).
-        params: the skill server's parameters (topic names, `skill`, `ground_truth_namespace`, `judge`).
+        params: the skill server's parameters (topic names, `skill`, `ground_truth_namespace`, `judge`,
+            `held_peg_topic`, `tcp_frame`, `held_peg_max_age`).
         world: the mirror the observations are written into.
         arm_joints: names of the 7 arm joints, in order.
     """
@@ -37,6 +41,8 @@ class SkillInputs:
         self.evaluation: dict | None = None
         self.object_keys: list[str] = []
         self.stage: tuple[int, int] | None = None  # (this skill's stage, stages) in a chain task
+        self.held = HeldPegEstimates(params["held_peg_max_age"])
+        self.tcp_frame = params["tcp_frame"]
         sub, p = node.create_subscription, params
         sub(PoseStamped, p["tcp_pose_topic"], self.on_tcp_pose, qos.STATE)
         sub(JointState, p["joint_states_topic"], self.on_joint_states, qos.STATE)
@@ -45,6 +51,8 @@ class SkillInputs:
         sub(JointState, p["gripper_state_topic"], self.on_gripper_state, qos.STATE)
         if p["points_topic"]:
             sub(PointCloud2, p["points_topic"], self.on_points, qos.SENSOR)
+        if p["held_peg_topic"]:
+            sub(PoseStamped, p["held_peg_topic"], self.on_held_peg, qos.STATE)
         gt = p["ground_truth_namespace"].rstrip("/")
         if gt:
             sub(String, f"{gt}/episode", self.on_episode, qos.LATCHED)
@@ -80,6 +88,17 @@ class SkillInputs:
 
     def on_gripper_state(self, msg: JointState) -> None:
         self.world.gripper = float(sum(msg.position))
+        self.held.on_fingers(self.world.gripper, convert.from_stamp(msg.header.stamp))
+
+    def on_held_peg(self, msg: PoseStamped) -> None:
+        """Perception's held peg, T_tcp_peg; in another frame than `tcp_frame` it is ignored."""
+        pose, frame, stamp = convert.pose_stamped_array(msg)
+        if frame != self.tcp_frame:
+            self.node.get_logger().warning(
+                f"ignored a held-peg pose in frame {frame!r}; expected {self.tcp_frame!r}", throttle_duration_sec=5.0
+            )
+            return
+        self.held.on_estimate(pose, stamp)
 
     def on_points(self, msg: PointCloud2) -> None:
         self.world.arrays["points"] = convert.point_cloud_array(msg)

@@ -7,9 +7,11 @@ parameter in the launch YAML files is one of these. The safety limits' defaults 
 
 from __future__ import annotations
 
+from sim.perceived_goals import PerceivedGoalConfig
 from sim.safety import SafetyLimits
 
 _LIMITS = SafetyLimits()
+_GOALS = PerceivedGoalConfig()
 
 PARAMETERS: dict[str, tuple[object, str]] = {
     "skill": ("grasp", "skill (a sim task name: grasp, place_on_fixture, regrasp, rotate, insert, ...)"),
@@ -59,6 +61,24 @@ PARAMETERS: dict[str, tuple[object, str]] = {
         "goal-conditioned policies: auto (sim task target if known, else from the goal) or goal; the goal is the"
         " target as perceived (insert: the hole, grasp: the peg), the policy goal built as fmb eval --goals perceived",
     ),
+    "held_peg_topic": (
+        "",
+        "geometry_msgs/PoseStamped in: the held peg in tcp_frame from perception (fmb_perception's ~/held_peg), for "
+        "a tcp_goal's in-hand pose (in_hand); empty: none, the grasp command's",
+    ),
+    "in_hand": (
+        _GOALS.in_hand,
+        "a tcp_goal's in-hand pose, as fmb eval --in-hand: checked (the grasp command's unless the held peg is seen "
+        "farther than in_hand_lateral or in_hand_angle from it), commanded or estimated (held_peg_topic's)",
+    ),
+    "in_hand_lateral": (_GOALS.in_hand_lateral, "in_hand checked: tolerance across the TCP axis [m]"),
+    "in_hand_angle": (_GOALS.in_hand_angle, "in_hand checked: tolerance of the turn [deg] (modulo its symmetries)"),
+    "held_peg_max_age": (
+        10.0,
+        "a held-peg estimate whose cloud is older than this at a goal's start is not used [s] (nor one from before "
+        "the fingers last opened)",
+    ),
+    "tcp_frame": ("panda_hand_tcp", "TCP frame: the only frame a held-peg estimate is taken in"),
     "target_topic": ("", "geometry_msgs/PoseStamped in: a target from perception, run with ~/start (empty: none)"),
     "start_service": ("~/start", "std_srvs/Trigger: run towards the newest pose on target_topic"),
     "equilibrium_pose_topic": ("equilibrium_pose", "geometry_msgs/PoseStamped out: impedance target [m]"),

@@ -11,6 +11,11 @@ the preference reward (`reward`, `policies.preference.select`) scores best; a mi
 reward model is refused like a missing checkpoint (error status, goals rejected, the node stays up).
 A GravMap policy's sub-goals are built at each goal from ground truth, else from perceived poses
 (`fmb_ros.world.SceneView`), and drawn on `~/markers` with the candidates and their scores.
+A policy conditioned on `tcp_goal` (the hand's pose with the held peg in its hole) gets it built
+from the goal (the hole) and the peg's pose in the hand chosen by `in_hand` as `fmb eval --goals
+perceived` chooses it (`fmb_ros.held_peg`): the grasp command's, or perception's estimate
+(`held_peg_topic`, fmb_perception's `~/held_peg`) when recent and, with "checked", when it sees the
+peg held elsewhere; status and result say which (`in_hand_source`).
 
 Driving it with stock tools: publish a goal (`geometry_msgs/PoseStamped`, the skill's target in
 `base_frame`: the object to grasp, the hole to insert into) on `~/goal`; call `~/cancel`
@@ -71,6 +76,12 @@ class SkillServerNode(Node):
 
         check_choice("ik_solver", p["ik_solver"], IK_SOLVERS)
         check_range("gripper_force", p["gripper_force"], 1.0, 140.0, unit="N")
+        check_range("held_peg_max_age", p["held_peg_max_age"], 0.0, 3600.0, unit="s")
+        from sim.perceived_goals import PerceivedGoalConfig
+
+        in_hand = PerceivedGoalConfig(
+            in_hand=p["in_hand"], in_hand_lateral=p["in_hand_lateral"], in_hand_angle=p["in_hand_angle"]
+        )
         limits = SafetyLimits(**{k: tuple(p[k]) if isinstance(p[k], list) else p[k] for k in LIMIT_NAMES})
         self.safety = SafetyFilter(limits)
         self.world = WorldMirror()
@@ -112,7 +123,7 @@ class SkillServerNode(Node):
             self.get_logger().error(self.error)
         else:
             self.run = SkillExecution(
-                p["skill"], controller, self.safety, p["base_frame"], int(p["max_steps"]), p["policy_goal"]
+                p["skill"], controller, self.safety, p["base_frame"], int(p["max_steps"]), p["policy_goal"], in_hand
             )
             if controller.privileged or p["command_interface"] in JOINT_INTERFACES:  # inverse kinematics
                 from fmb_ros.kinematics import make_kinematics
@@ -177,8 +188,9 @@ class SkillServerNode(Node):
         if self.run is None:
             self.publish_result("error", "rejected", f"goal rejected: {self.error}", goal_stamp=stamp)
             return False
+        held = self.inputs.held.recent(self.now()) if self.params["held_peg_topic"] else None
         try:
-            self.run.start(pose, frame, self.world, self.now())
+            self.run.start(pose, frame, self.world, self.now(), held)
         except GoalError as e:
             self.get_logger().warning(f"goal rejected: {e}")
             self.publish_result("error", "rejected", f"goal rejected: {e}", goal_stamp=stamp)
@@ -187,6 +199,10 @@ class SkillServerNode(Node):
         self.goal_stamp = stamp
         self.inputs.evaluation = None
         self.get_logger().info(f"goal accepted: {self.params['skill']} towards {np.round(pose[:3], 3).tolist()} m")
+        facts = self.run.goal_facts
+        if "in_hand_source" in facts:  # a tcp_goal policy: which in-hand pose its goal was built with
+            seen = "; ".join(f"{k[len('in_hand_') :]} {v}" for k, v in facts.items() if k != "in_hand_source")
+            self.get_logger().info(f"in-hand pose of the peg: {facts['in_hand_source']} ({seen or 'no estimate read'})")
         self.publish_status()
         return True
 
@@ -288,6 +304,7 @@ class SkillServerNode(Node):
             goal = getattr(runner, "goal_pose", None)  # a policy runner's (a scripted expert has none)
             if goal is not None:  # a goal-conditioned policy's goal (base frame [m, xyzw])
                 values["policy_goal"] = np.round(np.asarray(goal, float), 6).tolist()
+            values.update(run.goal_facts)  # what it was built from (a tcp_goal's in-hand pose)
             late = getattr(runner, "late_chunks", None)
             if late is not None:  # asynchronous inference: chunks not ready when due (the arm held)
                 values.update(

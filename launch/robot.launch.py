@@ -5,15 +5,17 @@
 No simulator is started. The parameter file remaps every topic to the driver's and cameras' names
 (check them on your robot), tightens the safety limits, names the peg on the table for perception
 and selects the output adapters (`command_interface`, `ik_solver`, `gripper_interface`); the skill
-needs a trained policy (`checkpoint`). `fmb ros up robot` starts the same nodes from the same file
-in one process where `ros2 launch` is missing.
+needs a trained policy (`checkpoint`). With `perception:=true` the skill server reads perception's
+estimate of the held peg in the hand (`held_peg_topic: /fmb_perception/held_peg`, unless the parameter
+file sets it), for a `tcp_goal`'s in-hand pose; without, none. `fmb ros up robot` starts the same
+nodes from the same file in one process where `ros2 launch` is missing.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -21,7 +23,6 @@ from launch_ros.actions import Node
 
 def generate_launch_description():
     params = os.path.join(get_package_share_directory("fmb_ros"), "launch", "params", "robot.yaml")
-    skill = LaunchConfiguration("skill")
     return LaunchDescription(
         [
             DeclareLaunchArgument("skill", default_value="grasp", description="skill to serve"),
@@ -29,13 +30,7 @@ def generate_launch_description():
             DeclareLaunchArgument(
                 "cloud_fusion", default_value="false", description="start fmb_cloud_fusion (set its camera_poses)"
             ),
-            Node(
-                package="fmb_ros",
-                executable="fmb_skill_server",
-                name=[skill, "_skill"],
-                parameters=[params, {"skill": skill}],
-                output="screen",
-            ),
+            OpaqueFunction(function=skill_server, args=[params]),
             Node(
                 package="fmb_ros",
                 executable="fmb_perception",
@@ -54,3 +49,24 @@ def generate_launch_description():
             ),
         ]
     )
+
+
+def skill_server(context, params):
+    """The `skill` argument's server; with perception it reads fmb_perception's held peg (the rule
+    of `fmb ros up robot`, `fmb_ros.cli.held_peg_topic`)."""
+    from pathlib import Path
+
+    from fmb_ros.cli import held_peg_topic
+
+    skill = LaunchConfiguration("skill").perform(context)
+    perception = LaunchConfiguration("perception").perform(context).lower() in ("true", "1")
+    held = held_peg_topic(Path(params), skill, perception)  # None: the parameter file sets it
+    return [
+        Node(
+            package="fmb_ros",
+            executable="fmb_skill_server",
+            name=f"{skill}_skill",
+            parameters=[params, {"skill": skill}, *([{"held_peg_topic": held}] if held is not None else [])],
+            output="screen",
+        )
+    ]

@@ -15,7 +15,8 @@ Without `ros2 launch` (PyPI has no launch packages), `fmb ros up sim --task inse
 starts the same nodes with the same parameter files in one process. With `perception:=true` the
 simulator renders its side cameras and publishes the point cloud (`params/perception.yaml`), and
 `fmb_perception` estimates the board, hole and peg poses from it (and the fixture's and its pocket's
-where the episode facts list the fixture); `task_file:=<yaml>` adds the
+where the episode facts list the fixture) and the held peg in the hand, which the skill servers read
+for a `tcp_goal`'s in-hand pose (`held_peg_topic: /fmb_perception/held_peg`); `task_file:=<yaml>` adds the
 task executor (then run it with `ros2 service call /fmb_task_executor/start std_srvs/srv/Trigger`).
 """
 
@@ -82,8 +83,14 @@ def generate_launch_description():
 
 def skill_servers(context, params):
     """A skill server per skill of the `skills` argument (default: the task's stages for a chain,
-    else the task), each with its `policies` run as its checkpoint when named there."""
+    else the task), each with its `policies` run as its checkpoint when named there; with
+    perception each reads fmb_perception's held peg (`held_peg_topic`, as `fmb ros up sim`)."""
+    from pathlib import Path
+
+    from fmb_ros.cli import held_peg_topic
+
     task = LaunchConfiguration("task").perform(context)
+    perception = LaunchConfiguration("perception").perform(context).lower() in ("true", "1")
     skills = LaunchConfiguration("skills").perform(context)
     if not skills:
         from sim.tasks import TASKS
@@ -94,18 +101,21 @@ def skill_servers(context, params):
         if item:
             skill, _, run = item.partition("=")
             checkpoints[skill] = run
-    return [
-        Node(
-            package="fmb_ros",
-            executable="fmb_skill_server",
-            name=f"{skill}_skill",
-            parameters=[
-                params,
-                {"skill": skill, "use_sim_time": True},
-                *([{"checkpoint": checkpoints[skill]}] if skill in checkpoints else []),
-            ],
-            output="screen",
+    nodes = []
+    for skill in (s for s in skills.split(",") if s):
+        held = held_peg_topic(Path(params), skill, perception)  # None: the parameter file sets it
+        nodes.append(
+            Node(
+                package="fmb_ros",
+                executable="fmb_skill_server",
+                name=f"{skill}_skill",
+                parameters=[
+                    params,
+                    {"skill": skill, "use_sim_time": True},
+                    *([{"held_peg_topic": held}] if held is not None else []),
+                    *([{"checkpoint": checkpoints[skill]}] if skill in checkpoints else []),
+                ],
+                output="screen",
+            )
         )
-        for skill in skills.split(",")
-        if skill
-    ]
+    return nodes

@@ -165,3 +165,33 @@ def test_skill_starts_with_the_robot_parameter_file():
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown(context=ctx)
+
+
+def test_the_skill_servers_read_the_held_peg_perception_publishes(tmp_path):
+    """`fmb ros up sim --perception`, `sim.launch.py perception:=true`, `robot.launch.py` and `fmb ros
+    up robot` give every skill server fmb_perception's `~/held_peg` as its `held_peg_topic` (none
+    without perception, the parameter file's where it names one), and the frame perception stamps it
+    with is the one the skill servers take it in."""
+    from fmb_ros.cli import HELD_PEG_TOPIC, held_peg_topic
+
+    params = ROOT / "launch" / "params"
+    perception = {
+        name: yaml.safe_load((params / name).read_text())["fmb_perception"]["ros__parameters"]
+        for name in ("perception.yaml", "robot.yaml")
+    }
+    for section in perception.values():
+        assert "/fmb_perception/" + section["held_peg_topic"].removeprefix("~/") == HELD_PEG_TOPIC
+    for path, skill in ((params / "sim.yaml", "insert"), (params / "robot.yaml", "grasp"), (None, "insert")):
+        assert held_peg_topic(path, skill, perception=True) == HELD_PEG_TOPIC
+        assert held_peg_topic(path, skill, perception=False) == ""
+    custom = tmp_path / "custom.yaml"
+    custom.write_text("insert_skill:\n  ros__parameters:\n    held_peg_topic: /my_perception/held_peg\n")
+    assert held_peg_topic(custom, "insert", perception=True) is None  # the file's stands
+    from fmb_ros.perception_node import PARAMETERS as PERCEPTION
+    from fmb_ros.skill_params import PARAMETERS as SKILL
+
+    assert PERCEPTION["held_peg_topic"][0] == "~/held_peg" and SKILL["held_peg_topic"][0] == ""
+    robot = yaml.safe_load((params / "robot.yaml").read_text())
+    assert robot["grasp_skill"]["ros__parameters"]["tcp_frame"] == perception["robot.yaml"]["tcp_frame"]
+    sim = yaml.safe_load((params / "sim.yaml").read_text())["fmb_sim_robot"]["ros__parameters"]
+    assert SKILL["tcp_frame"][0] == perception["perception.yaml"]["tcp_frame"] == sim["tcp_frame"]

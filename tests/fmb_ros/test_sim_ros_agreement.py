@@ -1,9 +1,10 @@
 """`fmb eval --goals perceived` and the ROS graph run the same pipeline: one seeded insertion, once
 through the simulated robot loop (`policies.runtime.perceived.RobotLoopRunner`) and once over real DDS on
 loopback (the simulated robot, `fmb_perception` and the skill server, each in its own process, the
-skill started on perception's target hole). Both build the policy's goal from perception by the
-same rule and pass the policy's first action through the same filter and limits, so their goals
-agree within perception's tolerance and their first commands agree."""
+skill started on perception's target hole, reading perception's held peg). Both build the policy's
+goal from perception by the same rule (the held peg's in-hand pose chosen by `--in-hand checked`) and
+pass the policy's first action through the same filter and limits, so their goals agree within
+perception's tolerance and their first commands agree."""
 
 from __future__ import annotations
 
@@ -72,8 +73,9 @@ class _Recorder:
         return pose, close
 
 
-def _simulated(run: Path) -> tuple[np.ndarray, list, dict]:
-    """(the policy's goal, the commands, the episode facts) of `fmb eval --goals perceived`'s loop."""
+def _simulated(run: Path) -> tuple[np.ndarray, list, dict, str]:
+    """(the policy's goal, the commands, the episode facts, the in-hand source) of `fmb eval --goals
+    perceived`'s loop."""
     from policies.experiments.evaluate import PolicyRunSpec
     from sim.rollout import run_episode
 
@@ -85,12 +87,12 @@ def _simulated(run: Path) -> tuple[np.ndarray, list, dict]:
     info = env.episode.info
     env.close()
     assert runner.report["perception_failure"] == "", runner.report
-    return np.asarray(runner.runner.goal_pose, float), recorder.commands, info
+    return np.asarray(runner.runner.goal_pose, float), recorder.commands, info, runner.report["in_hand_source"]
 
 
 @pytest.mark.slow
 def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
-    goal_sim, commands_sim, info_sim = _simulated(goal_policy)
+    goal_sim, commands_sim, info_sim, in_hand_sim = _simulated(goal_policy)
 
     domain = ros_domain_id()
     env = dict(
@@ -113,6 +115,7 @@ def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
         "fmb_ros.skill_server", "-r", f"__node:={SKILL[1:]}", "-p", "skill:=insert",
         "-p", f"checkpoint:={goal_policy}", "-p", "device:=cpu", "-p", "inference:=sync",
         "-p", "policy_goal:=goal", "-p", "target_topic:=/fmb_perception/target_hole", "-p", "max_steps:=3",
+        "-p", "held_peg_topic:=/fmb_perception/held_peg",
         "-p", "use_sim_time:=true", env=env, log=tmp_path / "skill.log",
     )  # fmt: skip
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -121,9 +124,10 @@ def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
     node = rclpy.create_node("agreement_client", context=ctx)
     executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
-    got: dict[str, list] = {k: [] for k in ("hole", "status", "episode", "tcp", "command")}
+    got: dict[str, list] = {k: [] for k in ("hole", "held", "status", "episode", "tcp", "command")}
     for key, topic, msg_type, profile in (
         ("hole", "/fmb_perception/target_hole", PoseStamped, qos.STATE),
+        ("held", "/fmb_perception/held_peg", PoseStamped, qos.STATE),
         ("status", f"{SKILL}/status", DiagnosticStatus, qos.STATE),
         ("episode", "/ground_truth/episode", String, qos.LATCHED),
         ("tcp", "/tcp_pose", PoseStamped, qos.STATE),
@@ -149,10 +153,11 @@ def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
 
     def ready() -> bool:
         values = convert.status_values(got["status"][-1]) if got["status"] else {}
-        return bool(got["hole"] and got["episode"]) and values.get("observation_age", "none") != "none"
+        perceived = got["hole"] and got["held"] and got["episode"]
+        return bool(perceived) and values.get("observation_age", "none") != "none"
 
     try:
-        spin_until(ready, 120.0, "the robot, perception's target hole and the skill")
+        spin_until(ready, 120.0, "the robot, perception's target hole and held peg, and the skill")
         info = convert.from_json(got["episode"][-1].data)
         assert (info["peg"], info["hole"]) == (info_sim["peg"], info_sim["hole"])  # the same scene
         assert start.wait_for_service(timeout_sec=15.0)
@@ -172,7 +177,8 @@ def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
         assert frame == "panda_link0" and measured is not None
         measured_ros = convert.pose_stamped_array(measured)[0]
         spin_until(lambda: "policy_goal" in convert.status_values(got["status"][-1]), 10.0, "the policy goal")
-        goal_ros = np.asarray(json.loads(convert.status_values(got["status"][-1])["policy_goal"]), float)
+        values = convert.status_values(got["status"][-1])
+        goal_ros = np.asarray(json.loads(values["policy_goal"]), float)
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -182,8 +188,10 @@ def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
     for proc, name in zip((sim, perception, skill), names):
         assert proc.returncode in (0, -signal.SIGINT), (tmp_path / name).read_text()[-3000:]
 
-    # The same goal within perception's tolerance (two estimates on two clouds of one scene), and
-    # both near the simulator's own target.
+    # The in-hand pose from the same source (the estimate was there when the goal came), the same
+    # goal within perception's tolerance (two estimates on two clouds of one scene), and both near
+    # the simulator's own target.
+    assert values["in_hand_source"] == in_hand_sim and values["in_hand_estimate"].endswith(" s old"), values
     t, r = pose_error(goal_ros, goal_sim)
     assert t < 0.003 and r < np.radians(2.0), (t, np.degrees(r))
     truth = np.asarray(info["targets"]["tcp_goal"], float)
@@ -197,3 +205,99 @@ def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
     assert np.linalg.norm(measured_ros[:3] - measured_sim[:3]) < 0.002  # the arm at its start on both
     assert np.linalg.norm(step_ros - step_sim) < 0.002, (step_ros, step_sim)
     assert pose_error(command_ros, command_sim)[1] < np.radians(1.0)
+
+
+@pytest.mark.slow
+def test_skill_server_builds_the_tcp_goal_with_the_in_hand_pose_fmb_eval_would_choose(goal_policy, context):
+    """fmb_perception sees the peg held in the hand (an insert episode starts with it there) within a
+    few mm of where the simulator has it and publishes it in the TCP frame; the skill server, over DDS,
+    builds its policy's `tcp_goal` from it as `fmb eval --in-hand checked` does (`held_in_hand`): with
+    the grasp command while both agree, with the estimate when the command is 8 mm off across the axis."""
+    from rclpy.parameter import Parameter
+
+    from fmb_ros.perception_node import PerceptionNode
+    from fmb_ros.skill_server import SkillServerNode
+    from sim.env import make_env
+    from sim.objects import ObjectPool, peg_spec
+    from sim.panda import FINGER_JOINTS
+    from sim.perceived_goals import PerceivedGoalConfig, held_in_hand, in_hand_disagreement, policy_goal, scene_cloud
+    from sim.sensor import SENSORS
+    from sim.spatial import compose, inverse, pose
+
+    env = make_env("insert", objects=ObjectPool.fmb(families=("rectangle",)), sensor=SENSORS["default"])
+    env.reset(seed=3)
+    info, tcp, width = dict(env.episode.info), env.tcp_pose(), env.backend.robot_state().gripper_width
+    cloud, _ = scene_cloud(env, PerceivedGoalConfig(image_size=192, points=25_000), np.random.default_rng(0))
+    truth = compose(inverse(tcp), env.object_pose("peg"))  # the peg in the TCP frame, as it sits
+    hole = np.asarray(info["targets"]["hole"], float)
+    env.close()
+    spec = peg_spec(info["peg"])
+
+    def overrides(**values):
+        return [Parameter(k, value=v) for k, v in values.items()]
+
+    perception = PerceptionNode(context=context, parameter_overrides=overrides(peg=info["peg"]))
+    statuses: list[dict] = []
+    perception.publish_status = lambda level, message, values: statuses.append(values)
+    skill = SkillServerNode(
+        "insert_skill",
+        context=context,
+        parameter_overrides=overrides(
+            skill="insert", checkpoint=str(goal_policy), device="cpu", inference="sync", policy_goal="goal",
+            ground_truth_namespace="", held_peg_topic="/fmb_perception/held_peg",
+        ),
+    )  # fmt: skip
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(skill)
+    try:
+        assert skill.run is not None, skill.error
+        assert skill.params["in_hand"] == PerceivedGoalConfig().in_hand == "checked"
+        now = skill.now()  # the robot's measurements and the cloud of one moment, on the skill's clock
+        perception.on_tcp_pose(convert.pose_stamped_msg(tcp, "panda_link0", now))
+        perception.on_gripper(convert.joint_state_msg(FINGER_JOINTS, [width / 2, width / 2], seconds=now))
+        perception.on_points(convert.point_cloud_msg(cloud, "panda_link0", now))
+        perception.on_tick()
+        assert statuses[-1]["holding"] is True and statuses[-1]["held_found"] is True, statuses[-1]
+        end = time.monotonic() + 10.0
+        while skill.inputs.held.pose is None and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.1)
+        estimated = skill.inputs.held.pose
+        assert estimated is not None, "no held peg reached the skill server"
+        # Across the TCP axis to a millimetre and turned by less than 2 deg (modulo the peg's symmetric
+        # turns); along it a few mm short (the tip's edge drops out of the sensor's depth).
+        lateral, angle = in_hand_disagreement(truth, estimated, spec)
+        assert lateral < 0.001 and angle < np.radians(2.0), (lateral, np.degrees(angle))
+        assert np.linalg.norm(estimated[:3] - truth[:3]) < 0.008, (estimated, truth)
+
+        def goal_of(facts: dict) -> tuple[np.ndarray, dict]:
+            """The policy's goal and status after a goal on the hole (the skill's target)."""
+            skill.world.set_tcp(tcp, skill.now())
+            skill.world.set_episode(facts)
+            assert skill.on_goal(convert.pose_stamped_msg(hole, "panda_link0", skill.now())), skill.last_rejection
+            values = skill.status_values("running")
+            skill.run.cancel(skill.world)
+            return np.asarray(skill.run.controller.runner.goal_pose, float), values
+
+        commanded = np.asarray(info["peg_in_tcp"], float)
+        checked = PerceivedGoalConfig()
+        for command, source in (
+            (commanded, "commanded grasp"),
+            (compose(pose([0.008, 0, 0]), commanded), "estimated in hand"),
+        ):
+            facts = {**info, "peg_in_tcp": command.tolist()}
+            chosen, expected_source = held_in_hand(checked, command, estimated, spec)
+            assert expected_source == source
+            goal, values = goal_of(facts)
+            np.testing.assert_allclose(goal, policy_goal("tcp_goal", hole, facts, tcp, chosen)[0], atol=1e-9)
+            assert values["in_hand_source"] == source and values["in_hand_estimate"].endswith(" s old"), values
+            t, r = pose_error(goal, info["targets"]["tcp_goal"])
+            assert t < 0.01 and r < np.radians(5.0), (source, t, np.degrees(r))
+        # The fingers opened since: that estimate says nothing of the next grasp, and the command stands.
+        skill.inputs.on_gripper_state(convert.joint_state_msg(FINGER_JOINTS, [0.04, 0.04], seconds=skill.now()))
+        goal, values = goal_of(info)
+        assert values["in_hand_source"] == "commanded grasp" and "fingers last opened" in values["in_hand_estimate"]
+        np.testing.assert_allclose(goal, policy_goal("tcp_goal", hole, info, tcp)[0], atol=1e-9)
+    finally:
+        executor.shutdown()
+        skill.destroy_node()
+        perception.destroy_node()
