@@ -61,6 +61,7 @@ from sim.perception import (
     PerceptionConfig,
     PoseEstimator,
     SceneEstimate,
+    matrix_to_pose,
     pose_error,
     pose_to_matrix,
     scene_models,
@@ -216,7 +217,7 @@ def in_hand_disagreement(commanded, estimated, spec) -> tuple[float, float]:
     `spec` (`sim.objects.PegSpec`): how far apart across the TCP axis its section centroid at half
     length is, and the rotation between them modulo the peg's symmetric turns about its axis.
     Along the axis is left out (the cameras' weakest direction: the tip's edge)."""
-    turns, (cx, cy) = visual_turns(spec)
+    turns, (cx, cy) = visual_turns(spec, LOOK_ALIKE)
     centre = np.array([cx, cy, 0.5 * spec.length_m, 1.0])
     a, b = pose_to_matrix(commanded), pose_to_matrix(estimated)
     offset = (a @ centre)[:3] - (b @ centre)[:3]
@@ -237,8 +238,30 @@ def held_in_hand(
     lateral, angle = in_hand_disagreement(commanded, estimated, spec)
     elsewhere = lateral > config.in_hand_lateral or angle > np.radians(config.in_hand_angle)
     if config.in_hand == "estimated" or elsewhere:
-        return np.asarray(estimated, float), "estimated in hand"
+        return nearest_turn(estimated, commanded, spec), "estimated in hand"
     return commanded, commanded_source
+
+
+def nearest_turn(estimated, commanded, spec) -> np.ndarray:
+    """(7,) The in-hand pose `estimated` turned about the peg's axis by the one of its visual turns
+    (`visual_turns` within LOOK_ALIKE: what the cameras confuse, e.g. a three-prong's 120 deg,
+    which its hole still tells apart) that brings it nearest the `commanded` one's rotation: the
+    cameras say where the peg sits, the grasp command which way round."""
+    from scipy.spatial.transform import Rotation
+
+    turns, (cx, cy) = visual_turns(spec, LOOK_ALIKE)
+    E, R_cmd = pose_to_matrix(estimated), Rotation.from_quat(np.asarray(commanded, float)[3:])
+    C = np.eye(4)
+    C[:2, 3] = cx, cy
+    best, best_angle = E, np.inf
+    for turn in turns:
+        turned = np.eye(4)
+        turned[:3, :3] = Rotation.from_euler("z", turn).as_matrix()
+        candidate = E @ C @ turned @ np.linalg.inv(C)
+        angle = (Rotation.from_matrix(candidate[:3, :3]) * R_cmd.inv()).magnitude()
+        if angle < best_angle - 1e-9:
+            best, best_angle = candidate, angle
+    return matrix_to_pose(best)
 
 
 def _found(estimate: SceneEstimate, key: str, min_fitness: float) -> str:
@@ -272,13 +295,20 @@ def _peg_spec(info: dict, key: str):
     return spec
 
 
-def visual_turns(spec) -> tuple[tuple[float, ...], tuple[float, float]]:
-    """(turns [rad] about the section's centroid under which peg `spec` looks the same, that
-    centroid (2,) [m] in the peg frame): what registration cannot tell apart about its axis."""
+def visual_turns(spec, tolerance: float = 0.0005) -> tuple[tuple[float, ...], tuple[float, float]]:
+    """(turns [rad] about the section's centroid under which peg `spec` looks the same to within
+    `tolerance` [m], that centroid (2,) [m] in the peg frame): what registration cannot tell
+    apart about its axis."""
     from sim.tasks.geometry import symmetry_angles
 
     c = spec.section().centroid
-    return symmetry_angles(spec, 0.0005), (float(c.x), float(c.y))
+    return symmetry_angles(spec, tolerance), (float(c.x), float(c.y))
+
+
+LOOK_ALIKE = 0.002
+"""[m] Turns of a held peg under which its section moves by at most this are what the cameras
+confuse in the hand (a three-prong M or L turned 120 deg: 3-fold to 2 mm, not to 0.5 mm; it was
+registered one turn off in 2 of 4 rotate stages), so the in-hand rule leaves them to the command."""
 
 
 def planned_grasp(peg_pose, grasp_in_peg, length: float, turns=(0.0,), centroid=(0.0, 0.0)) -> np.ndarray:

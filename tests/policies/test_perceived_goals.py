@@ -100,7 +100,7 @@ def test_tcp_goal_from_the_estimated_in_hand_pose_or_the_grasp_command():
 
 def test_in_hand_disagreement_leaves_out_the_axis_and_the_pegs_symmetric_turns():
     from sim.objects import peg_spec
-    from sim.perceived_goals import in_hand_disagreement
+    from sim.perceived_goals import in_hand_disagreement, nearest_turn
     from sim.spatial import compose, pose, quat_from_yaw
 
     held = pose([0.0, 0.0, -0.03])
@@ -111,6 +111,15 @@ def test_in_hand_disagreement_leaves_out_the_axis_and_the_pegs_symmetric_turns()
     third = compose(held, pose([0.0, 0.0, 0.0], quat_from_yaw(2 * np.pi / 3)))  # about the section's centroid
     assert in_hand_disagreement(held, third, hexagon)[1] == pytest.approx(0.0, abs=1e-6)  # looks the same
     assert in_hand_disagreement(held, third, rectangle)[1] == pytest.approx(np.pi / 3, abs=1e-6)
+    # taken, an estimate is turned by the peg's look-alike turns to the command's way round
+    three_prong = peg_spec("peg_three_prong_M_long")  # 3-fold to 2 mm (LOOK_ALIKE), not to 0.5 mm
+    c = three_prong.section().centroid
+    about_centroid = compose(pose([c.x, c.y, 0.0]), compose(third, pose([-c.x, -c.y, 0.03])))
+    assert in_hand_disagreement(held, about_centroid, three_prong) == pytest.approx((0.0, 0.0), abs=1e-6)
+    shifted = compose(pose([0.004, 0.0, 0.0]), about_centroid)
+    turned = nearest_turn(shifted, held, three_prong)
+    assert pose_error(turned, held)[1] == pytest.approx(0.0, abs=1e-6)
+    assert in_hand_disagreement(held, turned, three_prong)[0] == pytest.approx(0.004)
 
 
 @pytest.mark.parametrize("task", ["insert", "grasp"])
