@@ -9,7 +9,8 @@
 package's `launch/params/sim.yaml`, plus `perception.yaml` with `--perception`), in one process on a
 MultiThreadedExecutor: the simulated robot, one skill server per skill (named `<skill>_skill`, on
 simulated time), with `--perception` fmb_perception (the skill servers then read its held-peg
-estimate, `held_peg_topic`), and with `--task-file` the task executor.
+estimate, `held_peg_topic`), and with `--task-file` the task executor (with perception it takes
+targets from fmb_perception and waits for its held peg: `executor_parameters`).
 `up robot` starts what `launch/robot.launch.py` starts, from `launch/params/robot.yaml`: the skill
 servers and fmb_perception the file names, no simulator, on the wall clock; it prints which driver
 and camera topics have no publisher yet (`fmb_ros.watch`). With perception the skill servers read
@@ -24,6 +25,8 @@ import sys
 from pathlib import Path
 
 SIM_NODE = "fmb_sim_robot"
+PERCEPTION_NAMESPACE = "/fmb_perception"
+"""fmb_perception's namespace: its object poses, which the task executor reads (`perception_namespace`)."""
 HELD_PEG_TOPIC = "/fmb_perception/held_peg"
 """fmb_perception's estimate of the held peg in the hand (its `~/held_peg`), which the skill servers
 read (`held_peg_topic`) when perception runs."""
@@ -269,14 +272,24 @@ def _robot_nodes(args, params_file):
     return factories, names, summary
 
 
+def executor_parameters(perception: bool, sim_time: bool) -> dict:
+    """The parameters `fmb_task_executor` gets beside its parameter file's: the simulator's clock
+    (sim) or no ground truth (robot), and with perception fmb_perception's object poses
+    (`perception_namespace`) and held peg (`held_peg_topic` = HELD_PEG_TOPIC: a rotate or insert goal
+    waits up to `held_peg_wait` for an estimate of its stage). The rule of `fmb ros up` and sim.launch.py."""
+    values: dict = {"use_sim_time": sim_time}
+    if perception:
+        values.update(perception_namespace=PERCEPTION_NAMESPACE, held_peg_topic=HELD_PEG_TOPIC)
+    if not sim_time:
+        values["ground_truth_namespace"] = ""
+    return values
+
+
 def _executor_factory(task_file: Path, perception: bool, sim_time: bool):
     from rclpy.parameter import Parameter
 
     from fmb_ros.task_executor import TaskExecutorNode
 
-    overrides = [Parameter("task_file", value=str(task_file.resolve())), Parameter("use_sim_time", value=sim_time)]
-    if perception:
-        overrides.append(Parameter("perception_namespace", value="/fmb_perception"))
-    if not sim_time:
-        overrides.append(Parameter("ground_truth_namespace", value=""))
+    values = {"task_file": str(task_file.resolve()), **executor_parameters(perception, sim_time)}
+    overrides = [Parameter(k, value=v) for k, v in values.items()]
     return lambda: TaskExecutorNode(parameter_overrides=overrides)

@@ -9,6 +9,10 @@
     estimates.on_estimate(pose, stamp); estimates.on_fingers(opening, stamp)
     choice = in_hand_choice(config, info, estimates.recent(now))   # the in-hand pose of a tcp_goal
 
+    wait = HeldPegWait(limit)                             # the task executor, before a held-peg stage's goal
+    wait.on_estimate(stamp); wait.arm(stage_start)        # each estimate; a stage that holds_peg begins
+    gate = wait.check(now)                                # each tick: send the goal once gate.go
+
 `fmb eval --goals perceived` estimates the held peg in the hand on the cloud it builds the goal
 from and picks the in-hand pose of a `tcp_goal` by `PerceivedGoalConfig.in_hand`
 (`sim.perceived_goals.held_in_hand`: "checked" = the grasp command's, unless the cameras see the peg
@@ -18,6 +22,11 @@ the measured TCP pose and finger opening of the cloud's time, and published in t
 skill server keeps the newest one and takes it at a goal's start only while it is recent: stamped
 after the fingers were last open (an estimate of an earlier grasp says nothing of this one) and at
 most `max_age` before the goal. The choice itself is `held_in_hand`, the rule both paths share.
+Perception takes seconds per estimate, so a goal sent as soon as the grasp ends would find none of
+this grasp yet; the task executor therefore holds a held-peg stage's goal (`HeldPegWait`) until an
+estimate of a cloud taken after the stage began has arrived, as `fmb eval` estimates on a cloud
+rendered at the stage's start, or a bounded wait has run out (then the skill server says why it
+took the command).
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fmb_core.errors import ParameterError
+from fmb_core.errors import ParameterError, check_range
 from sim.panda import FINGER_SPEED, GRIPPER_OPEN
 from sim.scene import PhysicsConfig
 
@@ -183,3 +192,87 @@ def in_hand_choice(config, info: dict, estimate: InHandEstimate | None) -> InHan
         lateral, angle = in_hand_disagreement(commanded, estimated, spec)
         facts.update(in_hand_lateral_mm=round(lateral * 1e3, 2), in_hand_angle_deg=round(math.degrees(angle), 2))
     return InHandChoice(pose, source, {"in_hand_source": source, **facts})
+
+
+def holds_peg(skill: str) -> bool:
+    """Whether the goal of `skill`'s policy is built with the held peg's in-hand pose: the skill's
+    goal (`sim.tasks.skill_goals.SKILL_GOALS`) is a `tcp_goal` (rotate, insert)."""
+    from sim.tasks.skill_goals import SKILL_GOALS
+
+    return SKILL_GOALS.get(skill) == "tcp_goal"
+
+
+class HeldPegGate(NamedTuple):
+    """Whether the task executor sends a held-peg stage's goal now (`HeldPegWait.check`).
+
+    Attributes:
+        go: send it now.
+        waited: how long the goal has been held back so far [s].
+        note: why it waits, what arrived after a wait, or that none did ("" when there was no wait).
+        timed_out: it goes without an estimate that new: the wait's `limit` ran out.
+    """
+
+    go: bool
+    waited: float
+    note: str
+    timed_out: bool = False
+
+
+class HeldPegWait:
+    """The task executor's wait before a held-peg stage's goal (`holds_peg`) for a held-peg estimate
+    of a cloud taken after the stage began (after the previous stage ended: a grasp's, with the peg
+    in the closed fingers), at most `limit` seconds from the first check; see module docstring. Once
+    the gate opens, the wait is over for the rest of the stage (its retries do not wait again).
+
+    Args:
+        limit: the longest wait [s]; 0 = do not wait.
+    """
+
+    def __init__(self, limit: float):
+        self.limit = float(check_range("held_peg_wait", limit, 0.0, 3600.0, unit="s"))
+        self.stamp = -math.inf
+        """Cloud stamp [s] of the newest estimate received."""
+        self.since: float | None = None
+        """The wanted estimate's cloud is taken at or after this [s]; None: nothing to wait for."""
+        self.started: float | None = None
+        """When the first check held the goal back [s]."""
+
+    def on_estimate(self, stamp: float) -> None:
+        """A held-peg estimate of the cloud of `stamp` [s] arrived."""
+        self.stamp = max(self.stamp, float(stamp))
+
+    def arm(self, since: float | None) -> None:
+        """A stage begins at `since` [s] whose goal waits (None: one that does not)."""
+        self.since, self.started = (None if since is None else float(since)), None
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a check has held a goal back and the gate has not opened since."""
+        return self.since is not None and self.started is not None
+
+    def check(self, now: float) -> HeldPegGate:
+        """Whether the goal may go at `now` [s]; the first check starts the wait's clock."""
+        if self.since is None or self.limit == 0.0:
+            return HeldPegGate(True, 0.0, "")
+        if self.started is None:
+            self.started = float(now)
+        waited, since = float(now) - self.started, self.since
+        newest = "none received" if self.stamp == -math.inf else f"newest of {self.stamp:.1f} s"
+        if self.stamp >= since:
+            self.since = None
+            if waited == 0.0:
+                return HeldPegGate(True, 0.0, "")
+            note = (
+                f"a held-peg estimate of a cloud taken {self.stamp - since:.1f} s after the stage began "
+                f"arrived after waiting {waited:.1f} s"
+            )
+            return HeldPegGate(True, waited, note)
+        if waited >= self.limit:
+            self.since = None
+            note = (
+                f"no held-peg estimate of a cloud taken after {since:.1f} s within held_peg_wait {self.limit:g} s "
+                f"({newest}); the skill server takes the grasp command"
+            )
+            return HeldPegGate(True, waited, note, timed_out=True)
+        note = f"waiting for a held-peg estimate of a cloud taken after {since:.1f} s ({newest})"
+        return HeldPegGate(False, waited, note)

@@ -27,6 +27,14 @@ skill's (as in `fmb eval`, where the chain retreats before the regrasp controlle
 steps do not count towards the stage's), and it uses the robot's Cartesian impedance interface,
 which skill servers command too. The retreat's time does not count towards the stage's `timeout`
 once it is over (the stage's deadline restarts), but a retreat that outlasts it fails the stage.
+
+With `held_peg_topic` (fmb_perception's `~/held_peg`, which the skill servers read too), a stage
+whose skill's goal is built with the held peg (rotate, insert: `fmb_ros.held_peg.holds_peg`) sends
+its goal once an estimate of a cloud taken after the stage began (the grasp or previous stage over)
+has arrived, as `fmb eval --goals perceived` estimates on a cloud rendered at the stage's start;
+without the wait the goal would find only an estimate from before the fingers closed, as perception
+takes seconds. After `held_peg_wait` the goal goes anyway (logged and reported; the skill server then
+takes the grasp command and says why); that wait, like a retreat, does not count towards `timeout`.
 """
 
 from __future__ import annotations
@@ -40,9 +48,10 @@ from std_srvs.srv import Trigger
 
 from fmb_core.errors import FmbError
 from fmb_ros import convert, qos
+from fmb_ros.held_peg import HeldPegWait, holds_peg
 from fmb_ros.params import declare_all
 from fmb_ros.retreat import RetreatMove
-from fmb_ros.task_plan import Stage, TaskPlan, load_plan
+from fmb_ros.task_plan import Stage, TaskPlan, ground_truth_objects, load_plan
 
 PARAMETERS: dict[str, tuple[object, str]] = {
     "task_file": ("", "YAML task description (see fmb_ros/task_plan.py)"),
@@ -55,6 +64,12 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     ),
     "tcp_pose_topic": ("tcp_pose", "geometry_msgs/PoseStamped in: measured TCP pose (where a retreat starts)"),
     "equilibrium_pose_topic": ("equilibrium_pose", "geometry_msgs/PoseStamped out: a retreat's poses, one per tick"),
+    "held_peg_topic": (
+        "",
+        "geometry_msgs/PoseStamped in: fmb_perception's held peg (its ~/held_peg); a rotate or insert goal waits for "
+        "one of a cloud taken after its stage began (empty: no wait)",
+    ),
+    "held_peg_wait": (8.0, "the longest such wait [s], then the goal goes (0 = no wait)"),
     "start_service": ("~/start", "std_srvs/Trigger: load task_file and run it"),
     "cancel_service": ("~/cancel", "std_srvs/Trigger: stop the task and the running skill"),
     "report_topic": ("~/report", "diagnostic_msgs/DiagnosticStatus out (latched): progress and outcome"),
@@ -69,18 +84,6 @@ PERCEIVED_TOPICS = {
 """Target object (`fmb_ros.task_plan.TARGET_OBJECTS`) -> its topic under `perception_namespace`."""
 PERIOD = 0.1
 """[s] The executor's tick on the node's clock (FMB's 10 Hz control period): one retreat pose each."""
-
-
-def ground_truth_objects(keys, poses) -> dict[str, np.ndarray]:
-    """Object key -> (7,) pose of the simulator's `poses` (K, 7) named by `keys` (K,), plus the
-    frames on them a target may name: `pocket` when the fixture is among them."""
-    from sim.perceived_goals import FIXTURE_OBJECT
-    from sim.tasks.fixture_layout import pocket_frame
-
-    objects = {k: np.asarray(p, float) for k, p in zip(keys, poses)}
-    if FIXTURE_OBJECT in objects:
-        objects["pocket"] = pocket_frame(objects[FIXTURE_OBJECT])
-    return objects
 
 
 class TaskExecutorNode(Node):
@@ -119,6 +122,9 @@ class TaskExecutorNode(Node):
             for key, topic in PERCEIVED_TOPICS.items():
                 self.create_subscription(PoseStamped, f"{self.perception}/{topic}", self._on_perceived(key), qos.STATE)
         self.create_subscription(PoseStamped, p["tcp_pose_topic"], self.on_tcp_pose, qos.STATE)
+        self.held_peg = HeldPegWait(p["held_peg_wait"])
+        if p["held_peg_topic"]:
+            self.create_subscription(PoseStamped, p["held_peg_topic"], self.on_held_peg, qos.STATE)
         self.pub_pose = self.create_publisher(PoseStamped, p["equilibrium_pose_topic"], qos.COMMAND)
         self.pub_report = self.create_publisher(DiagnosticStatus, p["report_topic"], qos.LATCHED)
         self.create_service(Trigger, p["start_service"], self.on_start)
@@ -150,6 +156,9 @@ class TaskExecutorNode(Node):
         pose, frame, _ = convert.pose_stamped_array(msg)
         if frame == self.params["base_frame"]:
             self.tcp = pose
+
+    def on_held_peg(self, msg: PoseStamped) -> None:
+        self.held_peg.on_estimate(convert.pose_stamped_array(msg)[2])
 
     # -- start / cancel --------------------------------------------------------------------------
     def on_start(self, request, response):
@@ -193,7 +202,7 @@ class TaskExecutorNode(Node):
         if self.retreat is not None or (stage.retreat and self.cleared_at is None):
             self._retreat_tick(stage)
         elif not self.goal_sent:
-            if self.now() > self.deadline:
+            if self.now() > self.deadline and not self.held_peg.waiting:
                 self._finish("error", "failed", f"stage {self.index} ({stage.skill}): {self.waiting}")
             else:
                 self._send()
@@ -234,6 +243,7 @@ class TaskExecutorNode(Node):
         stage = self.plan.stages[self.index]
         self.deadline = self.now() + stage.timeout
         self.retreat, self.cleared_at, self.goal_sent = None, None, False
+        self.held_peg.arm(self.now() if self.params["held_peg_topic"] and holds_peg(stage.skill) else None)
         if stage.retreat:
             self.waiting = "the retreat has not started (no TCP pose yet)"
             self.report("ok", "running", f"stage {self.index} ({stage.skill}): retreating")
@@ -290,6 +300,18 @@ class TaskExecutorNode(Node):
                 return
         else:
             pose = np.asarray(stage.target_pose)
+        held, where = self.held_peg.check(self.now()), f"stage {self.index} ({stage.skill})"
+        if not held.go:  # no held-peg estimate of this stage yet: again next tick, until held_peg_wait
+            if held.waited == 0.0:
+                self.get_logger().info(f"{where}: {held.note}")
+                self.report("ok", "running", f"{where}: {held.note}")
+            self.waiting = held.note
+            return
+        if held.note:
+            (self.get_logger().warning if held.timed_out else self.get_logger().info)(f"{where}: {held.note}")
+            self.deadline = self.now() + stage.timeout  # the wait is the planner's time, not the skill's
+            if held.timed_out:  # kept in the report's history
+                self.outcomes.append(f"{where}: no held-peg estimate within {self.held_peg.limit:g} s")
         self.results_before = len(self.results[stage.skill])
         now = self.now()
         self.sent += 1
@@ -297,7 +319,8 @@ class TaskExecutorNode(Node):
         self.goal_stamp = f"{goal.header.stamp.sec}.{goal.header.stamp.nanosec:09d}"
         self.goals[stage.skill].publish(goal)
         self.goal_sent = True
-        self.report("ok", "running", f"stage {self.index} ({stage.skill}) attempt {self.attempt + 1}")
+        message = f"{where} attempt {self.attempt + 1}" + (f": {held.note}" if held.note else "")
+        self.report("warn" if held.timed_out else "ok", "running", message)
 
     def _connect(self, skill: str) -> None:
         if skill in self.goals:

@@ -19,7 +19,8 @@ executor moves the open hand along `sim.experts.chain.retreat_path` and only the
 stage's target (see `fmb_ros.task_executor`); its default is whether the chain's experts and
 policies retreat before that skill (`sim.experts.chain.RETREATED`: regrasp).
 
-Every error names the stage, the field, the value and what is allowed.
+Every error names the stage, the field, the value and what is allowed. `ground_truth_objects` names
+the simulator's object poses as targets name them (the fixture's `pocket` included).
 """
 
 from __future__ import annotations
@@ -125,3 +126,15 @@ def _target(value, where: str) -> tuple[tuple[float, ...] | None, str]:
     raise ParameterError(
         f"{where}: target must be {{object: <key>}}, [x, y, z] or [x, y, z, qx, qy, qz, qw] (finite), got {value!r}"
     )
+
+
+def ground_truth_objects(keys, poses) -> dict[str, np.ndarray]:
+    """Object key -> (7,) pose of the simulator's `poses` (K, 7) named by `keys` (K,), plus the
+    frames on them a target may name: `pocket` when the fixture is among them."""
+    from sim.perceived_goals import FIXTURE_OBJECT
+    from sim.tasks.fixture_layout import pocket_frame
+
+    objects = {k: np.asarray(p, float) for k, p in zip(keys, poses)}
+    if FIXTURE_OBJECT in objects:
+        objects["pocket"] = pocket_frame(objects[FIXTURE_OBJECT])
+    return objects

@@ -17,7 +17,9 @@ simulator renders its side cameras and publishes the point cloud (`params/percep
 `fmb_perception` estimates the board, hole and peg poses from it (and the fixture's and its pocket's
 where the episode facts list the fixture) and the held peg in the hand, which the skill servers read
 for a `tcp_goal`'s in-hand pose (`held_peg_topic: /fmb_perception/held_peg`); `task_file:=<yaml>` adds the
-task executor (then run it with `ros2 service call /fmb_task_executor/start std_srvs/srv/Trigger`).
+task executor (then run it with `ros2 service call /fmb_task_executor/start std_srvs/srv/Trigger`), which
+with perception takes its targets from `fmb_perception` and holds a rotate or insert goal until the held
+peg's estimate of that stage has arrived (at most `held_peg_wait`, params/sim.yaml).
 """
 
 import os
@@ -26,7 +28,7 @@ from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 
@@ -36,7 +38,6 @@ def generate_launch_description():
     perception_params = os.path.join(share, "perception.yaml")
     task = LaunchConfiguration("task")
     perception = LaunchConfiguration("perception")
-    task_file = LaunchConfiguration("task_file")
     return LaunchDescription(
         [
             DeclareLaunchArgument("task", default_value="grasp", description="sim task and skill to run"),
@@ -69,16 +70,30 @@ def generate_launch_description():
                 output="screen",
                 condition=IfCondition(perception),
             ),
-            Node(
-                package="fmb_ros",
-                executable="fmb_task_executor",
-                name="fmb_task_executor",
-                parameters=[params, {"task_file": task_file, "use_sim_time": True}],
-                output="screen",
-                condition=IfCondition(PythonExpression(["'", task_file, "' != ''"])),
-            ),
+            OpaqueFunction(function=task_executor, args=[params]),
         ]
     )
+
+
+def task_executor(context, params):
+    """With `task_file`, the task executor; with perception it takes targets from fmb_perception and
+    waits for its held peg before a rotate or insert goal (`fmb_ros.cli.executor_parameters`, as
+    `fmb ros up sim`)."""
+    from fmb_ros.cli import executor_parameters
+
+    task_file = LaunchConfiguration("task_file").perform(context)
+    if not task_file:
+        return []
+    perception = LaunchConfiguration("perception").perform(context).lower() in ("true", "1")
+    return [
+        Node(
+            package="fmb_ros",
+            executable="fmb_task_executor",
+            name="fmb_task_executor",
+            parameters=[params, {"task_file": task_file}, executor_parameters(perception, sim_time=True)],
+            output="screen",
+        )
+    ]
 
 
 def skill_servers(context, params):

@@ -1,6 +1,7 @@
 """`fmb_ros.held_peg` without ROS: when the hand holds something, the hand's state at a cloud's
 stamp, which held-peg estimate a skill server still trusts at a goal's start, and the in-hand pose a
-`tcp_goal` is built with (`SkillExecution.start`, by `sim.perceived_goals.held_in_hand`)."""
+`tcp_goal` is built with (`SkillExecution.start`, by `sim.perceived_goals.held_in_hand`), and how
+long the task executor holds a held-peg stage's goal for an estimate of that stage (`HeldPegWait`)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from fmb_ros.held_peg import (
     HOLDING_BELOW,
     HandHistory,
     HeldPegEstimates,
+    HeldPegWait,
     InHandEstimate,
     holding,
+    holds_peg,
     in_hand_choice,
 )
 from sim.panda import GRIPPER_OPEN
@@ -63,6 +66,38 @@ def test_a_skill_server_trusts_the_newest_estimate_after_the_fingers_last_opened
     held.on_fingers(GRIPPER_OPEN, 6.0)  # let go: the estimate was of that grasp
     gone = held.recent(7.0)
     assert gone.pose is None and "before the fingers last opened" in gone.why
+
+
+def test_the_executor_holds_a_held_peg_goal_until_an_estimate_of_its_stage_or_the_limit():
+    skills = ("grasp", "place_on_fixture", "regrasp", "rotate", "insert")
+    assert [skill for skill in skills if holds_peg(skill)] == ["rotate", "insert"]  # their goal is a tcp_goal
+    wait = HeldPegWait(limit=8.0)
+    assert wait.check(1.0) == (True, 0.0, "", False)  # not armed: a stage that does not wait
+    wait.on_estimate(3.0)  # of the grasp's cloud, before the grasp ended
+    wait.arm(10.0)  # the insert stage begins when the grasp ended
+    gate = wait.check(10.0)
+    assert not gate.go and wait.waiting and "taken after 10.0 s (newest of 3.0 s)" in gate.note
+    assert not wait.check(12.9).go  # within the limit
+    wait.on_estimate(11.5)  # a cloud taken 1.5 s into the stage, estimated by 13 s
+    gate = wait.check(13.0)
+    assert gate.go and not gate.timed_out and gate.waited == pytest.approx(3.0)
+    assert "1.5 s after the stage began arrived after waiting 3.0 s" in gate.note
+    assert not wait.waiting and wait.check(30.0) == (True, 0.0, "", False)  # a retry does not wait again
+    wait.arm(40.0)
+    assert not wait.check(40.0).go
+    gate = wait.check(48.0)  # nothing newer: the goal goes, the skill server takes the command
+    assert gate.go and gate.timed_out and "within held_peg_wait 8 s (newest of 11.5 s)" in gate.note
+    wait.arm(50.0)
+    wait.on_estimate(50.5)  # already there at the first check: no wait, nothing to say
+    assert wait.check(51.0) == (True, 0.0, "", False)
+    off = HeldPegWait(limit=0.0)
+    off.arm(1.0)
+    assert off.check(1.0).go and not off.waiting
+    fresh = HeldPegWait(limit=1.0)
+    fresh.arm(0.0)
+    assert "(none received)" in fresh.check(0.0).note and "none received" in fresh.check(1.0).note
+    with pytest.raises(ParameterError, match="held_peg_wait"):
+        HeldPegWait(limit=-1.0)
 
 
 def test_in_hand_choice_is_held_in_hands_rule_with_what_a_skill_server_reports():

@@ -170,8 +170,8 @@ def test_skill_starts_with_the_robot_parameter_file():
 def test_the_skill_servers_read_the_held_peg_perception_publishes(tmp_path):
     """`fmb ros up sim --perception`, `sim.launch.py perception:=true`, `robot.launch.py` and `fmb ros
     up robot` give every skill server fmb_perception's `~/held_peg` as its `held_peg_topic` (none
-    without perception, the parameter file's where it names one), and the frame perception stamps it
-    with is the one the skill servers take it in."""
+    without perception, the parameter file's where it names one), and the task executor too; the
+    frame perception stamps it with is the one the skill servers take it in."""
     from fmb_ros.cli import HELD_PEG_TOPIC, held_peg_topic
 
     params = ROOT / "launch" / "params"
@@ -187,6 +187,10 @@ def test_the_skill_servers_read_the_held_peg_perception_publishes(tmp_path):
     custom = tmp_path / "custom.yaml"
     custom.write_text("insert_skill:\n  ros__parameters:\n    held_peg_topic: /my_perception/held_peg\n")
     assert held_peg_topic(custom, "insert", perception=True) is None  # the file's stands
+    from fmb_ros.cli import executor_parameters  # the executor waits for it before rotate and insert goals
+
+    assert executor_parameters(perception=True, sim_time=True)["held_peg_topic"] == HELD_PEG_TOPIC
+    assert "held_peg_topic" not in executor_parameters(perception=False, sim_time=False)
     from fmb_ros.perception_node import PARAMETERS as PERCEPTION
     from fmb_ros.skill_params import PARAMETERS as SKILL
 

@@ -208,15 +208,18 @@ def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
 
 
 @pytest.mark.slow
-def test_skill_server_builds_the_tcp_goal_with_the_in_hand_pose_fmb_eval_would_choose(goal_policy, context):
+def test_skill_server_builds_the_tcp_goal_with_the_in_hand_pose_fmb_eval_would_choose(goal_policy, context, tmp_path):
     """fmb_perception sees the peg held in the hand (an insert episode starts with it there) within a
     few mm of where the simulator has it and publishes it in the TCP frame; the skill server, over DDS,
     builds its policy's `tcp_goal` from it as `fmb eval --in-hand checked` does (`held_in_hand`): with
-    the grasp command while both agree, with the estimate when the command is 8 mm off across the axis."""
+    the grasp command while both agree, with the estimate when the command is 8 mm off across the axis.
+    The task executor, after a grasp, holds the insert goal until perception's estimate of a cloud
+    taken after the grasp has arrived, and the skill server builds the goal with that one."""
     from rclpy.parameter import Parameter
 
     from fmb_ros.perception_node import PerceptionNode
     from fmb_ros.skill_server import SkillServerNode
+    from fmb_ros.task_executor import TaskExecutorNode
     from sim.env import make_env
     from sim.objects import ObjectPool, peg_spec
     from sim.panda import FINGER_JOINTS
@@ -249,6 +252,14 @@ def test_skill_server_builds_the_tcp_goal_with_the_in_hand_pose_fmb_eval_would_c
     )  # fmt: skip
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(skill)
+    nodes: list = []  # the task executor and a stand-in grasp server, once made
+
+    def spin_until(predicate, timeout: float, what: str) -> None:
+        end = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < end, f"timed out after {timeout:g} s waiting for {what}"
+            executor.spin_once(timeout_sec=0.05)
+
     try:
         assert skill.run is not None, skill.error
         assert skill.params["in_hand"] == PerceivedGoalConfig().in_hand == "checked"
@@ -297,7 +308,51 @@ def test_skill_server_builds_the_tcp_goal_with_the_in_hand_pose_fmb_eval_would_c
         goal, values = goal_of(info)
         assert values["in_hand_source"] == "commanded grasp" and "fingers last opened" in values["in_hand_estimate"]
         np.testing.assert_allclose(goal, policy_goal("tcp_goal", hole, info, tcp)[0], atol=1e-9)
+
+        # The task executor runs grasp -> insert over DDS: a stand-in grasp server answers the grasp goal
+        # once the fingers have closed on the peg again, perception looks at the hand seconds later.
+        task = tmp_path / "grasp_insert.yaml"
+        stages = ["{skill: grasp, target: [0.5, 0.0, 0.1]}", f"{{skill: insert, target: {hole.tolist()}}}"]
+        task.write_text("stages:\n" + "".join(f"  - {stage}\n" for stage in stages))
+        held_peg = dict(held_peg_topic="/fmb_perception/held_peg", held_peg_wait=30.0)  # the wait, not its end
+        planner = TaskExecutorNode(
+            context=context, parameter_overrides=overrides(task_file=str(task), ground_truth_namespace="", **held_peg)
+        )
+        nodes.append(planner)
+        grasp = rclpy.create_node("grasp_skill", context=context)
+        nodes.append(grasp)
+        grasp_goals, reports = [], []
+        grasp.create_subscription(PoseStamped, "/grasp_skill/goal", grasp_goals.append, qos.COMMAND)
+        grasp.create_subscription(DiagnosticStatus, "/fmb_task_executor/report", reports.append, qos.LATCHED)
+        grasp_result = grasp.create_publisher(DiagnosticStatus, "/grasp_skill/result", qos.LATCHED)
+        for node in (planner, grasp):
+            executor.add_node(node)
+        for name in ("grasp", "insert"):  # the goal publishers matched before the first goal goes
+            planner._connect(name)
+        spin_until(lambda: all(planner.goals[n].get_subscription_count() for n in ("grasp", "insert")), 10.0, "DDS")
+        assert planner.on_start(None, Trigger.Response()).success
+        spin_until(lambda: grasp_goals, 10.0, "the grasp goal")
+        closed = convert.joint_state_msg(FINGER_JOINTS, [width / 2, width / 2], seconds=skill.now())
+        skill.inputs.on_gripper_state(closed)  # the grasp closed the fingers, then ends
+        stamp = grasp_goals[-1].header.stamp
+        done = {"state": "succeeded", "goal_stamp": f"{stamp.sec}.{stamp.nanosec:09d}"}
+        grasp_result.publish(convert.status_msg("grasp_skill", "ok", "grasped", done))
+        spin_until(lambda: planner.index == 1, 10.0, "the grasp stage's end")
+        spin_until(lambda pause=time.monotonic() + 1.0: time.monotonic() > pause, 5.0, "a second")
+        assert not planner.goal_sent and "waiting for a held-peg estimate" in planner.waiting  # the insert goal
+        assert "fingers last opened" in skill.inputs.held.recent(skill.now()).why  # what the goal would find now
+        now = skill.now()
+        perception.on_tcp_pose(convert.pose_stamped_msg(tcp, "panda_link0", now))
+        perception.on_gripper(convert.joint_state_msg(FINGER_JOINTS, [width / 2, width / 2], seconds=now))
+        perception.on_points(convert.point_cloud_msg(cloud, "panda_link0", now))
+        perception.on_tick()
+        assert statuses[-1]["held_found"] is True, statuses[-1]
+        spin_until(lambda: planner.goal_sent and skill.goal_stamp == planner.goal_stamp, 10.0, "the insert goal")
+        facts = skill.run.goal_facts
+        assert facts["in_hand_source"] in ("commanded grasp", "estimated in hand"), facts
+        assert facts["in_hand_estimate"].endswith(" s old"), facts
+        spin_until(lambda: any("attempt 1: a held-peg estimate" in r.message for r in reports), 5.0, "the report")
     finally:
         executor.shutdown()
-        skill.destroy_node()
-        perception.destroy_node()
+        for node in (skill, perception, *nodes):
+            node.destroy_node()
