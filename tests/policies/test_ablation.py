@@ -37,7 +37,9 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
         "--workers",
         "1",
         "--max-steps",
-        "12",  # an untrained policy never succeeds: cap its episodes, not the task's 100 steps
+        "6",  # an untrained policy never succeeds: cap its episodes, not the task's 100 steps
+        "--goals",
+        "truth",  # the wiring is under test; perceived goals cost 2-3 s an episode (test_perceived_goals.py)
         "--quiet",
     ]
     assert main(argv) == 0
@@ -49,7 +51,8 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
         for result in per.values():
             assert result["overall"]["episodes"] == 1
             assert result["runner"]["action_horizon"] == 2
-            assert result["max_steps"] == 12 and result["overall"]["mean_steps"] <= 12
+            assert result["max_steps"] == 6 and result["overall"]["mean_steps"] <= 6
+            assert result["runner"]["goals"] == "truth"
     assert results["implicit"]["seen"]["runner"]["select"] == "implicit"
     assert results["both"]["seen"]["policy"].startswith(str(out / "policy_gravmap"))
     assert results["plain"]["novel placement"]["placement"] == "novel"
