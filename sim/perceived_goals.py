@@ -308,7 +308,8 @@ def visual_turns(spec, tolerance: float = 0.0005) -> tuple[tuple[float, ...], tu
 LOOK_ALIKE = 0.002
 """[m] Turns of a held peg under which its section moves by at most this are what the cameras
 confuse in the hand (a three-prong M or L turned 120 deg: 3-fold to 2 mm, not to 0.5 mm; it was
-registered one turn off in 2 of 4 rotate stages), so the in-hand rule leaves them to the command."""
+registered one turn off in 2 of its 3 rotate stages of a chain run with the cameras' pose), so
+the in-hand rule leaves them to the command."""
 
 
 def planned_grasp(peg_pose, grasp_in_peg, length: float, turns=(0.0,), centroid=(0.0, 0.0)) -> np.ndarray:
