@@ -12,4 +12,6 @@ args=()
 for arg in "$@"; do
   if [ "$arg" = "--fast" ]; then args+=(-m "not slow"); else args+=("$arg"); fi
 done
-exec .venv/bin/python -m pytest -n auto --maxprocesses 4 ${args[@]+"${args[@]}"}
+# worksteal: a worker that runs out of tests takes pending ones from the other (the suite has a
+# few minute-long tests; plain load balancing left one worker idle at the tail).
+exec .venv/bin/python -m pytest -n auto --maxprocesses 4 --dist worksteal ${args[@]+"${args[@]}"}

@@ -162,6 +162,7 @@ def test_eval_workers_on_a_two_core_mask_compute_with_one_thread_each(tmp_path):
         )
         argv = ["eval", "--policy", str(tmp_path / "run"), "--episodes", "2", "--families", "rectangle"]
         argv += ["--workers", "2", "--quiet", "--json", str(tmp_path / "r.json"), *extra]
+        argv += ["--goals", "truth", "--max-steps", "10"]  # the workers' threads are under test, not the episodes
         env = {k: v for k, v in os.environ.items() if k not in (threads.ENV_OVERRIDE, *threads.THREAD_VARIABLES)}
         proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, env=env)
         assert proc.returncode == 0, proc.stderr[-2000:]

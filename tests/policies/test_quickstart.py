@@ -32,7 +32,7 @@ def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
         "--image-size",
         "48",
         "--eval-max-steps",
-        "15",
+        "8",
         "--quiet",
     ]
     assert main(argv) == 0
@@ -48,7 +48,7 @@ def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
     assert len(re.findall(r"\.png\)", text)) >= 3  # success per family, loss curves, a video still
     results = json.loads((out / "results.json").read_text())["results"]
     assert results["bc"]["held-out"]["split"] == {"name": "family_holdout", "side": "test"}
-    assert results["bc"]["seen"]["max_steps"] == 15 and "at most 15 steps per episode" in text
+    assert results["bc"]["seen"]["max_steps"] == 8 and "at most 8 steps per episode" in text
     assert set(results["diffusion"]["held-out"]["per_family"]) <= {"hexagon", "star"}
     perceived = results["bc"]["seen"]["runner"]
     assert perceived["goals"] == "perceived" and perceived["sensor"] == "default"
