@@ -36,7 +36,7 @@ def test_overfit_one_demonstration_reproduces_it(tmp_path):
         [tmp_path / "demo"],
         tmp_path / "run",
         config,
-        tiny_training(steps=1000, checkpoint_every=1000, batch_size=32),
+        tiny_training(steps=1000, checkpoint_every=1000, batch_size=16),
         progress=False,
         log=lambda m: None,
     )
