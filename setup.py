@@ -31,6 +31,7 @@ CAD = [
     "tqdm>=4.60",
 ]
 SIM = CAD + ["mujoco>=3.2", "pybullet>=3.2", "gymnasium>=1.0", "scipy>=1.10", "pyarrow>=14", "av>=12"]
+SIM += ["rosbags>=0.10,<0.12"]  # rosbag2 read/write (MCAP, sqlite3) without ROS: `fmb data import-bag`
 LEARN = SIM + ["torch==2.13.0", "diffusers>=0.30", "safetensors>=0.4"]
 ROS = [
     "ros-jazzy-rclpy[fastrtps]",

@@ -15,7 +15,7 @@ EXIT_USAGE = 2
 
 EXTRAS = {
     **dict.fromkeys(("numpy", "shapely", "trimesh", "manifold3d", "networkx", "lxml", "matplotlib", "tqdm"), "cad"),
-    **dict.fromkeys(("mujoco", "pybullet", "pybullet_data", "gymnasium", "scipy", "pyarrow", "av"), "sim"),
+    **dict.fromkeys(("mujoco", "pybullet", "pybullet_data", "gymnasium", "scipy", "pyarrow", "av", "rosbags"), "sim"),
     **dict.fromkeys(("torch", "diffusers", "safetensors"), "learn"),
     "build123d": "step",
     "rclpy": "ros",
