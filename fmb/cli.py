@@ -42,9 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     from fmb_ros import cli as ros_cli  # imports no rclpy: `fmb --help` works without the [ros] extra
     from policies import cli as policies_cli
     from sim import cli as sim_cli
+    from sim.datasets import cli as data_cli
 
     cad_cli.register(sub)
     sim_cli.register(sub)
+    data_cli.register(sub)
     policies_cli.register(sub)
     ros_cli.register(sub)
     bench.register(sub)

@@ -23,6 +23,11 @@ class PerceptionError(SimError):
     """Perception cannot run (open3d missing, an unknown part) or found nothing."""
 
 
+class DataFormatError(SimError):
+    """A data file to import (an FMB release file, a rosbag, a LeRobot dataset) lacks a required key
+    or topic, or holds one of the wrong shape; the message names the file and the key."""
+
+
 class EpisodeAborted(SimError):
     """A controller cannot go on with the episode (perception did not find the skill's target);
     `sim.rollout.run_episode` ends the episode as a failure with this reason, it does not raise."""
@@ -31,6 +36,7 @@ class EpisodeAborted(SimError):
 __all__ = [
     "ActionError",
     "AssetError",
+    "DataFormatError",
     "EpisodeAborted",
     "ParameterError",
     "PerceptionError",

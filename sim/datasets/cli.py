@@ -1,0 +1,70 @@
+"""`fmb data ...`: bring recorded data into episode stores and take it out again.
+
+fmb data import-fmb DIR --out OUT          FMB's released .npy trajectories -> OUT/<primitive>/
+fmb data import-bag BAG --out STORE        a rosbag2 bag (MCAP or sqlite3) -> one episode
+fmb data export STORE --out DIR            an episode store -> a LeRobot dataset (v2.1 or v3.0)
+fmb data import-lerobot DIR --out STORE    a LeRobot dataset (v2.0, v2.1, v3.0) -> a store
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    """Add the `data` command group to the `fmb` subparsers."""
+    data = sub.add_parser("data", help="import FMB's released data, rosbags and LeRobot datasets; export to LeRobot")
+    data_sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
+
+    p = data_sub.add_parser(
+        "import-fmb",
+        help="FMB's released .npy trajectories -> one episode store per primitive, OUT/<primitive>/ (resumable)",
+    )
+    p.add_argument("src", type=Path, help="folder of FMB .npy files (searched recursively), or one file")
+    p.add_argument("--out", type=Path, required=True, help="folder for the primitives' stores (created, or resumed)")
+    p.add_argument(
+        "--primitives",
+        default="grasp,place_on_fixture,regrasp,rotate,insert",
+        help="comma-separated primitives to import, or 'all' (adds move_up, go_to_board) (default the five skills)",
+    )
+    p.add_argument(
+        "--cameras",
+        default="side_1,side_2,wrist_1,wrist_2",
+        help="comma-separated cameras whose RGB images to import, or 'none' (default all four)",
+    )
+    p.add_argument("--depth", action="store_true", help="also import depth images (float32 metres)")
+    p.add_argument(
+        "--depth-scale", type=float, default=1.0, help="millimetres per raw depth unit [mm] (default 1, RealSense)"
+    )
+    p.add_argument(
+        "--action-units",
+        default="normalized",
+        help="normalized (FMB's release: divided by 0.06 m / 0.25 rad) or si (default normalized)",
+    )
+    p.add_argument("--min-steps", type=int, default=2, help="shorter primitive segments are left out (default 2)")
+    p.add_argument("--skip-bad", action="store_true", help="skip and count malformed files instead of stopping")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_import_fmb)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _cmd_import_fmb(args) -> int:
+    from sim.datasets.fmb_release import PRIMITIVES, FmbImportConfig, import_fmb
+
+    primitives = PRIMITIVES if args.primitives.strip() == "all" else _split(args.primitives)
+    cameras = () if args.cameras.strip() == "none" else _split(args.cameras)
+    config = FmbImportConfig(
+        primitives=primitives,
+        cameras=cameras,
+        depth=args.depth,
+        depth_scale=args.depth_scale / 1e3,
+        action_units=args.action_units,
+        skip_bad=args.skip_bad,
+        min_steps=args.min_steps,
+    )
+    print(json.dumps(import_fmb(args.src, args.out, config, progress=not args.quiet), indent=1))
+    return 0
