@@ -11,6 +11,7 @@ layer installs and tests on its own:
     pip install -e .[perception]  # + open3d (CPU wheel) for the perception node
     pip install -e .[ik]      # + mink, inverse kinematics for the joint-trajectory output
     pip install -e .[step]    # + build123d for STEP export
+    pip install -e .[scale]   # + Ray: rollouts on a local Ray instance or a cluster (--ray-address)
     pip install -e .[dev]     # everything the test suite exercises
 """
 
@@ -48,8 +49,9 @@ STEP = ["build123d>=0.9"]
 # Debian/Ubuntu: open3d also needs the system library libusb-1.0 (scripts/setup_venv.sh installs it).
 PERCEPTION = ["open3d-cpu>=0.18"]
 IK = ["mink>=0.0.5", "daqp>=0.5"]  # mink's differential IK; daqp is the QP solver it is run with
+SCALE = ["ray>=2.40,<3"]  # rollouts as Ray actors (sim.parallel); plain ray, no dashboard extras
 COLCON = ["colcon-core", "colcon-ros", "colcon-python-setup-py"]  # tests build the ROS package as a robot would
-DEV = LEARN + STEP + ROS + PERCEPTION + IK + COLCON + ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6"]
+DEV = LEARN + STEP + ROS + PERCEPTION + IK + SCALE + COLCON + ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6"]
 
 setup(
     name=PACKAGE_NAME,
@@ -75,7 +77,8 @@ setup(
         "step": STEP,
         "perception": PERCEPTION,
         "ik": IK,
-        "all": sorted(set(LEARN + ROS + STEP + PERCEPTION + IK)),
+        "scale": SCALE,
+        "all": sorted(set(LEARN + ROS + STEP + PERCEPTION + IK + SCALE)),
         "dev": DEV,
     },
     zip_safe=True,

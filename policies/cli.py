@@ -12,6 +12,7 @@ def register(sub) -> None:
     """Add `train`, `eval` and `results` to the `fmb` subparsers."""
     from fmb_core.threads import add_threads_flag
     from policies.flags import add_goals_flag, add_hand_eye_flag, add_sensor_flag
+    from sim.parallel import add_executor_flags
     from sim.perceived_goals import IN_HAND_SOURCES
 
     p = sub.add_parser("train", help="train a diffusion policy (or the BC baseline) on demonstrations")
@@ -117,7 +118,7 @@ def register(sub) -> None:
         "does; 0 = a stage runs until it succeeds or the chain's limit (default 0)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    add_executor_flags(p)
     p.add_argument("--seed", type=int, default=100_000, help="first episode seed (default 100000)")
     p.add_argument("--videos", type=int, default=2, help="episodes rendered to mp4 when --out is given (default 2)")
     p.add_argument("--out", type=Path, default=None, help="folder for result.json and videos")
@@ -245,6 +246,9 @@ def _cmd_eval(args) -> int:
             hand_eye=HandEyeConfig(enabled=args.hand_eye == "on"),
         ),
     )
+    from sim.parallel import executor_from_args
+
+    executor = executor_from_args(args)  # an unreachable --ray-address fails now
     spec.build()  # fail fast on a bad checkpoint, task or split before any episode runs
     if not args.quiet:
         import sys
@@ -253,17 +257,18 @@ def _cmd_eval(args) -> int:
         from sim.collect import rollout_budget
 
         check_range("--episodes", args.episodes, 1, 1_000_000)
-        budget = rollout_budget(args.workers, args.threads)
-        print(f"each of {args.workers} worker(s): {budget.describe()}", file=sys.stderr)
+        budget = rollout_budget(executor.workers, args.threads)
+        print(f"{executor.describe()}, each: {budget.describe()}", file=sys.stderr)
     result = evaluate(
         spec,
         args.episodes,
         args.seed,
-        args.workers,
+        executor.workers,
         args.videos if args.out else 0,
         args.out,
         not args.quiet,
         threads=args.threads,
+        executor=executor,
     )
     text = json.dumps(result, indent=1)
     if args.json:

@@ -9,6 +9,7 @@ from pathlib import Path
 def register(sub) -> None:
     """Add the `sim` command group to the `fmb` subparsers."""
     from fmb_core.threads import add_threads_flag
+    from sim.parallel import add_executor_flags
 
     sim = sub.add_parser("sim", help="simulate FMB tasks: collect demonstrations, evaluate experts, play videos")
     sim_sub = sim.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
@@ -22,14 +23,14 @@ def register(sub) -> None:
     )
     p.add_argument("--image-size", type=int, default=128, help="square image side [px] (default 128)")
     p.add_argument("--point-cloud", type=int, default=0, help="points in the fused cloud, 0 = none (needs cameras)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    add_executor_flags(p)
     add_threads_flag(p, "rollout")
     p.set_defaults(handler=_cmd_collect)
 
     p = sim_sub.add_parser("expert-eval", help="success rate of the scripted expert, per shape and size")
     _common(p)
     p.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    add_executor_flags(p)
     p.add_argument("--json", action="store_true", help="print JSON only")
     add_threads_flag(p, "rollout")
     p.set_defaults(handler=_cmd_expert_eval)
@@ -137,27 +138,30 @@ def _spec(args, cameras=(), image_size=128, point_cloud=0):
     return spec
 
 
-def _say_budget(args) -> None:
-    """One line on stderr: each worker's thread budget (after the flags it depends on are checked)."""
+def _say_budget(args, executor) -> None:
+    """One line on stderr: where the episodes run and each worker's thread budget (after the flags
+    they depend on are checked)."""
     import sys
 
     from fmb_core.errors import check_range
     from sim.collect import rollout_budget
 
     check_range("--episodes", args.episodes, 1, 1_000_000)
-
-    print(f"each of {args.workers} worker(s): {rollout_budget(args.workers, args.threads).describe()}", file=sys.stderr)
+    budget = rollout_budget(executor.workers, args.threads)
+    print(f"{executor.describe()}, each: {budget.describe()}", file=sys.stderr)
 
 
 def _cmd_collect(args) -> int:
     from sim.collect import collect
+    from sim.parallel import executor_from_args
 
+    executor = executor_from_args(args)
     cameras = tuple(c.strip() for c in args.cameras.split(",") if c.strip())
     spec = _spec(args, cameras, args.image_size, args.point_cloud)
     if not args.quiet:
-        _say_budget(args)
+        _say_budget(args, executor)
     summary = collect(
-        spec, args.out, args.episodes, args.seed, args.workers, progress=not args.quiet, threads=args.threads
+        spec, args.out, args.episodes, args.seed, progress=not args.quiet, threads=args.threads, executor=executor
     )
     print(json.dumps(summary, indent=1))
     return 0
@@ -165,17 +169,19 @@ def _cmd_collect(args) -> int:
 
 def _cmd_expert_eval(args) -> int:
     from sim.collect import expert_eval
+    from sim.parallel import executor_from_args
 
+    executor = executor_from_args(args)
     spec = _spec(args)
     if not (args.quiet or args.json):
-        _say_budget(args)
+        _say_budget(args, executor)
     result = expert_eval(
         spec,
         args.episodes,
         args.seed,
-        args.workers,
         progress=not (args.quiet or args.json),
         threads=args.threads,
+        executor=executor,
     )
     print(json.dumps(result, indent=1))
     if not args.json:

@@ -10,7 +10,6 @@ otherwise), set before it builds its environment and controller.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,8 @@ import numpy as np
 
 from fmb_core import threads as thread_budget
 from fmb_core.errors import check_range
+from sim import parallel
+from sim.parallel import Executor
 from sim.rollout import EpisodeResult, run_episode, wilson_interval
 
 
@@ -80,7 +81,7 @@ _WORKER = {}
 
 def rollout_budget(workers: int = 1, threads: int = 0) -> thread_budget.ThreadBudget:
     """The thread budget of each of `workers` rollout processes (`threads` > 0 overrides the rule)."""
-    check_range("workers", workers, 1, 64)
+    check_range("workers", workers, 1, parallel.MAX_RAY_WORKERS)
     return thread_budget.plan_threads(
         "rollout", thread_budget.usable_cores(), workers, threads, thread_budget.env_override()
     )
@@ -110,20 +111,20 @@ def run_many(
     record: bool,
     workers: int = 1,
     budget: thread_budget.ThreadBudget | None = None,
+    executor: Executor | None = None,
 ) -> Iterator[tuple[int, EpisodeResult]]:
-    """Yield (seed, result) for every seed, in completion order, using `workers` processes, each
-    with `budget` (default: `rollout_budget(workers)`)."""
-    check_range("workers", workers, 1, 64)
-    budget = budget or rollout_budget(workers)
+    """Yield (seed, result) for every seed, in completion order, on `executor` (`sim.parallel`;
+    default: `workers` local processes), each worker with `budget` (default: `rollout_budget`).
+    An episode whose worker died more often than Ray retries it comes back as a failure without
+    data, its info holding "worker_failure" (the reason)."""
+    executor = executor or Executor("local", workers)
+    budget = budget or rollout_budget(executor.workers)
     jobs = [(s, record) for s in seeds]
-    if workers == 1:
-        _init(spec, budget)
-        for job in jobs:
-            yield _run(job)
-        return
-    ctx = mp.get_context("spawn")  # renderers and physics engines do not survive fork
-    with ctx.Pool(workers, initializer=_init, initargs=(spec, budget)) as pool:
-        yield from pool.imap_unordered(_run, jobs)
+    yield from parallel.imap(_init, (spec, budget), _run, jobs, executor, budget.threads, _failed)
+
+
+def _failed(job: tuple[int, bool], reason: str) -> tuple[int, EpisodeResult]:
+    return job[0], EpisodeResult(False, 0, {"worker_failure": reason}, None, None)
 
 
 def collect(
@@ -134,9 +135,13 @@ def collect(
     workers: int = 1,
     progress: bool = True,
     threads: int = 0,
+    executor: Executor | None = None,
 ) -> dict:
     """Collect `episodes` expert demonstrations into the store at `out`; return a summary.
-    `threads` > 0 overrides each worker's thread budget (`rollout_budget`)."""
+    `threads` > 0 overrides each worker's thread budget (`rollout_budget`); `executor` says where
+    the episodes run (`sim.parallel`; default `workers` local processes). Each episode is stored as
+    it arrives; one whose worker died too often is not stored ("worker_failures": its seeds), so a
+    rerun collects it."""
     from tqdm import tqdm
 
     from sim.store import EpisodeStore
@@ -163,8 +168,14 @@ def collect(
         total=episodes, initial=episodes - len(todo), desc=f"collect {spec.task}", unit="ep", disable=not progress
     )
     unstable = 0
-    budget = rollout_budget(workers, threads)
-    for s, result in run_many(spec, todo, record=True, workers=workers, budget=budget):
+    failures = []
+    executor = executor or Executor("local", workers)
+    budget = rollout_budget(executor.workers, threads)
+    for s, result in run_many(spec, todo, record=True, budget=budget, executor=executor):
+        if "worker_failure" in result.info:  # its worker died, Ray's retries spent: not stored, a rerun retries
+            failures.append(int(s))
+            bar.update(1)
+            continue
         if result.data is None:  # the physics blew up before the first step: nothing to store
             unstable += 1
             bar.update(1)
@@ -192,6 +203,8 @@ def collect(
         "new_successes": successes,
         "skipped_existing": episodes - len(todo),
         "unstable_not_stored": unstable,
+        "worker_failures": sorted(failures),
+        "executor": executor.to_dict(),
         "threads": budget.to_dict(),
     }
 
@@ -204,6 +217,7 @@ def expert_eval(
     progress: bool = True,
     label: str = "expert",
     threads: int = 0,
+    executor: Executor | None = None,
 ) -> dict:
     """Success rate of the expert with 95 % Wilson intervals, per shape family, size and overall,
     plus the mean of each task metric at the end of the episodes (e.g. parts placed), and one
@@ -215,7 +229,10 @@ def expert_eval(
     worker's thread budget (`rollout_budget`). The result's "threads" holds the budget and the
     torch threads the workers reported ("worker_torch_threads", empty without torch). A controller
     with `episode_report()` adds its facts to each row (`policies.runtime.perceived`: goal source,
-    perception errors, safety verdicts); an episode a controller aborted has "aborted" (the reason)."""
+    perception errors, safety verdicts); an episode a controller aborted has "aborted" (the reason).
+    `executor` says where the episodes run (`sim.parallel`; default `workers` local processes); an
+    episode whose worker died more often than Ray retries it counts in no rate and is listed in
+    "worker_failures" (seed, reason)."""
     from tqdm import tqdm
 
     check_range("episodes", episodes, 1, 1_000_000)
@@ -227,14 +244,19 @@ def expert_eval(
     rows = []
     stage_names: list[str] = []  # a chain's, from its episodes' facts
     worker_threads = set()
-    budget = rollout_budget(workers, threads)
+    failures = []
+    executor = executor or Executor("local", workers)
+    budget = rollout_budget(executor.workers, threads)
     for episode_seed, result in tqdm(
-        run_many(spec, list(range(seed, seed + episodes)), record=False, workers=workers, budget=budget),
+        run_many(spec, list(range(seed, seed + episodes)), record=False, budget=budget, executor=executor),
         total=episodes,
         desc=f"{label} {spec.task}",
         unit="ep",
         disable=not progress,
     ):
+        if "worker_failure" in result.info:
+            failures.append({"seed": int(episode_seed), "reason": result.info["worker_failure"]})
+            continue
         facts = result.info["episode"]
         stage_names = stage_names or list(facts.get("stage_names", []))
         outcomes.append(int(result.success))
@@ -262,6 +284,9 @@ def expert_eval(
             }
         )
 
+    if not outcomes:
+        raise parallel.WorkerDied(f"no episode came back; their workers died: {failures[:3]}")
+
     def summary(values: list[int]) -> dict:
         low, high = wilson_interval(sum(values), len(values))
         return {
@@ -281,6 +306,8 @@ def expert_eval(
         "per_family": {k: summary(v) for k, v in sorted(groups["family"].items())},
         "per_size": {k: summary(v) for k, v in sorted(groups["size"].items())},
         "episodes": sorted(rows, key=lambda r: r["seed"]),
+        "worker_failures": sorted(failures, key=lambda f: f["seed"]),
+        "executor": executor.to_dict(),
         "threads": budget.to_dict() | {"worker_torch_threads": sorted(worker_threads)},
     }
 

@@ -252,11 +252,13 @@ def evaluate(
     out: Path | None = None,
     progress: bool = True,
     threads: int = 0,
+    executor=None,
 ) -> dict:
     """Success of the policy over `episodes` seeded episodes (seeds seed .. seed+N-1; the default
     start keeps them apart from demonstration seeds 0 ..). With `out`, writes result.json and
     `videos` mp4s of the first episodes there. Each of the `workers` processes computes with the
-    rollout thread budget (`sim.collect.rollout_budget`; `threads` > 0 overrides it)."""
+    rollout thread budget (`sim.collect.rollout_budget`; `threads` > 0 overrides it); `executor`
+    (`sim.parallel.Executor`) runs them elsewhere, e.g. as Ray actors, each loading the policy once."""
     from sim.collect import expert_eval
     from sim.tasks import step_limit
 
@@ -272,7 +274,9 @@ def evaluate(
             raise ParameterError(f"--task is needed: the policy knows the skills {skills}")
         spec = dataclasses.replace(spec, task=skills[0])
     record = spec.policy_record()  # a missing stage or checkpoint is named before any episode runs
-    result = expert_eval(spec, episodes, seed, workers, progress=progress, label="policy", threads=threads)
+    result = expert_eval(
+        spec, episodes, seed, workers, progress=progress, label="policy", threads=threads, executor=executor
+    )
     result["policy"] = record
     result["split"] = {"name": spec.split, "side": spec.side}
     result["placement"] = spec.placement

@@ -1,0 +1,305 @@
+"""Where rollouts run: in this process, in local worker processes, or as Ray actors on a cluster.
+
+Every rollout-shaped command (`fmb sim collect`, `fmb sim expert-eval`, `fmb eval`, the ablation's
+evaluations, `fmb bench scale`) schedules its episodes through `imap` (via `sim.collect.run_many`),
+so one definition decides where they run:
+
+- `Executor("local", workers=1)`: in this process.
+- `Executor("local", workers=N)`: N spawned worker processes of this machine (multiprocessing).
+- `Executor("ray", workers=N, address=A)`: N Ray actors, on the cluster at A, or on a local Ray
+  instance started for the run (and stopped after it) when A is "". Needs the `[scale]` extra.
+
+`make_executor` picks "ray" when a Ray address is given (`--ray-address`, else the environment's
+RAY_ADDRESS) and local processes otherwise; `--executor ray` asks for a local Ray instance.
+Local processes stay the default on one machine: they start faster and need no extra.
+
+A Ray actor builds its environment and controller (a loaded policy) once and keeps them warm
+across its episodes. The spec it builds from is put in the object store once and shared by every
+actor. Each actor runs one episode at a time and gets the next when it returns, so results
+arrive in completion order, each as soon as it is done (the caller commits it and counts it). A
+job's result depends only on the job (an episode's seed), never on which worker ran it or when.
+
+A worker process that dies (killed, out of memory, a crashed renderer) loses only the episode it
+was running: Ray restarts the actor and retries that episode up to `retries` times; after that
+the episode is given to `on_failure` (a recorded failure) and a fresh actor takes the remaining
+ones. An exception raised by the episode's own code is not retried: it is a bug, and it stops the
+run as it does with local processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import multiprocessing as mp
+import os
+import socket
+from collections.abc import Callable, Iterable, Iterator
+
+from fmb_core.errors import ParameterError, check_choice, check_range
+
+EXECUTORS = ("local", "ray")
+"""Where episodes run: local worker processes or Ray actors."""
+
+MAX_LOCAL_WORKERS = 64
+MAX_RAY_WORKERS = 1024
+RAY_ADDRESS_ENV = "RAY_ADDRESS"
+CONNECT_TIMEOUT = 5.0
+"""Seconds to wait for a Ray cluster's address to answer before the run fails [s]."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Executor:
+    """Where the episodes of one command run.
+
+    Attributes:
+        kind: one of EXECUTORS.
+        workers: worker processes (local) or actors (ray); 1..64 local, 1..1024 on Ray.
+        address: Ray cluster address ("host:port", "ray://host:port" or "auto"); "" = start a
+            local Ray instance for the run. Only with kind "ray".
+        retries: Ray: restarts of a dead actor and retries of the episode it was running before
+            that episode is recorded as failed.
+    """
+
+    kind: str = "local"
+    workers: int = 1
+    address: str = ""
+    retries: int = 2
+
+    def __post_init__(self):
+        check_choice("executor", self.kind, EXECUTORS)
+        check_range("workers", self.workers, 1, MAX_RAY_WORKERS if self.kind == "ray" else MAX_LOCAL_WORKERS)
+        check_range("retries", self.retries, 0, 100)
+        if self.address and self.kind != "ray":
+            raise ParameterError(
+                f"--ray-address {self.address!r} runs episodes on Ray; it cannot go with --executor local",
+                "ray_address",
+                self.address,
+            )
+
+    def describe(self) -> str:
+        if self.kind == "local":
+            return "this process" if self.workers == 1 else f"{self.workers} local worker processes"
+        return f"{self.workers} Ray actor(s) on " + (self.address or "a local Ray instance")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def make_executor(executor: str = "auto", workers: int = 1, address: str = "") -> Executor:
+    """The Executor of the flags `--executor` ("auto", "local", "ray"), `--workers` and
+    `--ray-address` (else the environment's RAY_ADDRESS). "auto" = "ray" when an address is
+    given, else "local"."""
+    check_choice("executor", executor, ("auto", *EXECUTORS))
+    if not address and executor != "local":
+        address = os.environ.get(RAY_ADDRESS_ENV, "").strip()
+    kind = ("ray" if address else "local") if executor == "auto" else executor
+    return Executor(kind, workers, address)
+
+
+def add_executor_flags(parser, what: str = "episodes") -> None:
+    """Add `--workers`, `--executor` and `--ray-address` to an argparse (sub)parser."""
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes, or Ray actors with --executor ray (default 1)"
+    )
+    parser.add_argument(
+        "--executor",
+        default="auto",
+        choices=("auto", *EXECUTORS),
+        help=f"where the {what} run: local = worker processes of this machine, ray = Ray actors (the [scale] "
+        "extra; a local Ray instance unless --ray-address); auto = ray when --ray-address or RAY_ADDRESS is "
+        "set, else local (default auto)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default="",
+        metavar="HOST:PORT",
+        help="run on this Ray cluster (as `ray start --head` prints it; 'auto' = the one this machine belongs "
+        "to) (default: RAY_ADDRESS, else none)",
+    )
+
+
+def executor_from_args(args) -> Executor:
+    """The Executor of a command's parsed `add_executor_flags` flags; a Ray address that does not
+    answer is an error now, before any work starts."""
+    executor = make_executor(getattr(args, "executor", "auto"), args.workers, getattr(args, "ray_address", ""))
+    if executor.address:
+        check_reachable(executor.address)
+    return executor
+
+
+def imap(
+    init: Callable,
+    init_args: tuple,
+    work: Callable,
+    jobs: Iterable,
+    executor: Executor,
+    threads: int = 1,
+    on_failure: Callable | None = None,
+) -> Iterator:
+    """Yield `work(job)` for every job, in completion order, each worker having run `init(*init_args)`
+    once before its first job.
+
+    Args:
+        init, work: module-level functions (they are pickled by name).
+        init_args: picklable; shipped once (Ray: one object in the object store).
+        jobs: picklable jobs; every result must depend only on its job.
+        executor: where they run.
+        threads: CPU threads each worker computes with (what a Ray actor reserves).
+        on_failure: `on_failure(job, reason)` gives the result of a job whose worker died more
+            often than `executor.retries` (Ray); None = raise a WorkerDied error instead.
+    """
+    jobs = list(jobs)
+    if not jobs:
+        return
+    if executor.kind == "ray":
+        yield from _ray_imap(init, init_args, work, jobs, executor, threads, on_failure)
+        return
+    if executor.workers == 1:
+        init(*init_args)
+        for job in jobs:
+            yield work(job)
+        return
+    ctx = mp.get_context("spawn")  # renderers and physics engines do not survive fork
+    with ctx.Pool(min(executor.workers, len(jobs)), initializer=init, initargs=init_args) as pool:
+        yield from pool.imap_unordered(work, jobs)
+
+
+class WorkerDied(RuntimeError):
+    """A job whose worker died more often than the executor retries it (no `on_failure` given)."""
+
+
+def import_ray():
+    """The `ray` module, or an error saying how to install it."""
+    try:
+        import ray
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(
+            "Ray is not installed: pip install -e .[scale] (or use --executor local)", name="ray"
+        ) from e
+    return ray
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """ParameterError naming `address` unless something listens there ("host:port",
+    "ray://host:port"; "auto" and "local" are left to Ray)."""
+    if address in ("auto", "local"):
+        return
+    host_port = address.split("://", 1)[-1]
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ParameterError(
+            f"--ray-address {address!r}: expected HOST:PORT (e.g. 10.0.0.1:6379, as `ray start --head` prints it), "
+            "ray://HOST:PORT or auto",
+            "ray_address",
+            address,
+        )
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise ParameterError(
+            f"--ray-address {address!r}: no Ray cluster answers there ({e.strerror or e}); start one with "
+            "`ray start --head` on the head node, or leave --ray-address out (and unset RAY_ADDRESS) to run here",
+            "ray_address",
+            address,
+        ) from None
+
+
+@contextlib.contextmanager
+def ray_session(address: str = "", num_cpus: int = 0):
+    """Connect to the Ray cluster at `address`, or start a local instance with `num_cpus` CPUs
+    (0 = this machine's); yields the `ray` module. A session this call started is shut down at the
+    end (and this process's stdout goes to stderr while it runs); one already running in this
+    process (`ray.init` by the caller) is used and left running."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    import sys
+
+    # Ray's driver prints its notices (a worker died, a task is retried) to stdout, where the
+    # commands print their JSON: they go to stderr while the session runs.
+    with contextlib.redirect_stdout(sys.stderr):
+        yield from _ray_started(ray, address, num_cpus)
+
+
+def _ray_started(ray, address: str, num_cpus: int):
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # the C++ core's notices would break progress bars
+    quiet = {"logging_level": logging.ERROR, "log_to_driver": False, "include_dashboard": False}
+    if address:
+        check_reachable(address)
+        quiet.pop("include_dashboard")  # the cluster's head decides
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError) as e:
+            raise ParameterError(
+                f"--ray-address {address!r}: could not join the Ray cluster there: {e}", "ray_address", address
+            ) from None
+    else:
+        from fmb_core.threads import usable_cores
+
+        # "local": a new instance, even where RAY_ADDRESS names a cluster
+        ray.init(address="local", num_cpus=max(num_cpus, usable_cores()), **quiet)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+class RolloutActor:
+    """A Ray actor: runs `init(*init_args)` once, then `work(job)` per call (warm state between)."""
+
+    def __init__(self, init: Callable, init_args: tuple):
+        init(*init_args)
+
+    def run(self, work: Callable, job):
+        return work(job)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def _ray_imap(init, init_args, work, jobs, executor: Executor, threads: int, on_failure) -> Iterator:
+    from collections import deque
+
+    with ray_session(executor.address, executor.workers * threads) as ray:
+        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, WorkerCrashedError
+
+        died = (ActorDiedError, ActorUnavailableError, RayActorError, WorkerCrashedError)
+        shipped = ray.put(init_args)  # once: every actor reads the same object (`ray.get` per node)
+        actor_class = ray.remote(RolloutActor).options(
+            num_cpus=threads, max_restarts=executor.retries, max_task_retries=executor.retries
+        )
+        pending = deque(jobs)
+        running: dict = {}  # object ref -> (actor, job)
+
+        def submit(actor) -> None:
+            job = pending.popleft()
+            running[actor.run.remote(work, job)] = (actor, job)
+
+        actors = []
+        try:
+            for _ in range(min(executor.workers, len(jobs))):
+                actors.append(actor_class.remote(init, shipped))
+                submit(actors[-1])
+            while running:
+                (ref,), _ = ray.wait(list(running), num_returns=1)
+                actor, job = running.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except died as e:
+                    if on_failure is None:
+                        raise WorkerDied(f"job {job!r}: its worker died {executor.retries + 1} times: {e}") from None
+                    result = on_failure(job, f"worker died {executor.retries + 1} times: {type(e).__name__}")
+                    ray.kill(actor, no_restart=True)
+                    actor = actor_class.remote(init, shipped)  # a fresh one for the rest
+                    actors.append(actor)
+                except ray.exceptions.RayTaskError as e:
+                    raise e.as_instanceof_cause() from None  # the episode's own error, as a local run raises it
+                if pending:
+                    submit(actor)
+                yield result
+        finally:
+            for actor in actors:
+                ray.kill(actor, no_restart=True)
