@@ -47,6 +47,27 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_import_fmb)
 
+    p = data_sub.add_parser(
+        "import-bag",
+        help="rosbag2 bags (MCAP or sqlite3) -> an episode store, aligned at the control rate (resumable)",
+    )
+    p.add_argument("bags", type=Path, nargs="+", help="bag folder(s) (holding metadata.yaml) or .mcap/.db3 file(s)")
+    p.add_argument("--out", type=Path, required=True, help="episode store folder (created, or resumed)")
+    p.add_argument("--task", default="teleop", help="the episodes' skill label, e.g. insert (default teleop)")
+    p.add_argument("--success", choices=("yes", "no", "unknown"), default="unknown", help="operator's verdict")
+    p.add_argument("--cameras", default="", help="comma-separated cameras: <ns>/<cam>/image_raw (default none)")
+    p.add_argument("--depth", action="store_true", help="also record <ns>/<cam>/depth")
+    p.add_argument("--namespace", default="", help="prefix of every topic (default none)")
+    p.add_argument("--rate", type=float, default=10.0, help="control rate of the steps [Hz] (default 10)")
+    p.add_argument(
+        "--tolerance", type=float, default=150.0, help="largest age of a message used at a step [ms] (default 150)"
+    )
+    p.add_argument("--stamps", default="receive", help="receive (bag times) or header (header.stamp) (default receive)")
+    p.add_argument("--on-stale", default="split", help="split (cut episodes at stale steps) or error (default split)")
+    p.add_argument("--min-steps", type=int, default=2, help="shorter runs of good steps are left out (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_import_bag)
+
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
@@ -67,4 +88,23 @@ def _cmd_import_fmb(args) -> int:
         min_steps=args.min_steps,
     )
     print(json.dumps(import_fmb(args.src, args.out, config, progress=not args.quiet), indent=1))
+    return 0
+
+
+def _cmd_import_bag(args) -> int:
+    from sim.datasets.rosbag import BagImportConfig, import_bags
+    from sim.recording import TopicMap
+
+    topics = TopicMap(cameras=_split(args.cameras), depth=args.depth, namespace=args.namespace)
+    config = BagImportConfig(
+        topics=topics,
+        rate=args.rate,
+        tolerance=args.tolerance / 1e3,
+        stamps=args.stamps,
+        task=args.task,
+        success={"yes": True, "no": False}.get(args.success),
+        min_steps=args.min_steps,
+        on_stale=args.on_stale,
+    )
+    print(json.dumps(import_bags(args.bags, args.out, config, progress=not args.quiet), indent=1))
     return 0
