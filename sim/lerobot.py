@@ -32,12 +32,13 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from fmb_core.atomic import atomic_dir
-from fmb_core.errors import ParameterError, check_range
+from fmb_core.errors import ParameterError, check_choice, check_range
 from sim import observation
 from sim.store import EpisodeStore
 
 CODEBASE_VERSION = "v2.1"
-SUPPORTED_VERSIONS = ("v2.0", "v2.1")
+SUPPORTED_VERSIONS = ("v2.0", "v2.1", "v3.0")
+EXPORT_VERSIONS = ("v2.1", "v3.0")
 CHUNKS_SIZE = 1000
 DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
 VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
@@ -71,9 +72,13 @@ _STORE_ONLY = tuple(
 
 
 def export_lerobot(
-    store: EpisodeStore, out_dir: str | Path, task_text: str | None = None, progress: bool = True
+    store: EpisodeStore,
+    out_dir: str | Path,
+    task_text: str | None = None,
+    progress: bool = True,
+    version: str = CODEBASE_VERSION,
 ) -> Path:
-    """Write every episode of `store` as a LeRobot v2.1 dataset at `out_dir`, all at once.
+    """Write every episode of `store` as a LeRobot dataset at `out_dir`, all at once.
 
     Args:
         store: episodes with the keys listed in the module docstring; fps [Hz] from store.meta
@@ -81,10 +86,16 @@ def export_lerobot(
         out_dir: created or replaced (only if empty or already a LeRobot dataset).
         task_text: language instruction for every episode; default: each episode's meta "task".
         progress: show a tqdm bar.
+        version: "v2.1" (one file per episode) or "v3.0" (`sim.lerobot_v3`: many episodes per file).
 
     Returns:
         The dataset folder, absolute.
     """
+    check_choice("version", version, EXPORT_VERSIONS)
+    if version == "v3.0":
+        from sim.lerobot_v3 import export_v3
+
+        return export_v3(store, out_dir, task_text, progress)
     out = Path(out_dir).absolute()
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "meta/info.json").is_file())):
         raise ParameterError(f"{out} exists and is not a LeRobot dataset; refusing to replace it")
@@ -153,7 +164,7 @@ def export_lerobot(
 def import_lerobot(
     src_dir: str | Path, store_root: str | Path, max_episodes: int | None = None, progress: bool = True
 ) -> EpisodeStore:
-    """Read a LeRobot v2.0/v2.1 dataset into an EpisodeStore (resumable: done episodes are skipped).
+    """Read a LeRobot v2.0/v2.1/v3.0 dataset into an EpisodeStore (resumable: done episodes are skipped).
 
     Args:
         src_dir: dataset folder holding meta/info.json.
@@ -172,8 +183,15 @@ def import_lerobot(
     src = Path(src_dir).absolute()
     info = _read_info(src)
     features, fps = info["features"], float(info["fps"])
-    tasks = {t["task_index"]: t["task"] for t in _read_json(src / "meta/tasks.jsonl", required=False)}
-    episodes = sorted(_read_json(src / "meta/episodes.jsonl"), key=lambda e: e["episode_index"])
+    v3 = None
+    if info["codebase_version"] == "v3.0":
+        from sim.lerobot_v3 import V3Reader
+
+        v3 = V3Reader(src, info)
+        tasks, episodes = v3.tasks, v3.episodes
+    else:
+        tasks = {t["task_index"]: t["task"] for t in _read_json(src / "meta/tasks.jsonl", required=False)}
+        episodes = sorted(_read_json(src / "meta/episodes.jsonl"), key=lambda e: e["episode_index"])
     texts = sorted({t for e in episodes for t in e.get("tasks", [])} | set(tasks.values()))
     label = texts[0] if len(texts) == 1 else f"mixed ({len(texts)} tasks)"
     if max_episodes is not None:
@@ -196,37 +214,54 @@ def import_lerobot(
         idx = int(ep["episode_index"])
         if idx in done:
             continue
+        if v3 is not None:
+            append_episode(store, v3.episode_data(ep, state_names), ep, tasks, label, src)
+            continue
         chunk = idx // int(info.get("chunks_size", CHUNKS_SIZE))
         path = src / info["data_path"].format(episode_chunk=chunk, episode_index=idx)
         if not path.is_file():
             raise ParameterError(f"{src} is not a complete LeRobot dataset: {path} is missing")
         table = pq.read_table(path)
-        data = {}
-        for name in table.column_names:
-            dtype = features.get(name, {}).get("dtype")
-            if (name in _BOOKKEEPING and name != "task_index") or dtype in ("video", "image", "string"):
-                continue
-            a = _column_to_numpy(table.column(name))
-            if a.dtype.kind in "biuf":
-                data[_store_key(name)] = a
-        if state_names == STATE_NAMES and _STATE in data:
-            parts = np.split(data[_STATE], np.cumsum([len(n) for _, n in STATE_LAYOUT])[:-1], axis=1)
-            data.update({key: p for (key, _), p in zip(STATE_LAYOUT, parts)})
+        data = table_to_data(table, features, state_names)
         for key, ft in features.items():
-            if ft.get("dtype") in ("video", "image") and key.startswith("observation.images."):
-                cam_key = _RGB + key.removeprefix("observation.images.")
-                if ft["dtype"] == "image":
-                    data[cam_key] = _decode_images(table.column(key))
-                    continue
+            if ft.get("dtype") == "video" and key.startswith("observation.images."):
                 vpath = src / info["video_path"].format(episode_chunk=chunk, video_key=key, episode_index=idx)
-                data[cam_key] = _decode_video(vpath, table.num_rows)
-        task_index = int(data.pop("task_index", [-1])[0])
-        text = (ep.get("tasks") or [tasks.get(task_index, label)])[0]
-        meta = {"seed": idx, "task": text, "success": bool(data["success"].any()) if "success" in data else None}
-        meta.update({k: v for k, v in ep.get("fmb_meta", {}).items() if k not in ("episode_index", "num_steps")})
-        meta.update(task_text=text, source="lerobot", lerobot_episode_index=idx, dataset=str(src))
-        store.append(data, meta)
+                data[_RGB + key.removeprefix("observation.images.")] = _decode_video(vpath, table.num_rows)
+        append_episode(store, data, ep, tasks, label, src)
     return store
+
+
+def table_to_data(table, features: dict, state_names) -> dict[str, np.ndarray]:
+    """Store arrays of one episode's parquet rows (numeric columns, the state's parts when the names
+    are ours, "image" features decoded; videos are the caller's)."""
+    data = {}
+    for name in table.column_names:
+        dtype = features.get(name, {}).get("dtype")
+        if (name in _BOOKKEEPING and name != "task_index") or dtype in ("video", "image", "string"):
+            continue
+        a = _column_to_numpy(table.column(name))
+        if a.dtype.kind in "biuf":
+            data[_store_key(name)] = a
+    if state_names == STATE_NAMES and _STATE in data:
+        parts = np.split(data[_STATE], np.cumsum([len(n) for _, n in STATE_LAYOUT])[:-1], axis=1)
+        data.update({key: p for (key, _), p in zip(STATE_LAYOUT, parts)})
+    for key, ft in features.items():
+        if ft.get("dtype") == "image" and key.startswith("observation.images.") and key in table.column_names:
+            data[_RGB + key.removeprefix("observation.images.")] = _decode_images(table.column(key))
+    return data
+
+
+def append_episode(store: EpisodeStore, data: dict, ep: dict, tasks: dict, label: str, src: Path) -> int:
+    """Commit one imported episode with its meta (see `import_lerobot`)."""
+    idx = int(ep["episode_index"])
+    task_index = int(data.pop("task_index", [-1])[0])
+    text = (list(ep.get("tasks") or []) or [tasks.get(task_index, label)])[0]
+    meta = {"seed": idx, "task": text, "success": bool(data["success"].any()) if "success" in data else None}
+    fmb_meta = ep.get("fmb_meta") or {}
+    fmb_meta = json.loads(fmb_meta) if isinstance(fmb_meta, str) else fmb_meta
+    meta.update({k: v for k, v in fmb_meta.items() if k not in ("episode_index", "num_steps")})
+    meta.update(task_text=text, source="lerobot", lerobot_episode_index=idx, dataset=str(src))
+    return store.append(data, meta)
 
 
 def _episode_columns(data: dict, meta: dict, store_meta: dict, fps: float):

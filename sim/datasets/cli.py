@@ -68,6 +68,24 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_import_bag)
 
+    p = data_sub.add_parser("export", help="an episode store -> a LeRobot dataset (v2.1 or v3.0)")
+    p.add_argument("store", type=Path, help="episode store folder")
+    p.add_argument("--out", type=Path, required=True, help="dataset folder (created, or replaced if a dataset)")
+    p.add_argument("--format", default="lerobot", choices=("lerobot",), help="output format (default lerobot)")
+    p.add_argument("--version", default="v3.0", help="LeRobot codebase version: v3.0 or v2.1 (default v3.0)")
+    p.add_argument("--task-text", default=None, help="language instruction of every episode (default its task)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_export)
+
+    p = data_sub.add_parser(
+        "import-lerobot", help="a LeRobot dataset (v2.0, v2.1, v3.0; ours or foreign) -> an episode store (resumable)"
+    )
+    p.add_argument("src", type=Path, help="dataset folder holding meta/info.json")
+    p.add_argument("--out", type=Path, required=True, help="episode store folder (created, or resumed)")
+    p.add_argument("--max-episodes", type=int, default=None, help="import only the first N episodes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_import_lerobot)
+
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
@@ -107,4 +125,22 @@ def _cmd_import_bag(args) -> int:
         on_stale=args.on_stale,
     )
     print(json.dumps(import_bags(args.bags, args.out, config, progress=not args.quiet), indent=1))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from sim.lerobot import export_lerobot
+    from sim.store import EpisodeStore
+
+    store = EpisodeStore.open(args.store)
+    out = export_lerobot(store, args.out, args.task_text, progress=not args.quiet, version=args.version)
+    print(json.dumps({"dataset": str(out), "version": args.version, "episodes": len(store)}, indent=1))
+    return 0
+
+
+def _cmd_import_lerobot(args) -> int:
+    from sim.lerobot import import_lerobot
+
+    store = import_lerobot(args.src, args.out, args.max_episodes, progress=not args.quiet)
+    print(json.dumps({"store": str(store.root), "episodes": len(store), "task": store.meta.get("task")}, indent=1))
     return 0
