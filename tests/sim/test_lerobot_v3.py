@@ -121,3 +121,22 @@ def test_cli_export_and_import_and_bad_version(store, tmp_path, capsys):
     (out / "meta/episodes/chunk-000/file-000.parquet").unlink()
     with pytest.raises(ParameterError, match="meta/episodes holds no chunk"):
         import_lerobot(out, tmp_path / "s2", progress=False)
+
+
+def test_import_a_dataset_written_by_lerobot_itself(tmp_path):
+    """tests/sim/data/lerobot_v3_so100: written by lerobot 0.4.2 (README there), AV1 video, tasks as
+    an unnamed pandas index; state and action come back bit-exact, the frames in order."""
+    from pathlib import Path
+
+    src = Path(__file__).parent / "data/lerobot_v3_so100"
+    store = import_lerobot(src, tmp_path / "s", progress=False)
+    expected = np.load(src / "expected.npz")
+    episodes = list(store.iter_episodes())
+    assert [e.meta["task"] for e in episodes] == ["task 0", "task 1"] and store.meta["fps"] == 15
+    assert np.array_equal(np.concatenate([e.data["obs/state"] for e in episodes]), expected["state"])
+    assert np.array_equal(np.concatenate([e.data["action"] for e in episodes]), expected["action"])
+    for ep, e in enumerate(episodes):
+        t = np.arange(len(e.data["action"]))[:, None, None]
+        y, x = np.mgrid[0:32, 0:48]
+        truth = np.stack(np.broadcast_arrays((x * 5 + t * 20) % 256, (y * 7) % 256, 40 * ep + 0 * x), -1)
+        assert np.abs(e.data["obs/rgb/cam"].astype(int) - truth).mean() < 6
