@@ -227,7 +227,8 @@ def _cmd_perception(args) -> int:
         result.pop("per_scene")
     print(json.dumps(result, indent=1, sort_keys=True))
     if not args.json:
-        for key in ("board", "hole", "fixture", "pocket", "peg", "tracked_board", "tracked_peg", "in_hand"):
+        objects = ("board", "hole", "fixture", "pocket", "peg", "tracked_board", "tracked_peg")
+        for key in (*objects, "in_hand", "in_hand_lowest_seen"):
             if key not in result:
                 continue  # not in this task's scenes
             t, r = result[key]["translation_mm"], result[key]["rotation_deg"]

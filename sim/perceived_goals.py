@@ -166,19 +166,32 @@ def goal_estimator(
     return PoseEstimator(scene_models(peg, seed=config.perception.seed, fixture=fixture), config.perception)
 
 
-def scene_cloud(env, config: PerceivedGoalConfig, rng: np.random.Generator) -> tuple[np.ndarray, list]:
-    """((points, 6) fused cloud [m, rgb 0-1], [CameraRefinement]) of `config.cameras` rendered now
+def scene_views(env, config: PerceivedGoalConfig, rng: np.random.Generator) -> tuple[list, list]:
+    """([(CameraSpec, pose (7,), rgb, depth)], [CameraRefinement]) of `config.cameras` rendered now
     from `env`'s simulator through its sensor model (`FmbEnv.camera_views`: noisy depth, missing
-    returns, the cameras' believed poses), each camera's pose refined on the hand first
-    (`config.hand_eye`, `sim.perception.hand_eye`), in the base frame, cropped to the env's
-    workspace as `sim.env` crops its own. Draws the depth noise and the downsampling from `rng`."""
+    returns, the cameras' believed poses), each camera's pose refined on the hand
+    (`config.hand_eye`, `sim.perception.hand_eye`). Draws the depth noise from `rng`."""
+    views = env.camera_views(config.cameras, config.image_size, rng)
+    state = env.backend.robot_state()
+    views, cameras = refine_views(
+        views, state.tcp_pose, state.gripper_width, config.hand_eye, table_centre(env.config.workspace)
+    )
+    return views, cameras
+
+
+def fused_cloud(env, config: PerceivedGoalConfig, views, rng: np.random.Generator) -> np.ndarray:
+    """(config.points, 6) cloud [m, rgb 0-1] fused from `views` (`scene_views`) in the base frame,
+    cropped to the env's workspace as `sim.env` crops its own; downsampled with `rng`."""
     from sim.pointcloud import fuse_point_cloud
 
-    views = env.camera_views(config.cameras, config.image_size, rng)
     ws = env.config.workspace
-    state = env.backend.robot_state()
-    views, cameras = refine_views(views, state.tcp_pose, state.gripper_width, config.hand_eye, table_centre(ws))
-    return fuse_point_cloud(views, config.points, ws.low, ws.high, rng), cameras
+    return fuse_point_cloud(views, config.points, ws.low, ws.high, rng)
+
+
+def scene_cloud(env, config: PerceivedGoalConfig, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+    """((points, 6) fused cloud [m, rgb 0-1], [CameraRefinement]): `fused_cloud` of `scene_views`."""
+    views, cameras = scene_views(env, config, rng)
+    return fused_cloud(env, config, views, rng), cameras
 
 
 def calibration_errors(env, cameras) -> list[dict]:
@@ -461,7 +474,8 @@ def perceive_goals(
     measured TCP pose and finger opening, the task facts."""
     import time
 
-    cloud, cameras = scene_cloud(env, config, rng)
+    views, cameras = scene_views(env, config, rng)
+    cloud = fused_cloud(env, config, views, rng)
     info, tcp = env.episode.info, env.tcp_pose()
     # The robot's self-filter: its hand beside an object (a peg it just let go of) is not part of it.
     estimate = estimator.estimate(without_hand(cloud, tcp, env.backend.robot_state().gripper_width))
@@ -469,7 +483,7 @@ def perceive_goals(
     held, peg_in_tcp, source = None, None, ""
     if "tcp_goal" in keys and commanded is not None:  # a held peg: look at it in the hand
         t0 = time.perf_counter()
-        held = estimator.in_hand(cloud, tcp, env.backend.robot_state().gripper_width)
+        held = estimator.in_hand(cloud, tcp, env.backend.robot_state().gripper_width, views=views)
         estimate = dataclasses.replace(estimate, seconds=estimate.seconds + time.perf_counter() - t0)
         if config.in_hand == "estimated" and held.pose is None:
             why = f"fitness {held.fitness:.3f} on {held.points} points below min_fitness"

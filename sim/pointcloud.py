@@ -8,6 +8,11 @@ from scipy.spatial.transform import Rotation
 from sim.scene import CameraSpec
 
 
+def focal_length(camera: CameraSpec, height: int) -> float:
+    """Focal length [px] of `camera` rendered `height` pixels high (square pixels)."""
+    return 0.5 * height / np.tan(np.radians(camera.fovy) / 2)
+
+
 def camera_points(camera: CameraSpec, camera_pose: np.ndarray, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """(H*W, 6) points of one camera: xyz [m] in the world frame, rgb in [0, 1].
 
@@ -18,12 +23,26 @@ def camera_points(camera: CameraSpec, camera_pose: np.ndarray, rgb: np.ndarray, 
         depth: (H, W) float32 distance along the optical axis [m]; 0 = no return (its point is NaN).
     """
     h, w = depth.shape
-    f = 0.5 * h / np.tan(np.radians(camera.fovy) / 2)
+    f = focal_length(camera, h)
     u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
     z = np.where(depth > 0, depth, np.nan)
     xyz = np.stack([(u - w / 2) * z / f, (v - h / 2) * z / f, z], axis=-1).reshape(-1, 3)
     world = Rotation.from_quat(camera_pose[3:]).apply(xyz) + camera_pose[:3]
     return np.concatenate([world, rgb.reshape(-1, 3) / 255.0], axis=1)
+
+
+def project(camera: CameraSpec, camera_pose: np.ndarray, points: np.ndarray, shape: tuple[int, int]):
+    """(rows (N,) int, columns (N,) int, depth along the optical axis (N,) [m]) of world `points`
+    (N, 3) [m] in an image of `shape` (H, W) of `camera` at `camera_pose` (7,) (as `camera_points`;
+    its inverse). Rows and columns may fall outside the image; depth <= 0 is behind the camera."""
+    h, w = shape
+    f = focal_length(camera, h)
+    local = Rotation.from_quat(camera_pose[3:]).inv().apply(np.asarray(points, float) - camera_pose[:3])
+    z = local[:, 2]
+    safe = np.where(z > 1e-6, z, 1e-6)
+    cols = np.floor(local[:, 0] / safe * f + w / 2).astype(int)
+    rows = np.floor(local[:, 1] / safe * f + h / 2).astype(int)
+    return rows, cols, z
 
 
 def fuse_point_cloud(views, n_points: int, low, high, rng: np.random.Generator) -> np.ndarray:

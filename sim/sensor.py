@@ -37,6 +37,7 @@ from scipy.spatial.transform import Rotation
 
 from fmb_core.errors import check_range
 from sim.exceptions import UnknownNameError
+from sim.pointcloud import focal_length
 from sim.scene import CameraSpec
 
 
@@ -137,7 +138,7 @@ def _incidence(z: np.ndarray, camera: CameraSpec) -> np.ndarray:
     """(H, W) angle [rad] between each pixel's surface normal (from neighbouring pixels) and the
     ray back to the camera (0 where the normal is undefined)."""
     h, w = z.shape
-    f = 0.5 * h / np.tan(np.radians(camera.fovy) / 2)
+    f = focal_length(camera, h)
     u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
     p = np.stack([(u - w / 2) * z / f, (v - h / 2) * z / f, z], axis=-1)
     du = np.gradient(p, axis=1)

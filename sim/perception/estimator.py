@@ -291,12 +291,13 @@ class PoseEstimator:
             objects[m.key] = ObjectEstimate(matrix_to_pose(np.linalg.inv(T)), fit.fitness, fit.rmse, len(near))
         return self._scene(objects, start, 0)
 
-    def in_hand(self, points, tcp_pose, gripper_width: float, key: str = "peg"):
-        """The held model `key`'s pose in the TCP frame (`sim.perception.in_hand.estimate_in_hand`):
+    def in_hand(self, points, tcp_pose, gripper_width: float, key: str = "peg", views=None):
+        """The held model `key`'s pose in the TCP frame (`sim.perception.in_hand.estimate_in_hand`,
+        with the cameras' depth `views` the cloud was fused from where there are):
         a HeldEstimate with `pose` (7,) T_tcp_peg [m, xyzw] or None."""
         from sim.perception.in_hand import estimate_in_hand
 
-        return estimate_in_hand(self, points, tcp_pose, gripper_width, key)
+        return estimate_in_hand(self, points, tcp_pose, gripper_width, key, views=views)
 
     # -- steps -----------------------------------------------------------------------------------
     def clusters(self, points) -> list[np.ndarray]:

@@ -26,7 +26,11 @@ deviation [m] to every point on top.
 
 In-hand: in starts with the peg in the closed gripper (the `insert` task), the peg's pose in the
 TCP frame is estimated with `PoseEstimator.in_hand` (hand and finger points removed given the
-measured TCP pose and opening) and compared with the simulator's, as for the peg (`in_hand`).
+measured TCP pose and opening) as `fmb eval` does (from the refined cameras' views and the cloud
+fused from them, the tip placed by the free space the views see past it) and compared with the
+simulator's, as for the peg (`in_hand`); `in_hand_lowest_seen` is the same estimate with its tip
+at the lowest points seen (the rule without the depth images). Per scene, `in_hand*_axial_mm`
+is the error along the peg's axis (+: towards its tip).
 
 Tracking: after each scene estimate the simulation runs one control period (10 Hz) with the arm
 held, a new cloud is rendered and `PoseEstimator.track` refines the estimate on it;
@@ -43,10 +47,10 @@ import numpy as np
 from tqdm import tqdm
 
 from fmb_core.errors import check_range
-from sim.observation import TCP_POSE
 from sim.perception.estimator import PerceptionConfig, PoseEstimator
 from sim.perception.hand_eye import HandEyeConfig, refine_views, table_centre
 from sim.perception.models import end_flips, matrix_to_pose, pose_error, pose_to_matrix, scene_models
+from sim.pointcloud import fuse_point_cloud
 from sim.sensor import SensorModel, make_sensor
 
 
@@ -94,9 +98,20 @@ def evaluate_perception(
         hand_eye=HandEyeConfig(enabled=hand_eye),
     )
     rng = np.random.default_rng(seed)
-    keys = ("board", "hole", "fixture", "pocket", "peg", "peg_end_flip_ok", "tracked_board", "tracked_peg", "in_hand")
+    keys = (
+        "board",
+        "hole",
+        "fixture",
+        "pocket",
+        "peg",
+        "peg_end_flip_ok",
+        "tracked_board",
+        "tracked_peg",
+        "in_hand",
+        "in_hand_lowest_seen",
+    )
     errors = {k: ([], []) for k in keys}
-    present = {"in_hand"}  # the keys some scene had a truth for (in_hand: n = 0 without a held peg)
+    present = {"in_hand", "in_hand_lowest_seen"}  # keys some scene had a truth for (in_hand*: n = 0 unheld)
     flips = 0
     missed = {k: 0 for k in errors}
     seconds, updates, rows, refine_seconds = [], [], [], []
@@ -143,12 +158,21 @@ def evaluate_perception(
             found["peg"] = (estimate.objects["peg"].pose, truth["peg"], symmetry_angles(spec, 0.0005), centroid)
             row = {"seed": s, "part": peg_name, "seconds": round(estimate.seconds, 3)}
             found["peg_end_flip_ok"] = found["peg"]
-            found["in_hand"] = (None, None, None, None)
+            found["in_hand"] = found["in_hand_lowest_seen"] = (None, None, None, None)
             if env.episode.gripper_closed:  # the peg starts in the hand: its pose in the TCP frame
-                T_tcp_base = np.linalg.inv(pose_to_matrix(env.tcp_pose()))
-                held = estimator.in_hand(cloud, obs[TCP_POSE].astype(float), float(obs["gripper"][0]))
-                true_held = matrix_to_pose(T_tcp_base @ pose_to_matrix(truth["peg"]))
-                found["in_hand"] = (held.pose, true_held, found["peg"][2], centroid)
+                # As `fmb eval` looks at it: the refined cameras' views, the cloud fused from them.
+                state = env.backend.robot_state()
+                views = env.camera_views(("side_1", "side_2"), image_size, np.random.default_rng(s))
+                views, _ = refine_views(views, state.tcp_pose, state.gripper_width, env.config.hand_eye, table)
+                ws = env.config.workspace
+                held_cloud = fuse_point_cloud(views, points, ws.low, ws.high, np.random.default_rng(s))
+                true_held = matrix_to_pose(np.linalg.inv(pose_to_matrix(state.tcp_pose)) @ pose_to_matrix(truth["peg"]))
+                for key, with_views in (("in_hand", views), ("in_hand_lowest_seen", None)):
+                    held = estimator.in_hand(held_cloud, state.tcp_pose, state.gripper_width, views=with_views)
+                    found[key] = (held.pose, true_held, found["peg"][2], centroid)
+                    if held.pose is not None:  # along the peg's axis: the cameras' weakest direction
+                        along = pose_to_matrix(held.pose)[:3, 3] - pose_to_matrix(true_held)[:3, 3]
+                        row[f"{key}_axial_mm"] = round(float(along @ pose_to_matrix(true_held)[:3, 2]) * 1e3, 2)
             if "board" in truth and estimate.poses.keys() == set(models):
                 obs, *_ = env.step(np.r_[np.zeros(6), float(env.episode.gripper_closed)])
                 truth = {k: env.object_pose(k) for k in ("board", "peg")}
@@ -163,7 +187,7 @@ def evaluate_perception(
             elif "board" in truth:
                 found["tracked_board"] = found["tracked_peg"] = (None, None, None, None)
             for key, (est, tru, symmetries, centre) in found.items():
-                if key == "in_hand" and tru is None:
+                if key.startswith("in_hand") and tru is None:
                     continue  # not a held-peg start
                 present.add(key)
                 if est is None:

@@ -11,6 +11,14 @@ peg's length. The peg model is then registered on what is left from initial pose
 near the TCP: its axis along the TCP's z, tip down (towards +z, as the grasp and rotate skills
 leave it), its base `grasp_offsets` above the TCP, turned about the axis in `axis_turns` steps;
 each refined by point-to-plane ICP, the best fit kept.
+
+Along its axis a prism's walls slide freely, so the tip's end fixes where the peg is: first at the
+lowest points seen on its walls. A depth camera returns nothing for a pixel or two each side of a
+depth edge (`sim.sensor`; stereo cameras do the same), so those points lie a band above the tip
+(about 4 mm here). Given the cameras' depth images (`views`), `free_space_shift` then slides the
+peg tip-first until its tip would hide surfaces the cameras do see behind it (free space), and
+puts the tip halfway between the two bounds: the edge lies in the middle of a band that drops
+pixels on both of its sides.
 """
 
 from __future__ import annotations
@@ -24,6 +32,19 @@ from scipy.spatial.transform import Rotation
 from fmb_core.errors import ParameterError, check_range
 from sim.perception.icp import evaluate, icp
 from sim.perception.models import matrix_to_pose, pose_to_matrix
+from sim.pointcloud import project
+
+TIP_BAND = 0.006
+"""The model's points within this of the tip are the ones `free_space_shift` slides [m]."""
+TIP_SEARCH = 0.02
+"""`free_space_shift` slides the tip at most this far beyond the lowest points seen [m]."""
+TIP_STEP = 0.00025
+"""... in steps of this [m]."""
+SEEN_BEHIND = 0.004
+"""A pixel whose depth is this much beyond a model point's sees past where the peg would be [m]."""
+ONSET = (10, 0.02)
+"""The tip has entered free space once this many of its projected points, or this fraction of
+them if more, see past it (beyond those that did before it moved)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,8 +117,41 @@ class HeldEstimate(NamedTuple):
     points: int
 
 
+def free_space_shift(tip_points, T_base_part, views) -> float | None:
+    """How far [m] to slide a held peg along its axis, tip first, from the pose `T_base_part`
+    (4, 4) whose tip sits at the lowest points seen on it: half the distance at which its
+    `tip_points` (M, 3) [m, part frame, +z towards the tip] would first hide what the cameras see
+    behind them (`ONSET`); None when no camera sees past the tip within TIP_SEARCH.
+
+    Args:
+        views: [(CameraSpec, pose (7,) [m, xyzw, base frame], rgb, depth (H, W) [m, 0 = no
+            return])] as the cloud was made from (`sim.env.FmbEnv.camera_views`, refined).
+    """
+    shifts = np.arange(0.0, TIP_SEARCH + TIP_STEP / 2, TIP_STEP)
+    seen_past = np.zeros(len(shifts))
+    projected = 0
+    for k, shift in enumerate(shifts):
+        moved = (tip_points + [0.0, 0.0, shift]) @ T_base_part[:3, :3].T + T_base_part[:3, 3]
+        for camera, pose, _, depth in views:
+            rows, cols, z = project(camera, np.asarray(pose, float), moved, depth.shape)
+            inside = (rows >= 0) & (rows < depth.shape[0]) & (cols >= 0) & (cols < depth.shape[1]) & (z > 0)
+            measured = depth[rows[inside], cols[inside]]
+            seen_past[k] += np.count_nonzero((measured > 0) & (measured > z[inside] + SEEN_BEHIND))
+            projected += np.count_nonzero(inside) if k == 0 else 0
+    entered = np.flatnonzero(seen_past - seen_past[0] >= max(ONSET[0], ONSET[1] * projected))
+    if len(entered) == 0:
+        return None
+    return 0.5 * float(shifts[entered[0]])
+
+
 def estimate_in_hand(
-    estimator, points, tcp_pose, gripper_width: float, key: str = "peg", hand: HandGeometry = HandGeometry()
+    estimator,
+    points,
+    tcp_pose,
+    gripper_width: float,
+    key: str = "peg",
+    hand: HandGeometry = HandGeometry(),
+    views=None,
 ) -> HeldEstimate:
     """The pose in the TCP frame of the model `key` of `estimator` (a `PoseEstimator`) held in the
     hand; see module docstring.
@@ -106,6 +160,8 @@ def estimate_in_hand(
         points: (N, >=3) cloud [m], base frame.
         tcp_pose: (7,) measured TCP pose [m, xyzw], base frame.
         gripper_width: measured finger opening [m].
+        views: the camera views the cloud was fused from (`free_space_shift`); None: the tip
+            stays at the lowest points seen.
     """
     c = estimator.config
     model = next(m for m in estimator.models if m.key == key)
@@ -142,11 +198,14 @@ def estimate_in_hand(
             best = ((fit.fitness, -fit.rmse), T, fit)
     _, T, fit = best
     # Along its axis a prism's walls slide freely; its tip's edge (the lowest visible points of a
-    # peg held tip down) fixes where it ends.
+    # peg held tip down) fixes where it ends, the free space beyond it where it ends at most.
     moved = scene @ T[:3, :3].T + T[:3, 3]
     on_walls = np.abs(fit.residuals) < c.icp_distances[-1]
     if on_walls.sum() > 20:
         T[2, 3] += length - float(moved[on_walls, 2].max())
+        if views:
+            shift = free_space_shift(model.points[model.points[:, 2] > length - TIP_BAND], np.linalg.inv(T), views)
+            T[2, 3] -= shift or 0.0
         fit = evaluate(target.full, scene, T, c.icp_distances[-1])
     pose = matrix_to_pose(T_tcp_base @ np.linalg.inv(T)) if fit.fitness >= c.min_fitness else None
     return HeldEstimate(pose, float(fit.fitness), float(fit.rmse), len(scene))
