@@ -92,7 +92,8 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 def _cmd_import_fmb(args) -> int:
-    from sim.datasets.fmb_release import PRIMITIVES, FmbImportConfig, import_fmb
+    from sim.datasets.fmb_import import import_fmb
+    from sim.datasets.fmb_release import PRIMITIVES, FmbImportConfig
 
     primitives = PRIMITIVES if args.primitives.strip() == "all" else _split(args.primitives)
     cameras = () if args.cameras.strip() == "none" else _split(args.cameras)

@@ -1,5 +1,6 @@
-"""FMB's released trajectories (`.npy`, one pickled dict per file) into episode stores: one episode
-per primitive segment, one store per primitive (OUT/<primitive>/, as `fmb sim stages` writes them).
+"""FMB's released trajectories (`.npy`, one pickled dict per file): reading and converting them to
+our episode keys. `sim.datasets.fmb_import` writes them as one episode per primitive segment, one
+store per primitive (OUT/<primitive>/, as `fmb sim stages` writes them).
 
 Source format, N steps at 10 Hz, as FMB's own code writes and reads it (rail-berkeley/fmb:
 `fmb_dataset_builder/*/*_dataset_builder.py` read the files with `np.load(p, allow_pickle=True).item()`;
@@ -46,9 +47,7 @@ With `action_units="si"` the actions are taken as metres and radians already (no
 from __future__ import annotations
 
 import dataclasses
-import os
 import pickle
-import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -57,10 +56,9 @@ from scipy.spatial.transform import Rotation
 
 from cad.fmb_reference import COLOURS
 from cad.shapes import FMB_SHAPES
-from fmb_core.errors import ParameterError, check_choice, check_range
+from fmb_core.errors import check_choice, check_range
 from sim import observation as ob
 from sim.exceptions import DataFormatError
-from sim.store import EpisodeStore
 
 FPS = 10.0
 """FMB's control rate [Hz]."""
@@ -189,7 +187,12 @@ def load_fmb_file(path: str | Path) -> dict:
     return value
 
 
-def _array(raw: dict, key: str, path: Path, steps: int | None, tail: tuple, kinds: str = "fiub") -> np.ndarray:
+def array_of(raw: dict, key: str, path: Path, steps: int | None, tail: tuple, kinds: str = "fiub") -> np.ndarray:
+    """raw[key] checked: numbers (dtype kind in `kinds`) of shape (steps, *tail), finite.
+
+    Raises:
+        DataFormatError: naming the file `path` and `key` (missing, of the wrong kind or shape, NaN/inf).
+    """
     if key not in raw:
         raise DataFormatError(f"{path}: missing key {key!r}")
     a = np.asarray(raw[key])
@@ -212,18 +215,18 @@ def convert(raw: dict, path: Path, config: FmbImportConfig) -> tuple[dict[str, n
         DataFormatError: naming the file and the missing or malformed key.
     """
     action_key = "actions" if "actions" in raw else "action"
-    actions = _array(raw, action_key, path, None, (7,))
+    actions = array_of(raw, action_key, path, None, (7,))
     steps = len(actions)
     if steps == 0:
         raise DataFormatError(f"{path}: {action_key!r} has no steps")
-    state = {k: _array(raw, k, path, steps, tail) for k, tail in STATE_KEYS.items()}
+    state = {k: array_of(raw, k, path, steps, tail) for k, tail in STATE_KEYS.items()}
     quat = state["obs/tcp_pose"][:, 3:].astype(np.float64)
     norms = np.linalg.norm(quat, axis=1, keepdims=True)
     if (norms < 1e-6).any():
         raise DataFormatError(f"{path}: 'obs/tcp_pose' has a zero quaternion at step {int(np.argmin(norms))}")
     tcp_pose = np.concatenate([state["obs/tcp_pose"][:, :3], quat / norms], axis=1)
     if "obs/gripper_dist" in raw:
-        gripper = _array(raw, "obs/gripper_dist", path, steps, ()).reshape(steps, 1)
+        gripper = array_of(raw, "obs/gripper_dist", path, steps, ()).reshape(steps, 1)
     else:
         gripper = GRIPPER_OPEN * (1.0 - state["obs/gripper_pose"].reshape(steps, 1).astype(np.float64))
     data = {
@@ -237,18 +240,18 @@ def convert(raw: dict, path: Path, config: FmbImportConfig) -> tuple[dict[str, n
     data = {k: v.astype(np.float32) for k, v in data.items()}
     data["action"] = convert_actions(actions, config.action_units)
     if "obs/jacobian" in raw:
-        data["obs/jacobian"] = _array(raw, "obs/jacobian", path, steps, (6, 7)).astype(np.float32)
+        data["obs/jacobian"] = array_of(raw, "obs/jacobian", path, steps, (6, 7)).astype(np.float32)
     for camera in config.cameras:
         key = f"obs/{camera}"
         if key not in raw:
             raise DataFormatError(f"{path}: missing key {key!r} (camera {camera}; choose cameras with --cameras)")
-        bgr = _array(raw, key, path, steps, np.asarray(raw[key]).shape[1:], "u")
+        bgr = array_of(raw, key, path, steps, np.asarray(raw[key]).shape[1:], "u")
         if bgr.ndim != 4 or bgr.shape[-1] != 3 or bgr.dtype != np.uint8:
             raise DataFormatError(f"{path}: {key!r} is {bgr.dtype} {bgr.shape}, expected uint8 (N, H, W, 3) BGR")
         data[ob.store_key(ob.rgb_key(camera))] = np.ascontiguousarray(bgr[..., ::-1])
         if config.depth:
             dkey = f"obs/{camera}_depth"
-            depth = _array(raw, dkey, path, steps, bgr.shape[1:3])
+            depth = array_of(raw, dkey, path, steps, bgr.shape[1:3])
             data[ob.store_key(ob.depth_key(camera))] = (depth.astype(np.float64) * config.depth_scale).astype(
                 np.float32
             )
@@ -320,134 +323,3 @@ def object_labels(raw: dict, path: Path, object_id: int | None) -> dict:
 
 def _text(x) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
-
-
-# -- importing ----------------------------------------------------------------------------------
-def find_files(src: str | Path) -> list[Path]:
-    """FMB `.npy` files under `src` (a folder, searched recursively, or one file), sorted."""
-    src = Path(src)
-    if src.is_file():
-        return [src]
-    if not src.is_dir():
-        raise ParameterError(f"{src}: no such file or folder", "src", str(src))
-    files = sorted(p for p in src.rglob("*.npy") if p.is_file())
-    if not files:
-        raise ParameterError(f"{src}: holds no .npy files (FMB's release format)", "src", str(src))
-    return files
-
-
-def import_fmb(src: str | Path, out: str | Path, config: FmbImportConfig = FmbImportConfig(), progress=True) -> dict:
-    """Import every FMB file under `src` into stores OUT/<primitive>/ (resumable: segments already
-    imported are skipped; each episode is committed atomically, so an error or Ctrl-C keeps all
-    episodes before it).
-
-    Returns:
-        {"stores": {primitive: {"store", "episodes", "new"}}, "files", "files_skipped_done",
-        "bad_files": [message], "segments_left_out": {primitive: n}, "skipped_keys": {key: files}}.
-
-    Raises:
-        DataFormatError: a malformed file (unless `config.skip_bad`), naming the file and the key.
-    """
-    from tqdm import tqdm
-
-    src, out = Path(src).absolute(), Path(out).absolute()
-    files = find_files(src)
-    root = src if src.is_dir() else src.parent
-    stores: dict[str, EpisodeStore] = {}
-    done: dict[str, set[int]] = {}
-    expected: dict[str, int] = {}  # file -> segments a run with this selection imports from it
-    selection = f"{','.join(config.primitives)};min_steps={config.min_steps}"
-    for p in PRIMITIVES:
-        if (out / p / "store.json").is_file():
-            stores[p] = EpisodeStore.open(out / p)
-            for i in stores[p].episode_indices():
-                meta = stores[p].load_meta(i)
-                done.setdefault(meta["fmb_file"], set()).add(int(meta["fmb_segment"]))
-                if meta.get("fmb_selection") == selection:
-                    expected[meta["fmb_file"]] = int(meta["fmb_file_segments"])
-    new = dict.fromkeys(config.primitives, 0)
-    left_out: dict[str, int] = {}
-    skipped_keys: dict[str, int] = {}
-    bad, skipped_done = [], 0
-    for path in tqdm(files, desc="import fmb", unit="file", disable=not progress):
-        rel = path.relative_to(root).as_posix()
-        if rel in expected and len(done.get(rel, ())) >= expected[rel]:
-            skipped_done += 1
-            continue
-        try:
-            raw = load_fmb_file(path)
-            data, skipped = convert(raw, path, config)
-            steps = len(data["action"])
-            prims = raw.get("primitive")
-            if prims is None:
-                raise DataFormatError(f"{path}: missing key 'primitive'")
-            prims = np.asarray(prims).reshape(-1)
-            if len(prims) != steps:
-                raise DataFormatError(f"{path}: 'primitive' has {len(prims)} steps, the actions {steps}")
-            object_ids = _array(raw, "object_id", path, steps, ()) if "object_id" in raw else None
-            segs = segments(prims, object_ids)
-            labels = {s.object_id: object_labels(raw, path, s.object_id) for s in segs}
-        except DataFormatError as e:
-            if not config.skip_bad:
-                raise
-            bad.append(str(e))
-            continue
-        for k in skipped:
-            skipped_keys[k] = skipped_keys.get(k, 0) + 1
-        chosen = [(i, s) for i, s in enumerate(segs) if s.primitive in config.primitives]
-        chosen = [(i, s) for i, s in chosen if s.stop - s.start >= config.min_steps]
-        for s in segs:
-            if s.primitive not in config.primitives or s.stop - s.start < config.min_steps:
-                left_out[s.primitive] = left_out.get(s.primitive, 0) + 1
-        for i, s in chosen:
-            if i in done.get(rel, ()):
-                continue
-            if s.primitive not in stores:
-                stores[s.primitive] = EpisodeStore.create(out / s.primitive, _store_meta(s.primitive, src, config))
-            meta = {
-                "seed": zlib.crc32(f"{rel}#{i}".encode()) & 0x7FFFFFFF,
-                "task": s.primitive,
-                "success": None,
-                "source": "fmb release",
-                "fmb_file": rel,
-                "fmb_segment": i,
-                "fmb_file_segments": len(chosen),
-                "fmb_selection": selection,
-                "fmb_steps": [s.start, s.stop],
-                **labels[s.object_id],
-            }
-            stores[s.primitive].append({k: v[s.start : s.stop] for k, v in data.items()}, meta)
-            new[s.primitive] = new.get(s.primitive, 0) + 1
-    return {
-        "stores": {
-            p: {"store": str(st.root), "episodes": len(st), "new": new.get(p, 0)} for p, st in sorted(stores.items())
-        },
-        "files": len(files),
-        "files_skipped_done": skipped_done,
-        "bad_files": bad,
-        "segments_left_out": left_out,
-        "skipped_keys": skipped_keys,
-    }
-
-
-def _store_meta(primitive: str, src: Path, config: FmbImportConfig) -> dict:
-    return {
-        "task": primitive,
-        "backend": "real",
-        "fps": FPS,
-        "source": "fmb release",
-        "robot_type": "franka",
-        "fmb_source": os.fspath(src),
-        "cameras": list(config.cameras),
-        "depth": config.depth,
-        "conversion": {
-            "tcp_pose": "unchanged (base frame, xyzw), quaternion normalised",
-            "wrench": "tcp_force + tcp_torque, end-effector frame taken as the TCP frame",
-            "gripper": f"gripper_dist, else {GRIPPER_OPEN} m * (1 - gripper_pose)",
-            "rgb": "BGR -> RGB",
-            "depth": f"raw * {config.depth_scale} m",
-            "action": "translation * 0.06 m, rotvec(euler xyz * 0.25 rad), gripper"
-            if config.action_units == "normalized"
-            else "translation [m], rotvec(euler xyz [rad]), gripper",
-        },
-    }

@@ -8,12 +8,12 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from fmb.cli import main
+from sim.datasets.fmb_import import import_fmb
 from sim.datasets.fmb_release import (
     CAMERAS,
     GRIPPER_OPEN,
     FmbImportConfig,
     convert_actions,
-    import_fmb,
     load_fmb_file,
     segments,
 )
