@@ -1,12 +1,12 @@
 """rosbag2 bags (MCAP or sqlite3) into an episode store, through `rosbags` (pure Python; no ROS install).
 
-The topics and their conversion, the control ticks and the nearest-before alignment are
-`sim.recording`'s (the recorder node uses the same). Per bag: ticks every 1/rate s from the moment
-every required topic has spoken to the last robot state; steps where a stream is stale (no message
-within `tolerance` before the tick) are errors for that step: counted per topic, never filled, and
-the bag's steps are cut there into episodes of consecutive good steps (`on_stale="split"`), or the
-bag is refused (`on_stale="error"`). Each episode is committed atomically; a rerun skips the
-episodes already imported (by bag path and run index).
+The topics and their conversion are `sim.recording`'s; a bag is replayed through the recorder's core
+(`sim.recorder.EpisodeRecorder`, which the recorder node feeds live), so both align alike. Per bag:
+ticks every 1/rate s from the moment every required topic has spoken to the last robot state; steps
+where a stream is stale (no message within `tolerance` before the tick) are errors for that step:
+counted per topic, never filled, and the bag's steps are cut there into episodes of consecutive good
+steps (`on_stale="split"`), or the bag is refused (`on_stale="error"`). Each episode is committed
+atomically; a rerun skips the episodes already imported (by bag path and run index).
 
 Time: the bag's receive times by default (one clock for every topic, header-less ones included);
 `stamps="header"` uses header.stamp where a message has one.
@@ -24,6 +24,7 @@ from fmb_core.errors import check_choice, check_range
 from sim import observation as ob
 from sim import recording
 from sim.exceptions import DataFormatError
+from sim.recorder import EpisodeRecorder, Steps
 from sim.store import EpisodeStore
 
 STAMPS = ("receive", "header")
@@ -111,43 +112,26 @@ def read_streams(bag: Path, config: BagImportConfig) -> dict[str, tuple[np.ndarr
     return out
 
 
-def bag_steps(streams: dict, config: BagImportConfig) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, int]]:
-    """Align the streams at the control ticks (`sim.recording.align`).
-
-    Returns:
-        data: episode arrays over all T ticks (rows of stale steps are zero: never store them).
-        bad: (T,) bool, steps where some stream is stale.
-        stale: {stream key: number of stale steps}.
-    """
+def bag_steps(streams: dict, config: BagImportConfig) -> Steps:
+    """Replay the streams through the recorder's core (`sim.recorder.EpisodeRecorder`) at control
+    ticks from the moment every stream has spoken to the robot's last state message."""
     first = max(t[0] for t, _ in streams.values())
     last = max(streams[k][0][-1] for k in _STATE_KEYS)
     ticks = recording.control_ticks(first, last, config.rate)
     if len(ticks) == 0:
         raise DataFormatError("the topics never all have messages at the same time")
-    data, bad, stale = {}, np.zeros(len(ticks), bool), {}
-    for key, (times, values) in streams.items():
-        at = ticks + 1.0 / config.rate if key in (recording.COMMAND, recording.GRIPPER_COMMAND) else ticks
-        index, is_stale = recording.align(times, at, config.tolerance)
-        stale[key], bad = int(is_stale.sum()), bad | is_stale
-        first_value = np.asarray(values[0])
-        rows = np.zeros((len(ticks), *first_value.shape), first_value.dtype)
-        for t in np.flatnonzero(~is_stale):
-            rows[t] = values[index[t]]
-        data[key] = rows
-    joints = data.pop(ob.store_key(ob.Q))
-    data[ob.store_key(ob.Q)], data[ob.store_key(ob.DQ)] = joints[:, :7], joints[:, 7:]
-    good = ~bad
-    action = np.zeros((len(ticks), 7), np.float32)
-    if good.any():
-        action[good] = recording.command_actions(
-            data[ob.store_key(ob.TCP_POSE)][good], data.pop(recording.COMMAND)[good],
-            data.pop(recording.GRIPPER_COMMAND)[good],
-        )  # fmt: skip
-    else:
-        data.pop(recording.COMMAND), data.pop(recording.GRIPPER_COMMAND)
-    data = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in data.items()}
-    data["action"] = action
-    return data, bad, stale
+    messages = sorted((t, key, i) for key, (times, _) in streams.items() for i, t in enumerate(times))
+    recorder = EpisodeRecorder(config.topics, config.rate, config.tolerance)
+    n = 0
+    for tick in ticks:
+        while n < len(messages) and messages[n][0] <= tick:
+            t, key, i = messages[n]
+            recorder.add(key, t, streams[key][1][i])
+            n += 1
+        recorder.tick(tick)
+    for t, key, i in messages[n:]:
+        recorder.add(key, t, streams[key][1][i])
+    return recorder.finish()
 
 
 def import_bags(bags, out: str | Path, config: BagImportConfig = BagImportConfig(), progress: bool = True) -> dict:
@@ -179,11 +163,11 @@ def import_bags(bags, out: str | Path, config: BagImportConfig = BagImportConfig
     for bag in tqdm([Path(b).absolute() for b in bags], desc="import bags", unit="bag", disable=not progress):
         if not bag.exists():
             raise DataFormatError(f"{bag}: no such bag")
-        data, bad, stale = bag_steps(read_streams(bag, config), config)
-        stale_topics = {topic_of[k]: n for k, n in stale.items() if n}
+        steps = bag_steps(read_streams(bag, config), config)
+        data, bad, stale_topics = steps.data, steps.bad, steps.stale
         if stale_topics and config.on_stale == "error":
             raise DataFormatError(f"{bag}: stale data (older than {config.tolerance} s) at steps: {stale_topics}")
-        runs = recording.valid_runs(bad, config.min_steps)
+        runs = steps.episodes(config.min_steps)
         for i, (a, b) in enumerate(runs):
             if (str(bag), i) in done:
                 continue
