@@ -93,6 +93,7 @@ setup(
             "fmb_task_executor = fmb_ros.task_executor:main",
             "fmb_perception = fmb_ros.perception_node:main",
             "fmb_cloud_fusion = fmb_ros.cloud_fusion_node:main",
+            "fmb_recorder = fmb_ros.recorder_node:main",
         ],
     },
 )

@@ -25,6 +25,14 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="windows per step (default: the preset's)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="train in N processes with DistributedDataParallel: one per GPU (nccl), or N CPU processes (gloo) "
+        "with --device cpu or no GPU; --batch-size stays the whole step's batch, split between them, and --lr is "
+        "kept (under torchrun leave it out) (default 1)",
+    )
     p.add_argument("--image", default="", help="also encode this camera image, e.g. rgb/wrist (default none)")
     p.add_argument("--points", type=int, default=None, help="local cloud points, 0 = none (default: preset)")
     p.add_argument(
@@ -96,8 +104,8 @@ def register(sub) -> None:
         "--in-hand-tolerance",
         default="2,2",
         metavar="MM,DEG",
-        help="--in-hand checked: how far across the TCP axis [mm] and turned [deg] the cameras may see the held peg "
-        "from the command before their estimate is taken (default 2,2)",
+        help="--in-hand checked: how far [mm] and turned [deg] the cameras may see the held peg from the command "
+        "before their estimate is taken (default 2,2)",
     )
     add_hand_eye_flag(p)
     p.add_argument("--max-steps", type=int, default=0, help="step limit of each episode (default 0 = the task's)")
@@ -194,9 +202,17 @@ def _cmd_train(args) -> int:
 
         policy = dataclasses.replace(policy, families=tuple(FMB_SHAPES))
     summary = train(
-        args.data, args.out, policy, training, resume=args.resume, progress=not args.quiet, threads=args.threads
+        args.data,
+        args.out,
+        policy,
+        training,
+        resume=args.resume,
+        progress=not args.quiet,
+        threads=args.threads,
+        devices=args.devices,
     )
-    print(json.dumps(summary, indent=1))
+    if summary:  # under torchrun, rank 0's only
+        print(json.dumps(summary, indent=1))
     return 0
 
 
@@ -208,7 +224,7 @@ def _cmd_eval(args) -> int:
     from sim.perceived_goals import PerceivedGoalConfig
     from sim.perception.hand_eye import HandEyeConfig
 
-    lateral_mm, angle_deg = parse_in_hand_tolerance(args.in_hand_tolerance)
+    offset_mm, angle_deg = parse_in_hand_tolerance(args.in_hand_tolerance)
     side = args.side or ("train" if args.split == "all" else "test")
     if side not in ("train", "test"):
         raise ParameterError(f"--side {args.side!r}: expected train or test")
@@ -241,7 +257,7 @@ def _cmd_eval(args) -> int:
         sensor=args.sensor,
         perception=PerceivedGoalConfig(
             in_hand=args.in_hand,
-            in_hand_lateral=lateral_mm / 1e3,
+            in_hand_offset=offset_mm / 1e3,
             in_hand_angle=angle_deg,
             hand_eye=HandEyeConfig(enabled=args.hand_eye == "on"),
         ),
