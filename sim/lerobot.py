@@ -1,6 +1,7 @@
-"""LeRobot dataset format v2.1: export an EpisodeStore, import a dataset (ours or foreign) back.
+"""LeRobot datasets: export an EpisodeStore (v2.1 here, v3.0 through `sim.lerobot_v3`), import a
+dataset (ours or foreign; v2.0, v2.1, v3.0) back. The column mapping is `sim.lerobot_columns`'.
 
-The format is written and read directly (pyarrow, PyAV); the `lerobot` package is not needed::
+The v2.1 format is written and read directly (pyarrow, PyAV); the `lerobot` package is not needed::
 
     meta/info.json  meta/episodes.jsonl  meta/tasks.jsonl  meta/episodes_stats.jsonl
     data/chunk-000/episode_000000.parquet               one row per frame
@@ -26,15 +27,29 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from fmb_core.atomic import atomic_dir
 from fmb_core.errors import ParameterError, check_choice, check_range
-from sim import observation
+from sim.lerobot_columns import (
+    BOOKKEEPING,
+    RGB,
+    STATE_LAYOUT,
+    STATE_NAMES,
+    STATE_NAMES_OF,
+    append_episode,
+    episode_columns,
+    episode_stats,
+    feature,
+    flat_names,
+    frame_table,
+    signature,
+    table_to_data,
+)
 from sim.store import EpisodeStore
+
+__all__ = ["STATE_LAYOUT", "STATE_NAMES", "STATE_NAMES_OF", "export_lerobot", "import_lerobot"]
 
 CODEBASE_VERSION = "v2.1"
 SUPPORTED_VERSIONS = ("v2.0", "v2.1", "v3.0")
@@ -42,33 +57,6 @@ EXPORT_VERSIONS = ("v2.1", "v3.0")
 CHUNKS_SIZE = 1000
 DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
 VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
-STATE_NAMES_OF = {
-    observation.TCP_POSE: ("tcp_x", "tcp_y", "tcp_z", "tcp_qx", "tcp_qy", "tcp_qz", "tcp_qw"),
-    observation.TCP_VEL: ("tcp_vx", "tcp_vy", "tcp_vz", "tcp_wx", "tcp_wy", "tcp_wz"),
-    observation.WRENCH: ("force_x", "force_y", "force_z", "torque_x", "torque_y", "torque_z"),
-    observation.Q: tuple(f"joint{i}_pos" for i in range(1, 8)),
-    observation.DQ: tuple(f"joint{i}_vel" for i in range(1, 8)),
-    observation.GRIPPER: ("gripper_width",),
-}
-"""LeRobot's names of each robot-state entry's components (`sim.observation.PROPRIOCEPTION`)."""
-STATE_LAYOUT = tuple((observation.store_key(e.key), STATE_NAMES_OF[e.key]) for e in observation.PROPRIOCEPTION)
-"""observation.state parts in the schema's order (`sim.observation.PROPRIOCEPTION`: [m, xyzw],
-[m/s, rad/s], [N, N m], [rad], [rad/s], [m]), as store keys with LeRobot's component names."""
-STATE_NAMES = [n for _, names in STATE_LAYOUT for n in names]
-_RENAME = {
-    "observation.state": observation.store_key(observation.STATE),
-    "action": "action",
-    "next.reward": "reward",
-    "next.done": "done",
-    "next.success": "success",
-}
-_BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
-_STATE = observation.store_key(observation.STATE)
-_RGB = observation.store_key(observation.RGB_PREFIX)
-_STORE_ONLY = tuple(
-    observation.store_key(k)
-    for k in (observation.RGB_PREFIX, observation.DEPTH_PREFIX, observation.POINTS, observation.STATE)
-)
 
 
 def export_lerobot(
@@ -109,7 +97,7 @@ def export_lerobot(
         for ep, index in enumerate(tqdm(indices, desc="export lerobot", unit="ep", disable=not progress)):
             episode = store.load(index)
             task = task_text or str(episode.meta.get("task") or store.meta.get("task", ""))
-            cols, videos, feats = _episode_columns(episode.data, episode.meta, store.meta, fps)
+            cols, videos, feats = episode_columns(episode.data, episode.meta, store.meta, fps)
             steps = len(cols["action"])
             frame = np.arange(steps, dtype=np.int64)
             cols.update(
@@ -119,22 +107,23 @@ def export_lerobot(
                 index=frame + total,
                 task_index=np.full(steps, tasks.setdefault(task, len(tasks)), np.int64),
             )
-            feats.update({k: _feature(cols[k]) for k in _BOOKKEEPING})
+            feats.update({k: feature(cols[k]) for k in BOOKKEEPING})
             chunk = ep // CHUNKS_SIZE
             for key, frames in videos.items():
                 path = tmp / VIDEO_PATH.format(episode_chunk=chunk, video_key=key, episode_index=ep)
                 feats[key]["info"]["video.codec"] = _encode_video(path, frames, fps)
             if features is None:
                 features = feats
-            elif _signature(feats) != _signature(features):
+            elif signature(feats) != signature(features):
                 raise ParameterError(
-                    f"episode {index} has features {_signature(feats)}, "
-                    f"unlike the first episode's {_signature(features)}"
+                    f"episode {index} has features {signature(feats)}, unlike the first episode's {signature(features)}"
                 )
             path = tmp / DATA_PATH.format(episode_chunk=chunk, episode_index=ep)
             path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(_table(cols), path)
-            ep_stats = {k: _stats(v) for k, v in cols.items()} | {k: _stats(v, True) for k, v in videos.items()}
+            pq.write_table(frame_table(cols), path)
+            ep_stats = {k: episode_stats(v) for k, v in cols.items()} | {
+                k: episode_stats(v, True) for k, v in videos.items()
+            }
             stats.append({"episode_index": ep, "stats": ep_stats})
             episodes.append({"episode_index": ep, "tasks": [task], "length": steps, "fmb_meta": episode.meta})
             total += steps
@@ -196,7 +185,7 @@ def import_lerobot(
     label = texts[0] if len(texts) == 1 else f"mixed ({len(texts)} tasks)"
     if max_episodes is not None:
         episodes = episodes[: int(check_range("max_episodes", max_episodes, 0, float("inf")))]
-    state_names = _flat_names(features.get("observation.state", {}).get("names"))
+    state_names = flat_names(features.get("observation.state", {}).get("names"))
     store = EpisodeStore.create(
         store_root,
         {
@@ -226,134 +215,9 @@ def import_lerobot(
         for key, ft in features.items():
             if ft.get("dtype") == "video" and key.startswith("observation.images."):
                 vpath = src / info["video_path"].format(episode_chunk=chunk, video_key=key, episode_index=idx)
-                data[_RGB + key.removeprefix("observation.images.")] = _decode_video(vpath, table.num_rows)
+                data[RGB + key.removeprefix("observation.images.")] = _decode_video(vpath, table.num_rows)
         append_episode(store, data, ep, tasks, label, src)
     return store
-
-
-def table_to_data(table, features: dict, state_names) -> dict[str, np.ndarray]:
-    """Store arrays of one episode's parquet rows (numeric columns, the state's parts when the names
-    are ours, "image" features decoded; videos are the caller's)."""
-    data = {}
-    for name in table.column_names:
-        dtype = features.get(name, {}).get("dtype")
-        if (name in _BOOKKEEPING and name != "task_index") or dtype in ("video", "image", "string"):
-            continue
-        a = _column_to_numpy(table.column(name))
-        if a.dtype.kind in "biuf":
-            data[_store_key(name)] = a
-    if state_names == STATE_NAMES and _STATE in data:
-        parts = np.split(data[_STATE], np.cumsum([len(n) for _, n in STATE_LAYOUT])[:-1], axis=1)
-        data.update({key: p for (key, _), p in zip(STATE_LAYOUT, parts)})
-    for key, ft in features.items():
-        if ft.get("dtype") == "image" and key.startswith("observation.images.") and key in table.column_names:
-            data[_RGB + key.removeprefix("observation.images.")] = _decode_images(table.column(key))
-    return data
-
-
-def append_episode(store: EpisodeStore, data: dict, ep: dict, tasks: dict, label: str, src: Path) -> int:
-    """Commit one imported episode with its meta (see `import_lerobot`)."""
-    idx = int(ep["episode_index"])
-    task_index = int(data.pop("task_index", [-1])[0])
-    text = (list(ep.get("tasks") or []) or [tasks.get(task_index, label)])[0]
-    meta = {"seed": idx, "task": text, "success": bool(data["success"].any()) if "success" in data else None}
-    fmb_meta = ep.get("fmb_meta") or {}
-    fmb_meta = json.loads(fmb_meta) if isinstance(fmb_meta, str) else fmb_meta
-    meta.update({k: v for k, v in fmb_meta.items() if k not in ("episode_index", "num_steps")})
-    meta.update(task_text=text, source="lerobot", lerobot_episode_index=idx, dataset=str(src))
-    return store.append(data, meta)
-
-
-def _episode_columns(data: dict, meta: dict, store_meta: dict, fps: float):
-    """Split one episode into parquet columns, videos and their features."""
-    steps = len(next(iter(data.values())))
-    if all(k in data for k, _ in STATE_LAYOUT):
-        state = np.concatenate([data[k].reshape(steps, -1) for k, _ in STATE_LAYOUT], axis=1)
-        state_names = STATE_NAMES
-    elif _STATE in data:
-        state, state_names = data[_STATE].reshape(steps, -1), store_meta.get("state_names")
-    else:
-        missing = [k for k, _ in STATE_LAYOUT if k not in data]
-        raise ParameterError(f"episode {meta.get('episode_index')} lacks {', '.join(missing)} (and obs/state)")
-    if "action" not in data:
-        raise ParameterError(f"episode {meta.get('episode_index')} has no 'action'; keys: {', '.join(data)}")
-    done = np.arange(steps) == steps - 1
-    cols = {
-        "observation.state": state.astype(np.float32),
-        "action": data["action"].reshape(steps, -1),
-        "next.reward": data.get("reward", np.zeros(steps)).astype(np.float32),
-        "next.done": data.get("done", done).astype(bool),
-        "next.success": data.get("success", done & bool(meta.get("success"))).astype(bool),
-    }
-    names = {"observation.state": state_names, "action": store_meta.get("action_names")}
-    used = {k for k, _ in STATE_LAYOUT} | {"action", "reward", "done", "success"}
-    for key, a in data.items():
-        if key not in used and not key.startswith(_STORE_ONLY) and a.ndim <= 2:
-            name = (
-                "observation." + key.removeprefix(observation.STORE_PREFIX)
-                if key.startswith(observation.STORE_PREFIX)
-                else key
-            )
-            cols[name.replace("/", ".")] = a
-    feats = {k: _feature(v, names.get(k)) for k, v in cols.items()}
-    videos = {}
-    for key, frames in data.items():
-        if key.startswith(_RGB):
-            h, w = frames.shape[1:3]
-            frames = videos["observation.images." + key[8:]] = np.pad(
-                frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge"
-            )
-            feats["observation.images." + key[8:]] = {
-                "dtype": "video",
-                "shape": list(frames.shape[1:]),
-                "names": ["height", "width", "channels"],
-                "info": {
-                    "video.fps": fps,
-                    "video.height": frames.shape[1],
-                    "video.width": frames.shape[2],
-                    "video.channels": 3,
-                    "video.codec": None,
-                    "video.pix_fmt": "yuv420p",
-                    "video.is_depth_map": False,
-                    "has_audio": False,
-                },
-            }
-    return cols, videos, feats
-
-
-def _feature(a: np.ndarray, names=None) -> dict:
-    shape = list(a.shape[1:]) or [1]
-    names = list(names) if names and len(names) == shape[0] else [f"{i}" for i in range(shape[0])]
-    return {"dtype": a.dtype.name, "shape": shape, "names": names if a.ndim == 2 else None}
-
-
-def _signature(features: dict) -> dict:
-    return {k: (f["dtype"], tuple(f["shape"])) for k, f in features.items()}
-
-
-def _table(cols: dict):
-    """Scalar columns, and (T, D) arrays as fixed-size lists (LeRobot's Sequence(length=D))."""
-    return pa.table(
-        {
-            k: pa.array(a)
-            if a.ndim == 1
-            else pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a).reshape(-1)), a.shape[1])
-            for k, a in cols.items()
-        }
-    )
-
-
-def _stats(a: np.ndarray, image: bool = False) -> dict:
-    """LeRobot per-episode stats: (D,) per column, (1,) for scalars; images per channel in [0, 1]
-    with shape (3, 1, 1), over at most 100 evenly spaced frames."""
-    if image:
-        a = a[np.unique(np.linspace(0, len(a) - 1, min(len(a), 100)).round().astype(int))] / 255.0
-    axis, keep, f = ((0, 1, 2) if image else 0), a.ndim == 1, a.astype(np.float64)
-    out = {
-        k: fn(a if k in ("min", "max") else f, axis=axis, keepdims=keep)
-        for k, fn in (("min", np.min), ("max", np.max), ("mean", np.mean), ("std", np.std))
-    }
-    return {k: (v.reshape(3, 1, 1) if image else v).tolist() for k, v in out.items()} | {"count": [len(a)]}
 
 
 def _encode_video(path: Path, frames: np.ndarray, fps: float) -> str:
@@ -380,41 +244,6 @@ def _decode_video(path: Path, steps: int) -> np.ndarray:
     if len(frames) < steps:
         raise ParameterError(f"{path}: {len(frames)} frames, but the episode has {steps}")
     return np.stack(frames[:steps])
-
-
-def _decode_images(column) -> np.ndarray:
-    """LeRobot "image" features: PNG/JPEG bytes in a {bytes, path} struct column."""
-    import io
-
-    from PIL import Image
-
-    return np.stack([np.asarray(Image.open(io.BytesIO(v["bytes"])).convert("RGB")) for v in column.to_pylist()])
-
-
-def _column_to_numpy(column) -> np.ndarray:
-    """(T,) for scalar columns, (T, ...) for (nested) list columns of equal lengths."""
-    arr, shape = column.combine_chunks(), [len(column)]
-    while isinstance(arr.type, (pa.ListType, pa.LargeListType, pa.FixedSizeListType)):
-        lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
-        if len(lengths) and lengths.min() != lengths.max():
-            raise ParameterError(f"column of ragged lists (lengths {lengths.min()}..{lengths.max()})")
-        shape, arr = shape + [int(lengths[0]) if len(lengths) else 0], arr.flatten()
-    return arr.to_numpy(zero_copy_only=False).reshape(shape)
-
-
-def _store_key(name: str) -> str:
-    if name in _RENAME:
-        return _RENAME[name]
-    if name.startswith("observation."):
-        return observation.STORE_PREFIX + name.removeprefix("observation.").replace(".", "/")
-    return name.replace(".", "/")
-
-
-def _flat_names(names) -> list[str] | None:
-    """LeRobot names are a list, or a dict of one list ({"motors": [...]})."""
-    if isinstance(names, dict):
-        names = next(iter(names.values()), None)
-    return [str(n) for n in names] if isinstance(names, list) else None
 
 
 def _read_info(src: Path) -> dict:

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from fmb_core.atomic import atomic_dir
 from fmb_core.errors import ParameterError, check_range
-from sim import lerobot as v2
+from sim import lerobot_columns as columns
 from sim.store import EpisodeStore
 
 CODEBASE_VERSION = "v3.0"
@@ -149,7 +149,7 @@ def export_v3(store: EpisodeStore, out_dir: str | Path, task_text: str | None = 
             for ep, index in enumerate(tqdm(indices, desc="export lerobot v3.0", unit="ep", disable=not progress)):
                 episode = store.load(index)
                 task = task_text or str(episode.meta.get("task") or store.meta.get("task", ""))
-                cols, videos, feats = v2._episode_columns(episode.data, episode.meta, store.meta, fps)
+                cols, videos, feats = columns.episode_columns(episode.data, episode.meta, store.meta, fps)
                 steps = len(cols["action"])
                 frame = np.arange(steps, dtype=np.int64)
                 cols.update(
@@ -159,23 +159,25 @@ def export_v3(store: EpisodeStore, out_dir: str | Path, task_text: str | None = 
                     index=frame + total,
                     task_index=np.full(steps, tasks.setdefault(task, len(tasks)), np.int64),
                 )
-                feats.update({k: v2._feature(cols[k]) for k in v2._BOOKKEEPING})
+                feats.update({k: columns.feature(cols[k]) for k in columns.BOOKKEEPING})
                 if features is None:
                     features = feats
-                elif v2._signature(feats) != v2._signature(features):
+                elif columns.signature(feats) != columns.signature(features):
                     raise ParameterError(
-                        f"episode {index} has features {v2._signature(feats)}, "
-                        f"unlike the first episode's {v2._signature(features)}"
+                        f"episode {index} has features {columns.signature(feats)}, "
+                        f"unlike the first episode's {columns.signature(features)}"
                     )
                 row = {"episode_index": ep, "tasks": [task], "length": steps}
-                row |= data_files.add(v2._table(cols))
+                row |= data_files.add(columns.frame_table(cols))
                 row |= {"dataset_from_index": total, "dataset_to_index": total + steps}
                 for key, frames in videos.items():
                     if key not in videos_files:
                         videos_files[key] = _VideoFiles(tmp, key, fps, VIDEO_FILES_SIZE_IN_MB)
                     row |= videos_files[key].add(frames)
                 row |= {"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
-                stats = {k: v2._stats(v) for k, v in cols.items()} | {k: v2._stats(v, True) for k, v in videos.items()}
+                stats = {k: columns.episode_stats(v) for k, v in cols.items()} | {
+                    k: columns.episode_stats(v, True) for k, v in videos.items()
+                }
                 row |= {f"stats/{k}/{name}": value for k, st in stats.items() for name, value in st.items()}
                 row["fmb_meta"] = json.dumps(episode.meta)
                 rows.append(row)
@@ -295,10 +297,10 @@ class V3Reader:
             rows = rows.sort_by("frame_index")
         if rows.num_rows != int(ep["length"]):
             raise ParameterError(f"{path}: episode {idx} has {rows.num_rows} frames, its meta says {ep['length']}")
-        data = v2.table_to_data(rows, self.features, state_names)
+        data = columns.table_to_data(rows, self.features, state_names)
         for key, ft in self.features.items():
             if ft.get("dtype") == "video" and key.startswith("observation.images."):
-                data[v2._RGB + key.removeprefix("observation.images.")] = self._video_frames(key, ep)
+                data[columns.RGB + key.removeprefix("observation.images.")] = self._video_frames(key, ep)
         return data
 
     def _video_frames(self, key: str, ep: dict) -> np.ndarray:
