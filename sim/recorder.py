@@ -80,6 +80,19 @@ class EpisodeRecorder:
         """Whether every stream has spoken (ticks before that are skipped)."""
         return all(self._times.values())
 
+    @property
+    def steps(self) -> int:
+        """Ticks recorded so far."""
+        return len(self._ticks)
+
+    def waiting(self) -> list[str]:
+        """Topics that have not spoken yet (ticks wait for all)."""
+        return sorted(self.streams[k].topic for k, times in self._times.items() if not times)
+
+    def stale_counts(self) -> dict[str, int]:
+        """{topic: steps where it was stale so far}."""
+        return {self.streams[k].topic: n for k, n in self._stale.items() if n}
+
     def tick(self, t: float) -> bool:
         """Sample the observations at tick `t` [s] and complete the previous step's action; False
         (nothing recorded) before every stream has spoken."""
@@ -124,8 +137,7 @@ class EpisodeRecorder:
             if a is not None and not bad[i]:
                 action[i] = a
         data["action"] = action
-        stale = {self.streams[k].topic: c for k, c in self._stale.items() if c}
-        return Steps(data, bad, stale, np.array(self._ticks))
+        return Steps(data, bad, self.stale_counts(), np.array(self._ticks))
 
     def _sample(self, key: str, t: float):
         """The value of stream `key` at `t` by `recording.align`, or None (and counted) when stale."""
