@@ -156,7 +156,7 @@ class InHandChoice(NamedTuple):
             grasp command (`sim.perceived_goals.policy_goal` then says so).
         source: "commanded grasp", "nominal grasp" or "estimated in hand" (`held_in_hand`).
         facts: status values: `in_hand_source`, `in_hand_estimate` (its age, or why none was used),
-            and with both poses `in_hand_lateral_mm`, `in_hand_angle_deg` (how far apart they are,
+            and with both poses `in_hand_offset_mm`, `in_hand_angle_deg` (how far apart they are,
             `sim.perceived_goals.in_hand_disagreement`).
     """
 
@@ -189,8 +189,8 @@ def in_hand_choice(config, info: dict, estimate: InHandEstimate | None) -> InHan
         raise ParameterError(f"the task facts name no known peg part (peg: {info.get('peg')!r})")
     pose, source = held_in_hand(config, commanded, estimated, spec, commanded_source)
     if estimated is not None:
-        lateral, angle = in_hand_disagreement(commanded, estimated, spec)
-        facts.update(in_hand_lateral_mm=round(lateral * 1e3, 2), in_hand_angle_deg=round(math.degrees(angle), 2))
+        offset, angle = in_hand_disagreement(commanded, estimated, spec)
+        facts.update(in_hand_offset_mm=round(offset * 1e3, 2), in_hand_angle_deg=round(math.degrees(angle), 2))
     return InHandChoice(pose, source, {"in_hand_source": source, **facts})
 
 

@@ -75,7 +75,7 @@ class SkillExecution:
             from the hole and the held peg's in-hand pose (`in_hand`), a `grasp` from the peg and the task's
             grasp plan).
         in_hand: where a `tcp_goal`'s in-hand pose comes from (`sim.perceived_goals.PerceivedGoalConfig`'s
-            `in_hand`, `in_hand_lateral`, `in_hand_angle`; default "checked", as `fmb eval`): the grasp
+            `in_hand`, `in_hand_offset`, `in_hand_angle`; default "checked", as `fmb eval`): the grasp
             command in the task facts or the cameras' estimate given to `start`
             (`fmb_ros.held_peg.in_hand_choice`).
     """

@@ -69,9 +69,9 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "in_hand": (
         _GOALS.in_hand,
         "a tcp_goal's in-hand pose, as fmb eval --in-hand: checked (the grasp command's unless the held peg is seen "
-        "farther than in_hand_lateral or in_hand_angle from it), commanded or estimated (held_peg_topic's)",
+        "farther than in_hand_offset or in_hand_angle from it), commanded or estimated (held_peg_topic's)",
     ),
-    "in_hand_lateral": (_GOALS.in_hand_lateral, "in_hand checked: tolerance across the TCP axis [m]"),
+    "in_hand_offset": (_GOALS.in_hand_offset, "in_hand checked: tolerance of the peg's position in the hand [m]"),
     "in_hand_angle": (_GOALS.in_hand_angle, "in_hand checked: tolerance of the turn [deg] (modulo its symmetries)"),
     "held_peg_max_age": (
         10.0,

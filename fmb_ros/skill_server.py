@@ -80,7 +80,7 @@ class SkillServerNode(Node):
         from sim.perceived_goals import PerceivedGoalConfig
 
         in_hand = PerceivedGoalConfig(
-            in_hand=p["in_hand"], in_hand_lateral=p["in_hand_lateral"], in_hand_angle=p["in_hand_angle"]
+            in_hand=p["in_hand"], in_hand_offset=p["in_hand_offset"], in_hand_angle=p["in_hand_angle"]
         )
         limits = SafetyLimits(**{k: tuple(p[k]) if isinstance(p[k], list) else p[k] for k in LIMIT_NAMES})
         self.safety = SafetyFilter(limits)

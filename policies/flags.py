@@ -67,12 +67,12 @@ def parse_policies(values: list[str]) -> tuple[str, tuple[tuple[str, str], ...]]
 
 
 def parse_in_hand_tolerance(text: str) -> tuple[float, float]:
-    """`--in-hand-tolerance MM,DEG` -> (lateral [mm], angle [deg]); ParameterError naming the flag."""
+    """`--in-hand-tolerance MM,DEG` -> (offset [mm], angle [deg]); ParameterError naming the flag."""
     from fmb_core.errors import ParameterError
 
     parts = [p.strip() for p in str(text).split(",")]
     try:
-        lateral, angle = (float(p) for p in parts)
+        offset, angle = (float(p) for p in parts)
     except ValueError:
         raise ParameterError(f"--in-hand-tolerance {text!r}: expected MM,DEG, two numbers (e.g. 2,2)") from None
-    return lateral, angle
+    return offset, angle

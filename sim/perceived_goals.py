@@ -25,13 +25,13 @@ The goals are those of the tasks' `info["targets"]` that a policy conditions on
   - "estimated": the held peg registered on the cameras' cloud with the hand's and fingers'
     points removed (`PoseEstimator.in_hand`, "estimated in hand"); the peg not found there is a
     failure.
-  - "checked" (default): the command, unless the cameras see the peg held elsewhere: farther
-    across the TCP axis than `in_hand_lateral` or turned more than `in_hand_angle` from it
-    (`in_hand_disagreement`), when the estimate is taken ("estimated in hand"). A learned grasp
-    in a chain holds the peg 5-20 mm and up to 15 deg (60 deg about a three-prong's axis) from
-    the plan it was commanded with; the cameras see it to a millimetre across the axis and a
-    fraction of a degree, 3-5 mm short along it (the tip's edge drops out of a real camera's
-    depth), which is why the axis is left out of the check. Unseen, the command stands.
+  - "checked" (default): the command, unless the cameras see the peg held elsewhere: its
+    section's centroid farther than `in_hand_offset` or turned more than `in_hand_angle` from
+    the command's (`in_hand_disagreement`), when the estimate is taken ("estimated in hand"). A
+    learned grasp in a chain holds the peg 5-20 mm and up to 15 deg (60 deg about a
+    three-prong's axis) from the plan it was commanded with; the cameras see it to half a
+    millimetre and a fraction of a degree (along the axis too: the tip is placed by the free
+    space the depth images see past it, `sim.perception.in_hand`). Unseen, the command stands.
   Either way the estimate is made and its error reported when the simulator is asked
   (`perception_errors`: "in_hand" the estimate's, "in_hand_commanded" the command's);
 - `pocket`: the estimated fixture's pocket frame (`SceneEstimate.frames["fixture/pocket"]`; the
@@ -98,8 +98,8 @@ class PerceivedGoalConfig:
         perception: the estimator's settings (`min_fitness` is the threshold below which an
             object counts as not found).
         in_hand: where a `tcp_goal`'s in-hand pose comes from, one of IN_HAND_SOURCES.
-        in_hand_lateral: "checked": the cameras' estimate replaces the command when they see the
-            peg farther than this across the TCP axis from it [m].
+        in_hand_offset: "checked": the cameras' estimate replaces the command when they see the
+            peg's section centroid farther than this from the command's [m].
         in_hand_angle: ... or turned more than this from it [deg] (modulo the peg's symmetries).
         hand_eye: how each camera's calibration is refined on the robot's hand before the cloud
             is fused (`sim.perception.hand_eye`; `HandEyeConfig(enabled=False)`: as calibrated).
@@ -110,7 +110,7 @@ class PerceivedGoalConfig:
     points: int = 40_000
     perception: PerceptionConfig = PerceptionConfig()
     in_hand: str = "checked"
-    in_hand_lateral: float = 0.002
+    in_hand_offset: float = 0.002
     in_hand_angle: float = 2.0
     hand_eye: HandEyeConfig = HandEyeConfig()
 
@@ -125,7 +125,7 @@ class PerceivedGoalConfig:
         check_range("image_size", self.image_size, 32, 1024, unit="px")
         check_range("points", self.points, 1000, 1_000_000)
         check_choice("in_hand", self.in_hand, IN_HAND_SOURCES)
-        check_range("in_hand_lateral", self.in_hand_lateral, 0.0, 0.05, unit="m")
+        check_range("in_hand_offset", self.in_hand_offset, 0.0, 0.05, unit="m")
         check_range("in_hand_angle", self.in_hand_angle, 0.0, 90.0, unit="deg")
 
 
@@ -226,16 +226,15 @@ def in_hand_pose(info: dict) -> tuple[np.ndarray | None, str]:
 
 
 def in_hand_disagreement(commanded, estimated, spec) -> tuple[float, float]:
-    """(lateral [m], angle [rad]) between two in-hand poses (7,) (peg in the TCP frame) of peg
-    `spec` (`sim.objects.PegSpec`): how far apart across the TCP axis its section centroid at half
-    length is, and the rotation between them modulo the peg's symmetric turns about its axis.
-    Along the axis is left out (the cameras' weakest direction: the tip's edge)."""
+    """(offset [m], angle [rad]) between two in-hand poses (7,) (peg in the TCP frame) of peg
+    `spec` (`sim.objects.PegSpec`): how far apart its section centroid at half length is, and the
+    rotation between them modulo the peg's symmetric turns about its axis."""
     turns, (cx, cy) = visual_turns(spec, LOOK_ALIKE)
     centre = np.array([cx, cy, 0.5 * spec.length_m, 1.0])
     a, b = pose_to_matrix(commanded), pose_to_matrix(estimated)
     offset = (a @ centre)[:3] - (b @ centre)[:3]
     _, angle = pose_error(estimated, commanded, turns, centre[:3])
-    return float(np.linalg.norm(offset[:2])), angle
+    return float(np.linalg.norm(offset)), angle
 
 
 def held_in_hand(
@@ -248,8 +247,8 @@ def held_in_hand(
     commanded = np.asarray(commanded, float)
     if estimated is None or config.in_hand == "commanded":
         return commanded, commanded_source
-    lateral, angle = in_hand_disagreement(commanded, estimated, spec)
-    elsewhere = lateral > config.in_hand_lateral or angle > np.radians(config.in_hand_angle)
+    offset, angle = in_hand_disagreement(commanded, estimated, spec)
+    elsewhere = offset > config.in_hand_offset or angle > np.radians(config.in_hand_angle)
     if config.in_hand == "estimated" or elsewhere:
         return nearest_turn(estimated, commanded, spec), "estimated in hand"
     return commanded, commanded_source

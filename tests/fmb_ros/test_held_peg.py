@@ -29,7 +29,8 @@ from sim.spatial import compose, pose
 PEG = "peg_rectangle_L_short"
 COMMANDED = pose([0.0, 0.0, -0.03])  # the peg's base 3 cm above the TCP, tip down
 ACROSS = compose(pose([0.008, 0.0, 0.0]), COMMANDED)  # 8 mm across the TCP axis: the grasp slipped
-NEAR = compose(pose([0.0005, 0.0, 0.004]), COMMANDED)  # 0.5 mm across, 4 mm along (the cameras' weak axis)
+NEAR = compose(pose([0.0005, 0.0, 0.0]), COMMANDED)  # 0.5 mm across the TCP axis: the cameras' error
+ALONG = compose(pose([0.0, 0.0, -0.005]), COMMANDED)  # 5 mm along it: the grasp closed higher up the peg
 
 
 def test_the_hand_holds_something_below_fully_open_less_one_control_periods_travel():
@@ -107,10 +108,12 @@ def test_in_hand_choice_is_held_in_hands_rule_with_what_a_skill_server_reports()
     same = in_hand_choice(checked, info, InHandEstimate(NEAR, 1.5, ""))
     np.testing.assert_allclose(same.pose, COMMANDED)
     assert same.source == "commanded grasp" and same.facts["in_hand_source"] == "commanded grasp"
-    assert same.facts["in_hand_lateral_mm"] == pytest.approx(0.5) and same.facts["in_hand_estimate"] == "1.50 s old"
+    assert same.facts["in_hand_offset_mm"] == pytest.approx(0.5) and same.facts["in_hand_estimate"] == "1.50 s old"
     slipped = in_hand_choice(checked, {**info, "peg_in_tcp": ACROSS.tolist()}, InHandEstimate(NEAR, 1.5, ""))
     np.testing.assert_allclose(slipped.pose, NEAR)
-    assert slipped.source == "estimated in hand" and slipped.facts["in_hand_lateral_mm"] == pytest.approx(7.5)
+    assert slipped.source == "estimated in hand" and slipped.facts["in_hand_offset_mm"] == pytest.approx(7.5)
+    higher = in_hand_choice(checked, {**info, "peg_in_tcp": ALONG.tolist()}, InHandEstimate(NEAR, 1.5, ""))
+    assert higher.source == "estimated in hand" and higher.facts["in_hand_offset_mm"] == pytest.approx(5.0, abs=0.03)
     unseen = in_hand_choice(checked, info, InHandEstimate(None, 30.0, "too old"))
     assert unseen.source == "commanded grasp" and unseen.facts["in_hand_estimate"] == "too old"
     off = in_hand_choice(checked, info, None)  # no held_peg_topic: the command, nothing else said

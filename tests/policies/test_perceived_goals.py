@@ -98,7 +98,7 @@ def test_tcp_goal_from_the_estimated_in_hand_pose_or_the_grasp_command():
     env.close()
 
 
-def test_in_hand_disagreement_leaves_out_the_axis_and_the_pegs_symmetric_turns():
+def test_in_hand_disagreement_is_the_centroids_distance_modulo_the_pegs_symmetric_turns():
     from sim.objects import peg_spec
     from sim.perceived_goals import in_hand_disagreement, nearest_turn
     from sim.spatial import compose, pose, quat_from_yaw
@@ -106,7 +106,7 @@ def test_in_hand_disagreement_leaves_out_the_axis_and_the_pegs_symmetric_turns()
     held = pose([0.0, 0.0, -0.03])
     hexagon, rectangle = peg_spec("peg_hexagon_S_short"), peg_spec("peg_rectangle_S_short")
     along, across = compose(pose([0.0, 0.0, 0.005]), held), compose(pose([0.003, 0.004, 0.0]), held)
-    assert in_hand_disagreement(held, along, hexagon) == pytest.approx((0.0, 0.0), abs=1e-9)
+    assert in_hand_disagreement(held, along, hexagon) == pytest.approx((0.005, 0.0), abs=1e-9)
     assert in_hand_disagreement(held, across, hexagon)[0] == pytest.approx(0.005)
     third = compose(held, pose([0.0, 0.0, 0.0], quat_from_yaw(2 * np.pi / 3)))  # about the section's centroid
     assert in_hand_disagreement(held, third, hexagon)[1] == pytest.approx(0.0, abs=1e-6)  # looks the same
@@ -114,7 +114,8 @@ def test_in_hand_disagreement_leaves_out_the_axis_and_the_pegs_symmetric_turns()
     # taken, an estimate is turned by the peg's look-alike turns to the command's way round
     three_prong = peg_spec("peg_three_prong_M_long")  # 3-fold to 2 mm (LOOK_ALIKE), not to 0.5 mm
     c = three_prong.section().centroid
-    about_centroid = compose(pose([c.x, c.y, 0.0]), compose(third, pose([-c.x, -c.y, 0.03])))
+    turn = pose([0.0, 0.0, 0.0], quat_from_yaw(2 * np.pi / 3))
+    about_centroid = compose(held, compose(pose([c.x, c.y, 0.0]), compose(turn, pose([-c.x, -c.y, 0.0]))))
     assert in_hand_disagreement(held, about_centroid, three_prong) == pytest.approx((0.0, 0.0), abs=1e-6)
     shifted = compose(pose([0.004, 0.0, 0.0]), about_centroid)
     turned = nearest_turn(shifted, held, three_prong)
