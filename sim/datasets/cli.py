@@ -86,6 +86,14 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_import_lerobot)
 
+    p = data_sub.add_parser(
+        "info", help="what an episode store holds: episodes, skills, objects, lengths, keys, success"
+    )
+    p.add_argument("store", type=Path, help="episode store folder")
+    p.add_argument("--sheet", type=Path, default=None, help="also write a contact sheet PNG (first/last frames)")
+    p.add_argument("--episodes", type=int, default=12, help="episodes on the contact sheet (default 12)")
+    p.set_defaults(handler=_cmd_info)
+
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
@@ -144,4 +152,15 @@ def _cmd_import_lerobot(args) -> int:
 
     store = import_lerobot(args.src, args.out, args.max_episodes, progress=not args.quiet)
     print(json.dumps({"store": str(store.root), "episodes": len(store), "task": store.meta.get("task")}, indent=1))
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from sim.datasets.info import contact_sheet, store_info
+    from sim.store import EpisodeStore
+
+    info = store_info(args.store)
+    if args.sheet is not None:
+        info["sheet"] = str(contact_sheet(EpisodeStore.open(args.store), args.sheet, args.episodes).absolute())
+    print(json.dumps(info, indent=1))
     return 0

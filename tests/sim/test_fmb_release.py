@@ -192,3 +192,20 @@ def test_fmb_train_takes_the_imported_store(release, tmp_path):
         [tmp_path / "s/insert"], tmp_path / "run", tiny(), tiny_training(steps=2), progress=False, log=lambda m: None
     )
     assert summary["steps"] == 2
+
+
+def test_data_info_and_contact_sheet(release, tmp_path, capsys):
+    import json
+
+    import_fmb(release, tmp_path / "s", FmbImportConfig(cameras=("side_1", "wrist_1")), progress=False)
+    sheet = tmp_path / "sheet.png"
+    assert main(["data", "info", str(tmp_path / "s/grasp"), "--sheet", str(sheet)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["episodes"] == 4 and info["skills"] == {"grasp": 4} and info["success"] == {"unknown": 4}
+    assert info["objects"] == {"peg_oval_M_long": 2, "fmb_board_2_object_1": 1, "fmb_board_2_object_4": 1}
+    assert info["cameras"] == ["side_1", "wrist_1"] and info["keys"]["obs/rgb/side_1"] == {
+        "shape": [SIDE, SIDE, 3],
+        "dtype": "uint8",
+    }
+    assert info["keys"]["action"] == {"shape": [7], "dtype": "float32"} and info["length_steps"]["max"] == 4
+    assert sheet.stat().st_size > 2000 and sheet.read_bytes()[:4] == b"\x89PNG"
