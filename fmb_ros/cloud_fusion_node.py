@@ -21,30 +21,31 @@ images and the pose from the same instant (the arm still, as at a skill's start,
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
-from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 
 from fmb_core.errors import FmbError, ParameterError, check_range
 from fmb_ros import convert, qos
+from fmb_ros.depth_views import depth_metres, intrinsics
 from fmb_ros.params import declare_all
 from sim.limits import DEFAULT_WORKSPACE
 from sim.panda import FINGER_JOINTS
 from sim.perception.hand_eye import HandEyeConfig, refine_views
 from sim.pointcloud import fuse_point_cloud
-from sim.scene import CameraSpec
 
 PARAMETERS: dict[str, tuple[object, str]] = {
     "cameras": (["side_1", "side_2"], "cameras fixed in the world to fuse (their topics are under camera_namespace)"),
     "camera_namespace": ("camera", "prefix of <ns>/<cam>/<depth_topic>, <rgb_topic>, <info_topic>, calibrated_pose"),
     "depth_topic": ("depth", "sensor_msgs/Image in, under <ns>/<cam>/: 32FC1 [m] or 16UC1 [mm], 0 = no return"),
     "rgb_topic": ("image_raw", "sensor_msgs/Image in, under <ns>/<cam>/: rgb8, registered to the depth (optional)"),
-    "info_topic": ("camera_info", "sensor_msgs/CameraInfo in, under <ns>/<cam>/: the depth image's intrinsics"),
+    "info_topic": (
+        "camera_info",
+        "sensor_msgs/CameraInfo in, under <ns>/<cam>/: the depth image's intrinsics (pinhole, D = 0, fx = fy; "
+        "an off-centre principal point is cropped about: fmb_ros.depth_views)",
+    ),
     "camera_poses": (
         [0.0],
         "calibrated optical-frame pose of each camera in base_frame, x y z qx qy qz qw per camera [m, xyzw]; "
@@ -63,27 +64,6 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "status_topic": ("~/status", "diagnostic_msgs/DiagnosticStatus out: per camera applied, shift, rotation, why not"),
 }
 READ_ONLY = tuple(PARAMETERS)
-
-
-def pinhole(name: str, info: CameraInfo, pose: np.ndarray) -> CameraSpec:
-    """The CameraSpec of a camera whose `camera_info` has an ideal pinhole K (square pixels, centred
-    principal point, as `fmb_sim_robot` and undistorted drivers publish) at `pose` (7,)."""
-    fy = float(info.k[4])
-    if fy <= 0 or info.height <= 0 or info.width <= 0:
-        raise ParameterError(f"camera {name}: camera_info has no intrinsics (fy {fy}, {info.width}x{info.height})")
-    fovy = math.degrees(2 * math.atan(0.5 * info.height / fy))
-    axis = Rotation.from_quat(np.asarray(pose, float)[3:7]).apply([0.0, 0.0, 1.0])
-    return CameraSpec(name, tuple(pose[:3]), tuple(pose[:3] + axis), fovy, int(info.width), int(info.height))
-
-
-def depth_metres(msg: Image) -> np.ndarray:
-    """(H, W) float32 depth [m] of a 32FC1 [m] or 16UC1 [mm] depth image (0 = no return)."""
-    depth = convert.image_array(msg)
-    if depth.dtype == np.uint16:
-        return depth.astype(np.float32) * 1e-3
-    if depth.ndim != 2:
-        raise ParameterError(f"depth image encoding {msg.encoding!r}: expected 32FC1 or 16UC1")
-    return np.nan_to_num(depth.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
 class CloudFusionNode(Node):
@@ -184,15 +164,14 @@ class CloudFusionNode(Node):
         try:
             views = []
             for cam in self.cameras:
+                camera = intrinsics(cam, self.info[cam])  # an off-centre principal point: cropped about it
                 depth = depth_metres(self.depth[cam])
-                spec = pinhole(cam, self.info[cam], self.poses[cam])
-                if depth.shape != (spec.height, spec.width):
-                    raise ParameterError(f"{cam}: depth {depth.shape[::-1]} px, camera_info {spec.width}x{spec.height}")
                 rgb = self.rgb.get(cam)
                 rgb = convert.image_array(rgb) if rgb is not None else np.zeros((*depth.shape, 3), np.uint8)
                 if rgb.shape[:2] != depth.shape:
                     rgb = np.zeros((*depth.shape, 3), np.uint8)
-                views.append((spec, self.poses[cam], rgb, depth))
+                spec = camera.spec(cam, self.poses[cam])
+                views.append((spec, self.poses[cam], camera.crop(rgb), camera.crop(depth)))
             fits = []
             if self.hand_eye.enabled:
                 views, fits = refine_views(views, self.tcp, self.width, self.hand_eye, self.centre)
@@ -202,9 +181,9 @@ class CloudFusionNode(Node):
             return
         t = convert.from_stamp(stamp)
         base = self.params["base_frame"]
-        self.pub_points.publish(convert.point_cloud_msg(cloud, base, t))
-        for spec, pose, *_ in views:
+        for spec, pose, *_ in views:  # the poses first: a reader of the cloud finds them there
             self.pub_refined[spec.name].publish(convert.pose_stamped_msg(pose, base, t))
+        self.pub_points.publish(convert.point_cloud_msg(cloud, base, t))
         values = {"hand_eye": self.hand_eye.enabled}
         for fit in fits:
             row = fit.row()

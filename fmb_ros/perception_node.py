@@ -19,7 +19,13 @@ opening below 70 mm, `sim.panda` constants), the held peg is also estimated in t
 whole cloud (`PoseEstimator.in_hand`, as `sim.perceived_goals.perceive_goals` does) with the TCP
 pose and finger opening measured nearest the cloud's stamp (within `hand_sync_tolerance`), and
 published in the TCP frame (`held_peg_topic`, T_tcp_peg): the skill servers choose a `tcp_goal`'s
-in-hand pose with it (`fmb_ros.held_peg`).
+in-hand pose with it (`fmb_ros.held_peg`). The depth edge hides a few mm of the held peg's tip, so,
+as `fmb eval` does, its tip is placed by the free space the cameras see past it
+(`sim.perception.in_hand.free_space_shift`) from the depth views the cloud was fused from: each of
+`depth_cameras`' depth image, camera_info and pose (`<camera_namespace>/<cam>/refined_pose`, which
+`fmb_cloud_fusion` and `fmb_sim_robot` publish with each cloud), taken closest before the cloud's
+stamp within `views_sync_tolerance` (`fmb_ros.depth_views`). Without them (topics absent, stale,
+refused) the tip stays at the lowest points seen, and the status value `held_tip` says why.
 
 Which objects to look for: the FMB peg part named by `peg` (its board and target hole follow), and
 with `fixture` the reorientation fixture (`sim.perception.scene_models(peg, fixture=True)`). When
@@ -39,11 +45,12 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from sensor_msgs.msg import JointState, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from std_msgs.msg import String
 
 from fmb_core.errors import FmbError, ParameterError, check_range
 from fmb_ros import convert, qos
+from fmb_ros.depth_views import DepthViews
 from fmb_ros.held_peg import HandHistory, holding
 from fmb_ros.params import declare_all
 from sim.perceived_goals import FIXTURE_OBJECT, POCKET
@@ -70,6 +77,28 @@ PARAMETERS: dict[str, tuple[object, str]] = {
         0.05,
         "the held peg is estimated with the TCP pose and finger opening measured nearest the cloud's stamp, "
         "at most this far from it [s] (none: no estimate)",
+    ),
+    "depth_cameras": (["side_1", "side_2"], "the cameras the cloud was fused from (depth views of the held peg's tip)"),
+    "camera_namespace": ("camera", "prefix of <ns>/<cam>/<depth_topic>, <info_topic>, <camera_pose_topic>"),
+    "depth_topic": (
+        "depth",
+        "sensor_msgs/Image in, under <ns>/<cam>/: 32FC1 [m] or 16UC1 [mm], 0 = no return; empty: no depth views "
+        "(the held peg's tip at the lowest points seen)",
+    ),
+    "info_topic": (
+        "camera_info",
+        "sensor_msgs/CameraInfo in, under <ns>/<cam>/: pinhole, D = 0, fx = fy (an off-centre principal point is "
+        "cropped about, the rest refused: fmb_ros.depth_views)",
+    ),
+    "camera_pose_topic": (
+        "refined_pose",
+        "geometry_msgs/PoseStamped in, under <ns>/<cam>/: the camera's optical frame in base_frame the cloud was "
+        "fused with (fmb_cloud_fusion, fmb_sim_robot) [m, xyzw]",
+    ),
+    "views_sync_tolerance": (
+        0.05,
+        "each camera's depth image and pose taken closest before the cloud's stamp, at most this before it [s] "
+        "(else no depth views)",
     ),
     "rate": (1.0, "estimates per second at most [Hz] (one takes about 1-4 s on one CPU core)"),
     "crop_low": (list(_DEFAULTS.crop_low), "workspace box, lower corner in base_frame [m]"),
@@ -146,6 +175,17 @@ class PerceptionNode(Node):
         if p["tcp_pose_topic"] and p["gripper_state_topic"]:
             self.create_subscription(PoseStamped, p["tcp_pose_topic"], self.on_tcp_pose, qos.STATE)
             self.create_subscription(JointState, p["gripper_state_topic"], self.on_gripper, qos.STATE)
+        self.views: DepthViews | None = None  # each camera's depth view by stamp, for the held peg's tip
+        self.views_sync = check_range("views_sync_tolerance", p["views_sync_tolerance"], 0.0, 1.0, unit="s")
+        if p["depth_topic"] and p["depth_cameras"]:
+            self.views = DepthViews(p["depth_cameras"], span=max(2.0, 2 * self.views_sync))
+            ns, sub = p["camera_namespace"].rstrip("/"), self.create_subscription
+            views, base = self.views, p["base_frame"]
+            for cam in views.cameras:
+                sub(Image, f"{ns}/{cam}/{p['depth_topic']}", lambda m, c=cam: views.on_depth(c, m), qos.SENSOR)
+                sub(CameraInfo, f"{ns}/{cam}/{p['info_topic']}", lambda m, c=cam: views.on_info(c, m), qos.SENSOR)
+                topic = f"{ns}/{cam}/{p['camera_pose_topic']}"
+                sub(PoseStamped, topic, lambda m, c=cam: views.on_pose(c, m, base), qos.STATE)
         self.tf = None
         if p["publish_tf"]:
             from fmb_ros.adapters import TfPublisher
@@ -218,8 +258,10 @@ class PerceptionNode(Node):
             estimate = self.estimator.estimate(scene)
             if hand is not None and holding(hand[1]):  # the peg in the hand, on the whole cloud
                 started = time.perf_counter()
-                held = self.estimator.in_hand(points, *hand)
+                views, why = self.views.at(t, self.views_sync) if self.views else (None, "depth_topic is empty")
+                held = self.estimator.in_hand(points, *hand, views=views)
                 held_seconds = time.perf_counter() - started
+                held_tip = "free space" if views else f"lowest seen (no depth views: {why})"
         except FmbError as e:
             self.publish_status("error", str(e), {})
             return
@@ -260,7 +302,7 @@ class PerceptionNode(Node):
         if held is not None:
             values.update(held_found=held.pose is not None, held_fitness=round(held.fitness, 3))
             values["held_rmse"] = "nan" if not np.isfinite(held.rmse) else round(held.rmse, 5)
-            values.update(held_points=held.points, held_seconds=round(held_seconds, 3))
+            values.update(held_points=held.points, held_seconds=round(held_seconds, 3), held_tip=held_tip)
             if held.pose is None:
                 missing.append("held peg")
         message = f"not found: {', '.join(missing)}" if missing else "all found"

@@ -61,7 +61,10 @@ PARAMETERS: dict[str, tuple[object, str]] = {
         "trajectory_msgs/JointTrajectory in: arm waypoints [rad], tracked through forward kinematics",
     ),
     "gripper_command_topic": ("gripper/command", "std_msgs/Float64 in: finger opening [m]; < 0.04 closes"),
-    "camera_namespace": ("camera", "prefix of <ns>/<cam>/image_raw, depth, camera_info and calibrated_pose"),
+    "camera_namespace": (
+        "camera",
+        "prefix of <ns>/<cam>/image_raw, depth, camera_info, calibrated_pose and (with point_cloud) refined_pose",
+    ),
     "points_topic": ("points", "sensor_msgs/PointCloud2 out: fused cloud in base_frame [m], packed rgb"),
     "ground_truth_namespace": ("ground_truth", "prefix of privileged topics (object_poses, episode, evaluation)"),
     "reset_service": ("sim/reset", "std_srvs/Trigger: new episode from the seed parameter"),
@@ -134,6 +137,10 @@ class SimRobotNode(Node):
         self.pub_points = (
             self.create_publisher(PointCloud2, p["points_topic"], qos.SENSOR) if p["point_cloud"] else None
         )
+        self.pub_refined = {  # each camera's pose the cloud was fused with, as fmb_cloud_fusion names it
+            cam: self.create_publisher(PoseStamped, f"{ns}/{cam}/refined_pose", qos.STATE)
+            for cam in (p["cameras"] if p["point_cloud"] else [])
+        }
         gt = p["ground_truth_namespace"].rstrip("/")
         self.pub_objects = self.create_publisher(PoseArray, f"{gt}/object_poses", qos.STATE)
         self.pub_episode = self.create_publisher(String, f"{gt}/episode", qos.LATCHED)
@@ -284,7 +291,9 @@ class SimRobotNode(Node):
             pub_depth.publish(convert.image_msg(obs[f"depth/{cam}"], frame, t))
             spec = specs[cam]
             pub_info.publish(convert.camera_info_msg(spec.width, spec.height, spec.fovy, frame, t))
-        if self.pub_points is not None:
+        if self.pub_points is not None:  # the poses first: a reader of the cloud finds them there
+            for cam, pose in self.env.fused_camera_poses.items():
+                self.pub_refined[cam].publish(convert.pose_stamped_msg(pose, base, t))
             self.pub_points.publish(convert.point_cloud_msg(obs["points"], base, t))
         # Privileged state, then the clock (so that a tick woken by the clock sees this step).
         info = dict(self.env.episode.info, object_keys=self.object_keys, seed=self.seed)

@@ -136,6 +136,9 @@ class FmbEnv(gym.Env):
         self._calibration: dict[str, np.ndarray] = {}
         self.last_observation: dict | None = None
         """The observation the last reset()/step() returned (what a policy runner acts on)."""
+        self.fused_camera_poses: dict[str, np.ndarray] = {}
+        """Each camera's pose (7,) [m, xyzw, base frame] the last observation's "points" were fused
+        with (refined on the hand with `config.hand_eye`, else as calibrated); {} without a cloud."""
 
     # -- gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -352,6 +355,7 @@ class FmbEnv(gym.Env):
                 if self.config.hand_eye.enabled:
                     centre = table_centre(self.config.workspace)
                     views, _ = refine_views(views, s.tcp_pose, s.gripper_width, self.config.hand_eye, centre)
+                self.fused_camera_poses = {spec.name: np.asarray(pose, float).copy() for spec, pose, *_ in views}
                 obs[observation.POINTS] = fuse_point_cloud(
                     views, self.config.point_cloud, self.config.workspace.low, self.config.workspace.high, self._rng
                 )

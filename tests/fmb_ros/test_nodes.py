@@ -89,6 +89,7 @@ def test_fmb_ros_command_is_registered_and_checks_its_flags(capsys):
 
 
 def test_sim_robot_publishes_cameras_and_point_cloud(context):
+    from geometry_msgs.msg import PoseStamped
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
     from fmb_ros import convert, qos
@@ -108,6 +109,7 @@ def test_sim_robot_publishes_cameras_and_point_cloud(context):
         ("camera/side_1/depth", Image),
         ("camera/side_1/camera_info", CameraInfo),
         ("points", PointCloud2),
+        ("camera/side_1/refined_pose", PoseStamped),  # the pose the cloud was fused with (fmb_perception reads it)
     ):
         client.create_subscription(kind, topic, lambda m, t=topic: got.setdefault(t, m), qos.SENSOR)
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
@@ -117,9 +119,9 @@ def test_sim_robot_publishes_cameras_and_point_cloud(context):
         import time
 
         end = time.monotonic() + 20.0
-        while len(got) < 4 and time.monotonic() < end:
+        while len(got) < 5 and time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
-        assert len(got) == 4, sorted(got)
+        assert len(got) == 5, sorted(got)
         rgb = convert.image_array(got["camera/side_1/image_raw"])
         depth = convert.image_array(got["camera/side_1/depth"])
         assert rgb.shape == (48, 64, 3) and depth.shape == (48, 64) and np.all(depth > 0)
@@ -130,6 +132,9 @@ def test_sim_robot_publishes_cameras_and_point_cloud(context):
         from sim.limits import DEFAULT_WORKSPACE
 
         assert np.all(points[:, :3] >= np.array(DEFAULT_WORKSPACE.low) - 1e-5)
+        refined, frame, _ = convert.pose_stamped_array(got["camera/side_1/refined_pose"])
+        calibrated = sim.env.calibrated_camera_pose("side_1")
+        assert frame == "panda_link0" and np.linalg.norm(refined[:3] - calibrated[:3]) < 0.01
     finally:
         executor.shutdown()
         client.destroy_node()
