@@ -160,6 +160,8 @@ def _sim_nodes(args, params_file):
         overrides += held_peg_overrides(params_file, skill, args.perception)
         if skill in checkpoints:
             overrides.append(Parameter("checkpoint", value=checkpoints[skill]))
+        if planned_approach(params_file, task, skill, checkpoints.get(skill, "")):
+            overrides.append(Parameter("approach", value=True))
         return lambda: SkillServerNode(f"{skill}_skill", parameter_overrides=overrides)
 
     factories = [lambda: SimRobotNode(parameter_overrides=sim_overrides), *(skill_factory(s) for s in skills)]
@@ -202,6 +204,19 @@ def held_peg_topic(params_file: Path | None, skill: str, perception: bool) -> st
     if "held_peg_topic" in node_parameters(params_file, f"{skill}_skill"):
         return None
     return HELD_PEG_TOPIC if perception else ""
+
+
+def planned_approach(params_file: Path | None, task: str, skill: str, checkpoint: str) -> bool:
+    """Whether skill server `<skill>_skill` is started with `approach` on: a chain task's rotate or
+    insert stage run by a policy (`checkpoint`), as `fmb eval` approaches a chain's learned stages
+    (`sim.experts.chain.PlannedApproach`); False when the parameter file sets it (the file's
+    stands). The rule of `fmb ros up sim` and `sim.launch.py`."""
+    from sim.experts.chain import APPROACHED
+    from sim.tasks import TASKS
+
+    if "approach" in node_parameters(params_file, f"{skill}_skill"):
+        return False
+    return bool(checkpoint) and skill in APPROACHED and skill in getattr(TASKS.get(task), "stages", ())
 
 
 def held_peg_overrides(params_file: Path | None, skill: str, perception: bool) -> list:

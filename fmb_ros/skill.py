@@ -78,6 +78,11 @@ class SkillExecution:
             `in_hand`, `in_hand_offset`, `in_hand_angle`; default "checked", as `fmb eval`): the grasp
             command in the task facts or the cameras' estimate given to `start`
             (`fmb_ros.held_peg.in_hand_choice`).
+        approach: a planned move before the skill acts (`sim.experts.chain.PlannedApproach`, as
+            `fmb eval` runs a chain's learned stages): insert carries the held peg to 40 mm above
+            its `tcp_goal`, rotate turns the wrist the long way round where the short way lacks
+            joint room; neither counts towards `max_steps` (a move that has not arrived within
+            `max_steps` steps fails the skill). For a chain's learned rotate and insert servers.
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class SkillExecution:
         max_steps: int = 0,
         policy_goal: str = "auto",
         in_hand=None,
+        approach: bool = False,
     ):
         self.skill = skill
         self.controller = controller
@@ -108,6 +114,9 @@ class SkillExecution:
 
             in_hand = PerceivedGoalConfig()
         self.in_hand = in_hand
+        self.approach = bool(approach)
+        self.moving = None  # the planned approach while it moves (`PlannedApproach`)
+        self.approach_steps = 0
         self.goal_facts: dict = {}
         """What the accepted goal's policy goal was built from (`in_hand_source`, ...; `InHandChoice.facts`)."""
 
@@ -174,6 +183,15 @@ class SkillExecution:
                 runner.reset(world)
         except Exception as e:  # noqa: BLE001 - any controller failure is reported, not raised into ROS
             raise GoalError(f"the controller could not start: {type(e).__name__}: {e}") from None
+        self.moving, self.approach_steps = None, 0
+        if self.approach:
+            from sim.experts.chain import APPROACHED, PlannedApproach, approach_goal
+
+            if self.skill in APPROACHED:
+                try:
+                    self.moving = PlannedApproach.plan(world, self.skill, approach_goal(runner, world))
+                except FmbError as e:
+                    raise GoalError(f"the approach before {self.skill} cannot be planned: {e}") from None
         self.goal = goal
         self.goal_facts = facts
         self.started_at = float(now)
@@ -215,6 +233,17 @@ class SkillExecution:
             self.last_verdict = held.verdict
             self.message = f"holding: {held.reason}"
             return Tick(held, self.state, False)
+        if self.moving is not None:  # the planned approach first, through the same filter
+            action = self.moving.act(world)
+            if action is not None:
+                if self.approach_steps >= self.max_steps:
+                    return self._end(world, State.FAILED, f"the approach did not arrive in {self.max_steps} steps")
+                cmd = self.safety.filter_action(action, measured, stamp, now)
+                self.approach_steps += 1
+                self.last_verdict = cmd.verdict
+                self.message = f"approach before {self.skill}" + (f"; {cmd.reason}" if cmd.reason else "")
+                return Tick(cmd, self.state, False)
+            self.moving = None  # arrived: the skill acts from here
         try:
             action = self.controller.runner.act(world)
         except Exception as e:  # noqa: BLE001 - a failing controller aborts the skill; the node lives on

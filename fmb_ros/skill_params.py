@@ -36,6 +36,11 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "guidance": (0.0, "policies: sub-goal cost guidance scale during sampling (0 = off; policies.gravmap)"),
     "temperature": (1.0, "policies: scale of the diffusion's initial noise (1 = as trained)"),
     "max_steps": (0, "step limit (0 = the task's: grasp 70, insert 100, ...)"),
+    "approach": (
+        False,
+        "rotate, insert: a planned move first, as fmb eval runs a chain's learned stages (insert: the held peg to "
+        "40 mm above its goal; rotate: the wrist the long way round where the short way lacks joint room)",
+    ),
     "rate": (10.0, "command rate [Hz] (FMB: 10)"),
     "base_frame": ("panda_link0", "robot base frame: goals must be in it; commands are in it"),
     "joint_states_topic": ("joint_states", "sensor_msgs/JointState in: 7 arm joints [rad, rad/s]"),

@@ -123,9 +123,17 @@ class SkillServerNode(Node):
             self.get_logger().error(self.error)
         else:
             self.run = SkillExecution(
-                p["skill"], controller, self.safety, p["base_frame"], int(p["max_steps"]), p["policy_goal"], in_hand
+                p["skill"],
+                controller,
+                self.safety,
+                p["base_frame"],
+                int(p["max_steps"]),
+                p["policy_goal"],
+                in_hand,
+                approach=bool(p["approach"]),
             )
-            if controller.privileged or p["command_interface"] in JOINT_INTERFACES:  # inverse kinematics
+            wrist_turn = p["approach"] and p["skill"] == "rotate"  # plans its long turn by inverse kinematics
+            if controller.privileged or wrist_turn or p["command_interface"] in JOINT_INTERFACES:
                 from fmb_ros.kinematics import make_kinematics
 
                 self.world.kinematics = make_kinematics(p["ik_solver"])
@@ -300,6 +308,8 @@ class SkillServerNode(Node):
                 controller=run.controller.description,
                 safety=run.last_verdict.value if run.last_verdict else "",
             )
+            if run.approach:  # the planned approach's steps (not counted in `step`)
+                values.update(approach_steps=run.approach_steps, approaching=run.moving is not None)
             runner = run.controller.runner
             goal = getattr(runner, "goal_pose", None)  # a policy runner's (a scripted expert has none)
             if goal is not None:  # a goal-conditioned policy's goal (base frame [m, xyzw])

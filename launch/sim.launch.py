@@ -102,7 +102,7 @@ def skill_servers(context, params):
     perception each reads fmb_perception's held peg (`held_peg_topic`, as `fmb ros up sim`)."""
     from pathlib import Path
 
-    from fmb_ros.cli import held_peg_topic
+    from fmb_ros.cli import held_peg_topic, planned_approach
 
     task = LaunchConfiguration("task").perform(context)
     perception = LaunchConfiguration("perception").perform(context).lower() in ("true", "1")
@@ -119,6 +119,7 @@ def skill_servers(context, params):
     nodes = []
     for skill in (s for s in skills.split(",") if s):
         held = held_peg_topic(Path(params), skill, perception)  # None: the parameter file sets it
+        approach = planned_approach(Path(params), task, skill, checkpoints.get(skill, ""))
         nodes.append(
             Node(
                 package="fmb_ros",
@@ -129,6 +130,7 @@ def skill_servers(context, params):
                     {"skill": skill, "use_sim_time": True},
                     *([{"held_peg_topic": held}] if held is not None else []),
                     *([{"checkpoint": checkpoints[skill]}] if skill in checkpoints else []),
+                    *([{"approach": True}] if approach else []),
                 ],
                 output="screen",
             )

@@ -174,7 +174,7 @@ class PolicyRunSpec:
         expert), checked against its stage, in one environment that records what all of them read."""
         from policies.runtime.policy import Policy
         from sim.experts import make_expert
-        from sim.experts.chain import RETREATED, ChainController, FilteredChainController
+        from sim.experts.chain import APPROACHED, RETREATED, ChainController, FilteredChainController
 
         perceived = self.goals == "perceived"
         loaded: dict[str, Policy] = {}
@@ -197,16 +197,13 @@ class PolicyRunSpec:
 
                 controllers[skill] = RobotLoopRunner(controllers[skill], self.perception)
         env = self._env(self.task, chain_observation({s: p.meta.get("observation", {}) for s, p in loaded.items()}))
+        # A planned approach brings the learned stages to their single-skill start (`approach`).
         approach = tuple(s for s in APPROACHED if self.approach and s in loaded_stages(self.stage_sources()))
         # The chain experts retreat before these stages too: the demonstrations start there.
         retreat = tuple(s for s in RETREATED if s in self.chain)
         if perceived:
             return env, FilteredChainController(controllers, self.chain, self.stage_attempts, approach, retreat=retreat)
         return env, ChainController(controllers, self.chain, self.stage_attempts, approach, retreat)
-
-
-APPROACHED = ("insert", "rotate")
-"""Learned chain stages that a planned approach brings to their single-skill start (`approach`)."""
 
 
 def loaded_stages(sources: dict[str, str]) -> tuple[str, ...]:

@@ -83,8 +83,7 @@ class ChainController:
         self.retreat = tuple(retreat)
         self.waypoints: list[np.ndarray] = []  # the retreat's, while it moves
         self.retreat_steps = self.retreat_total = 0
-        self.hover: np.ndarray | None = None  # the approach's target while it moves
-        self.wrist: WristTurn | None = None  # the rotate approach's long turn while it turns
+        self.moving: PlannedApproach | None = None  # the stage's approach while it moves
         self.approach_steps = 0
         self.planning = False  # whether the last action was a planned move, not the skill's
         self.index = -1
@@ -107,8 +106,7 @@ class ChainController:
         self.index = -1
         self.attempts = {}
         self.steps_in_attempt = 0
-        self.hover = None
-        self.wrist = None
+        self.moving = None
         self.approach_steps = 0
         self.planning = False
         self.waypoints = []
@@ -152,19 +150,12 @@ class ChainController:
                 self.retreat_total += 1
                 return servo(tcp, self.waypoints[0], False, RETREAT_SPEED, np.radians(15.0))
             self._start(controller, view, stage)  # the view is clear: the stage's controller looks now
-        if self.hover is not None:
-            tcp = env.tcp_pose()
-            if near(tcp, self.hover, APPROACH_REACHED, np.radians(2.0)) or self.approach_steps >= APPROACH_STEPS:
-                self.hover = None  # arrived: the stage's controller acts from here
-            else:
-                self.approach_steps += 1
-                return servo(tcp, self.hover, True, APPROACH_SPEED, np.radians(10.0))
-        if self.wrist is not None:
-            action = self.wrist.act(env)
+        if self.moving is not None:
+            action = self.moving.act(env)
             if action is not None:
                 self.approach_steps += 1
                 return action
-            self.wrist = None  # the rest of the turn is the short way: the stage's controller's
+            self.moving = None  # arrived: the stage's controller acts from here
         self._planned = False
         self.steps_in_attempt += 1
         return controller.act(view)
@@ -172,15 +163,8 @@ class ChainController:
     def _start(self, controller, view: StageEnv, stage: str) -> None:
         """Reset the stage's controller (a policy perceives its goal) and plan its approach."""
         controller.reset(view)
-        if stage not in self.approach:
-            return
-        goal = getattr(controller, "goal_pose", None)
-        if goal is None:  # a scripted expert: its stage's target
-            goal = view.episode.info.get("targets", {}).get("tcp_goal")
-        if stage == "rotate":
-            self.wrist = WristTurn.plan(view, goal)
-        else:
-            self.hover = hover_pose(goal, stage)
+        if stage in self.approach:
+            self.moving = PlannedApproach.plan(view, stage, approach_goal(controller, view))
 
     def begin_attempt(self, env) -> None:
         """Called before a stage's controller is reset for an attempt (subclasses' hook)."""
@@ -273,6 +257,70 @@ class WristTurn:
 
 WRIST_SPEED = np.radians(12.0)
 """[rad] per step of the rotate approach's long turn (the rotate expert turns 8-14 deg per step)."""
+
+
+def approach_goal(controller, env) -> np.ndarray | None:
+    """(7,) The `tcp_goal` an approach moves towards: the goal the stage's `controller` was reset
+    with (`goal_pose`: a policy's, the simulator's or perception's), else, for a scripted expert,
+    its stage's target in `env`'s episode facts; None when neither has one."""
+    goal = getattr(controller, "goal_pose", None)
+    if goal is None:
+        goal = env.episode.info.get("targets", {}).get("tcp_goal")
+    return None if goal is None else np.asarray(goal, float)
+
+
+APPROACHED = ("rotate", "insert")
+"""Skills a planned approach can come before (`PlannedApproach`)."""
+
+
+class PlannedApproach:
+    """The planned move before a skill takes over, as a robot's motion planner makes the moves a
+    skill is not about, so that the skill starts where its single-skill task starts: `fmb eval`'s
+    chains (`ChainController(approach=...)`) and the ROS skill server (`approach`) run this one.
+
+    insert: the held peg straight to APPROACH_HOVER above its hole (`hover_pose`), until within
+    APPROACH_REACHED or APPROACH_STEPS steps. rotate: when the short turn would take joint 7 to
+    its limit, the long way round until the goal is within `YawTurn.NEAR` (`WristTurn`).
+
+        move = PlannedApproach.plan(env, "insert", tcp_goal)   # None: nothing to move
+        action = move.act(env)                                 # each step; None once arrived
+    """
+
+    def __init__(self, hover: np.ndarray | None = None, wrist: WristTurn | None = None):
+        self.hover = hover
+        self.wrist = wrist
+        self.steps = 0
+
+    @classmethod
+    def plan(cls, env, skill: str, goal) -> PlannedApproach | None:
+        """The approach before `skill` (of APPROACHED) towards its `tcp_goal` `goal` (7,) from
+        `env`'s measured hand (an FmbEnv or a robot's world mirror: `tcp_pose`, and for rotate
+        `joint_positions`, `joint_limits`, `inverse_kinematics`); None when there is nothing to
+        move (a rotate the short way). ParameterError for an insert without a goal."""
+        if skill not in APPROACHED:
+            raise ParameterError(f"no planned approach before {skill!r}; there is one before {', '.join(APPROACHED)}")
+        if skill == "rotate":
+            wrist = WristTurn.plan(env, goal)
+            return None if wrist is None else cls(wrist=wrist)
+        return cls(hover=hover_pose(goal, skill))
+
+    def act(self, env) -> np.ndarray | None:
+        """This step's action (7,), None once the approach has arrived (and from then on)."""
+        if self.hover is not None:
+            tcp = env.tcp_pose()
+            if near(tcp, self.hover, APPROACH_REACHED, np.radians(2.0)) or self.steps >= APPROACH_STEPS:
+                self.hover = None
+                return None
+            self.steps += 1
+            return servo(tcp, self.hover, True, APPROACH_SPEED, np.radians(10.0))
+        if self.wrist is not None:
+            action = self.wrist.act(env)
+            if action is None:
+                self.wrist = None  # the rest of the turn is the short way: the skill's
+                return None
+            self.steps += 1
+            return action
+        return None
 
 
 def hover_pose(goal: np.ndarray | None, stage: str) -> np.ndarray:

@@ -167,6 +167,22 @@ def test_skill_starts_with_the_robot_parameter_file():
         rclpy.try_shutdown(context=ctx)
 
 
+def test_a_chains_learned_rotate_and_insert_servers_approach_as_fmb_eval_does(tmp_path):
+    """`fmb ros up sim` and `sim.launch.py` turn `approach` on for a chain task's rotate and insert
+    stages run by a policy (fmb eval's planned approach), not for experts, other skills or
+    single-skill tasks, and leave it to a parameter file that sets it."""
+    from fmb_ros.cli import planned_approach
+
+    assert planned_approach(None, "vertical_chain", "insert", "runs/insert")
+    assert planned_approach(None, "vertical_chain", "rotate", "runs/rotate")
+    assert not planned_approach(None, "vertical_chain", "insert", "")  # the scripted expert moves itself
+    assert not planned_approach(None, "vertical_chain", "grasp", "runs/grasp")
+    assert not planned_approach(None, "insert", "insert", "runs/insert")  # its own task starts above the hole
+    custom = tmp_path / "custom.yaml"
+    custom.write_text("insert_skill:\n  ros__parameters:\n    approach: false\n")
+    assert not planned_approach(custom, "vertical_chain", "insert", "runs/insert")
+
+
 def test_the_skill_servers_read_the_held_peg_perception_publishes(tmp_path):
     """`fmb ros up sim --perception`, `sim.launch.py perception:=true`, `robot.launch.py` and `fmb ros
     up robot` give every skill server fmb_perception's `~/held_peg` as its `held_peg_topic` (none

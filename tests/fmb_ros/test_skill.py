@@ -215,6 +215,41 @@ def test_place_expert_plans_with_the_skill_nodes_kinematics():
     env.close()
 
 
+def test_the_planned_approach_carries_the_held_peg_above_its_hole_before_the_skill_acts():
+    """With `approach` (a chain's learned insert server), the skill first moves the held peg to
+    40 mm above its goal through the safety filter, without counting those steps, and the
+    skill then acts from there and inserts (fmb eval's `PlannedApproach`, here on a robot's
+    world mirror)."""
+    from sim.env import make_env
+    from sim.experts.chain import APPROACH_REACHED, hover_pose
+
+    env = make_env("insert", seed=0)
+    env.reset(seed=2)
+    world = WorldMirror()
+    mirror_of(env, world, 0.0)
+    run = SkillExecution("insert", make_controller("insert", seed=0), SafetyFilter(), BASE, approach=True)
+    run.start(np.asarray(env.episode.info["targets"]["hole"], float), BASE, world, 0.0)
+    hover = hover_pose(np.asarray(env.episode.info["targets"]["tcp_goal"], float), "insert")
+    assert run.moving is not None
+    t, evaluation, success, handed_over = 0.0, None, False, None
+    for _ in range(150):
+        tick = run.tick(world, t, evaluation)
+        if tick.state is not State.RUNNING:
+            break
+        if handed_over is None and run.moving is None:
+            handed_over = np.linalg.norm(world.tcp_pose()[:3] - hover[:3])
+        if run.moving is not None:
+            assert run.step == 0  # the approach's steps are not the skill's
+        _, _, _, _, info = env.step_pose(tick.command.pose, tick.command.close_gripper)
+        t += PERIOD
+        mirror_of(env, world, t)
+        evaluation = {"success": info["success"], "failed": info["failed"], "progress": info["progress"]}
+        success = info["success"]
+    env.close()
+    assert run.approach_steps > 0 and handed_over is not None and handed_over < 2 * APPROACH_REACHED, handed_over
+    assert success and run.state is State.SUCCEEDED, run.message
+
+
 def test_stage_judgement():
     from fmb_ros.skill import stage_judgement
 
