@@ -312,6 +312,10 @@ class TaskExecutorNode(Node):
             self.deadline = self.now() + stage.timeout  # the wait is the planner's time, not the skill's
             if held.timed_out:  # kept in the report's history
                 self.outcomes.append(f"{where}: no held-peg estimate within {self.held_peg.limit:g} s")
+        publisher = self.goals[stage.skill]
+        if publisher.get_subscription_count() == 0:  # a goal published before its server is matched is lost
+            self.waiting = f"no {stage.skill} skill server subscribes to {publisher.topic_name} yet"
+            return
         self.results_before = len(self.results[stage.skill])
         now = self.now()
         self.sent += 1

@@ -81,6 +81,46 @@ def test_executor_refuses_a_bad_task_file_and_keeps_running(tmp_path):
         rclpy.try_shutdown(context=ctx)
 
 
+def test_a_goal_waits_for_its_skill_server_to_subscribe_and_the_stage_fails_saying_so(tmp_path):
+    """A goal published before the skill server's subscription is matched would be lost (reliable,
+    volatile): the executor sends it once one subscribes, and a server that never comes fails the
+    stage at its timeout with that reason."""
+    rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.parameter import Parameter
+    from std_srvs.srv import Trigger
+
+    from fmb_ros import qos
+    from fmb_ros.task_executor import TaskExecutorNode
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("stages:\n  - {skill: grasp, target: [0.5, 0.0, 0.1, 0, 0, 0, 1], timeout: 1.0}\n")
+    ctx = rclpy.context.Context()
+    rclpy.init(context=ctx, domain_id=ros_domain_id())
+    node = TaskExecutorNode(context=ctx, parameter_overrides=[Parameter("task_file", value=str(plan))])
+    server = rclpy.create_node("grasp_goal_listener", context=ctx)
+    try:
+        assert node.on_start(None, Trigger.Response()).success
+        assert not node.goal_sent and "no grasp skill server subscribes to" in node.waiting
+        time.sleep(1.1)  # past the stage's timeout, nobody listening
+        node.on_tick()
+        assert node.state == "failed" and not node.goal_sent
+        assert node.on_start(None, Trigger.Response()).success  # again, with a server this time
+        goals = []
+        server.create_subscription(PoseStamped, node.goals["grasp"].topic_name, goals.append, qos.COMMAND)
+        executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
+        executor.add_node(server)
+        end = time.monotonic() + 10.0
+        while not goals and time.monotonic() < end:
+            node.on_tick()
+            executor.spin_once(timeout_sec=0.05)
+        assert node.goal_sent and len(goals) == 1
+    finally:
+        server.destroy_node()
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+
+
 def test_retreat_defaults_to_the_chains_and_is_planned_within_the_robots_limits():
     import numpy as np
 
