@@ -62,6 +62,15 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
     p.set_defaults(handler=_cmd_load)
     p = bench_sub.add_parser(
+        "scale", help="episodes per minute with 1 and 2 workers (local processes, Ray) and DDP training speed"
+    )
+    p.add_argument("--collect-episodes", type=int, default=24, help="collect episodes per setting (default 24)")
+    p.add_argument("--eval-episodes", type=int, default=16, help="fmb eval episodes per setting (default 16)")
+    p.add_argument("--train-steps", type=int, default=40, help="training steps per process count (default 40)")
+    p.add_argument("--batch-size", type=int, default=64, help="effective training batch (default 64)")
+    p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
+    p.set_defaults(handler=_cmd_scale)
+    p = bench_sub.add_parser(
         "ablation", help="diffusion policy vs + implicit / explicit selection, + GravMap, + both (trains and evaluates)"
     )
     _ablation_flags(p)
@@ -104,6 +113,23 @@ def _cmd_load(args) -> int:
             print(f"ROS missed cycles idle / loaded: {r['ros_missed_cycles']}", file=sys.stderr)
         if "eval_workers_speedup" in r:
             print(f"fmb eval --workers 2 / --workers 1: {r['eval_workers_speedup']}x", file=sys.stderr)
+    return 0
+
+
+def _cmd_scale(args) -> int:
+    import sys
+
+    from fmb.bench_scale import bench_scale
+
+    say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    result = bench_scale(args.collect_episodes, args.eval_episodes, args.train_steps, args.batch_size, say)
+    print(json.dumps(result, indent=1))
+    if not args.json:
+        r, o = result["ratios"], result["ray_overhead"]
+        print(f"2 workers / 1: collect {r['collect_speedup_local']}x local, {r['collect_speedup_ray']}x Ray; "
+              f"eval {r['eval_speedup_local']}x local, {r['eval_speedup_ray']}x Ray; Ray against local processes "
+              f"(2 workers): collect {o['collect']['share_of_local']:+.1%}, eval {o['eval']['share_of_local']:+.1%}; "
+              f"DDP 2 gloo processes / 1: {r['ddp_speedup_2_processes']}x steps/s", file=sys.stderr)  # fmt: skip
     return 0
 
 

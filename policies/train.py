@@ -47,6 +47,10 @@ def _log(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _quiet(msg: str) -> None:
+    pass
+
+
 def train(
     data: list[str | Path],
     out: str | Path,
@@ -83,7 +87,8 @@ def train(
     device_type = distributed.check_devices(devices, train_config.device)
     check_batch(train_config.batch_size, devices)
     open_stores(data)  # a bad store is named here, not in every process
-    args = (data, out, policy_config, train_config, resume, progress, _log, threads)
+    child_log = _log if log is _log else _quiet  # a caller's own `log` does not cross processes
+    args = (data, out, policy_config, train_config, resume, progress, child_log, threads)
     return distributed.spawn(_train, devices, device_type, args)
 
 
@@ -291,7 +296,7 @@ def _train(
                 last_saved = save(done)
     bar.close()
     seconds = time.perf_counter() - t0
-    if last_saved is None:  # resumed a run that had already reached --steps
+    if last_saved is None and group.main:  # resumed a run that had already reached --steps
         last_saved = checkpoint.resolve(out)
     agree = group.agree(model.parameters())  # DDP keeps the replicas identical; checked once at the end
     group.barrier()  # rank 0's checkpoint is on disk before any process returns

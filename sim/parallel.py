@@ -225,7 +225,6 @@ def ray_session(address: str = "", num_cpus: int = 0):
 
 
 def _ray_started(ray, address: str, num_cpus: int):
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # the C++ core's notices would break progress bars
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False, "include_dashboard": False}
     if address:
         check_reachable(address)
@@ -248,10 +247,14 @@ def _ray_started(ray, address: str, num_cpus: int):
 
 
 class RolloutActor:
-    """A Ray actor: runs `init(*init_args)` once, then `work(job)` per call (warm state between)."""
+    """A Ray actor: runs `init(*init_args)` once, then `work(job)` per call (warm state between).
+    `shipped` holds the object reference of `init_args` (inside a list, so that Ray passes the
+    reference, which a restarted actor reads again, rather than the value)."""
 
-    def __init__(self, init: Callable, init_args: tuple):
-        init(*init_args)
+    def __init__(self, init: Callable, shipped: list):
+        import ray
+
+        init(*ray.get(shipped[0]))
 
     def run(self, work: Callable, job):
         return work(job)
@@ -281,7 +284,7 @@ def _ray_imap(init, init_args, work, jobs, executor: Executor, threads: int, on_
         actors = []
         try:
             for _ in range(min(executor.workers, len(jobs))):
-                actors.append(actor_class.remote(init, shipped))
+                actors.append(actor_class.remote(init, [shipped]))
                 submit(actors[-1])
             while running:
                 (ref,), _ = ray.wait(list(running), num_returns=1)
@@ -293,7 +296,7 @@ def _ray_imap(init, init_args, work, jobs, executor: Executor, threads: int, on_
                         raise WorkerDied(f"job {job!r}: its worker died {executor.retries + 1} times: {e}") from None
                     result = on_failure(job, f"worker died {executor.retries + 1} times: {type(e).__name__}")
                     ray.kill(actor, no_restart=True)
-                    actor = actor_class.remote(init, shipped)  # a fresh one for the rest
+                    actor = actor_class.remote(init, [shipped])  # a fresh one for the rest
                     actors.append(actor)
                 except ray.exceptions.RayTaskError as e:
                     raise e.as_instanceof_cause() from None  # the episode's own error, as a local run raises it

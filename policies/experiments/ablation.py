@@ -57,7 +57,10 @@ class AblationConfig:
             for a diffusion policy to align a peg, see the README).
         episodes: evaluation episodes per (variant, object set).
         variants: which variants to run (comma-separated on the command line).
-        workers: worker processes for evaluation.
+        workers: worker processes (or Ray actors) for evaluation.
+        executor: where evaluation episodes run (`sim.parallel.make_executor`): "auto" (Ray when
+            `ray_address` or RAY_ADDRESS is set, else local processes), "local" or "ray".
+        ray_address: Ray cluster for the evaluations ("" = none; RAY_ADDRESS is read with "auto").
         threads: CPU threads per process (0 = the stack's budget for each stage, fmb_core.threads).
         goals: the skills' goals in preference collection and evaluation: "truth" (the simulator's,
             an upper bound) or "perceived" (perception + safety filter, `PolicyRunSpec.goals`).
@@ -81,6 +84,8 @@ class AblationConfig:
     episodes: int = 24
     variants: tuple[str, ...] = VARIANTS
     workers: int = 2
+    executor: str = "auto"
+    ray_address: str = ""
     threads: int = 0
     goals: str = DEFAULT_GOAL_SOURCE
     max_steps: int = 0
@@ -96,7 +101,8 @@ class AblationConfig:
         check_range("prefs_temperature", self.prefs_temperature, 0.0, 10.0)
         check_range("temperature", self.temperature, 0.0, 10.0)
         check_range("episodes", self.episodes, 1, 100_000)
-        check_range("workers", self.workers, 1, 256)
+        check_range("workers", self.workers, 1, 1024)
+        check_choice("executor", self.executor, ("auto", "local", "ray"))
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown or not self.variants:
             raise ParameterError(f"--variants {','.join(self.variants)}: choose from {', '.join(VARIANTS)}")
@@ -118,7 +124,9 @@ HELP = {
     "action_horizon": "actions executed per chunk (0 = the policy's)",
     "episodes": "evaluation episodes per variant and object set",
     "variants": f"comma-separated, from {','.join(VARIANTS)}",
-    "workers": "worker processes for evaluation",
+    "workers": "worker processes (or Ray actors) for evaluation",
+    "executor": "where evaluation episodes run: auto (ray with --ray-address or RAY_ADDRESS), local or ray",
+    "ray_address": "Ray cluster HOST:PORT for the evaluations (empty: RAY_ADDRESS, else none)",
     "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb_core.threads)",
     "goals": f"skill goals from {' or '.join(GOAL_SOURCES)} (perceived: perception + safety filter)",
     "max_steps": "step limit of every episode (0 = the task's)",
@@ -137,7 +145,11 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
     from policies.runtime.policy import Policy
     from policies.runtime.runner import RunnerConfig
     from policies.train import train
+    from sim.parallel import check_reachable, make_executor
 
+    executor = make_executor(cfg.executor, cfg.workers, cfg.ray_address)
+    if executor.address:
+        check_reachable(executor.address)  # before hours of training, not after
     t0 = time.perf_counter()
     out = Path(out).absolute()
     data = Path(cfg.data)
@@ -250,7 +262,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
             if result is None:
                 say(f"evaluating {variant} on {label} ({cfg.episodes} episodes)")
                 result = evaluate(
-                    spec, cfg.episodes, workers=cfg.workers, out=folder, progress=progress, threads=cfg.threads
+                    spec, cfg.episodes, out=folder, progress=progress, threads=cfg.threads, executor=executor
                 )
             results[variant][label] = result
     summary = {"config": dataclasses.asdict(cfg), "reward_accuracy": accuracy, "results": results}
