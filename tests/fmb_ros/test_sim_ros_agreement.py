@@ -124,13 +124,14 @@ def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
     node = rclpy.create_node("agreement_client", context=ctx)
     executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
-    got: dict[str, list] = {k: [] for k in ("hole", "held", "status", "episode", "tcp", "command")}
+    got: dict[str, list] = {k: [] for k in ("hole", "held", "status", "episode", "tcp", "command", "perception")}
     for key, topic, msg_type, profile in (
         ("hole", "/fmb_perception/target_hole", PoseStamped, qos.STATE),
         ("held", "/fmb_perception/held_peg", PoseStamped, qos.STATE),
         ("status", f"{SKILL}/status", DiagnosticStatus, qos.STATE),
         ("episode", "/ground_truth/episode", String, qos.LATCHED),
         ("tcp", "/tcp_pose", PoseStamped, qos.STATE),
+        ("perception", "/fmb_perception/status", DiagnosticStatus, qos.STATE),
     ):
         node.create_subscription(msg_type, topic, got[key].append, profile)
     # each command with the newest measured pose that had arrived before it (what the skill acted on)
@@ -158,6 +159,13 @@ def test_sim_and_ros_build_the_same_goal_and_command(goal_policy, tmp_path):
 
     try:
         spin_until(ready, 120.0, "the robot, perception's target hole and held peg, and the skill")
+
+        def held_tips() -> list[str]:
+            """How perception placed the held peg's tip, per estimate (free space: with the depth views)."""
+            return [v["held_tip"] for m in got["perception"] if "held_tip" in (v := convert.status_values(m))]
+
+        spin_until(held_tips, 30.0, "perception's status of its held peg")
+        assert held_tips()[0] == "free space", held_tips()
         info = convert.from_json(got["episode"][-1].data)
         assert (info["peg"], info["hole"]) == (info_sim["peg"], info_sim["hole"])  # the same scene
         assert start.wait_for_service(timeout_sec=15.0)
