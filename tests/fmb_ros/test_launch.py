@@ -104,9 +104,12 @@ def test_parameter_files_name_declared_parameters_with_their_types(path):
     pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
     data = yaml.safe_load(path.read_text())
     assert isinstance(data, dict) and data
+    nodes = [n for n in data if n != "/**"]
     for node_name, section in data.items():
         params = section["ros__parameters"]
         declared = _declared(node_name)
+        if node_name == "/**":  # every node the file configures gets it: one of them must declare each name
+            declared = {**{k: v for n in nodes for k, v in _declared(n).items()}, **declared}
         for name, value in params.items():
             assert name in declared, f"{path.name}: {node_name} declares no parameter {name!r}"
             default = declared[name]
@@ -146,24 +149,34 @@ def test_nodes_start_with_the_sim_parameter_file():
 
 def test_skill_starts_with_the_robot_parameter_file():
     """On the robot file the skill takes the driver's topic names and limits; without the trained
-    checkpoint it stays up and says so."""
+    checkpoint it stays up and says so. A skill server the file has no section for (an insert
+    server started with --skills or skill:=insert) gets the same from the file's `/**`."""
     rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
+    from rclpy.parameter import Parameter
+
     from fmb_ros.skill_server import SkillServerNode
 
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     ctx = rclpy.context.Context()
     path = ROOT / "launch" / "params" / "robot.yaml"
     rclpy.init(args=["--ros-args", "--params-file", str(path)], context=ctx, domain_id=ros_domain_id())
-    node = None
+    nodes = []
     try:
-        node = SkillServerNode("grasp_skill", context=ctx)
+        nodes.append(SkillServerNode("grasp_skill", context=ctx))
+        node = nodes[0]
         assert node.params["base_frame"] == "fr3_link0" and node.params["ground_truth_namespace"] == ""
         assert node.params["equilibrium_pose_topic"].endswith("/equilibrium_pose")
         assert node.safety.limits.max_step_translation == 0.03
         assert node.run is None and "runs/grasp_dp" in node.error
+        overrides = [Parameter("skill", value="insert")]
+        nodes.append(SkillServerNode("insert_skill", context=ctx, parameter_overrides=overrides))
+        insert = nodes[1]
+        for name in ("base_frame", "tcp_frame", "tcp_pose_topic", "equilibrium_pose_topic", "workspace_low"):
+            assert insert.params[name] == node.params[name], name
+        assert insert.params["tcp_frame"] == "fr3_hand_tcp" and insert.safety.limits.max_step_translation == 0.03
     finally:
-        if node is not None:
-            node.destroy_node()
+        for n in nodes:
+            n.destroy_node()
         rclpy.try_shutdown(context=ctx)
 
 
@@ -212,6 +225,6 @@ def test_the_skill_servers_read_the_held_peg_perception_publishes(tmp_path):
 
     assert PERCEPTION["held_peg_topic"][0] == "~/held_peg" and SKILL["held_peg_topic"][0] == ""
     robot = yaml.safe_load((params / "robot.yaml").read_text())
-    assert robot["grasp_skill"]["ros__parameters"]["tcp_frame"] == perception["robot.yaml"]["tcp_frame"]
+    assert robot["/**"]["ros__parameters"]["tcp_frame"] == perception["robot.yaml"]["tcp_frame"]
     sim = yaml.safe_load((params / "sim.yaml").read_text())["fmb_sim_robot"]["ros__parameters"]
     assert SKILL["tcp_frame"][0] == perception["perception.yaml"]["tcp_frame"] == sim["tcp_frame"]
