@@ -94,6 +94,7 @@ setup(
             "fmb_perception = fmb_ros.perception_node:main",
             "fmb_cloud_fusion = fmb_ros.cloud_fusion_node:main",
             "fmb_recorder = fmb_ros.recorder_node:main",
+            "fmb_teleop = fmb_ros.teleop_node:main",
         ],
     },
 )

@@ -33,6 +33,7 @@ NODES = {
     "fmb_perception": "fmb_ros/perception_node.py",
     "fmb_cloud_fusion": "fmb_ros/cloud_fusion_node.py",
     "fmb_recorder": "fmb_ros/recorder_node.py",
+    "fmb_teleop": "fmb_ros/teleop_node.py",
 }
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
