@@ -3,7 +3,7 @@
     hand = HandHistory()                                  # fmb_perception: the measured hand, stamped
     hand.add_tcp(stamp, tcp_pose); hand.add_gripper(stamp, opening)
     tcp, opening = hand.at(cloud_stamp, tolerance)        # the hand when the cloud was taken (or None)
-    if holding(opening): held = estimator.in_hand(points, tcp, opening)   # -> ~/held_peg, T_tcp_peg
+    if holding(opening): held = estimator.in_hand(points, tcp, opening, views=views)   # -> ~/held_peg, T_tcp_peg
 
     estimates = HeldPegEstimates(max_age)                 # a skill server: the newest estimate it received
     estimates.on_estimate(pose, stamp); estimates.on_fingers(opening, stamp)

@@ -261,7 +261,7 @@ class PerceptionNode(Node):
                 views, why = self.views.at(t, self.views_sync) if self.views else (None, "depth_topic is empty")
                 held = self.estimator.in_hand(points, *hand, views=views)
                 held_seconds = time.perf_counter() - started
-                held_tip = "free space" if views else f"lowest seen (no depth views: {why})"
+                held_tip = held.tip if views else f"lowest seen (no depth views: {why})"
         except FmbError as e:
             self.publish_status("error", str(e), {})
             return

@@ -109,12 +109,14 @@ def without_hand(points, tcp_pose, gripper_width: float, hand: HandGeometry = Ha
 
 class HeldEstimate(NamedTuple):
     """The held peg: `pose` (7,) T_tcp_peg [m, xyzw] or None; `fitness` (0-1), inlier `rmse` [m],
-    `points` registered."""
+    `points` registered; `tip`: what placed its tip along its axis ("free space", or "lowest seen"
+    and why not by free space)."""
 
     pose: np.ndarray | None
     fitness: float
     rmse: float
     points: int
+    tip: str = ""
 
 
 def free_space_shift(tip_points, T_base_part, views) -> float | None:
@@ -201,11 +203,15 @@ def estimate_in_hand(
     # peg held tip down) fixes where it ends, the free space beyond it where it ends at most.
     moved = scene @ T[:3, :3].T + T[:3, 3]
     on_walls = np.abs(fit.residuals) < c.icp_distances[-1]
-    if on_walls.sum() > 20:
+    tip = "lowest seen (no depth views)"
+    if on_walls.sum() <= 20:
+        tip = "as registered (too few points on its walls)"
+    else:
         T[2, 3] += length - float(moved[on_walls, 2].max())
         if views:
             shift = free_space_shift(model.points[model.points[:, 2] > length - TIP_BAND], np.linalg.inv(T), views)
             T[2, 3] -= shift or 0.0
+            tip = "free space" if shift is not None else "lowest seen (no camera sees past the tip)"
         fit = evaluate(target.full, scene, T, c.icp_distances[-1])
     pose = matrix_to_pose(T_tcp_base @ np.linalg.inv(T)) if fit.fitness >= c.min_fitness else None
-    return HeldEstimate(pose, float(fit.fitness), float(fit.rmse), len(scene))
+    return HeldEstimate(pose, float(fit.fitness), float(fit.rmse), len(scene), tip)

@@ -208,6 +208,7 @@ def test_free_space_puts_the_held_pegs_tip_where_the_depth_edge_hid_it(seed):
     for name, with_views in (("free space", views), ("lowest seen", None)):
         held = estimator.in_hand(cloud, state.tcp_pose, state.gripper_width, views=with_views)
         axial[name] = float((pose_to_matrix(held.pose)[:3, 3] - true_held[:3, 3]) @ true_held[:3, 2])
+        assert held.tip == ("free space" if with_views else "lowest seen (no depth views)")
     assert axial["lowest seen"] < -0.0025, axial  # the tip's band hidden by the edge
     assert abs(axial["free space"]) < 0.0015, axial
 
