@@ -4,6 +4,7 @@
     fmb ros up sim --task vertical_chain --skills grasp,rotate,insert --task-file launch/tasks/vertical_chain.yaml
     fmb ros up sim --task vertical_chain --perception
     fmb ros up robot [--params-file launch/params/robot.yaml] [--skills grasp] [--no-perception] [--cloud-fusion]
+    fmb ros up sim|robot --teleop --record [--store runs/demos]    # a joystick drives the arm; episodes recorded
 
 `up sim` starts what `launch/sim.launch.py` starts, with the same parameter files (default: the
 package's `launch/params/sim.yaml`, plus `perception.yaml` with `--perception`), in one process on a
@@ -15,7 +16,8 @@ targets from fmb_perception and waits for its held peg: `executor_parameters`).
 servers and fmb_perception the file names, no simulator, on the wall clock; it prints which driver
 and camera topics have no publisher yet (`fmb_ros.watch`). With perception the skill servers read
 its estimate of the held peg (`held_peg_topic` = HELD_PEG_TOPIC, unless the parameter file sets
-it; without perception none). Flags given on the command line win over the file. Importing this
+it; without perception none). Both take `--teleop` (fmb_teleop) and `--record` (fmb_recorder, into
+`--store` or the file's `store`). Flags given on the command line win over the file. Importing this
 module does not import rclpy, so `fmb --help` works without the [ros] extra.
 """
 
@@ -63,6 +65,11 @@ def register(sub) -> None:
         "(a policy of several skills); RUN 'expert': the scripted expert",
     )
     p.add_argument("--task-file", type=Path, default=None, help="also start the task executor with this YAML task")
+    p.add_argument(
+        "--teleop", action="store_true", help="also start fmb_teleop: a joystick (sensor_msgs/Joy) drives the arm"
+    )
+    p.add_argument("--record", action="store_true", help="also start fmb_recorder (its services record episodes)")
+    p.add_argument("--store", default=None, help="--record: folder of the episode stores (default: the file's store)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many wall seconds (0 = Ctrl-C)")
     p.set_defaults(handler=_cmd_up)
 
@@ -112,9 +119,11 @@ def _cmd_up(args) -> int:
         ("--perception", args.perception or None, not robot),
         ("--no-perception", args.no_perception or None, robot),
         ("--cloud-fusion", args.cloud_fusion or None, robot),
+        ("--store", args.store, args.record),
     ):
         if value is not None and not allowed:
-            raise ParameterError(f"{flag} does not apply to `fmb ros up {args.target}`")
+            without = " without --record" if flag == "--store" else ""
+            raise ParameterError(f"{flag} does not apply to `fmb ros up {args.target}`{without}")
     params_file = args.params_file or default_params_file(f"{args.target}.yaml")
     if params_file is not None and not params_file.is_file():
         raise ParameterError(f"--params-file {params_file}: no such file")
@@ -125,6 +134,9 @@ def _cmd_up(args) -> int:
             raise ParameterError("--perception: launch/params/perception.yaml is missing from the installation")
         files.append(extra)
     factories, names, summary = _robot_nodes(args, params_file) if robot else _sim_nodes(args, params_file)
+    demo_factories, demo_names = demonstration_nodes(args.teleop, args.record, args.store, sim_time=not robot)
+    factories, names = factories + demo_factories, names + demo_names
+    summary += "".join(f", {n}" for n in demo_names)
     print(f"fmb ros up {args.target}: {summary}; parameters {', '.join(map(str, files)) or 'defaults'}", flush=True)
     from fmb_ros.spin import exit_process, spin_nodes
 
@@ -285,6 +297,28 @@ def _robot_nodes(args, params_file):
     summary += ", perception" if perception else ""
     summary += (", cloud fusion" if args.cloud_fusion else "") + " (no simulator)"
     return factories, names, summary
+
+
+def demonstration_nodes(teleop: bool, record: bool, store: str | None, sim_time: bool):
+    """(node factories, node names) of `--teleop` (fmb_teleop) and `--record` (fmb_recorder, into
+    `store` when given, else its parameter file's), on the simulator's clock with `sim_time`. A
+    factory's keyword arguments go to its node (a test's `context`)."""
+    from rclpy.parameter import Parameter
+
+    overrides = [Parameter("use_sim_time", value=True)] if sim_time else []
+    factories, names = [], []
+    if teleop:
+        from fmb_ros.teleop_node import TeleopNode
+
+        factories.append(lambda **kwargs: TeleopNode(parameter_overrides=overrides, **kwargs))
+        names.append("fmb_teleop")
+    if record:
+        from fmb_ros.recorder_node import RecorderNode
+
+        stored = overrides + ([Parameter("store", value=str(store))] if store else [])
+        factories.append(lambda **kwargs: RecorderNode(parameter_overrides=stored, **kwargs))
+        names.append("fmb_recorder")
+    return factories, names
 
 
 def executor_parameters(perception: bool, sim_time: bool) -> dict:

@@ -9,6 +9,8 @@ needs a trained policy (`checkpoint`). With `perception:=true` the skill server 
 estimate of the held peg in the hand (`held_peg_topic: /fmb_perception/held_peg`, unless the parameter
 file sets it), for a `tcp_goal`'s in-hand pose; without, none. `fmb ros up robot` starts the same
 nodes from the same file in one process where `ros2 launch` is missing.
+`teleop:=true` adds fmb_teleop (a joystick drives the arm), `record:=true [store:=<dir>]` fmb_recorder
+(`fmb ros up robot --teleop --record --store`).
 """
 
 import os
@@ -47,6 +49,10 @@ def generate_launch_description():
                 output="screen",
                 condition=IfCondition(LaunchConfiguration("cloud_fusion")),
             ),
+            DeclareLaunchArgument("teleop", default_value="false", description="fmb_teleop: a joystick drives the arm"),
+            DeclareLaunchArgument("record", default_value="false", description="start fmb_recorder"),
+            DeclareLaunchArgument("store", default_value="", description="record: the stores' folder (or the file's)"),
+            OpaqueFunction(function=demonstrations, args=[params]),
         ]
     )
 
@@ -70,3 +76,37 @@ def skill_server(context, params):
             output="screen",
         )
     ]
+
+
+def demonstrations(context, params):
+    """`teleop:=true`: fmb_teleop; `record:=true`: fmb_recorder, into `store:=` when given (the rule of
+    `fmb ros up robot --teleop --record --store`, `fmb_ros.cli.demonstration_nodes`)."""
+
+    def on(arg):
+        return LaunchConfiguration(arg).perform(context).lower() in ("true", "1")
+
+    clock = {"use_sim_time": False}
+    store = LaunchConfiguration("store").perform(context)
+    nodes = []
+    if on("teleop"):
+        nodes.append(
+            Node(
+                package="fmb_ros",
+                executable="fmb_teleop",
+                name="fmb_teleop",
+                parameters=[params, clock],
+                output="screen",
+            )
+        )
+    if on("record"):
+        extra = [{"store": store}] if store else []
+        nodes.append(
+            Node(
+                package="fmb_ros",
+                executable="fmb_recorder",
+                name="fmb_recorder",
+                parameters=[params, clock, *extra],
+                output="screen",
+            )
+        )
+    return nodes

@@ -20,6 +20,8 @@ for a `tcp_goal`'s in-hand pose (`held_peg_topic: /fmb_perception/held_peg`); `t
 task executor (then run it with `ros2 service call /fmb_task_executor/start std_srvs/srv/Trigger`), which
 with perception takes its targets from `fmb_perception` and holds a rotate or insert goal until the held
 peg's estimate of that stage has arrived (at most `held_peg_wait`, params/sim.yaml).
+`teleop:=true` adds fmb_teleop (a joystick drives the arm), `record:=true [store:=<dir>]` fmb_recorder
+(`fmb ros up sim --teleop --record --store`).
 """
 
 import os
@@ -71,6 +73,10 @@ def generate_launch_description():
                 condition=IfCondition(perception),
             ),
             OpaqueFunction(function=task_executor, args=[params]),
+            DeclareLaunchArgument("teleop", default_value="false", description="fmb_teleop: a joystick drives the arm"),
+            DeclareLaunchArgument("record", default_value="false", description="start fmb_recorder"),
+            DeclareLaunchArgument("store", default_value="", description="record: the stores' folder (or the file's)"),
+            OpaqueFunction(function=demonstrations, args=[params]),
         ]
     )
 
@@ -132,6 +138,40 @@ def skill_servers(context, params):
                     *([{"checkpoint": checkpoints[skill]}] if skill in checkpoints else []),
                     *([{"approach": True}] if approach else []),
                 ],
+                output="screen",
+            )
+        )
+    return nodes
+
+
+def demonstrations(context, params):
+    """`teleop:=true`: fmb_teleop; `record:=true`: fmb_recorder, into `store:=` when given (the rule of
+    `fmb ros up sim --teleop --record --store`, `fmb_ros.cli.demonstration_nodes`)."""
+
+    def on(arg):
+        return LaunchConfiguration(arg).perform(context).lower() in ("true", "1")
+
+    clock = {"use_sim_time": True}
+    store = LaunchConfiguration("store").perform(context)
+    nodes = []
+    if on("teleop"):
+        nodes.append(
+            Node(
+                package="fmb_ros",
+                executable="fmb_teleop",
+                name="fmb_teleop",
+                parameters=[params, clock],
+                output="screen",
+            )
+        )
+    if on("record"):
+        extra = [{"store": store}] if store else []
+        nodes.append(
+            Node(
+                package="fmb_ros",
+                executable="fmb_recorder",
+                name="fmb_recorder",
+                parameters=[params, clock, *extra],
                 output="screen",
             )
         )

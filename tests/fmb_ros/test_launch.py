@@ -38,6 +38,8 @@ EXECUTABLE_MODULES = {
     "fmb_perception": "fmb_ros.perception_node",
     "fmb_cloud_fusion": "fmb_ros.cloud_fusion_node",
     "fmb_task_executor": "fmb_ros.task_executor",
+    "fmb_recorder": "fmb_ros.recorder_node",
+    "fmb_teleop": "fmb_ros.teleop_node",
 }
 
 
@@ -228,3 +230,33 @@ def test_the_skill_servers_read_the_held_peg_perception_publishes(tmp_path):
     assert robot["/**"]["ros__parameters"]["tcp_frame"] == perception["robot.yaml"]["tcp_frame"]
     sim = yaml.safe_load((params / "sim.yaml").read_text())["fmb_sim_robot"]["ros__parameters"]
     assert SKILL["tcp_frame"][0] == perception["perception.yaml"]["tcp_frame"] == sim["tcp_frame"]
+
+
+def test_teleop_and_recorder_start_with_the_robot_parameter_file(tmp_path):
+    """`robot.launch.py teleop:=true record:=true` / `fmb ros up robot --teleop --record --store`: both
+    nodes take the driver's topics and the skill servers' limits from robot.yaml's /**; `--store` wins."""
+    rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip install -e .[ros]")
+    from fmb_ros.cli import demonstration_nodes, node_parameters
+
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    ctx = rclpy.context.Context()
+    path = ROOT / "launch" / "params" / "robot.yaml"
+    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=ctx, domain_id=ros_domain_id())
+    nodes = []
+    try:
+        factories, names = demonstration_nodes(True, True, str(tmp_path / "demos"), sim_time=False)
+        assert names == ["fmb_teleop", "fmb_recorder"]
+        nodes += [factory(context=ctx) for factory in factories]
+        teleop, recorder = nodes
+        skill = node_parameters(path, "/**")  # what every node on the arm shares
+        for name in ("base_frame", "tcp_pose_topic", "equilibrium_pose_topic", "gripper_command_topic"):
+            assert teleop.params[name] == skill[name], name
+        assert teleop.safety.limits.max_step_translation == skill["max_step_translation"] == 0.03
+        assert recorder.topics.equilibrium_pose == skill["equilibrium_pose_topic"]
+        assert recorder.topics.tcp_pose == skill["tcp_pose_topic"]
+        assert recorder.params["store"] == str(tmp_path / "demos")
+        assert node_parameters(path, "fmb_recorder")["store"] == "runs/demos"  # the file's, overridden
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
