@@ -1,6 +1,6 @@
 """`fmb_recorder`: demonstrations from the robot's topics into episode stores, at the control rate.
 
-Subscribes to the robot's state, wrench, gripper and cameras and to the commanded target (the
+Subscribes to the robot's state, wrench, gripper, cameras and point cloud and to the commanded target (the
 topics and their conversion are `sim.recording.TopicMap`'s, the ones `fmb data import-bag` reads)
 and feeds `sim.recorder.EpisodeRecorder`, the core the bag import replays through: the same
 nearest-before alignment within `tolerance`, stale steps counted per topic and never filled.
@@ -43,6 +43,8 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "cameras": ([], "cameras whose colour images to record (<camera_namespace>/<cam>/image_raw, rgb8/bgr8)"),
     "depth": (False, "also record <camera_namespace>/<cam>/depth (32FC1 [m] or 16UC1 [mm])"),
     "camera_namespace": ("camera", "prefix of the camera topics"),
+    "points": (0, "points per recorded cloud from points_topic, each resampled to it (0 = no cloud)"),
+    "points_topic": ("points", "sensor_msgs/PointCloud2 in: fused cloud in the base frame [m], float32 xyz + rgb"),
     "joint_states_topic": ("joint_states", "sensor_msgs/JointState in: 7 arm joints [rad, rad/s]"),
     "tcp_pose_topic": ("tcp_pose", "geometry_msgs/PoseStamped in: measured TCP pose in the base frame [m]"),
     "tcp_twist_topic": ("tcp_twist", "geometry_msgs/TwistStamped in: TCP velocity in the base frame [m/s, rad/s]"),
@@ -83,6 +85,8 @@ class RecorderNode(Node):
             camera_namespace=p["camera_namespace"],
             cameras=tuple(p["cameras"]),
             depth=bool(p["depth"]),
+            points=p["points_topic"],
+            point_count=int(p["points"]),
         )
         self.lock = threading.Lock()
         self.recorder: EpisodeRecorder | None = None
@@ -90,7 +94,7 @@ class RecorderNode(Node):
         self.started_at = 0.0
         self.last_result = "idle"
         for stream in self.topics.streams():
-            profile = qos.SENSOR if stream.msgtype.endswith("/Image") else qos.STATE
+            profile = qos.SENSOR if stream.msgtype.endswith(("/Image", "/PointCloud2")) else qos.STATE
             self.create_subscription(
                 _message_class(stream.msgtype), stream.topic.lstrip("/"), lambda m, s=stream: self.on_message(s, m),
                 profile,

@@ -16,6 +16,8 @@ Topic -> episode key (defaults are the stack's own topic names, `fmb_ros.skill_p
     gripper/joint_states  sensor_msgs/JointState   obs/gripper: sum of the two finger joints [m]
     camera/<cam>/image_raw  sensor_msgs/Image (rgb8, bgr8)      obs/rgb/<cam> uint8
     camera/<cam>/depth      sensor_msgs/Image (32FC1 m, 16UC1 mm) obs/depth/<cam> float32 [m]
+    points                sensor_msgs/PointCloud2  obs/points (N, 6) float32 xyz [m] + rgb [0, 1], base frame
+                          (`point_count` N > 0; each cloud resampled to N points, see `point_cloud`)
     equilibrium_pose      geometry_msgs/PoseStamped   the commanded target -> action[:6]
     gripper/command       std_msgs/Float64         the commanded opening [m] -> action[6] (1 = close)
 
@@ -30,6 +32,7 @@ translation [m] and rotation vector [rad] of target * measured^-1, base frame (`
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -69,6 +72,8 @@ class TopicMap:
         camera_namespace: prefix of <ns>/<cam>/image_raw and <ns>/<cam>/depth.
         cameras: cameras whose colour images to record.
         depth: also record their depth images.
+        points: the fused point cloud's topic (in the base frame, as `fmb_sim_robot` publishes it).
+        point_count: points per recorded cloud (each resampled to it; 0 = the cloud is not recorded).
         namespace: prefix of every topic ("" = none; "/robot1" -> "/robot1/tcp_pose").
     """
 
@@ -82,7 +87,12 @@ class TopicMap:
     camera_namespace: str = "camera"
     cameras: tuple[str, ...] = ()
     depth: bool = False
+    points: str = "points"
+    point_count: int = 0
     namespace: str = ""
+
+    def __post_init__(self):
+        check_range("point_count", self.point_count, 0, 1_000_000)
 
     def topic(self, name: str) -> str:
         """The absolute topic name of `name` ("tcp_pose" -> "/tcp_pose")."""
@@ -106,6 +116,9 @@ class TopicMap:
             if self.depth:
                 out.append(Stream(ob.store_key(ob.depth_key(cam)), t(f"{self.camera_namespace}/{cam}/depth"),
                                   "sensor_msgs/msg/Image", True, depth_image))  # fmt: skip
+        if self.point_count:
+            cloud = functools.partial(point_cloud, count=int(self.point_count))
+            out.append(Stream(ob.store_key(ob.POINTS), t(self.points), "sensor_msgs/msg/PointCloud2", True, cloud))
         return [s for s in out if s.topic != "/"]
 
 
@@ -190,6 +203,46 @@ def depth_image(msg) -> np.ndarray:
     if a.ndim != 2:
         raise DataFormatError(f"depth image has encoding {msg.encoding!r}; expected 32FC1 or 16UC1")
     return (a * 1e-3).astype(np.float32) if a.dtype == np.uint16 else a
+
+
+_FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
+
+
+def point_cloud(msg, count: int) -> np.ndarray:
+    """(count, 6) float32 points of a PointCloud2 with float32 x, y, z and packed rgb (0x00RRGGBB,
+    the layout `fmb_sim_robot` and RealSense publish): xyz [m], rgb in [0, 1]. Non-finite points are
+    dropped, then the cloud is resampled to `count` points: a subset without repeats when it has
+    more, all of them plus repeats when fewer; the choice depends only on the message's size (seed
+    0), so the recorder and the bag import give the same points."""
+    fields = {f.name: f for f in msg.fields}
+    for name in ("x", "y", "z", "rgb"):
+        if name not in fields or fields[name].datatype != _FLOAT32:
+            have = [(f.name, f.datatype) for f in msg.fields]
+            raise DataFormatError(f"PointCloud2 needs float32 fields x, y, z, rgb; it has {have}")
+    if msg.is_bigendian:
+        raise DataFormatError("big-endian PointCloud2 is not supported")
+    dtype = np.dtype(
+        {
+            "names": ["x", "y", "z", "rgb"],
+            "formats": ["<f4"] * 3 + ["<u4"],
+            "offsets": [fields[k].offset for k in ("x", "y", "z", "rgb")],
+            "itemsize": msg.point_step,
+        }
+    )
+    raw = np.frombuffer(bytes(msg.data), dtype=dtype, count=msg.width * msg.height)
+    xyz = np.stack([raw["x"], raw["y"], raw["z"]], axis=1)
+    keep = np.all(np.isfinite(xyz), axis=1)
+    if not keep.any():
+        raise DataFormatError(f"PointCloud2 has no finite point ({len(raw)} points)")
+    rgb = np.stack([(raw["rgb"][keep] >> s) & 0xFF for s in (16, 8, 0)], axis=1) / 255.0
+    points = np.concatenate([xyz[keep], rgb], axis=1).astype(np.float32)
+    n = len(points)
+    rng = np.random.default_rng(0)
+    if n >= count:
+        rows = np.sort(rng.choice(n, count, replace=False))
+    else:
+        rows = np.concatenate([np.arange(n), rng.choice(n, count - n, replace=True)])
+    return points[rows]
 
 
 # -- time alignment ------------------------------------------------------------------------------

@@ -57,6 +57,9 @@ def register(sub) -> None:
     p.add_argument("--success", choices=("yes", "no", "unknown"), default="unknown", help="operator's verdict")
     p.add_argument("--cameras", default="", help="comma-separated cameras: <ns>/<cam>/image_raw (default none)")
     p.add_argument("--depth", action="store_true", help="also record <ns>/<cam>/depth")
+    p.add_argument(
+        "--points", type=int, default=0, help="record /points (PointCloud2) resampled to N points (default 0: none)"
+    )
     p.add_argument("--namespace", default="", help="prefix of every topic (default none)")
     p.add_argument("--rate", type=float, default=10.0, help="control rate of the steps [Hz] (default 10)")
     p.add_argument(
@@ -122,7 +125,7 @@ def _cmd_import_bag(args) -> int:
     from sim.datasets.rosbag import BagImportConfig, import_bags
     from sim.recording import TopicMap
 
-    topics = TopicMap(cameras=_split(args.cameras), depth=args.depth, namespace=args.namespace)
+    topics = TopicMap(cameras=_split(args.cameras), depth=args.depth, point_count=args.points, namespace=args.namespace)
     config = BagImportConfig(
         topics=topics,
         rate=args.rate,

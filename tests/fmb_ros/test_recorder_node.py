@@ -137,3 +137,39 @@ def test_recorder_keeps_discards_and_cuts_at_a_stopped_camera(context, tmp_path)
         executor.shutdown()
         recorder.destroy_node()
         robot.node.destroy_node()
+
+
+def test_recorder_records_the_point_cloud_resampled(context, tmp_path):
+    """With `points` > 0 the fused cloud (PointCloud2, best effort as fmb_sim_robot sends it) is in
+    every step, resampled to `points` by the rule `fmb data import-bag --points` uses."""
+    from sensor_msgs.msg import PointCloud2
+
+    from fmb_ros.recorder_node import RecorderNode
+    from sim.recording import point_cloud
+
+    robot = ScriptedRobot(context)
+    rng = np.random.default_rng(0)
+    cloud = np.concatenate([rng.uniform(0, 1, (300, 3)), rng.integers(0, 256, (300, 3)) / 255.0], axis=1)
+    pub = robot.node.create_publisher(PointCloud2, "points", qos.SENSOR)
+    robot.node.create_timer(0.1, lambda: pub.publish(convert.point_cloud_msg(cloud, "panda_link0", 0.0)))
+    recorder = RecorderNode(
+        context=context,
+        parameter_overrides=[Parameter("store", value=str(tmp_path / "demos")), Parameter("points", value=64)],
+    )
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(robot.node)
+    executor.add_node(recorder)
+    try:
+        _spin(executor, 0.3)
+        assert recorder.on_start(Trigger.Request(), Trigger.Response()).success
+        _spin(executor, 1.0)
+        reply = recorder.on_stop(SetBool.Request(data=True), SetBool.Response())
+        assert reply.success, reply.message
+        points = EpisodeStore.open(tmp_path / "demos/teleop").load(0).data["obs/points"]
+        assert points.shape[1:] == (64, 6) and len(points) >= 5
+        expected = point_cloud(convert.point_cloud_msg(cloud, "panda_link0", 0.0), 64)
+        np.testing.assert_array_equal(points[0], expected)
+    finally:
+        executor.shutdown()
+        recorder.destroy_node()
+        robot.node.destroy_node()
