@@ -126,9 +126,10 @@ def _cmd_scale(args) -> int:
     print(json.dumps(result, indent=1))
     if not args.json:
         r, o = result["ratios"], result["ray_overhead"]
-        print(f"2 workers / 1: collect {r['collect_speedup_local']}x local, {r['collect_speedup_ray']}x Ray; "
-              f"eval {r['eval_speedup_local']}x local, {r['eval_speedup_ray']}x Ray; Ray against local processes "
-              f"(2 workers): collect {o['collect']['share_of_local']:+.1%}, eval {o['eval']['share_of_local']:+.1%}; "
+        print(f"2 workers / 1 (steady): collect {r['collect_speedup_local_steady']}x local, "
+              f"{r['collect_speedup_ray_steady']}x Ray; eval {r['eval_speedup_local_steady']}x local, "
+              f"{r['eval_speedup_ray_steady']}x Ray; Ray's share of a 100-episode run against local processes: "
+              f"collect {o['collect']['share_of_100_episodes']:+.1%}, eval {o['eval']['share_of_100_episodes']:+.1%}; "
               f"DDP 2 gloo processes / 1: {r['ddp_speedup_2_processes']}x steps/s", file=sys.stderr)  # fmt: skip
     return 0
 
@@ -145,6 +146,8 @@ def _cmd_cad(args) -> int:
     if not args.json:
         print(
             f"standard set: {result['set_seconds_median']:.2f} s median; "
+            f"with {result['tiles']} tiles for a {result['tiled_bed_mm'][0]:g} mm bed: "
+            f"{result['tiled_set_seconds_median']:.2f} s median; "
             f"single part: {result['part_seconds_median']:.3f} s median",
             file=sys.stderr,
         )

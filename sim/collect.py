@@ -115,10 +115,14 @@ def run_many(
 ) -> Iterator[tuple[int, EpisodeResult]]:
     """Yield (seed, result) for every seed, in completion order, on `executor` (`sim.parallel`;
     default: `workers` local processes), each worker with `budget` (default: `rollout_budget`).
+    On Ray, a spec with `portable()` (a policy's) is replaced by what that returns, which carries
+    the files it needs (the nodes of a cluster need not have the run folders).
     An episode whose worker died more often than Ray retries it comes back as a failure without
     data, its info holding "worker_failure" (the reason)."""
     executor = executor or Executor("local", workers)
     budget = budget or rollout_budget(executor.workers)
+    if executor.kind == "ray" and hasattr(spec, "portable"):
+        spec = spec.portable()  # e.g. a policy's: its checkpoint files travel with it to the cluster's nodes
     jobs = [(s, record) for s in seeds]
     yield from parallel.imap(_init, (spec, budget), _run, jobs, executor, budget.threads, _failed)
 

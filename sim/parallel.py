@@ -20,9 +20,9 @@ arrive in completion order, each as soon as it is done (the caller commits it an
 job's result depends only on the job (an episode's seed), never on which worker ran it or when.
 
 A worker process that dies (killed, out of memory, a crashed renderer) loses only the episode it
-was running: Ray restarts the actor and retries that episode up to `retries` times; after that
-the episode is given to `on_failure` (a recorded failure) and a fresh actor takes the remaining
-ones. An exception raised by the episode's own code is not retried: it is a bug, and it stops the
+was running: a fresh actor replaces it and runs that episode again, up to `retries` times; after
+that the episode is given to `on_failure` (a recorded failure) and the fresh actor goes on with the
+remaining ones. An exception raised by the episode's own code is not retried: it is a bug, and it stops the
 run as it does with local processes.
 """
 
@@ -57,8 +57,8 @@ class Executor:
         workers: worker processes (local) or actors (ray); 1..64 local, 1..1024 on Ray.
         address: Ray cluster address ("host:port", "ray://host:port" or "auto"); "" = start a
             local Ray instance for the run. Only with kind "ray".
-        retries: Ray: restarts of a dead actor and retries of the episode it was running before
-            that episode is recorded as failed.
+        retries: Ray: how often an episode whose actor died is run again (on a fresh actor)
+            before it is recorded as failed.
     """
 
     kind: str = "local"
@@ -248,8 +248,8 @@ def _ray_started(ray, address: str, num_cpus: int):
 
 class RolloutActor:
     """A Ray actor: runs `init(*init_args)` once, then `work(job)` per call (warm state between).
-    `shipped` holds the object reference of `init_args` (inside a list, so that Ray passes the
-    reference, which a restarted actor reads again, rather than the value)."""
+    `shipped` holds the object reference of `init_args` (inside a list: Ray passes the reference,
+    and each actor reads the one object)."""
 
     def __init__(self, init: Callable, shipped: list):
         import ray
@@ -271,15 +271,15 @@ def _ray_imap(init, init_args, work, jobs, executor: Executor, threads: int, on_
 
         died = (ActorDiedError, ActorUnavailableError, RayActorError, WorkerCrashedError)
         shipped = ray.put(init_args)  # once: every actor reads the same object (`ray.get` per node)
-        actor_class = ray.remote(RolloutActor).options(
-            num_cpus=threads, max_restarts=executor.retries, max_task_retries=executor.retries
-        )
-        pending = deque(jobs)
-        running: dict = {}  # object ref -> (actor, job)
+        # Ray neither restarts actors nor retries their calls here: a dead actor is replaced by a
+        # fresh one and its episode handed to it, so that what a death costs is counted per episode.
+        actor_class = ray.remote(RolloutActor).options(num_cpus=threads, max_restarts=0, max_task_retries=0)
+        pending = deque((job, 0) for job in jobs)  # (job, deaths so far)
+        running: dict = {}  # object ref -> (actor, job, deaths)
 
         def submit(actor) -> None:
-            job = pending.popleft()
-            running[actor.run.remote(work, job)] = (actor, job)
+            job, deaths = pending.popleft()
+            running[actor.run.remote(work, job)] = (actor, job, deaths)
 
         actors = []
         try:
@@ -288,16 +288,21 @@ def _ray_imap(init, init_args, work, jobs, executor: Executor, threads: int, on_
                 submit(actors[-1])
             while running:
                 (ref,), _ = ray.wait(list(running), num_returns=1)
-                actor, job = running.pop(ref)
+                actor, job, deaths = running.pop(ref)
+                result = None
                 try:
                     result = ray.get(ref)
                 except died as e:
-                    if on_failure is None:
-                        raise WorkerDied(f"job {job!r}: its worker died {executor.retries + 1} times: {e}") from None
-                    result = on_failure(job, f"worker died {executor.retries + 1} times: {type(e).__name__}")
                     ray.kill(actor, no_restart=True)
                     actor = actor_class.remote(init, [shipped])  # a fresh one for the rest
                     actors.append(actor)
+                    if deaths < executor.retries:
+                        pending.appendleft((job, deaths + 1))  # the lost episode, first in line
+                        submit(actor)
+                        continue
+                    if on_failure is None:
+                        raise WorkerDied(f"job {job!r}: its worker died {deaths + 1} times: {e}") from None
+                    result = on_failure(job, f"worker died {deaths + 1} times: {type(e).__name__}")
                 except ray.exceptions.RayTaskError as e:
                     raise e.as_instanceof_cause() from None  # the episode's own error, as a local run raises it
                 if pending:

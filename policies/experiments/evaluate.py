@@ -132,6 +132,13 @@ class PolicyRunSpec:
         """The sensor model the episodes run with: `sensor`, else the goal source's default."""
         return self.sensor or DEFAULT_SENSORS[self.goals]
 
+    def portable(self):
+        """This spec with its checkpoints' files packed in, for workers without the run folders
+        (`policies.experiments.portable`; what Ray actors get)."""
+        from policies.experiments.portable import portable
+
+        return portable(self)
+
     def build(self):
         if self.chain:
             return self._build_chain()

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +47,23 @@ def test_two_gloo_processes_train_a_checkpoint_that_loads_and_acts_and_torchrun_
     resumed = json.loads(done.stdout[done.stdout.index("{\n") :])
     assert resumed["devices"]["processes"] == 2 and resumed["devices"]["replicas_agree"]
     assert checkpoint.resolve(out).name == "step_0000006"
+
+    # What Ray ships to a cluster's nodes: the spec with the checkpoint's files; it builds where the run is not
+    import pickle
+
+    from policies.experiments.evaluate import PolicyRunSpec
+
+    shipped = pickle.dumps(PolicyRunSpec(str(out), task="insert", device="cpu", goals="truth").portable())
+    out.rename(tmp_path / "moved")
+    local = pickle.loads(shipped).local_spec(tmp_path / "node")
+    assert local.policy.startswith(str(tmp_path / "node")) and sorted(p.name for p in Path(local.policy).iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    env, runner = local.build()
+    env.reset(seed=0)
+    runner.reset(env)
+    assert runner.act(env).shape == (7,)
 
 
 def test_devices_beyond_the_gpus_and_uneven_batches_are_clear_errors():
