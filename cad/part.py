@@ -149,8 +149,7 @@ def slabs_to_mesh(slabs: tuple[Slab, ...] | list[Slab]) -> trimesh.Trimesh:
             contours.append(np.asarray(poly.exterior.coords)[:-1] * k)
             contours.extend(np.asarray(r.coords)[:-1] * k for r in poly.interiors)
         section = manifold3d.CrossSection(contours, manifold3d.FillRule.EvenOdd)
-        solid = section.extrude((slab.z_max - slab.z_min) * k).translate((0.0, 0.0, slab.z_min * k))
-        solids.append(solid)
+        solids.append(section.extrude(1.0).warp_batch(_z_between(slab.z_min * k, slab.z_max * k)))
     union = manifold3d.Manifold.batch_boolean(solids, manifold3d.OpType.Add)
     out = union.to_mesh64() if hasattr(union, "to_mesh64") else union.to_mesh()
     vertices = np.asarray(out.vert_properties, dtype=np.float64)[:, :3] / k
@@ -158,6 +157,22 @@ def slabs_to_mesh(slabs: tuple[Slab, ...] | list[Slab]) -> trimesh.Trimesh:
     # manifold3d returns an indexed, manifold mesh: no vertex merging (it would join
     # vertices closer than trimesh's 1e-8 tolerance and break the topology).
     return trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+
+
+def _z_between(z_bottom: float, z_top: float) -> Callable[[np.ndarray], np.ndarray]:
+    """Vertex map of a unit extrusion onto [z_bottom, z_top] [mm], hitting both ends exactly.
+
+    `extrude(h).translate(z0)` puts the top at z0 + (z1 - z0), which can miss z1 by an ulp: the
+    slab above then floats 1e-14 mm higher, manifold3d keeps the two as separate shells, and an
+    STL (which merges coincident vertices on load) gets edges shared by four faces.
+    """
+
+    def warp(vertices: np.ndarray) -> np.ndarray:
+        out = np.array(vertices, dtype=np.float64)  # (n, 3)
+        out[:, 2] = np.where(out[:, 2] > 0.5, z_top, z_bottom)
+        return out
+
+    return warp
 
 
 def slabs_to_pieces(slabs: tuple[Slab, ...] | list[Slab]) -> list[CollisionPiece]:

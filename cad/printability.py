@@ -1,6 +1,8 @@
 """Print-readiness checks. A part that fails one is an error, not a warning.
 
-Checks on the mesh: watertight, consistent winding, positive volume, flat base on z = 0.
+Checks on the mesh: watertight, consistent winding, positive volume, flat base on z = 0, and one
+manifold shell as a print file stores it (vertices in float32 millimetres, coincident ones merged as
+slicers and mesh tools do on loading): every edge shared by exactly two faces, one connected body.
 Checks on every slab region (the exact 2D geometry the mesh is made from):
     - wall thickness: every two boundaries of a region (outline and holes, or two holes) are at
       least `min_wall` apart, so holes never come closer than a printable wall;
@@ -14,7 +16,11 @@ import dataclasses
 import itertools
 from typing import NamedTuple
 
+import numpy as np
+import scipy.sparse
+import scipy.sparse.csgraph
 import shapely
+import trimesh
 
 from cad.exceptions import PrintabilityError
 from cad.part import Part
@@ -61,6 +67,13 @@ def check_part(part: Part, limits: PrintLimits = PrintLimits()) -> PrintReport:
         raise PrintabilityError(f"{name}: mesh winding is inconsistent")
     if not mesh.volume > 0:
         raise PrintabilityError(f"{name}: mesh volume {mesh.volume:.3g} m^3 is not positive")
+    bad_edges, shells = shell_defects(mesh)
+    if bad_edges:
+        raise PrintabilityError(
+            f"{name}: {bad_edges} edges are not shared by exactly two faces in the print file (non-manifold)"
+        )
+    if shells != 1:
+        raise PrintabilityError(f"{name}: the print file holds {shells} shells, expected one body")
     z_min = float(mesh.bounds[0, 2])
     if abs(z_min) > limits.base_tolerance:
         raise PrintabilityError(f"{name}: base is at z={z_min * 1e3:.4g} mm, must be on z=0")
@@ -69,6 +82,32 @@ def check_part(part: Part, limits: PrintLimits = PrintLimits()) -> PrintReport:
         thinnest = min(thinnest, check_walls(slab.region, limits.min_wall, name, slab.z_min))
         check_features(slab.region, limits.min_feature, name, slab.z_min)
     return PrintReport(name, float(mesh.volume), thinnest, True)
+
+
+def shell_defects(mesh: trimesh.Trimesh) -> tuple[int, int]:
+    """(edges not shared by exactly two faces, shells) of `mesh` [m] as written to STL/3MF.
+
+    The files hold float32 millimetres and carry no vertex indices (STL) or ones a loader may merge,
+    so vertices equal after that rounding are one vertex here. A mesh whose parts only touch (two
+    shells closed on their own, glued at a face) passes `is_watertight` on its own indices but not
+    this check.
+    """
+    stored = np.ascontiguousarray(mesh.vertices * 1e3 + 0.0, dtype=np.float32)  # (n, 3) in the file [mm], no -0
+    _, index = np.unique(stored.view(np.dtype((np.void, 12))).reshape(-1), return_inverse=True)
+    faces = index.reshape(-1)[np.asarray(mesh.faces)]  # (m, 3) merged vertex ids
+    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)  # (3m, 2)
+    keys = edges[:, 0] * (len(stored) + 1) + edges[:, 1]
+    _, edge_id, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    bad = int(np.count_nonzero(counts != 2))
+    # Shells: faces joined across edges that two faces share, as admesh counts them.
+    order = np.argsort(edge_id.reshape(-1), kind="stable")
+    ids = edge_id.reshape(-1)[order]
+    pair = np.flatnonzero((ids[:-1] == ids[1:]) & (counts[ids[:-1]] == 2))
+    face_a, face_b = order[pair] // 3, order[pair + 1] // 3
+    m = len(faces)
+    graph = scipy.sparse.coo_matrix((np.ones(len(pair)), (face_a, face_b)), shape=(m, m))
+    shells, _ = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    return bad, int(shells)
 
 
 def check_walls(region, min_wall: float, name: str = "region", z: float = 0.0) -> float:
