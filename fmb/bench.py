@@ -52,6 +52,11 @@ def register(sub) -> None:
     )
     p.add_argument("--json", action="store_true", help="JSON only on stdout")
     p.set_defaults(handler=_cmd_ros)
+    p = bench_sub.add_parser("record", help="fmb_recorder at 10 Hz with three 256 px cameras and a 4096-point cloud")
+    from fmb_ros.bench_record import add_flags, run  # no rclpy at import
+
+    add_flags(p)
+    p.set_defaults(handler=run)
     p = bench_sub.add_parser(
         "load", help="decision latency, training speed, ROS loop and eval scaling, idle and beside a competing load"
     )
