@@ -11,7 +11,7 @@ Example:
 
 from cad.assembly import Assembly, make_bridge_assembly
 from cad.board import BoardSpec, Hole, fmb_board_spec, make_board
-from cad.exceptions import CadError, DecompositionError, PrintabilityError, UnknownShapeError
+from cad.exceptions import CadError, DecompositionError, PrintabilityError, TilingError, UnknownShapeError
 from cad.fixture import FixtureSpec, make_fixture
 from cad.object_set import ObjectSet, sample_set, single_part, standard_set
 from cad.part import CollisionPiece, Frame, Part, Slab
@@ -38,6 +38,7 @@ __all__ = [
     "PrintabilityError",
     "ShapeFamily",
     "Slab",
+    "TilingError",
     "UnknownShapeError",
     "fmb_board_spec",
     "get_shape",

@@ -8,24 +8,33 @@ import tempfile
 import time
 from pathlib import Path
 
+TILED_BED_MM = (180.0, 180.0)
+"""Bed of the tiled-set timing [mm]: the smallest the tiling is meant for (issue 21's target)."""
+
 
 def bench_cad(repeats: int = 3) -> dict:
-    """Time generating and writing the standard set (STL + 3MF + collision pieces + sim assets)
-    and a single part (size-M star peg with its board), `repeats` times each.
+    """Time generating and writing the standard set (STL + 3MF + collision pieces + sim assets),
+    the same set with tiles for a 180 x 180 mm bed (every tile checked and written, assembly
+    sheet), and a single part (size-M star peg with its board), `repeats` times each.
 
     Returns:
         JSON-ready dict: medians and all runs [s], part / piece / triangle counts.
     """
     from cad.export import export_set
     from cad.object_set import single_part, standard_set
+    from cad.units import mm
 
-    set_times, part_times = [], []
-    manifest = part_manifest = None
+    set_times, tiled_times, part_times = [], [], []
+    manifest = part_manifest = tiled_manifest = None
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):
             t = time.perf_counter()
             manifest = export_set(standard_set(), Path(tmp) / f"set{i}", progress=False)
             set_times.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            bed = (mm(TILED_BED_MM[0]), mm(TILED_BED_MM[1]))
+            tiled_manifest = export_set(standard_set(), Path(tmp) / f"tiled{i}", progress=False, bed=bed)
+            tiled_times.append(time.perf_counter() - t)
             t = time.perf_counter()
             part_manifest = export_set(single_part("star", "M", "long"), Path(tmp) / f"part{i}", progress=False)
             part_times.append(time.perf_counter() - t)
@@ -33,6 +42,11 @@ def bench_cad(repeats: int = 3) -> dict:
     return {
         "set_seconds_median": statistics.median(set_times),
         "set_seconds": set_times,
+        "tiled_set_seconds_median": statistics.median(tiled_times),
+        "tiled_set_seconds": tiled_times,
+        "tiled_bed_mm": list(TILED_BED_MM),
+        "tiled_parts": sum("tiles" in p for p in tiled_manifest["parts"]),
+        "tiles": sum(len(p.get("tiles", ())) for p in tiled_manifest["parts"]),
         "part_seconds_median": statistics.median(part_times),
         "part_seconds": part_times,
         "single_part_files": len(part_manifest["parts"]),

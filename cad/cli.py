@@ -54,6 +54,12 @@ def _common_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infill", type=float, default=0.2, help="infill fraction for the mass estimate, 0-1 (default 0.2)")
     p.add_argument("--force", action="store_true", help="replace a non-empty OUT that holds no manifest.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--bed", default=None, help="printer bed WIDTHxDEPTH [mm], e.g. 220x220: parts larger are also written as tiles"
+    )
+    p.add_argument(
+        "--tile-clearance", type=float, default=0.2, help="dovetail gap per side between tiles [mm], 0-1 (default 0.2)"
+    )
 
 
 def _export(objects, args) -> dict:
@@ -61,11 +67,30 @@ def _export(objects, args) -> dict:
     from cad.mass import PrintSettings
 
     formats = parse_formats(args.formats)
+    bed, tile_clearance = _bed(args)
     manifest = export_set(
-        objects, args.out, formats, PrintSettings(infill=args.infill), force=args.force, progress=not args.quiet
+        objects,
+        args.out,
+        formats,
+        PrintSettings(infill=args.infill),
+        force=args.force,
+        progress=not args.quiet,
+        bed=bed,
+        tile_clearance=tile_clearance,
     )
-    print(f"wrote {len(manifest['parts'])} parts to {Path(args.out).absolute()}")
+    tiles = sum(len(p.get("tiles", ())) for p in manifest["parts"])
+    tiled = f", {tiles} tiles for a {args.bed} mm bed (assembly sheet tiles.png)" if tiles else ""
+    print(f"wrote {len(manifest['parts'])} parts{tiled} to {Path(args.out).absolute()}")
     return manifest
+
+
+def _bed(args) -> tuple:
+    """(bed [m] or None, tile clearance [m]) from --bed and --tile-clearance."""
+    from cad.tiling import TILE_CLEARANCE_RANGE, parse_bed
+    from fmb_core.errors import check_length_mm
+
+    clearance = check_length_mm("--tile-clearance", mm(args.tile_clearance), *TILE_CLEARANCE_RANGE)
+    return (None if args.bed is None else parse_bed(args.bed)), clearance
 
 
 def _check_clearance(value_mm: float) -> float:

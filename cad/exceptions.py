@@ -15,8 +15,12 @@ class PrintabilityError(CadError):
     """A part fails a print-readiness check (watertight, wall thickness, feature size, ...)."""
 
 
+class TilingError(CadError):
+    """A part cannot be tiled for the printer bed; the message names the part and the smallest bed that works."""
+
+
 class DecompositionError(CadError):
     """The exact convex decomposition of a region failed its own checks."""
 
 
-__all__ = ["CadError", "DecompositionError", "ParameterError", "PrintabilityError", "UnknownShapeError"]
+__all__ = ["CadError", "DecompositionError", "ParameterError", "PrintabilityError", "TilingError", "UnknownShapeError"]

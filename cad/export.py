@@ -8,6 +8,8 @@ Layout of an output folder:
     step/<part>.step       STEP [mm], with the optional [step] extra
     sim/<part>.xml         MJCF body with exact convex collision pieces [m]
     sim/<part>.urdf        URDF for PyBullet, collision pieces in sim/<part>_collision.obj [m]
+    stl/tiles/<tile>.stl   with a bed: tiles of the parts that do not fit it (also 3mf/tiles/, step/tiles/)
+    tiles.png              with tiles: the one-page assembly sheet
 
 The folder is built under a temporary name and renamed into place (see `fmb_core.atomic`).
 """
@@ -31,6 +33,7 @@ from cad.object_set import ObjectSet
 from cad.part import Part
 from cad.printability import PrintLimits, check_part
 from cad.splits import SPLITS
+from cad.tiling import DEFAULT_TILE_CLEARANCE
 from cad.units import to_mm
 from fmb_core.atomic import atomic_dir, check_output_dir
 from fmb_core.errors import ParameterError
@@ -89,18 +92,12 @@ def write_3mf(mesh: trimesh.Trimesh, path: Path, name: str = "part") -> None:
     path.write_bytes(out.getvalue())
 
 
-def write_part(
-    part: Part, root: Path, formats: tuple[str, ...], settings: PrintSettings, limits: PrintLimits
-) -> dict:
-    """Check and write one part under `root`; return its manifest entry."""
-    from cad.sim_assets import write_sim_assets
-
-    check_part(part, limits)
-    mesh = mesh_mm(part)
+def write_print_files(part: Part, mesh: trimesh.Trimesh, root: Path, formats: tuple[str, ...], sub: str = "") -> dict:
+    """Write `part`'s print files (`mesh` in mm) as `<fmt>/<sub>/<name>.<fmt>`; return format -> path."""
     files: dict[str, str] = {}
     for fmt in formats:
-        (root / fmt).mkdir(exist_ok=True)
-        rel = f"{fmt}/{part.name}.{fmt}"
+        rel = "/".join(p for p in (fmt, sub, f"{part.name}.{fmt}") if p)
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
         if fmt == "stl":
             write_stl(mesh, root / rel)
         elif fmt == "3mf":
@@ -110,6 +107,51 @@ def write_part(
 
             write_step(part, root / rel)
         files[fmt] = rel
+    return files
+
+
+def write_tiles(tiles: list, layout, root: Path, formats: tuple[str, ...], limits: PrintLimits) -> list[dict]:
+    """Check and write the tiles of one part under `<fmt>/tiles/`; return their manifest entries."""
+    entries = []
+    for tile in tiles:
+        check_part(tile.part, limits)
+        mesh = mesh_mm(tile.part)
+        bounds = np.asarray(mesh.bounds)
+        joints = [
+            {"seam_mm": f"{j.axis}={to_mm(j.at):.4g}", "along_mm": round(to_mm(j.along), 4), "joint": _joint(tile, j)}
+            for j in layout.joints
+            if tile.cell in (j.male, j.female)
+        ]
+        entries.append(
+            {
+                "name": tile.name,
+                "cell": list(tile.cell),
+                "volume_mm3": round(float(mesh.volume), 3),
+                "bbox_mm": [[round(float(v), 4) for v in row] for row in bounds],
+                "size_mm": [round(float(v), 4) for v in bounds[1] - bounds[0]],
+                "triangles": int(len(mesh.faces)),
+                "dovetails": joints,
+                "files": write_print_files(tile.part, mesh, root, formats, "tiles"),
+            }
+        )
+    return entries
+
+
+def _joint(tile, joint) -> str:
+    other = joint.female if tile.cell == joint.male else joint.male
+    role = "tab into" if tile.cell == joint.male else "notch for"
+    return f"{role} {tile.of}_tile_c{other[0]}r{other[1]}"
+
+
+def write_part(
+    part: Part, root: Path, formats: tuple[str, ...], settings: PrintSettings, limits: PrintLimits
+) -> dict:
+    """Check and write one part under `root`; return its manifest entry."""
+    from cad.sim_assets import write_sim_assets
+
+    check_part(part, limits)
+    mesh = mesh_mm(part)
+    files = write_print_files(part, mesh, root, formats)
     mass = estimate_mass(part, settings)
     sim_dir = root / "sim"
     sim_dir.mkdir(exist_ok=True)
@@ -147,12 +189,22 @@ def export_set(
     limits: PrintLimits = PrintLimits(),
     force: bool = False,
     progress: bool = True,
+    bed: tuple[float, float] | None = None,
+    tile_clearance: float = DEFAULT_TILE_CLEARANCE,
 ) -> dict:
     """Check every part and write the set to `out` atomically; return the manifest.
 
-    Raises PrintabilityError (nothing written) if any part fails a print check.
+    With `bed` (width, depth) [m], every part that does not fit it is also written as tiles
+    (`cad.tiling`, dovetails with `tile_clearance` [m] per side), each tile checked as a part, and
+    the assembly sheet `tiles.png`; the part's entry lists its tiles. The whole part's files stay
+    (the simulators use them).
+
+    Raises PrintabilityError or TilingError (nothing written) if any part or tile fails a check
+    or no tile layout fits the bed.
     """
     from tqdm import tqdm
+
+    from cad.tiling import make_tiles, plan_tiles
 
     out = check_output_dir(Path(out), force=force)
     formats = parse_formats(formats)
@@ -160,15 +212,30 @@ def export_set(
         from cad.step_export import require_build123d
 
         require_build123d()
+    layouts = {}
+    if bed is not None:  # plan first: a part that cannot be tiled fails before anything is built
+        for part in objects.parts:
+            layout = plan_tiles(part, bed, tile_clearance, limits)
+            if layout is not None:
+                layouts[part.name] = layout
     with atomic_dir(out) as tmp:
-        entries = []
+        entries, sheet = [], []
         for part in tqdm(objects.parts, desc=f"writing {out.name}", unit="part", disable=not progress):
             entry = write_part(part, tmp, formats, settings, limits)
             spec = objects.pegs.get(part.name)
             if spec is not None:
                 entry["peg"] = {"family": spec.shape.name, "size": spec.size, "length": spec.length}
                 entry["splits"] = {name: split.side(spec) for name, split in SPLITS.items()}
+            layout = layouts.get(part.name)
+            if layout is not None:
+                tiles = make_tiles(part, layout)
+                entry["tiles"] = write_tiles(tiles, layout, tmp, formats, limits)
+                sheet.append((part, layout, tiles))
             entries.append(entry)
+        if sheet:
+            from cad.tile_sheet import render_tile_sheet
+
+            render_tile_sheet(sheet, tmp / "tiles.png", bed)
         manifest = {
             "schema": SCHEMA,
             "units": {"files": "mm", "params_si": "m, rad", "mass": "g", "frames": "m, quaternion xyzw"},
@@ -186,6 +253,9 @@ def export_set(
                 "min_feature_mm": round(to_mm(limits.min_feature), 6),
             },
             "splits": {name: s.description for name, s in SPLITS.items()},
+            "bed_mm": None if bed is None else [round(to_mm(v), 6) for v in bed],
+            "tile_clearance_mm": None if bed is None else round(to_mm(tile_clearance), 6),
+            "assembly_sheet": "tiles.png" if sheet else None,
             "parts": entries,
             "assemblies": [
                 {

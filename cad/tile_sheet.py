@@ -1,0 +1,92 @@
+"""The assembly sheet of a tiled set: one PNG page showing how each part's tiles go together.
+
+One panel per tiled part, seen from above in the part frame: the tiles drawn apart (exploded by a
+fixed gap along the grid) in their own colours, holes and pockets as outlines, dovetail tabs and
+notches where the tiles meet, each tile labelled with its file name and size, and arrows from tab
+to notch. A footer says how to join them: every dovetail runs the full height, so each tile
+slides down onto its neighbours, in any order.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from cad.profile import polygons
+from cad.units import to_mm
+
+_EXPLODE = 0.012
+"""Gap drawn between neighbouring tiles [m]."""
+
+_PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
+
+
+def render_tile_sheet(
+    tiled: list, out: Path, bed: tuple[float, float], size_px: tuple[int, int] = (1754, 1240)
+) -> Path:
+    """Draw the sheet for `tiled`, a list of (part, TileLayout, tiles), to `out` (PNG, A4 landscape
+    at 150 dpi by default); `bed` (width, depth) [m] is printed in the title."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MplPath
+
+    dpi = 150
+    fig = Figure(figsize=(size_px[0] / dpi, size_px[1] / dpi), dpi=dpi, facecolor="white")
+    FigureCanvasAgg(fig)
+    n = len(tiled)
+    cols = math.ceil(math.sqrt(n * 1.4))
+    rows = math.ceil(n / cols)
+    total = sum(len(t) for _, _, t in tiled)
+    fig.suptitle(
+        f"Tiles for a {to_mm(bed[0]):g} x {to_mm(bed[1]):g} mm bed: {n} parts in {total} tiles "
+        "(top view, part frame, drawn apart)",
+        fontsize=12,
+    )
+    for k, (part, layout, tiles) in enumerate(tiled):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        ax.set_aspect("equal")
+        ax.axis("off")
+        ax.set_title(f"{part.name}: {len(tiles)} tiles, {len(layout.joints)} dovetails", fontsize=9)
+        for i, tile in enumerate(tiles):
+            dx = (tile.cell[0] - (len(layout.seams_x)) / 2) * _EXPLODE
+            dy = (tile.cell[1] - (len(layout.seams_y)) / 2) * _EXPLODE
+            top = tile.part.slabs[-1].region
+            for poly in polygons(top):
+                rings = [np.asarray(poly.exterior.coords), *(np.asarray(r.coords) for r in poly.interiors)]
+                verts = np.vstack([to_mm(r + (dx, dy)) for r in rings])
+                codes = np.concatenate([[1] + [2] * (len(r) - 2) + [79] for r in rings])  # MOVETO, LINETO, CLOSEPOLY
+                ax.add_patch(
+                    PathPatch(MplPath(verts, codes), facecolor=_PALETTE[i % len(_PALETTE)], edgecolor="black", lw=0.4)
+                )
+            c = tile.part.slabs[0].region.centroid
+            b = np.array([p.bounds for p in polygons(tile.part.slabs[0].region)])
+            w, d = b[:, 2].max() - b[:, 0].min(), b[:, 3].max() - b[:, 1].min()
+            ax.text(
+                to_mm(c.x + dx), to_mm(c.y + dy), f"c{tile.cell[0]}r{tile.cell[1]}\n{to_mm(w):.0f} x {to_mm(d):.0f}",
+                ha="center", va="center", fontsize=6, bbox={"fc": "white", "ec": "none", "alpha": 0.7, "pad": 1},
+            )  # fmt: skip
+        for j in layout.joints:
+            t = j.tab.centroid
+            mx = (j.male[0] - len(layout.seams_x) / 2) * _EXPLODE
+            my = (j.male[1] - len(layout.seams_y) / 2) * _EXPLODE
+            fx = (j.female[0] - len(layout.seams_x) / 2) * _EXPLODE
+            fy = (j.female[1] - len(layout.seams_y) / 2) * _EXPLODE
+            ax.annotate(
+                "", xy=(to_mm(t.x + fx), to_mm(t.y + fy)), xytext=(to_mm(t.x + mx), to_mm(t.y + my)),
+                arrowprops={"arrowstyle": "->", "color": "black", "lw": 0.6},
+            )  # fmt: skip
+        ax.autoscale_view()
+    fig.text(
+        0.5, 0.02,
+        "Files: <fmt>/tiles/<part>_tile_c<column>r<row>.<fmt>. Print each tile flat as exported. Join: every dovetail "
+        "runs the full height; lay one tile down, slide each neighbour's tab (arrow: tab -> notch) down into its "
+        "notch, in any order.\nSeams never cross a hole or its clearance band; glue the seams if the board "
+        "must not flex.",
+        ha="center", va="bottom", fontsize=8, wrap=True,
+    )  # fmt: skip
+    out = Path(out)
+    fig.savefig(out, dpi=dpi, facecolor="white")
+    return out
