@@ -18,6 +18,7 @@ fused cloud of `points` points at the control rate; messages built once, re-stam
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import signal
@@ -54,6 +55,7 @@ def bench_record(
     points: int = 4096,
     image_rate: float = 15.0,
     state_rate: float = 50.0,
+    tolerance: float = 0.15,
     log=print,
 ) -> dict:
     """Record one episode of `seconds` [s] through the three processes above; return the figures.
@@ -61,6 +63,7 @@ def bench_record(
     Args:
         folder: scratch folder (the store and the processes' logs go here).
         rate: the recorder's control rate [Hz]; image_rate, state_rate: the stand-in robot's [Hz].
+        tolerance: the recorder's `tolerance` [s] (a message older at a tick makes the step stale).
         size: image width and height [px]; points: cloud size (recorded as is: no resampling needed).
     """
     import rclpy
@@ -89,7 +92,9 @@ def bench_record(
         f"--state-rate={state_rate}",
     ]
     recorder_args = ["-p", f"store:={folder / 'store'}", "-p", "task:=bench", "-p", f"points:={points}"]
-    recorder_args += ["-p", f"rate:={rate}"] + (["-p", f"cameras:={cams}"] if cameras else [])
+    recorder_args += ["-p", f"rate:={rate}", "-p", f"tolerance:={float(tolerance)}"] + (
+        ["-p", f"cameras:={cams}"] if cameras else []
+    )
     procs = {}
     with open(folder / "robot.log", "w") as out:
         procs["robot"] = subprocess.Popen(
@@ -146,11 +151,11 @@ def bench_record(
         t1, cpu1 = time.perf_counter(), _cpu_seconds(procs["recorder"].pid)
         window = [(t, int(v.get("steps", 0))) for t, v in statuses[first:] if v.get("recording") == "true"]
         ticks = window[-1][1] - window[0][1] + 1
-        stale = {k[len("stale ") :]: int(v) for k, v in statuses[-1][1].items() if k.startswith("stale ")}
         commit_start = time.perf_counter()
         reply = call(stop, SetBool.Request(data=True))
         commit = time.perf_counter() - commit_start
         load_after = os.getloadavg()[0]
+        stale = ast.literal_eval(reply.message.split("stale steps ", 1)[1]) if "stale steps {" in reply.message else {}
         periods = np.diff([t for t, _ in window])
         kept = [int(n) for n in re.findall(r"\d+", reply.message.split(" steps")[0].split(" of ")[-1])]
         store_bytes = sum(p.stat().st_size for p in (folder / "store").rglob("*") if p.is_file())
@@ -163,6 +168,7 @@ def bench_record(
             "points": points,
             "image_rate": image_rate,
             "state_rate": state_rate,
+            "tolerance": tolerance,
             "ticks": ticks,
             "expected_ticks": expected,
             "dropped_ticks": max(expected - ticks, 0),
@@ -278,6 +284,7 @@ def add_flags(p) -> None:
     p.add_argument("--points", type=int, default=4096, help="cloud points (default 4096)")
     p.add_argument("--cameras", default="side_1,side_2,wrist", help="comma-separated cameras, '' = none (default 3)")
     p.add_argument("--image-rate", type=float, default=15.0, help="camera frame rate [Hz] (default 15)")
+    p.add_argument("--tolerance", type=float, default=0.15, help="the recorder's tolerance [s] (default 0.15)")
     p.add_argument("--json", action="store_true", help="JSON only on stdout (default: indented)")
 
 
@@ -290,7 +297,7 @@ def run(args) -> int:
         cameras = tuple(c for c in args.cameras.split(",") if c)
         result = bench_record(
             tmp, args.seconds, cameras=cameras, size=args.size, points=args.points, image_rate=args.image_rate,
-            log=lambda m: print(m, file=sys.stderr),
+            tolerance=args.tolerance, log=lambda m: print(m, file=sys.stderr),
         )  # fmt: skip
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
