@@ -16,6 +16,7 @@ as evenly spaced as the holes allow.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import NamedTuple
 
@@ -208,22 +209,26 @@ def plan_tiles(
     cand = (seam_candidates(x0, x1, zone, 0, edge), seam_candidates(y0, y1, zone, 1, edge))
     material = shapely.intersection_all([s.region for s in part.slabs])
     shapely.prepare(material)
-    allowance = dovetail.depth + clearance
+    allowance = dovetail.depth + clearance  # a tab reaching out of one side of a tile
 
     def attempt(bed: tuple[float, float]) -> tuple[TileLayout | None, str]:
         options = set()
         for side_x, side_y in {tuple(bed), tuple(bed[::-1])}:
-            for even in (True, False):
-                sx = () if x1 - x0 <= side_x + 1e-9 else choose_seams(x0, x1, cand[0], side_x - allowance, even)
-                sy = () if y1 - y0 <= side_y + 1e-9 else choose_seams(y0, y1, cand[1], side_y - allowance, even)
+            for even, tabs in itertools.product((True, False), (1, 2)):  # a middle tile may have tabs on both sides
+                room = tabs * allowance
+                sx = () if x1 - x0 <= side_x + 1e-9 else choose_seams(x0, x1, cand[0], side_x - room, even)
+                sy = () if y1 - y0 <= side_y + 1e-9 else choose_seams(y0, y1, cand[1], side_y - room, even)
                 if sx is not None and sy is not None:
-                    options.add(((len(sx) + 1) * (len(sy) + 1), sx, sy))
+                    options.add(((len(sx) + 1) * (len(sy) + 1), tabs, sx, sy))
         reason = _why(*cand)
-        for _, sx, sy in sorted(options):
+        for _, _, sx, sy in sorted(options):
             try:
                 joints = _place_joints(material, bounds, sx, sy, clearance, limits, dovetail)
             except _NoRoom as e:
                 reason = str(e)
+                continue
+            if not _tiles_fit(bounds, sx, sy, joints, bed):
+                reason = "tabs on both sides make a tile larger than the bed"
                 continue
             return TileLayout(part.name, tuple(sx), tuple(sy), joints, tuple(bed), clearance), reason
         return None, reason
@@ -268,6 +273,18 @@ def make_tiles(part: Part, layout: TileLayout) -> list[Tile]:
             tile = Part(name, "tile", tuple(slabs), tuple(slabs), params, part.colour)
             tiles.append(Tile(name, part.name, (col, row), tile))
     return tiles
+
+
+def _tiles_fit(bounds, sx, sy, joints, bed) -> bool:
+    """Whether every cell, with the tabs it carries, fits the bed (either way round)."""
+    xs, ys = [bounds[0], *sx, bounds[2]], [bounds[1], *sy, bounds[3]]
+    for col, row in itertools.product(range(len(xs) - 1), range(len(ys) - 1)):
+        b = np.array(
+            [(xs[col], ys[row], xs[col + 1], ys[row + 1])] + [j.tab.bounds for j in joints if j.male == (col, row)]
+        )
+        if not fits((b[:, 2].max() - b[:, 0].min(), b[:, 3].max() - b[:, 1].min()), bed):
+            return False
+    return True
 
 
 class _NoRoom(Exception):

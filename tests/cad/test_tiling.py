@@ -138,3 +138,12 @@ def test_cli_bed_too_small_writes_nothing(tmp_path, capsys):
     assert not out.exists() and list(tmp_path.iterdir()) == []
     assert main(["cad", "part", "--shape", "round", "--bed", "60", "--out", str(out), "--quiet"]) == 2
     assert "--bed '60': expected WIDTHxDEPTH in mm" in capsys.readouterr().err
+
+
+def test_a_middle_tile_with_tabs_on_both_sides_still_fits(parts):
+    bed = (mm(150.0), mm(150.0))  # the bridge board in three columns and rows: middle tiles carry two tabs
+    layout = plan_tiles(parts["bridge_board"], bed)
+    assert len(layout.seams_x) >= 2 or len(layout.seams_y) >= 2
+    for tile in make_tiles(parts["bridge_board"], layout):
+        x0, y0, x1, y1 = footprint(tile.part)
+        assert fits((x1 - x0, y1 - y0), bed), (tile.name, x1 - x0, y1 - y0)
