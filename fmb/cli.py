@@ -21,6 +21,7 @@ EXTRAS = {
     "rclpy": "ros",
     "open3d": "perception",
     "mink": "ik",
+    "ray": "scale",
 }
 """Third-party module -> the setup.py extra that installs it (for the missing-dependency message)."""
 

@@ -137,7 +137,7 @@ class PolicyRunSpec:
         (`policies.experiments.portable`; what Ray actors get)."""
         from policies.experiments.portable import portable
 
-        return portable(self)
+        return portable(self, [self.policy] + [source for _, source in self.stages if source != EXPERT])
 
     def build(self):
         if self.chain:

@@ -60,12 +60,10 @@ class PortableRunSpec:
         return self.local_spec().build()
 
 
-def portable(spec) -> PortableRunSpec:
-    """`spec` (a PolicyRunSpec) with the files of its policies and reward model packed in."""
-    from policies.experiments.evaluate import EXPERT
-
-    paths = [spec.policy] + [source for _, source in spec.stages if source != EXPERT]
-    folders = {p: checkpoint.resolve(p) for p in paths if p}
+def portable(spec, policies: list[str]) -> PortableRunSpec:
+    """`spec` (a PolicyRunSpec) with the files of `policies` (its run or checkpoint folders, as
+    the spec names them) and of its reward model packed in."""
+    folders = {p: checkpoint.resolve(p) for p in policies if p}
     if spec.runner.reward:
         folders[spec.runner.reward] = Path(spec.runner.reward)
     packed = tuple(
