@@ -5,7 +5,8 @@ evaluations, `fmb bench scale`) schedules its episodes through `imap` (via `sim.
 so one definition decides where they run:
 
 - `Executor("local", workers=1)`: in this process.
-- `Executor("local", workers=N)`: N spawned worker processes of this machine (multiprocessing).
+- `Executor("local", workers=N)`: N spawned worker processes of this machine (a process pool; a
+  worker that dies ends the run with WorkerDied, the finished episodes kept).
 - `Executor("ray", workers=N, address=A)`: N Ray actors, on the cluster at A, or on a local Ray
   instance started for the run (and stopped after it) when A is "". Needs the `[scale]` extra.
 
@@ -36,7 +37,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 
-from fmb_core.errors import ParameterError, check_choice, check_range
+from fmb_core.errors import FmbError, ParameterError, check_choice, check_range
 
 EXECUTORS = ("local", "ray")
 """Where episodes run: local worker processes or Ray actors."""
@@ -160,13 +161,35 @@ def imap(
         for job in jobs:
             yield work(job)
         return
+    yield from _local_imap(init, init_args, work, jobs, executor.workers)
+
+
+def _local_imap(init, init_args, work, jobs: list, workers: int) -> Iterator:
+    """`workers` spawned processes of this machine; a worker that dies ends the run with WorkerDied
+    (what finished before is kept by the caller), where multiprocessing's Pool would wait forever."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
     ctx = mp.get_context("spawn")  # renderers and physics engines do not survive fork
-    with ctx.Pool(min(executor.workers, len(jobs)), initializer=init, initargs=init_args) as pool:
-        yield from pool.imap_unordered(work, jobs)
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx, initializer=init, initargs=init_args)
+    try:
+        futures = [pool.submit(work, job) for job in jobs]
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                raise WorkerDied(
+                    "a local worker process died (killed, out of memory or crashed); the episodes that finished "
+                    "are kept: rerun to resume, or use --executor ray, which reruns a dead worker's episode"
+                ) from None
+            yield result
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
-class WorkerDied(RuntimeError):
-    """A job whose worker died more often than the executor retries it (no `on_failure` given)."""
+class WorkerDied(FmbError, RuntimeError):
+    """A job whose worker died more often than the executor retries it (no `on_failure` given), or
+    a local worker process that died."""
 
 
 def import_ray():

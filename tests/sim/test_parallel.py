@@ -17,7 +17,7 @@ import ray  # noqa: E402
 from fmb.cli import main  # noqa: E402
 from fmb_core.errors import ParameterError  # noqa: E402
 from sim.collect import RunSpec, collect  # noqa: E402
-from sim.parallel import Executor, make_executor  # noqa: E402
+from sim.parallel import Executor, WorkerDied, make_executor  # noqa: E402
 from sim.store import EpisodeStore  # noqa: E402
 
 SPEC = RunSpec("insert", families=("round",), sizes=("M",))
@@ -157,3 +157,11 @@ def test_the_executor_is_ray_when_an_address_is_given(monkeypatch):
         make_executor("local", 2, "10.0.0.1:6379")
     with pytest.raises(ParameterError, match="workers"):
         Executor("local", 65)
+
+
+@pytest.mark.slow
+def test_a_local_worker_that_dies_ends_the_run_with_a_clear_error_keeping_what_finished(tmp_path):
+    out = tmp_path / "local"
+    with pytest.raises(WorkerDied, match="a local worker process died"):
+        collect(dying(2), out, SEEDS, progress=False, executor=Executor("local", 2))
+    assert EpisodeStore.open(out).done_seeds() <= {0, 1}  # the store opens; the dead episode is not in it
