@@ -69,7 +69,9 @@ class TopicMap:
     Attributes:
         joint_states, tcp_pose, tcp_twist, wrench, gripper_state: the robot's state topics.
         equilibrium_pose, gripper_command: the commanded target and finger opening (the action).
-        camera_namespace: prefix of <ns>/<cam>/image_raw and <ns>/<cam>/depth.
+        camera_namespace: prefix of each camera's topics, <ns>/<cam>/<rgb_topic> and <ns>/<cam>/<depth_topic>.
+        rgb_topic, depth_topic: each camera's colour and depth image topics under <ns>/<cam>/
+            (realsense2_camera: "color/image_raw", "aligned_depth_to_color/image_raw").
         cameras: cameras whose colour images to record.
         depth: also record their depth images.
         points: the fused point cloud's topic (in the base frame, as `fmb_sim_robot` publishes it).
@@ -85,6 +87,8 @@ class TopicMap:
     equilibrium_pose: str = "equilibrium_pose"
     gripper_command: str = "gripper/command"
     camera_namespace: str = "camera"
+    rgb_topic: str = "image_raw"
+    depth_topic: str = "depth"
     cameras: tuple[str, ...] = ()
     depth: bool = False
     points: str = "points"
@@ -111,10 +115,11 @@ class TopicMap:
             Stream(GRIPPER_COMMAND, t(self.gripper_command), "std_msgs/msg/Float64", True, float_data),
         ]
         for cam in self.cameras:
-            out.append(Stream(ob.store_key(ob.rgb_key(cam)), t(f"{self.camera_namespace}/{cam}/image_raw"),
+            ns = f"{self.camera_namespace}/{cam}"
+            out.append(Stream(ob.store_key(ob.rgb_key(cam)), t(f"{ns}/{self.rgb_topic}"),
                               "sensor_msgs/msg/Image", True, rgb_image))  # fmt: skip
             if self.depth:
-                out.append(Stream(ob.store_key(ob.depth_key(cam)), t(f"{self.camera_namespace}/{cam}/depth"),
+                out.append(Stream(ob.store_key(ob.depth_key(cam)), t(f"{ns}/{self.depth_topic}"),
                                   "sensor_msgs/msg/Image", True, depth_image))  # fmt: skip
         if self.point_count:
             cloud = functools.partial(point_cloud, count=int(self.point_count))

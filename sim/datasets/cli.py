@@ -55,8 +55,18 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="episode store folder (created, or resumed)")
     p.add_argument("--task", default="teleop", help="the episodes' skill label, e.g. insert (default teleop)")
     p.add_argument("--success", choices=("yes", "no", "unknown"), default="unknown", help="operator's verdict")
-    p.add_argument("--cameras", default="", help="comma-separated cameras: <ns>/<cam>/image_raw (default none)")
-    p.add_argument("--depth", action="store_true", help="also record <ns>/<cam>/depth")
+    p.add_argument("--cameras", default="", help="comma-separated cameras: <ns>/<cam>/<rgb topic> (default none)")
+    p.add_argument("--depth", action="store_true", help="also record <ns>/<cam>/<depth topic>")
+    p.add_argument(
+        "--rgb-topic",
+        default="image_raw",
+        help="each camera's colour topic (default image_raw; realsense: color/image_raw)",
+    )
+    p.add_argument(
+        "--depth-topic",
+        default="depth",
+        help="each camera's depth topic (default depth; realsense: aligned_depth_to_color/image_raw)",
+    )
     p.add_argument(
         "--points", type=int, default=0, help="record /points (PointCloud2) resampled to N points (default 0: none)"
     )
@@ -125,7 +135,14 @@ def _cmd_import_bag(args) -> int:
     from sim.datasets.rosbag import BagImportConfig, import_bags
     from sim.recording import TopicMap
 
-    topics = TopicMap(cameras=_split(args.cameras), depth=args.depth, point_count=args.points, namespace=args.namespace)
+    topics = TopicMap(
+        cameras=_split(args.cameras),
+        depth=args.depth,
+        rgb_topic=args.rgb_topic,
+        depth_topic=args.depth_topic,
+        point_count=args.points,
+        namespace=args.namespace,
+    )
     config = BagImportConfig(
         topics=topics,
         rate=args.rate,

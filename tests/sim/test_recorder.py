@@ -46,3 +46,18 @@ def test_live_recording_marks_stale_steps_and_completes_actions():
     np.testing.assert_allclose(steps.data["action"][:4, 0], 0.51 - (0.5 + 0.001 * np.arange(4)), atol=1e-6)
     assert steps.data["action"][:4, 6].tolist() == [0, 0, 1, 1]
     np.testing.assert_allclose(steps.data["obs/q"][:4, 0], [0.01, 0.11, 0.21, 0.31], atol=1e-6)
+
+
+def test_camera_topics_follow_the_drivers_names():
+    """A RealSense driver's colour and aligned-depth topics are recorded under its own names."""
+    topics = recording.TopicMap(
+        cameras=("side_1",),
+        depth=True,
+        camera_namespace="/camera",
+        rgb_topic="color/image_raw",
+        depth_topic="aligned_depth_to_color/image_raw",
+    )
+    names = {s.key: s.topic for s in topics.streams()}
+    assert names["obs/rgb/side_1"] == "/camera/side_1/color/image_raw"
+    assert names["obs/depth/side_1"] == "/camera/side_1/aligned_depth_to_color/image_raw"
+    assert recording.TopicMap(cameras=("wrist",)).streams()[-1].topic == "/camera/wrist/image_raw"
