@@ -16,7 +16,7 @@ rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: pip ins
 pytest.importorskip("open3d", reason="robot.yaml starts fmb_perception: pip install -e .[perception]")
 
 from geometry_msgs.msg import PoseStamped, TwistStamped, WrenchStamped  # noqa: E402
-from sensor_msgs.msg import JointState, PointCloud2  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2  # noqa: E402
 
 from fmb_ros import qos  # noqa: E402
 from tests.fmb_ros.dds import ros_domain_id  # noqa: E402
@@ -32,6 +32,11 @@ INPUTS = {
     f"{DRIVER}/external_wrench_in_stiffness_frame": (WrenchStamped, qos.STATE),
     "/franka_gripper/joint_states": (JointState, qos.STATE),
     "/camera/points": (PointCloud2, qos.SENSOR),
+    # fmb_perception's depth views (the held peg's tip by free space): the cameras' aligned depth, and
+    # each camera's pose refined on the hand from fmb_cloud_fusion
+    **{f"/camera/{cam}/aligned_depth_to_color/image_raw": (Image, qos.SENSOR) for cam in ("side_1", "side_2")},
+    **{f"/camera/{cam}/aligned_depth_to_color/camera_info": (CameraInfo, qos.SENSOR) for cam in ("side_1", "side_2")},
+    **{f"/camera/{cam}/refined_pose": (PoseStamped, qos.STATE) for cam in ("side_1", "side_2")},
 }
 
 
