@@ -203,6 +203,14 @@ class DepthViews:
                     missing.append(f"{cam}: {e}")
         return (None, "; ".join(missing)) if missing else (views, "")
 
+    def behind(self, stamp: float) -> bool:
+        """Whether some camera's newest depth image or pose is older than `stamp` [s] (or none
+        came yet): its views of a cloud taken at `stamp` may still be on their way."""
+        with self._lock:
+            newest = [items[-1][0] if items else -float("inf") for d in (self._depth, self._pose) for items in
+                      (d.get(cam, ()) for cam in self.cameras)]  # fmt: skip
+        return any(t < stamp - 1e-9 for t in newest)
+
     def _add(self, items: deque, stamp: float, value, key: tuple[str, str]) -> None:
         with self._lock:
             items.append((stamp, value))

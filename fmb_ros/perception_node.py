@@ -57,6 +57,9 @@ from sim.perceived_goals import FIXTURE_OBJECT, POCKET
 from sim.perception import PerceptionConfig, PoseEstimator, scene_models, without_hand
 
 _DEFAULTS = PerceptionConfig()
+VIEWS_WAIT = 1.0
+"""A cloud of a held peg whose cameras' depth images or poses have not all arrived waits for them
+this long (from the cloud's arrival) before it is estimated without them [s]."""
 PARAMETERS: dict[str, tuple[object, str]] = {
     "peg": ("", "FMB peg part name to look for (e.g. peg_star_M_long); empty: read it from episode_topic"),
     "fixture": (False, "also look for the reorientation fixture (with `peg` empty: also when the episode has one)"),
@@ -157,6 +160,7 @@ class PerceptionNode(Node):
         self.fixture = False
         self.error = ""
         self.cloud: PointCloud2 | None = None
+        self.cloud_arrived = 0.0  # time.monotonic() of the newest cloud's arrival
         self.last_stamp = None
         pub = self.create_publisher
         self.pub_board = pub(PoseStamped, p["board_pose_topic"], qos.STATE)
@@ -225,6 +229,7 @@ class PerceptionNode(Node):
 
     def on_points(self, msg: PointCloud2) -> None:
         self.cloud = msg
+        self.cloud_arrived = time.monotonic()
 
     def on_tcp_pose(self, msg: PoseStamped) -> None:
         pose, frame, stamp = convert.pose_stamped_array(msg)
@@ -243,13 +248,16 @@ class PerceptionNode(Node):
             return
         if msg.header.stamp == self.last_stamp:  # no new cloud: the last estimate stands
             return
+        t = convert.from_stamp(msg.header.stamp)
+        hand = self.hand.at(t, self.sync)  # (TCP pose, finger opening) when the cloud was taken
+        if hand is not None and holding(hand[1]) and self.views and self.views.behind(t):
+            if time.monotonic() - self.cloud_arrived < VIEWS_WAIT:  # its depth images may still be on their way
+                return  # the next tick looks again (at the newest cloud)
         self.last_stamp = msg.header.stamp
         frame = msg.header.frame_id
         if frame != self.params["base_frame"]:
             self.publish_status("error", f"point cloud in frame {frame!r}; expected {self.params['base_frame']!r}", {})
             return
-        t = convert.from_stamp(msg.header.stamp)
-        hand = self.hand.at(t, self.sync)  # (TCP pose, finger opening) when the cloud was taken
         held = None
         try:
             points = scene = convert.point_cloud_xyz(msg)
