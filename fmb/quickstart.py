@@ -102,7 +102,7 @@ HELP = {
     "workers": "worker processes for collection and evaluation",
     "point_cloud": "points in the fused cloud of the three cameras",
     "image_size": "camera image side [px]",
-    "config": "policy preset: small, base, large",
+    "config": "policy preset: tiny (a smoke run: learns little), small, base, large",
     "action_horizon": "actions executed per chunk before re-planning in evaluation (the policies keep their own"
     " default, 8, in their checkpoints)",
     "eval_max_steps": "step limit of each evaluation episode (0 = the task's, insert 100)",

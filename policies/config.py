@@ -8,7 +8,8 @@ Timeline of one decision (Diffusion Policy's convention), o = observation, a = a
     execute:        a    a    ...  a                    action_horizon = 8 (from index obs_horizon-1)
 
 Presets (`PRESETS`): `small` is sized for a 2-core CPU (one decision with 10 DDIM steps in a few
-tens of milliseconds), `base` and `large` for a GPU.
+tens of milliseconds), `base` and `large` for a GPU; `tiny` only checks that a pipeline's stages
+connect (smoke runs and tests: it trains in seconds and learns little).
 """
 
 from __future__ import annotations
@@ -218,6 +219,21 @@ class TrainConfig:
 
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "tiny": {
+        "policy": {
+            "down_dims": (16, 32),
+            "point_channels": (16, 32),
+            "points": 64,
+            "feature_dim": 16,
+            "state_hidden": 32,
+            "n_groups": 4,
+            "step_embed_dim": 16,
+            "bc_hidden": (64,),
+            "train_timesteps": 20,
+            "inference_steps": 4,
+        },
+        "train": {"batch_size": 16, "lr": 3e-3},
+    },
     "small": {
         "policy": {"down_dims": (64, 128, 256), "point_channels": (32, 64, 128), "points": 256, "feature_dim": 64},
         "train": {"batch_size": 64, "lr": 1e-3},
@@ -236,7 +252,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"batch_size": 256, "lr": 1e-4},
     },
 }
-"""Named sizes: `small` for this CPU, `base`/`large` for a GPU (Diffusion Policy's own U-Net is `large`)."""
+"""Named sizes: `tiny` for smoke runs, `small` for this CPU, `base`/`large` for a GPU (Diffusion
+Policy's own U-Net is `large`)."""
 
 
 def default_state_keys(goal: str) -> tuple[str, ...]:

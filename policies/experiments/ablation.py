@@ -44,6 +44,7 @@ class AblationConfig:
         task: skill (the store's task).
         split: object split; the store must hold its train side.
         goal: task target the policies are conditioned on.
+        config: policy preset of both policies (`policies.config.PRESETS`; tiny for a smoke run).
         steps: diffusion training steps of each policy.
         prefs_states, prefs_candidates: preference collection per reference policy (states,
             candidates rolled out per state) and the progress difference below which two
@@ -72,6 +73,7 @@ class AblationConfig:
     task: str = "insert"
     split: str = "family_holdout"
     goal: str = "tcp_goal"
+    config: str = "small"
     steps: int = 2500
     prefs_states: int = 40
     prefs_candidates: int = 8
@@ -91,7 +93,10 @@ class AblationConfig:
     max_steps: int = 0
 
     def __post_init__(self):
+        from policies.config import PRESETS
+
         check_choice("goals", self.goals, GOAL_SOURCES)
+        check_choice("config", self.config, PRESETS)
         check_range("max_steps", self.max_steps, 0, 1_000_000)
         check_range("steps", self.steps, 1, 10_000_000)
         check_range("prefs_states", self.prefs_states, 1, 100_000)
@@ -113,6 +118,7 @@ HELP = {
     "task": "skill (the store's task)",
     "split": "object split; the store holds its train side",
     "goal": "task target the policies are conditioned on",
+    "config": "policy preset of both policies: tiny (a smoke run: learns little), small, base, large",
     "steps": "diffusion training steps of each policy",
     "prefs_states": "states with ranked candidates collected per reference policy",
     "prefs_candidates": "candidates rolled out per preference state",
@@ -169,7 +175,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
             continue
         say(f"training {run_dir.name} ({cfg.steps} steps)")
         extra = {"conditioners": ("gravmap",)} if name == "gravmap" else {}
-        policy, training = preset("small", goal=cfg.goal, **extra)
+        policy, training = preset(cfg.config, goal=cfg.goal, **extra)
         training = dataclasses.replace(training, steps=cfg.steps, checkpoint_every=cfg.steps, device="auto")
         train([data], run_dir, policy, training, resume=trained_to(run_dir) > 0, progress=progress, threads=cfg.threads)
 
@@ -339,6 +345,7 @@ STAGE_FIELDS = (
     "task",
     "split",
     "goal",
+    "config",
     "steps",
     "prefs_states",
     "prefs_candidates",
@@ -349,7 +356,7 @@ STAGE_FIELDS = (
     "goals",
     "max_steps",
 )
-STAGE_DEFAULTS = {"goals": "truth", "max_steps": 0}
+STAGE_DEFAULTS = {"goals": "truth", "max_steps": 0, "config": "small"}
 """Stage settings older records lack, and the value they were made with."""
 
 

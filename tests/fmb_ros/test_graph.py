@@ -110,7 +110,7 @@ def graph(tmp_path_factory):
     )
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # for the client node in this process
     sim = start_node(
-        "fmb_ros.sim_robot", "-p", "task:=grasp", "-p", "seed:=0", "-p", "real_time_factor:=2.0",
+        "fmb_ros.sim_robot", "-p", "task:=grasp", "-p", "seed:=0", "-p", "real_time_factor:=1.0",
         env=env, log=logs / "sim.log",
     )  # fmt: skip
     skill = start_node(

@@ -8,27 +8,13 @@ import pytest
 
 pytest.importorskip("torch", reason="policies need the 'learn' extra (torch)")
 
-from policies.config import PolicyConfig, TrainConfig  # noqa: E402
+from policies.config import PRESETS, PolicyConfig, TrainConfig  # noqa: E402
 from sim.collect import RunSpec, collect  # noqa: E402
 
 
 def tiny(**overrides) -> PolicyConfig:
-    """A policy small enough to train in seconds on a CPU."""
-    base = dict(
-        obs_horizon=2,
-        pred_horizon=8,
-        action_horizon=4,
-        points=32,
-        point_channels=(16, 32),
-        state_hidden=32,
-        feature_dim=16,
-        down_dims=(16, 32),
-        n_groups=4,
-        step_embed_dim=16,
-        bc_hidden=(64,),
-        train_timesteps=20,
-        inference_steps=4,
-    )
+    """The `tiny` preset with short horizons: trains in seconds on a CPU."""
+    base = dict(PRESETS["tiny"]["policy"], obs_horizon=2, pred_horizon=8, action_horizon=4, points=32)
     return PolicyConfig(**{**base, **overrides})
 
 

@@ -20,6 +20,8 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
         str(cloud_store.root),
         "--out",
         str(out),
+        "--config",
+        "tiny",
         "--steps",
         "3",
         "--prefs-states",

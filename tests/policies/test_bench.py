@@ -24,7 +24,7 @@ def test_bench_policy_reports_every_figure(capsys):
 
 @pytest.mark.slow
 def test_load_bench_parts_measure_decisions_and_training_beside_a_real_competing_load():
-    """`fmb bench load`'s pieces on the `small` preset: decision and training figures on a given
+    """`fmb bench load`'s pieces on the `tiny` preset: decision and training figures on a given
     thread count (the tuner's choice reported), inside a real `sim.load` process that runs while
     the block runs and is gone after it."""
     import torch
@@ -33,7 +33,7 @@ def test_load_bench_parts_measure_decisions_and_training_beside_a_real_competing
     from policies.experiments.bench import build_policy, decision_figures, training_figures
     from sim.load import CompetingLoad
 
-    policy = build_policy("small", "cpu")
+    policy = build_policy("tiny", "cpu")
     before = torch.get_num_threads()
     try:
         idle = {"decisions": {}, "training": {}}

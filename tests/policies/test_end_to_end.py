@@ -30,13 +30,13 @@ def test_overfit_one_demonstration_reproduces_it(tmp_path):
     pool = ObjectPool.fmb(families=("rectangle",))
     collect(RunSpec("insert", families=("rectangle",)), tmp_path / "demo", episodes=1, seed=SEED, progress=False)
     config = tiny(
-        down_dims=(64, 128), feature_dim=64, n_groups=8, step_embed_dim=64, train_timesteps=100, inference_steps=10
+        down_dims=(32, 64), feature_dim=32, n_groups=8, step_embed_dim=32, train_timesteps=100, inference_steps=10
     )
     train(
         [tmp_path / "demo"],
         tmp_path / "run",
         config,
-        tiny_training(steps=1000, checkpoint_every=1000, batch_size=16),
+        tiny_training(steps=600, checkpoint_every=600, batch_size=16),  # 400 was enough for 6 of 6 seeds
         progress=False,
         log=lambda m: None,
     )

@@ -31,6 +31,8 @@ def test_quickstart_pipeline_at_toy_sizes(tmp_path, capsys):
         "512",
         "--image-size",
         "48",
+        "--config",
+        "tiny",
         "--eval-max-steps",
         "8",
         "--quiet",
@@ -87,7 +89,7 @@ def test_quickstart_of_a_chain_at_toy_sizes(tmp_path, capsys):
     out = tmp_path / "chain"
     argv = ["quickstart", "--task", "vertical_chain", "--out", str(out), "--demos", "2", "--diffusion-steps", "4",
             "--bc-steps", "0", "--eval-episodes", "1", "--workers", "1", "--point-cloud", "512", "--image-size",
-            "48", "--eval-max-steps", "15", "--eval-goals", "truth", "--quiet"]  # fmt: skip
+            "48", "--config", "tiny", "--eval-max-steps", "15", "--eval-goals", "truth", "--quiet"]  # fmt: skip
     assert main(argv) == 0
     text = (out / "report.md").read_text()
     assert "### Per stage" in text and "| diffusion | seen, truth (upper bound) | " in text
