@@ -19,7 +19,11 @@ def register(sub) -> None:
     p.add_argument("--data", type=Path, nargs="+", required=True, help="episode store folder(s) (fmb sim collect)")
     p.add_argument("--out", type=Path, required=True, help="run folder (created; --resume continues it)")
     p.add_argument("--task", default="", help="skill the data must hold (default: whatever it holds)")
-    p.add_argument("--config", default="small", help="preset: small (this CPU), base, large (GPU) (default small)")
+    p.add_argument(
+        "--config",
+        default="small",
+        help="preset: tiny (a smoke run: learns little), small (this CPU), base, large (GPU) (default small)",
+    )
     p.add_argument("--policy-type", default="diffusion", help="diffusion or bc (default diffusion)")
     p.add_argument("--steps", type=int, default=None, help="gradient steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, default=None, help="windows per step (default: the preset's)")

@@ -38,5 +38,6 @@ if [[ ",$EXTRAS," == *,dev,* || ",$EXTRAS," == *,perception,* || ",$EXTRAS," == 
   fi
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+# --no-compile: Python compiles a module when it is first imported; most of the 22k files never are.
 .venv/bin/python -m pip install -q --no-compile --disable-pip-version-check -e ".[${EXTRAS}]" 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import fmb, cad" || { echo "error: installing .[${EXTRAS}] failed" >&2; exit 1; }

@@ -12,6 +12,10 @@ args=()
 for arg in "$@"; do
   if [ "$arg" = "--fast" ]; then args+=(-m "not slow"); else args+=("$arg"); fi
 done
+# setup_venv.sh installs without byte-compiling every package (22k files, ~2 min here); the tests
+# compile what they import, once, where the environment forbids writing bytecode (a container's
+# PYTHONDONTWRITEBYTECODE=1 made every test process compile torch from source again).
+unset PYTHONDONTWRITEBYTECODE
 # worksteal: a worker that runs out of tests takes pending ones from the other (the suite has a
 # few minute-long tests; plain load balancing left one worker idle at the tail).
 exec .venv/bin/python -m pytest -n auto --maxprocesses 4 --dist worksteal ${args[@]+"${args[@]}"}

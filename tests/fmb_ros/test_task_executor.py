@@ -271,8 +271,11 @@ def test_vertical_chain_through_the_task_executor(tmp_path):
     stage succeeds and the simulator agrees."""
     from fmb_ros import convert
 
-    final, judged, log = run_chain(tmp_path)
-    assert convert.status_values(final)["state"] == "succeeded", f"{final.message}\n{log[-4000:]}"
+    # At half real time: at 1x on this 2-core machine the scripted insertion jammed in the hole's
+    # mouth (progress 0.948 of seed 0, both attempts) on some days and not on others (the whole
+    # graph shares one process; the sim step takes 23-93 ms of the 100 ms period).
+    final, judged, log = run_chain(tmp_path, "--real-time-factor", "0.5")
+    assert convert.status_values(final)["state"] == "succeeded", f"{final.message}\n{log[-4000:]}\n{judged[-1:]}"
     assert "all 3 stages succeeded" in final.message
     assert any(j["success"] == "true" and j["stage_name"] == "insert" for j in judged), judged[-1]
 

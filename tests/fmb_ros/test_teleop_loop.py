@@ -108,10 +108,12 @@ def loop(tmp_path):
     )
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # for the operator node in this process
     sim_time = ("-p", "use_sim_time:=true")
+    # The simulator at half real time: on a loaded machine a teleop command a tick late made a stale
+    # step, and the recorder rightly cut the episode there.
     procs = {
         "sim": start_node(
             "fmb_ros.sim_robot", "-p", "task:=grasp", "-p", "seed:=0", "-p", "cameras:=[wrist]",
-            "-p", "image_size:=[32, 32]", env=env, log=logs / "sim.log",
+            "-p", "image_size:=[32, 32]", "-p", "real_time_factor:=0.5", env=env, log=logs / "sim.log",
         ),
         "teleop": start_node("fmb_ros.teleop_node", *sim_time, env=env, log=logs / "teleop.log"),
         "recorder": start_node(

@@ -101,5 +101,5 @@ def test_the_command_line_names_the_cores_fields_by_their_flags(state_store, tmp
     assert main([*base, "--batch-size", "0"]) == 2
     assert "fmb: error: --batch-size=0 is out of range [1, 65536]" in capsys.readouterr().err
     assert main([*base, "--config", "huge"]) == 2
-    assert "unknown --config 'huge'; known: small" in capsys.readouterr().err
+    assert "unknown --config 'huge'; known: tiny, small" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # nothing written
