@@ -6,4 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup_venv.sh learn,perception
+unset PYTHONDONTWRITEBYTECODE  # the packages are installed uncompiled: let first imports cache their bytecode
 exec .venv/bin/fmb quickstart "$@"
