@@ -89,6 +89,12 @@ def _common(p) -> None:
         help="DART: noise on the executed actions while the expert's own are recorded, "
         "1 = 0.5 mm and 0.25 deg per axis (default 0 = off)",
     )
+    p.add_argument(
+        "--action-delay",
+        type=int,
+        default=0,
+        help="control periods each action reaches the arm late, as a real arm's latency (default 0)",
+    )
     p.add_argument("--split", default="all", help="object split (cad.splits): all, family_holdout, ... (default all)")
     p.add_argument("--side", default="train", help="train or test side of the split (default train)")
     p.add_argument("--placement", default="train", help="board placement: train or novel (default train)")
@@ -114,6 +120,7 @@ def _spec(args, cameras=(), image_size=128, point_cloud=0):
         raise UnknownNameError(f"unknown backend {args.backend!r}; known: {', '.join(BACKENDS)}")
     check_range("--noise", args.noise, 0.0, 5.0)
     check_range("--dart", args.dart, 0.0, 10.0)
+    check_range("--action-delay", args.action_delay, 0, 100)
     check_range("--image-size", image_size, 16, 1024, unit="px")
 
     def split(text):
@@ -133,6 +140,7 @@ def _spec(args, cameras=(), image_size=128, point_cloud=0):
         args.placement,
         args.dart,
         sensor=args.sensor,
+        action_delay=args.action_delay,
     )
     spec.build()  # validate names (families, sizes, cameras) before any work starts
     return spec

@@ -40,6 +40,8 @@ class RunSpec:
         split, side: draw pegs from one side ("train"/"test") of a named split (cad.splits).
         placement: board placement (sim.randomization.PLACEMENTS).
         sensor: depth camera model, a name of `sim.sensor.SENSORS` ("exact" or "default").
+        action_delay: control periods each action reaches the arm late (sim.experts.DelayedActions;
+            0 = none), the latency of a real arm's network and driver.
     """
 
     task: str = "insert"
@@ -55,6 +57,7 @@ class RunSpec:
     placement: str = "train"
     dart: float = 0.0
     sensor: str = "exact"
+    action_delay: int = 0
 
     def build(self):
         from sim.env import make_env
@@ -73,7 +76,7 @@ class RunSpec:
             placement=self.placement,
             sensor=make_sensor(self.sensor),
         )
-        return env, make_expert(self.task, noise=self.noise, dart=self.dart)
+        return env, make_expert(self.task, noise=self.noise, dart=self.dart, action_delay=self.action_delay)
 
 
 _WORKER = {}

@@ -8,11 +8,13 @@ seed gives the same actions.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from typing import ClassVar
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from fmb_core.errors import check_range
 from sim.exceptions import UnknownNameError
 from sim.spatial import rotation_error
 
@@ -181,14 +183,63 @@ class DartExpert:
         return executed
 
 
+class DelayedActions:
+    """A controller whose actions reach the arm `steps` control periods late, as over a robot's
+    network, driver and controller: at step t it executes what `controller` decided at t - steps
+    (the first `steps` steps hold still, the gripper as first decided). `fmb sim expert-eval
+    --action-delay N` measures how a scripted expert copes with the latency a real arm adds.
+
+    Args:
+        controller: any `sim.contracts.Controller` (its rng, task and planned moves show through).
+        steps: control periods of delay (>= 1).
+    """
+
+    label = None
+    """A demonstration records the delayed action the arm executed (not a DART label)."""
+
+    def __init__(self, controller, steps: int):
+        self.controller = controller
+        self.steps = int(check_range("action_delay", steps, 1, 100))
+        self._queue: deque[np.ndarray] = deque()
+
+    def __getattr__(self, name):  # task, planning, episode_report, ... of the wrapped controller
+        controller = self.__dict__.get("controller")
+        if controller is None:  # while unpickling, before __init__
+            raise AttributeError(name)
+        return getattr(controller, name)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self.controller.rng
+
+    @rng.setter
+    def rng(self, rng: np.random.Generator) -> None:
+        self.controller.rng = rng
+
+    def reset(self, env) -> None:
+        self._queue.clear()
+        self.controller.reset(env)
+
+    def act(self, env) -> np.ndarray:
+        decided = np.asarray(self.controller.act(env), dtype=float)
+        self._queue.append(decided)
+        if len(self._queue) > self.steps:
+            return self._queue.popleft()
+        return np.r_[np.zeros(6), self._queue[0][6]]  # nothing has arrived yet: hold still
+
+
 def register_expert(cls: type[Expert]) -> type[Expert]:
     EXPERTS[cls.task] = cls
     return cls
 
 
-def make_expert(task: str, noise: float = 1.0, seed: int = 0, dart: float = 0.0) -> Expert | DartExpert:
-    """The expert for `task`; with `dart` > 0 wrapped in a DartExpert of that noise scale."""
+def make_expert(
+    task: str, noise: float = 1.0, seed: int = 0, dart: float = 0.0, action_delay: int = 0
+) -> Expert | DartExpert | DelayedActions:
+    """The expert for `task`; with `dart` > 0 wrapped in a DartExpert of that noise scale, with
+    `action_delay` > 0 its actions executed that many control periods late (DelayedActions)."""
     if task not in EXPERTS:
         raise UnknownNameError(f"no expert for task {task!r}; experts exist for: {', '.join(sorted(EXPERTS))}")
     expert = EXPERTS[task](noise=noise, rng=np.random.default_rng(seed))
-    return DartExpert(expert, dart) if dart > 0 else expert
+    expert = DartExpert(expert, dart) if dart > 0 else expert
+    return DelayedActions(expert, action_delay) if action_delay > 0 else expert

@@ -89,6 +89,25 @@ def test_dart_records_the_experts_action_and_executes_a_noisy_one(env):
 
 
 @pytest.mark.slow
+def test_delayed_actions_execute_the_experts_decisions_late_and_record_what_ran(env):
+    """`--action-delay 2`: the first two steps hold still (gripper as first decided), then each
+    step executes the expert's decision of two steps before, and a demonstration records those;
+    the wrapped expert's seed still decides the episode. Out-of-range delays are refused by name."""
+    expert = make_expert("insert", action_delay=2)
+    decided = []
+    inner_act = expert.controller.act
+    expert.controller.act = lambda e: decided.append(np.asarray(inner_act(e), float)) or decided[-1]
+    expert.rng = np.random.default_rng(1)
+    assert expert.controller.rng is expert.rng and expert.task == "insert"
+    result = run_episode(env, expert, 1, record=True)
+    executed = result.data["action"]
+    np.testing.assert_array_equal(executed[:2, :6], 0.0)
+    assert (executed[:2, 6] == decided[0][6]).all()
+    np.testing.assert_allclose(executed[2:], np.asarray(decided[: len(executed) - 2], np.float32), atol=1e-6)
+    with pytest.raises(ParameterError, match="action_delay"):
+        make_expert("insert", action_delay=101)
+
+
 def test_dart_demonstrations_touch_the_board_more_often(env):
     """The point of DART for insertion: noise-free demonstrations align above the hole and never
     press on the board, DART's touch the chamfer and show the expert pushing on to the goal."""
