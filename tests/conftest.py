@@ -10,5 +10,6 @@ os.environ.setdefault("FMB_CACHE", os.path.join(os.path.dirname(__file__), "..",
 # the stack's own evaluation workers do (fmb_core.threads), instead of every torch test taking all
 # cores and starving the real-time ROS graphs running beside it. FMB_THREADS set by hand wins.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "FMB_THREADS" not in os.environ:
-    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    os.environ["FMB_THREADS"] = str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    from fmb_core.threads import ENV_OVERRIDE, usable_cores
+
+    os.environ[ENV_OVERRIDE] = str(max(1, usable_cores() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
