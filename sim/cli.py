@@ -95,6 +95,14 @@ def _common(p) -> None:
         default=0,
         help="control periods each action reaches the arm late, as a real arm's latency (default 0)",
     )
+    p.add_argument(
+        "--expert-modes",
+        default="nearest",
+        choices=("nearest", "all"),
+        help="how the expert picks among equivalent ways: nearest = the one nearest the start; all = one at "
+        "random per episode, e.g. any of a star's five fitting turns (multimodal demonstrations; experts with "
+        "one way refuse it) (default nearest)",
+    )
     p.add_argument("--split", default="all", help="object split (cad.splits): all, family_holdout, ... (default all)")
     p.add_argument("--side", default="train", help="train or test side of the split (default train)")
     p.add_argument("--placement", default="train", help="board placement: train or novel (default train)")
@@ -141,6 +149,7 @@ def _spec(args, cameras=(), image_size=128, point_cloud=0):
         args.dart,
         sensor=args.sensor,
         action_delay=args.action_delay,
+        expert_modes=args.expert_modes,
     )
     spec.build()  # validate names (families, sizes, cameras) before any work starts
     return spec

@@ -42,6 +42,8 @@ class RunSpec:
         sensor: depth camera model, a name of `sim.sensor.SENSORS` ("exact" or "default").
         action_delay: control periods each action reaches the arm late (sim.experts.DelayedActions;
             0 = none), the latency of a real arm's network and driver.
+        expert_modes: how the expert picks among equivalent ways (`sim.experts.Expert.MODES`):
+            "nearest" (default) or "all" (one at random per episode: multimodal demonstrations).
     """
 
     task: str = "insert"
@@ -58,6 +60,7 @@ class RunSpec:
     dart: float = 0.0
     sensor: str = "exact"
     action_delay: int = 0
+    expert_modes: str = "nearest"
 
     def build(self):
         from sim.env import make_env
@@ -76,7 +79,10 @@ class RunSpec:
             placement=self.placement,
             sensor=make_sensor(self.sensor),
         )
-        return env, make_expert(self.task, noise=self.noise, dart=self.dart, action_delay=self.action_delay)
+        expert = make_expert(
+            self.task, noise=self.noise, dart=self.dart, action_delay=self.action_delay, modes=self.expert_modes
+        )
+        return env, expert
 
 
 _WORKER = {}
@@ -164,6 +170,7 @@ def collect(
             "image_size": list(spec.image_size),
             "point_cloud": spec.point_cloud,
             "sensor": spec.sensor,
+            "expert_modes": spec.expert_modes,
             "source": "fmb scripted expert",
             "split": {"name": spec.split, "side": spec.side},
         },
@@ -197,6 +204,7 @@ def collect(
             "dart": spec.dart,
             "unstable": result.info.get("unstable", ""),
             **_facts(result.info),
+            **result.info.get("report", {}),  # the expert's own choices (e.g. the turn it inserted at)
         }
         store.append(result.data, meta)
         successes += result.success

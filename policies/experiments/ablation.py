@@ -1,8 +1,11 @@
 """`fmb bench ablation`: what preference-scored selection and GravMap guidance each add.
 
-One command trains and evaluates five variants on the same demonstrations:
+One command trains and evaluates these variants on the same demonstrations:
 
     plain       the diffusion policy, first sample executed
+    bc          the BC baseline (an MLP regressing the same chunk; not run unless named in
+                --variants): what diffusion buys, e.g. on multimodal demonstrations
+                (`fmb sim collect --expert-modes all`), where BC averages the modes
     implicit    + selection among N candidates by the implicit (diffusion-DPO) reward
     explicit    + selection by the explicit Bradley-Terry reward head
     gravmap     the policy trained with GravMap conditioning (sub-goals from the scene)
@@ -27,7 +30,8 @@ from fmb_core import threads as thread_budget
 from fmb_core.errors import ParameterError, check_choice, check_range
 from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES
 
-VARIANTS = ("plain", "implicit", "explicit", "gravmap", "both")
+VARIANTS = ("plain", "bc", "implicit", "explicit", "gravmap", "both")
+DEFAULT_VARIANTS = ("plain", "implicit", "explicit", "gravmap", "both")
 OBJECT_SETS = {  # label: (split side, board placement)
     "seen": ("train", "train"),
     "held-out": ("test", "train"),
@@ -46,6 +50,7 @@ class AblationConfig:
         goal: task target the policies are conditioned on.
         config: policy preset of both policies (`policies.config.PRESETS`; tiny for a smoke run).
         steps: diffusion training steps of each policy.
+        bc_steps: training steps of the BC baseline (the `bc` variant).
         prefs_states, prefs_candidates: preference collection per reference policy (states,
             candidates rolled out per state) and the progress difference below which two
             outcomes tie; prefs_temperature: initial-noise scale the preference candidates are
@@ -75,6 +80,7 @@ class AblationConfig:
     goal: str = "tcp_goal"
     config: str = "small"
     steps: int = 2500
+    bc_steps: int = 2000
     prefs_states: int = 40
     prefs_candidates: int = 8
     prefs_tie_tolerance: float = 0.01
@@ -84,7 +90,7 @@ class AblationConfig:
     temperature: float = 1.0
     action_horizon: int = 2
     episodes: int = 24
-    variants: tuple[str, ...] = VARIANTS
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
     workers: int = 2
     executor: str = "auto"
     ray_address: str = ""
@@ -99,6 +105,7 @@ class AblationConfig:
         check_choice("config", self.config, PRESETS)
         check_range("max_steps", self.max_steps, 0, 1_000_000)
         check_range("steps", self.steps, 1, 10_000_000)
+        check_range("bc_steps", self.bc_steps, 1, 10_000_000)
         check_range("prefs_states", self.prefs_states, 1, 100_000)
         check_range("prefs_candidates", self.prefs_candidates, 2, 1024)
         check_range("reward_steps", self.reward_steps, 1, 10_000_000)
@@ -120,6 +127,7 @@ HELP = {
     "goal": "task target the policies are conditioned on",
     "config": "policy preset of both policies: tiny (a smoke run: learns little), small, base, large",
     "steps": "diffusion training steps of each policy",
+    "bc_steps": "training steps of the BC baseline (the bc variant)",
     "prefs_states": "states with ranked candidates collected per reference policy",
     "prefs_candidates": "candidates rolled out per preference state",
     "prefs_tie_tolerance": "progress difference below which two candidates' outcomes tie",
@@ -129,7 +137,7 @@ HELP = {
     "temperature": "initial-noise scale of the candidates when selecting",
     "action_horizon": "actions executed per chunk (0 = the policy's)",
     "episodes": "evaluation episodes per variant and object set",
-    "variants": f"comma-separated, from {','.join(VARIANTS)}",
+    "variants": f"comma-separated, from {','.join(VARIANTS)} (default: all but bc)",
     "workers": "worker processes (or Ray actors) for evaluation",
     "executor": "where evaluation episodes run: auto (ray with --ray-address or RAY_ADDRESS), local or ray",
     "ray_address": "Ray cluster HOST:PORT for the evaluations (empty: RAY_ADDRESS, else none)",
@@ -167,16 +175,20 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
         print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {text}", flush=True)
 
     policies = {"plain": out / "policy_plain"}
+    if "bc" in cfg.variants:
+        policies["bc"] = out / "policy_bc"
     if {"gravmap", "both"} & set(cfg.variants):
         policies["gravmap"] = out / "policy_gravmap"
     for name, run_dir in policies.items():
-        if trained_to(run_dir) >= cfg.steps:
-            say(f"{run_dir.name}: trained to {cfg.steps} steps already")
+        steps = cfg.bc_steps if name == "bc" else cfg.steps
+        if trained_to(run_dir) >= steps:
+            say(f"{run_dir.name}: trained to {steps} steps already")
             continue
-        say(f"training {run_dir.name} ({cfg.steps} steps)")
+        say(f"training {run_dir.name} ({steps} steps)")
         extra = {"conditioners": ("gravmap",)} if name == "gravmap" else {}
+        extra |= {"policy_type": "bc"} if name == "bc" else {}
         policy, training = preset(cfg.config, goal=cfg.goal, **extra)
-        training = dataclasses.replace(training, steps=cfg.steps, checkpoint_every=cfg.steps, device="auto")
+        training = dataclasses.replace(training, steps=steps, checkpoint_every=steps, device="auto")
         train([data], run_dir, policy, training, resume=trained_to(run_dir) > 0, progress=progress, threads=cfg.threads)
 
     # Rewards: (reference policy, kind) for every selecting variant.
@@ -236,7 +248,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
 
     results: dict[str, dict[str, dict]] = {}
     for variant in cfg.variants:
-        ref, kind = needs.get(variant, ("gravmap" if variant == "gravmap" else "plain", "none"))
+        ref, kind = needs.get(variant, (variant if variant in ("gravmap", "bc") else "plain", "none"))
         results[variant] = {}
         for label, (side, placement) in OBJECT_SETS.items():
             folder = out / "eval" / f"{variant}_{label.replace(' ', '_')}"
@@ -347,6 +359,7 @@ STAGE_FIELDS = (
     "goal",
     "config",
     "steps",
+    "bc_steps",
     "prefs_states",
     "prefs_candidates",
     "prefs_tie_tolerance",
@@ -356,7 +369,7 @@ STAGE_FIELDS = (
     "goals",
     "max_steps",
 )
-STAGE_DEFAULTS = {"goals": "truth", "max_steps": 0, "config": "small"}
+STAGE_DEFAULTS = {"goals": "truth", "max_steps": 0, "config": "small", "bc_steps": 2000, "expert_modes": "nearest"}
 """Stage settings older records lack, and the value they were made with."""
 
 
@@ -366,6 +379,10 @@ def _check_reusable(cfg: AblationConfig, out: Path) -> None:
 
     wanted = {k: getattr(cfg, k) for k in STAGE_FIELDS}
     wanted["state_keys"] = list(default_state_keys(cfg.goal))  # the policies' state inputs
+    # The demonstrations' regime: the expert's modes (`fmb sim collect --expert-modes`).
+    from sim.store import EpisodeStore
+
+    wanted["expert_modes"] = EpisodeStore.open(cfg.data).meta.get("expert_modes", "nearest")
     record = out / "ablation_settings.json"
     if record.exists():
         made = json.loads(record.read_text())

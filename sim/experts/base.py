@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fmb_core.errors import check_range
+from fmb_core.errors import ParameterError, check_range
 from sim.exceptions import UnknownNameError
 from sim.spatial import rotation_error
 
@@ -25,14 +25,24 @@ class Expert(ABC):
     """A scripted policy for one task."""
 
     task: ClassVar[str] = ""
+    MODES: ClassVar[tuple[str, ...]] = ("nearest",)
+    """How the expert picks among equivalent ways of doing its task (a star goes into its hole at
+    five turns): "nearest", the way nearest the start (every expert), and, where an expert has
+    several, "all": one of them at random per episode, for multimodal demonstrations."""
 
-    def __init__(self, noise: float = 1.0, rng: np.random.Generator | None = None):
+    def __init__(self, noise: float = 1.0, rng: np.random.Generator | None = None, modes: str = "nearest"):
         """Args:
         noise: scale of the action noise and of the randomised choices (0 = deterministic).
         rng: generator for the noise.
+        modes: one of MODES.
         """
+        if modes not in self.MODES:
+            raise ParameterError(
+                f"the {self.task or type(self).__name__} expert has no modes {modes!r}; it has: {', '.join(self.MODES)}"
+            )
         self.noise = float(noise)
         self.rng = rng or np.random.default_rng(0)
+        self.modes = modes
 
     def reset(self, env) -> None:
         """Called after env.reset(); draw per-episode choices here."""
@@ -176,6 +186,11 @@ class DartExpert:
         self.label = None
         self.expert.reset(env)
 
+    def episode_report(self) -> dict:
+        """The wrapped expert's facts about its episode (e.g. the turn it chose), if it has any."""
+        report = getattr(self.expert, "episode_report", None)
+        return report() if report is not None else {}
+
     def act(self, env) -> np.ndarray:
         self.label = np.asarray(self.expert.act(env), dtype=float)
         executed = self.label.copy()
@@ -234,12 +249,13 @@ def register_expert(cls: type[Expert]) -> type[Expert]:
 
 
 def make_expert(
-    task: str, noise: float = 1.0, seed: int = 0, dart: float = 0.0, action_delay: int = 0
+    task: str, noise: float = 1.0, seed: int = 0, dart: float = 0.0, action_delay: int = 0, modes: str = "nearest"
 ) -> Expert | DartExpert | DelayedActions:
-    """The expert for `task`; with `dart` > 0 wrapped in a DartExpert of that noise scale, with
-    `action_delay` > 0 its actions executed that many control periods late (DelayedActions)."""
+    """The expert for `task`, choosing among equivalent ways by `modes` (Expert.MODES); with
+    `dart` > 0 wrapped in a DartExpert of that noise scale, with `action_delay` > 0 its actions
+    executed that many control periods late (DelayedActions)."""
     if task not in EXPERTS:
         raise UnknownNameError(f"no expert for task {task!r}; experts exist for: {', '.join(sorted(EXPERTS))}")
-    expert = EXPERTS[task](noise=noise, rng=np.random.default_rng(seed))
+    expert = EXPERTS[task](noise=noise, rng=np.random.default_rng(seed), modes=modes)
     expert = DartExpert(expert, dart) if dart > 0 else expert
     return DelayedActions(expert, action_delay) if action_delay > 0 else expert

@@ -7,6 +7,10 @@ A turn about the vertical of more than 60 deg that would take the wrist to a joi
 long way round (`YawTurn`; only a chain hands over a peg that far off its hole's yaw).
 Noise: Gaussian jitter on the approach (up to 1.5 mm, 0.6 deg per step at noise=1, fading to none
 within 3 mm of alignment) and a random approach speed; none during the final descent.
+Modes: "nearest" aims at the fitting turn nearest the held peg (`nearest_fitting_goal`, every
+step); "all" draws one of the section's fitting turns per episode (a star's five, a rectangle's
+two; a round peg, which fits at every turn, keeps the nearest) and turns the peg to it: multimodal
+demonstrations. `episode_report()` says which turn the episode aimed at.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from cad.fmb_reference import LENGTHS
 from sim.experts.base import Expert, YawTurn, register_expert
 from sim.limits import DEFAULT_ACTION_LIMITS
 from sim.spatial import compose, inverse, rotation_error, z_axis
-from sim.tasks.geometry import nearest_fitting_goal
+from sim.tasks.geometry import nearest_fitting_goal, nearest_fitting_turn, turned_goal
 
 HOVER = 0.01
 ALIGN_LATERAL = 0.0005  # [m] start the descent within this of the hole axis ...
@@ -29,6 +33,7 @@ ABORT_LATERAL = 0.002  # [m] go back up when the tip drifts this far before ente
 @register_expert
 class InsertExpert(Expert):
     task = "insert"
+    MODES = ("nearest", "all")
 
     def reset(self, env) -> None:
         self.speed = 0.015 + 0.01 * self.rng.uniform() * min(self.noise, 1.0)  # [m/step] approach
@@ -36,12 +41,31 @@ class InsertExpert(Expert):
         self.stalled = 0
         self.last_depth = None
         self.yaw_turn = None
+        info = env.episode.info
+        symmetries = info.get("symmetries", [0.0])
+        self.turn = None  # [rad] the fitting turn drawn for this episode; None: the nearest, every step
+        if self.modes == "all" and len(symmetries) < 360:
+            self.turn = float(self.rng.choice(symmetries))
+        goal, hole = np.asarray(info["targets"]["peg_goal"]), np.asarray(info["targets"]["hole"])
+        self.start_turn = self.turn
+        if self.turn is None:
+            self.start_turn = nearest_fitting_turn(info, goal, hole, env.object_pose("peg"))
+
+    def _goal(self, info: dict, hole: np.ndarray, goal: np.ndarray, peg: np.ndarray) -> np.ndarray:
+        if self.turn is None:
+            return nearest_fitting_goal(info, goal, hole, peg)
+        return turned_goal(info, goal, hole, self.turn)
+
+    def episode_report(self) -> dict:
+        """The modes, and the fitting turn [deg] about the hole's axis from the task's peg goal that
+        the episode aimed at (at its start: "nearest" follows the peg)."""
+        return {"expert_modes": self.modes, "expert_turn_deg": round(float(np.degrees(self.start_turn)), 1)}
 
     def act(self, env) -> np.ndarray:
         targets = env.episode.info["targets"]
         hole = np.asarray(targets["hole"])
         peg = env.object_pose("peg")
-        goal = nearest_fitting_goal(env.episode.info, np.asarray(targets["peg_goal"]), hole, peg)
+        goal = self._goal(env.episode.info, hole, np.asarray(targets["peg_goal"]), peg)
         tcp = env.tcp_pose()
         peg_in_tcp = compose(inverse(tcp), peg)
         length = LENGTHS[env.episode.info["length"]]

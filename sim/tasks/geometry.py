@@ -120,10 +120,27 @@ def nearest_fitting_goal(info: dict, goal: np.ndarray, hole: np.ndarray, peg: np
     Info without symmetries (a single fitting turn) returns `goal`."""
     if "symmetries" not in info:
         return goal
+    return turned_goal(info, goal, hole, nearest_fitting_turn(info, goal, hole, peg))
+
+
+def nearest_fitting_turn(info: dict, goal: np.ndarray, hole: np.ndarray, peg: np.ndarray) -> float:
+    """The fitting turn [rad] of info["symmetries"] (0 without them) about the `hole`'s axis that
+    brings the inserted peg pose `goal` (7,) nearest the orientation of `peg` (7,)."""
+    if "symmetries" not in info:
+        return 0.0
     axis = z_axis(hole[3:])
-    centre = compose(goal, pose(info["centroid"]))[:3]
     # All turns at once (a round peg has 360 of them, and experts call this every step).
     turns = Rotation.from_rotvec(np.asarray(info["symmetries"], float)[:, None] * axis)
     candidates = turns * Rotation.from_quat(goal[3:])
     k = int(np.argmin((candidates * Rotation.from_quat(peg[3:]).inv()).magnitude()))
-    return np.concatenate([centre + turns[k].apply(goal[:3] - centre), candidates[k].as_quat()])
+    return float(info["symmetries"][k])
+
+
+def turned_goal(info: dict, goal: np.ndarray, hole: np.ndarray, angle: float) -> np.ndarray:
+    """The inserted peg pose `goal` (7,) turned by `angle` [rad] about the axis of the `hole` (7,)
+    through the section's centroid (info["centroid"], peg frame): the goal at another fitting turn
+    when `angle` is one of info["symmetries"]."""
+    axis = z_axis(hole[3:])
+    centre = compose(goal, pose(info.get("centroid", [0.0, 0.0, 0.0])))[:3]
+    turn = Rotation.from_rotvec(angle * axis)
+    return np.concatenate([centre + turn.apply(goal[:3] - centre), (turn * Rotation.from_quat(goal[3:])).as_quat()])

@@ -1,11 +1,14 @@
 """`fmb bench ablation` end to end at toy sizes: every variant trains, collects, scores and is
-evaluated on the three object sets; the table, plot and JSON agree; a rerun reuses every stage."""
+evaluated on the three object sets; the table, plot and JSON agree; a rerun reuses every stage,
+and a folder made with other settings or another regime of demonstrations is refused."""
 
 import json
+import shutil
 
 import pytest
 
 from fmb.cli import main
+from policies.common import checkpoint
 
 pytestmark = pytest.mark.train
 
@@ -42,12 +45,16 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
         "6",  # an untrained policy never succeeds: cap its episodes, not the task's 100 steps
         "--goals",
         "truth",  # the wiring is under test; perceived goals cost 2-3 s an episode (test_perceived_goals.py)
+        "--variants",
+        "plain,bc,implicit,explicit,gravmap,both",
+        "--bc-steps",
+        "2",
         "--quiet",
     ]
     assert main(argv) == 0
     summary = json.loads((out / "ablation.json").read_text())
     results = summary["results"]
-    assert list(results) == ["plain", "implicit", "explicit", "gravmap", "both"]
+    assert list(results) == ["plain", "bc", "implicit", "explicit", "gravmap", "both"]
     for variant, per in results.items():
         assert list(per) == ["seen", "held-out", "novel placement"], variant
         for result in per.values():
@@ -57,6 +64,8 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
             assert result["runner"]["goals"] == "truth"
     assert results["implicit"]["seen"]["runner"]["select"] == "implicit"
     assert results["both"]["seen"]["policy"].startswith(str(out / "policy_gravmap"))
+    assert results["bc"]["held-out"]["policy"].startswith(str(out / "policy_bc"))
+    assert checkpoint.load_meta(checkpoint.resolve(out / "policy_bc"))["policy"]["policy_type"] == "bc"
     assert results["plain"]["novel placement"]["placement"] == "novel"
     assert set(results["plain"]["held-out"]["per_family"]) <= {"hexagon", "star"}
     table = (out / "ablation.md").read_text()
@@ -70,6 +79,15 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
     # Other stage settings in the same folder are refused.
     assert main([*argv[:-1], "--steps", "4", "--quiet"]) == 2
     assert "steps 3 -> 4" in capsys.readouterr().err
+    # So are demonstrations of another regime (multimodal: `fmb sim collect --expert-modes all`).
+    multimodal = tmp_path / "multimodal"
+    shutil.copytree(cloud_store.root, multimodal)
+    head = json.loads((multimodal / "store.json").read_text())
+    head["meta"]["expert_modes"] = "all"
+    (multimodal / "store.json").write_text(json.dumps(head))
+    data = argv.index("--data") + 1
+    assert main([*argv[:data], str(multimodal), *argv[data + 1 :]]) == 2
+    assert "expert_modes 'nearest' -> 'all'" in capsys.readouterr().err
 
 
 def test_ablation_rejects_unknown_variants_and_missing_data(tmp_path):

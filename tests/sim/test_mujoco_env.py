@@ -108,6 +108,35 @@ def test_delayed_actions_execute_the_experts_decisions_late_and_record_what_ran(
         make_expert("insert", action_delay=101)
 
 
+def test_multimodal_expert_inserts_at_several_turns():
+    """`--expert-modes all`: the insertion expert draws one of the section's fitting turns per
+    episode (a star has five) and still succeeds; the peg really ends at that turn. The default
+    aims at the nearest turn (0 for the insert task's start). Experts with one way refuse "all"."""
+    env = make_env("insert", objects=ObjectPool.fmb(families=("star",), sizes=("M",)), seed=0)
+    try:
+        turns = {}
+        for modes in ("nearest", "all"):
+            expert = make_expert("insert", modes=modes)
+            turns[modes] = []
+            for seed in range(6):
+                expert.rng = np.random.default_rng(seed)
+                result = run_episode(env, expert, seed)
+                assert result.success, (modes, seed, result.info["metrics"])
+                turn = expert.episode_report()["expert_turn_deg"]
+                turns[modes].append(turn)
+                # The peg ends turned by that angle from the task's goal, about the vertical.
+                goal = np.asarray(env.episode.info["targets"]["peg_goal"])
+                relative = Rotation.from_quat(env.object_pose("peg")[3:]) * Rotation.from_quat(goal[3:]).inv()
+                yaw = np.degrees(relative.as_rotvec()[2])
+                assert abs((yaw - turn + 180.0) % 360.0 - 180.0) < 5.0, (modes, seed, yaw, turn)
+        assert set(turns["nearest"]) == {0.0}, turns
+        assert len(set(turns["all"])) >= 3, turns  # of 0, 72, 144, 216, 288
+    finally:
+        env.close()
+    with pytest.raises(ParameterError, match="grasp expert has no modes 'all'"):
+        make_expert("grasp", modes="all")
+
+
 def test_dart_demonstrations_touch_the_board_more_often(env):
     """The point of DART for insertion: noise-free demonstrations align above the hole and never
     press on the board, DART's touch the chamfer and show the expert pushing on to the goal."""
