@@ -51,6 +51,8 @@ class AblationConfig:
         config: policy preset of both policies (`policies.config.PRESETS`; tiny for a smoke run).
         steps: diffusion training steps of each policy.
         bc_steps: training steps of the BC baseline (the `bc` variant).
+        seed: training seed of every policy and reward (initialisation and batches); one
+            ablation folder per seed.
         prefs_states, prefs_candidates: preference collection per reference policy (states,
             candidates rolled out per state) and the progress difference below which two
             outcomes tie; prefs_temperature: initial-noise scale the preference candidates are
@@ -81,6 +83,7 @@ class AblationConfig:
     config: str = "small"
     steps: int = 2500
     bc_steps: int = 2000
+    seed: int = 0
     prefs_states: int = 40
     prefs_candidates: int = 8
     prefs_tie_tolerance: float = 0.01
@@ -106,6 +109,7 @@ class AblationConfig:
         check_range("max_steps", self.max_steps, 0, 1_000_000)
         check_range("steps", self.steps, 1, 10_000_000)
         check_range("bc_steps", self.bc_steps, 1, 10_000_000)
+        check_range("seed", self.seed, 0, 2**31 - 1)
         check_range("prefs_states", self.prefs_states, 1, 100_000)
         check_range("prefs_candidates", self.prefs_candidates, 2, 1024)
         check_range("reward_steps", self.reward_steps, 1, 10_000_000)
@@ -128,6 +132,7 @@ HELP = {
     "config": "policy preset of both policies: tiny (a smoke run: learns little), small, base, large",
     "steps": "diffusion training steps of each policy",
     "bc_steps": "training steps of the BC baseline (the bc variant)",
+    "seed": "training seed of every policy (one --out folder per seed)",
     "prefs_states": "states with ranked candidates collected per reference policy",
     "prefs_candidates": "candidates rolled out per preference state",
     "prefs_tie_tolerance": "progress difference below which two candidates' outcomes tie",
@@ -188,7 +193,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
         extra = {"conditioners": ("gravmap",)} if name == "gravmap" else {}
         extra |= {"policy_type": "bc"} if name == "bc" else {}
         policy, training = preset(cfg.config, goal=cfg.goal, **extra)
-        training = dataclasses.replace(training, steps=steps, checkpoint_every=steps, device="auto")
+        training = dataclasses.replace(training, steps=steps, checkpoint_every=steps, device="auto", seed=cfg.seed)
         train([data], run_dir, policy, training, resume=trained_to(run_dir) > 0, progress=progress, threads=cfg.threads)
 
     # Rewards: (reference policy, kind) for every selecting variant.
@@ -238,7 +243,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 prefs,
                 policy,
                 reward,
-                RewardTrainConfig(model=kind, steps=cfg.reward_steps),
+                RewardTrainConfig(model=kind, steps=cfg.reward_steps, seed=cfg.seed),
                 progress,
                 policy_path=str(checkpoint.resolve(policies[ref])),
             )
@@ -360,6 +365,7 @@ STAGE_FIELDS = (
     "config",
     "steps",
     "bc_steps",
+    "seed",
     "prefs_states",
     "prefs_candidates",
     "prefs_tie_tolerance",
@@ -369,7 +375,14 @@ STAGE_FIELDS = (
     "goals",
     "max_steps",
 )
-STAGE_DEFAULTS = {"goals": "truth", "max_steps": 0, "config": "small", "bc_steps": 2000, "expert_modes": "nearest"}
+STAGE_DEFAULTS = {
+    "goals": "truth",
+    "max_steps": 0,
+    "config": "small",
+    "bc_steps": 2000,
+    "seed": 0,
+    "expert_modes": "nearest",
+}
 """Stage settings older records lack, and the value they were made with."""
 
 
