@@ -173,3 +173,102 @@ def test_recorder_records_the_point_cloud_resampled(context, tmp_path):
         executor.shutdown()
         recorder.destroy_node()
         robot.node.destroy_node()
+
+
+class BagTap:
+    """Writes every topic the recorder subscribes to into a rosbag2 (MCAP) as it arrives, serialized
+    bytes untouched, with the node clock's receive time: what `ros2 bag record` beside the recorder
+    would have captured. `on` gates the writing (the recording's start and stop)."""
+
+    def __init__(self, context, topics, path):
+        from rosbags.rosbag2 import StoragePlugin, Writer
+        from rosbags.typesys import Stores, get_typestore
+
+        from fmb_ros.recorder_node import _message_class
+
+        self.node = rclpy.create_node("bag_tap", context=context)
+        self.typestore = get_typestore(Stores.ROS2_JAZZY)
+        self.writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self.writer.open()
+        self.connections, self.on = {}, False
+        for stream in topics.streams():
+            profile = qos.SENSOR if stream.msgtype.endswith(("/Image", "/PointCloud2")) else qos.STATE
+            self.node.create_subscription(
+                _message_class(stream.msgtype), stream.topic.lstrip("/"),
+                lambda raw, s=stream: self.write(s, raw), profile, raw=True,
+            )  # fmt: skip
+
+    def write(self, stream, raw: bytes) -> None:
+        if not self.on:
+            return
+        if stream.topic not in self.connections:
+            self.connections[stream.topic] = self.writer.add_connection(
+                stream.topic, stream.msgtype, typestore=self.typestore
+            )
+        self.writer.write(self.connections[stream.topic], self.node.get_clock().now().nanoseconds, raw)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def test_bag_import_agrees_with_the_live_recorder(context, tmp_path):
+    """The same stream recorded live by `fmb_recorder` and captured into a bag beside it, then
+    imported with `fmb data import-bag`'s core, gives the same episode: the same keys, shapes and
+    dtypes, the same span of the robot's time (its joint positions count its seconds) give or take
+    the two tick grids' phase, and in every row of both the values the scripted robot published
+    together (pose x = 0.5 m + 1 cm/s, constant twist, wrench, gripper, image). The two paths
+    convert messages differently (rclpy objects live, `rosbags` deserialization from the bag)."""
+    from fmb_ros.recorder_node import RecorderNode
+    from sim.datasets.rosbag import BagImportConfig, import_bags
+
+    robot = ScriptedRobot(context)
+    robot.close_at = 0.0  # the gripper commanded closed throughout
+    recorder = RecorderNode(
+        context=context,
+        parameter_overrides=[
+            Parameter("store", value=str(tmp_path / "live")),
+            Parameter("task", value="insert"),
+            Parameter("cameras", value=["wrist"]),
+        ],
+    )
+    tap = BagTap(context, recorder.topics, tmp_path / "beside")
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    for node in (robot.node, recorder, tap.node):
+        executor.add_node(node)
+    try:
+        _spin(executor, 0.3)
+        tap.on = True
+        assert recorder.on_start(Trigger.Request(), Trigger.Response()).success
+        _spin(executor, 1.6)
+        reply = recorder.on_stop(SetBool.Request(data=True), SetBool.Response())
+        tap.on = False
+        assert reply.success, reply.message
+    finally:
+        executor.shutdown()
+        tap.close()
+        for node in (recorder, tap.node, robot.node):
+            node.destroy_node()
+    live = EpisodeStore.open(tmp_path / "live/insert").load(0).data
+    config = BagImportConfig(topics=recorder.topics, task="insert", min_steps=1)
+    summary = import_bags([tmp_path / "beside"], tmp_path / "imported", config, progress=False)
+    assert summary["new"] == 1, summary
+    bagged = EpisodeStore.open(tmp_path / "imported").load(0).data
+    assert live.keys() == bagged.keys()
+    for key in live:
+        assert live[key].shape[1:] == bagged[key].shape[1:] and live[key].dtype == bagged[key].dtype, key
+    assert abs(len(live["action"]) - len(bagged["action"])) <= 2, (len(live["action"]), len(bagged["action"]))
+    clock = {name: d["obs/q"][:, 0].astype(float) for name, d in (("live", live), ("bag", bagged))}
+    assert abs(clock["live"][0] - clock["bag"][0]) < 0.25 and abs(clock["live"][-1] - clock["bag"][-1]) < 0.25, clock
+    for name, d in (("live", live), ("bag", bagged)):
+        k = clock[name]
+        assert np.all(np.diff(k) > 0.05) and np.all(np.diff(k) < 0.15), (name, k)  # 10 Hz ticks
+        np.testing.assert_allclose(d["obs/q"], np.repeat(k[:, None], 7, axis=1), atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(d["obs/tcp_pose"][:, 0], 0.5 + 0.01 * k, atol=2e-5, err_msg=name)
+        np.testing.assert_allclose(d["obs/tcp_pose"][:, 1:], np.tile(POSE[1:], (len(k), 1)), atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(d["obs/tcp_vel"], np.tile([0.01, 0, 0, 0, 0, 0], (len(k), 1)), atol=1e-7)
+        np.testing.assert_allclose(d["obs/wrench"], np.tile([0, 0, -1.0, 0, 0, 0], (len(k), 1)), atol=1e-7)
+        np.testing.assert_allclose(d["obs/gripper"], 0.08, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(d["obs/dq"], 1.0, err_msg=name)
+        assert (d["obs/rgb/wrist"][..., 0] == 200).all() and (d["obs/rgb/wrist"][..., 1:] == 0).all(), name
+        assert np.all(np.abs(d["action"][:, 0] - 0.005) < 0.004), (name, d["action"][:, 0])
+        np.testing.assert_array_equal(d["action"][:, 6], 1.0, err_msg=name)
