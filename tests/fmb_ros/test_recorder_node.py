@@ -263,7 +263,8 @@ def test_bag_import_agrees_with_the_live_recorder(context, tmp_path):
         k = clock[name]
         assert np.all(np.diff(k) > 0.05) and np.all(np.diff(k) < 0.15), (name, k)  # 10 Hz ticks
         np.testing.assert_allclose(d["obs/q"], np.repeat(k[:, None], 7, axis=1), atol=1e-6, err_msg=name)
-        np.testing.assert_allclose(d["obs/tcp_pose"][:, 0], 0.5 + 0.01 * k, atol=2e-5, err_msg=name)
+        # pose and joints of one publish cycle, or of the next where a tick fell between them (20 ms at 1 cm/s)
+        np.testing.assert_allclose(d["obs/tcp_pose"][:, 0], 0.5 + 0.01 * k, atol=2.5e-4, err_msg=name)
         np.testing.assert_allclose(d["obs/tcp_pose"][:, 1:], np.tile(POSE[1:], (len(k), 1)), atol=1e-6, err_msg=name)
         np.testing.assert_allclose(d["obs/tcp_vel"], np.tile([0.01, 0, 0, 0, 0, 0], (len(k), 1)), atol=1e-7)
         np.testing.assert_allclose(d["obs/wrench"], np.tile([0, 0, -1.0, 0, 0, 0], (len(k), 1)), atol=1e-7)
