@@ -43,7 +43,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import MarkerArray
 
-from fmb_core.errors import check_choice, check_range
+from fmb_core.errors import ParameterError, check_choice, check_range
 from fmb_ros import convert, qos
 from fmb_ros.exceptions import GoalError
 from fmb_ros.markers import skill_markers
@@ -98,6 +98,12 @@ class SkillServerNode(Node):
                 int(p["inference_lead"]), bool(p["inference_adaptive_lead"]), 1.0 / rate,
                 int(p["inference_nice"]), int(p["inference_realtime"]),
             )  # fmt: skip
+            if p["select"] == "oracle":
+                raise ParameterError(
+                    "select oracle tries every candidate in the simulator (fmb eval, the ablation); a skill "
+                    "server has no simulator to try them in: none, implicit or explicit",
+                    "select",
+                )
             runner_config = RunnerConfig(
                 num_samples=int(p["candidates"]),
                 action_horizon=int(p["action_horizon"]),

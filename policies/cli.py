@@ -87,7 +87,12 @@ def register(sub) -> None:
     p.add_argument("--backend", default="mujoco", help="mujoco or pybullet (default mujoco)")
     p.add_argument("--candidates", type=int, default=1, help="action chunks sampled per decision (default 1)")
     p.add_argument("--action-horizon", type=int, default=0, help="actions per chunk before re-planning")
-    p.add_argument("--select", default="none", help="candidate selection: none, implicit, explicit (default none)")
+    p.add_argument(
+        "--select",
+        default="none",
+        help="candidate selection: none, implicit, explicit, or oracle (each candidate tried in the simulator: "
+        "the bound of any reward; slow) (default none)",
+    )
     p.add_argument("--reward", default="", help="reward model folder for --select (fmb prefs train)")
     p.add_argument("--ensemble", type=float, default=0.0, help="temporal ensembling weight, 0 = off (default 0)")
     p.add_argument("--placement", default="train", help="board placement: train or novel (outside the demos' box)")

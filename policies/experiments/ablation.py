@@ -8,6 +8,9 @@ One command trains and evaluates these variants on the same demonstrations:
                 (`fmb sim collect --expert-modes all`), where BC averages the modes
     implicit    + selection among N candidates by the implicit (diffusion-DPO) reward
     explicit    + selection by the explicit Bradley-Terry reward head
+    oracle      + selection by trying each candidate in the simulator (not run unless named in
+                --variants; slow): the bound of what any reward could pick among the same
+                N candidates (`policies.preference.oracle`)
     gravmap     the policy trained with GravMap conditioning (sub-goals from the scene)
     both        GravMap policy + implicit selection
 
@@ -30,7 +33,7 @@ from fmb_core import threads as thread_budget
 from fmb_core.errors import ParameterError, check_choice, check_range
 from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES
 
-VARIANTS = ("plain", "bc", "implicit", "explicit", "gravmap", "both")
+VARIANTS = ("plain", "bc", "implicit", "explicit", "oracle", "gravmap", "both")
 DEFAULT_VARIANTS = ("plain", "implicit", "explicit", "gravmap", "both")
 OBJECT_SETS = {  # label: (split side, board placement)
     "seen": ("train", "train"),
@@ -142,7 +145,7 @@ HELP = {
     "temperature": "initial-noise scale of the candidates when selecting",
     "action_horizon": "actions executed per chunk (0 = the policy's)",
     "episodes": "evaluation episodes per variant and object set",
-    "variants": f"comma-separated, from {','.join(VARIANTS)} (default: all but bc)",
+    "variants": f"comma-separated, from {','.join(VARIANTS)} (default: all but bc and oracle)",
     "workers": "worker processes (or Ray actors) for evaluation",
     "executor": "where evaluation episodes run: auto (ray with --ray-address or RAY_ADDRESS), local or ray",
     "ray_address": "Ray cluster HOST:PORT for the evaluations (empty: RAY_ADDRESS, else none)",
@@ -254,6 +257,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
     results: dict[str, dict[str, dict]] = {}
     for variant in cfg.variants:
         ref, kind = needs.get(variant, (variant if variant in ("gravmap", "bc") else "plain", "none"))
+        kind = "oracle" if variant == "oracle" else kind
         results[variant] = {}
         for label, (side, placement) in OBJECT_SETS.items():
             folder = out / "eval" / f"{variant}_{label.replace(' ', '_')}"

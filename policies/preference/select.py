@@ -25,7 +25,9 @@ from sim.observation import TCP_POSE
 
 log = logging.getLogger(__name__)
 
-SELECTIONS = ("none", "implicit", "explicit")
+SELECTIONS = ("none", "implicit", "explicit", "oracle")
+"""How a candidate is picked: the first (none), by a learned reward (implicit, explicit), or by
+trying each in the simulator (oracle: the bound of selection, `policies.preference.oracle`)."""
 
 
 def tcp_paths(tcp_position: np.ndarray, chunks: np.ndarray, first: int = 0) -> np.ndarray:
@@ -130,6 +132,11 @@ def make_selector(policy, select: str = "none", reward_path: str = "", task: str
 
     check_choice("select", select, SELECTIONS)
     reward = None
+    if select == "oracle":
+        raise ParameterError(
+            "--select oracle is not a reward: it tries every candidate in the simulator (policies.runtime.make_runner "
+            "builds it for fmb eval and the ablation; a robot has no simulator to try them in)"
+        )
     if select != "none":
         if not reward_path:
             raise ParameterError(f"--select {select} needs --reward (a model from fmb prefs train)")

@@ -48,7 +48,9 @@ class RunnerConfig:
         temperature: scale of the diffusion's initial noise (1 = as trained; below 1 samples
             nearer the centre of the action distribution, above 1 draws more diverse candidates).
         select: how a candidate is picked ("none": the first; "implicit" or "explicit": the safe
-            candidate the preference reward at `reward` scores best, policies.preference.select).
+            candidate the preference reward at `reward` scores best, policies.preference.select;
+            "oracle": the one whose simulated rollout ends best, the bound of any reward, in
+            simulation only, policies.preference.oracle).
         reward: reward model folder (fmb prefs train) for `select` implicit or explicit.
     """
 
@@ -86,6 +88,10 @@ def make_runner(policy: Policy, config: RunnerConfig = RunnerConfig(), *, skill:
     """The runner every shell builds: `config`'s selection resolved into a selector (the reward
     model at `config.reward`, checked against the policy and `skill`), wrapped by `wrap(selector)`
     when given (a recorder of the candidates, the ROS markers)."""
+    if config.select == "oracle":
+        from policies.preference.oracle import OracleRunner
+
+        return OracleRunner(policy, config, skill=skill)
     selector = None
     if config.select != "none":
         from policies.preference.select import make_selector

@@ -46,7 +46,7 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
         "--goals",
         "truth",  # the wiring is under test; perceived goals cost 2-3 s an episode (test_perceived_goals.py)
         "--variants",
-        "plain,bc,implicit,explicit,gravmap,both",
+        "plain,bc,implicit,explicit,oracle,gravmap,both",
         "--bc-steps",
         "2",
         "--quiet",
@@ -54,7 +54,7 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
     assert main(argv) == 0
     summary = json.loads((out / "ablation.json").read_text())
     results = summary["results"]
-    assert list(results) == ["plain", "bc", "implicit", "explicit", "gravmap", "both"]
+    assert list(results) == ["plain", "bc", "implicit", "explicit", "oracle", "gravmap", "both"]
     for variant, per in results.items():
         assert list(per) == ["seen", "held-out", "novel placement"], variant
         for result in per.values():
@@ -63,6 +63,8 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
             assert result["max_steps"] == 6 and result["overall"]["mean_steps"] <= 6
             assert result["runner"]["goals"] == "truth"
     assert results["implicit"]["seen"]["runner"]["select"] == "implicit"
+    oracle = results["oracle"]["seen"]["runner"]
+    assert oracle["select"] == "oracle" and oracle["candidates"] == 2
     assert results["both"]["seen"]["policy"].startswith(str(out / "policy_gravmap"))
     assert results["bc"]["held-out"]["policy"].startswith(str(out / "policy_bc"))
     assert checkpoint.load_meta(checkpoint.resolve(out / "policy_bc"))["policy"]["policy_type"] == "bc"
