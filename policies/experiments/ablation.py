@@ -68,7 +68,7 @@ class AblationConfig:
             for a diffusion policy to align a peg, see the README).
         episodes: evaluation episodes per (variant, object set).
         variants: which variants to run (comma-separated on the command line).
-        workers: worker processes (or Ray actors) for evaluation.
+        workers: worker processes (or Ray actors) for preference collection and evaluation.
         executor: where evaluation episodes run (`sim.parallel.make_executor`): "auto" (Ray when
             `ray_address` or RAY_ADDRESS is set, else local processes), "local" or "ray".
         ray_address: Ray cluster for the evaluations ("" = none; RAY_ADDRESS is read with "auto").
@@ -146,7 +146,7 @@ HELP = {
     "action_horizon": "actions executed per chunk (0 = the policy's)",
     "episodes": "evaluation episodes per variant and object set",
     "variants": f"comma-separated, from {','.join(VARIANTS)} (default: all but bc and oracle)",
-    "workers": "worker processes (or Ray actors) for evaluation",
+    "workers": "worker processes (or Ray actors) for preference collection and evaluation",
     "executor": "where evaluation episodes run: auto (ray with --ray-address or RAY_ADDRESS), local or ray",
     "ray_address": "Ray cluster HOST:PORT for the evaluations (empty: RAY_ADDRESS, else none)",
     "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb_core.threads)",
@@ -234,6 +234,7 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
                 prefs,
                 progress,
                 threads=cfg.threads,
+                executor=executor,
             )
             (prefs / "DONE").write_text("")
         reward = out / f"reward_{ref}_{kind}"

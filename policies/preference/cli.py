@@ -10,6 +10,7 @@ def register(sub) -> None:
     """Add `prefs` and its subcommands to the `fmb` subparsers."""
     from fmb_core.threads import add_threads_flag
     from policies.flags import add_goals_flag, add_sensor_flag
+    from sim.parallel import add_executor_flags
 
     top = sub.add_parser("prefs", help="preference data, labels and reward models for candidate selection")
     cmds = top.add_subparsers(dest="prefs_command", metavar="PREFS_COMMAND", required=True)
@@ -34,6 +35,7 @@ def register(sub) -> None:
     add_sensor_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_flag(p, "rollout")
+    add_executor_flags(p)
     p.set_defaults(handler=_cmd_collect)
 
     p = cmds.add_parser("label", help="rank candidates by hand (terminal or local web page)")
@@ -85,7 +87,11 @@ def _cmd_collect(args) -> int:
         goals=args.goals,
         sensor=args.sensor,
     )
-    summary = collect_preferences(spec, config, args.out, progress=not args.quiet, threads=args.threads)
+    from sim.parallel import executor_from_args
+
+    summary = collect_preferences(
+        spec, config, args.out, progress=not args.quiet, threads=args.threads, executor=executor_from_args(args)
+    )
     print(json.dumps(summary, indent=1))
     return 0
 

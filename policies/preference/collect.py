@@ -145,23 +145,34 @@ def _stored_observation(obs: dict) -> dict:
     return {k: v for k, v in obs.items() if not k.startswith("depth/")}
 
 
-def collect_preferences(spec, config: CollectConfig, out: Path, progress: bool = True, threads: int = 0) -> dict:
+def collect_preferences(
+    spec, config: CollectConfig, out: Path, progress: bool = True, threads: int = 0, executor=None
+) -> dict:
     """Collect `config.states` labelled states with the policy and environment of `spec` (a
-    `PolicyRunSpec`) into a new preference folder `out`; returns a summary. The process computes
-    with the rollout thread budget (`fmb_core.threads`; `threads` > 0 overrides it)."""
+    `PolicyRunSpec`) into a new preference folder `out`; returns a summary.
+
+    Episodes run on `executor` (`sim.parallel`: local worker processes or Ray actors; default one
+    process, this one), each worker with the rollout thread budget (`fmb_core.threads`; `threads`
+    > 0 overrides it). Episode i has seed `config.seed + i` and yields the same states wherever it
+    runs; they are stored in episode order as soon as every earlier episode is in, so the folder
+    is the same as a serial run's. Episodes are handed out in waves of the number still needed."""
     from tqdm import tqdm
 
-    from fmb_core import threads as thread_budget
     from policies.common import checkpoint
+    from sim import parallel
+    from sim.collect import rollout_budget
 
-    budget = thread_budget.configure("rollout", threads=threads)
-    env, runner = spec.build()
-    policy = runner.policy
+    executor = executor or parallel.Executor("local", 1)
+    budget = rollout_budget(executor.workers, threads)
+    from policies.runtime.policy import Policy
+
+    policy = Policy.load(spec.policy, "cpu")  # the header's facts; the workers load their own
     meta = policy.meta
+    task = spec.task or (policy.skills[0] if policy.skills else "")
     pset = PreferenceSet.create(
         out,
         {
-            "task": spec.task or runner.skill,
+            "task": task,
             "policy": str(checkpoint.resolve(spec.policy)),
             "observation": meta.get("observation", {}),
             "policy_config": policy.config.to_dict(),
@@ -170,53 +181,84 @@ def collect_preferences(spec, config: CollectConfig, out: Path, progress: bool =
             | {"backend": spec.backend, "split": spec.split, "side": spec.side, "goals": spec.goals},
         },
     )
-    horizon = runner.action_horizon + config.continue_steps
+    work_spec = spec.portable() if executor.kind == "ray" and hasattr(spec, "portable") else spec
     bar = tqdm(total=config.states, desc=f"prefs {pset.task}", unit="state", disable=not progress)
-    episode = 0
-    perception_failures = []
-    command = getattr(runner, "command", None)  # --goals perceived: the safety filter's target
+    perception_failures: list[str] = []
+    episodes = 0  # handed out so far: seeds config.seed .. config.seed + episodes - 1
+    stored = 0  # episodes whose states are in the folder (in seed order)
+    waiting: dict[int, tuple] = {}
     while len(pset) < config.states:
-        seed = config.seed + episode
-        episode += 1
         if len(perception_failures) > 10 + 2 * config.states:  # not a scene problem: say so, do not loop
             raise PerceptionError(
-                f"perception failed in {len(perception_failures)} of {episode - 1} episodes; "
-                f"last: {perception_failures[-1]}"
+                f"perception failed in {len(perception_failures)} of {stored} episodes; last: {perception_failures[-1]}"
             )
-        env.reset(seed=seed)
-        runner.rng = np.random.default_rng(seed)
-        try:
-            runner.reset(env)
-        except EpisodeAborted as e:  # --goals perceived: the goal's object was not found; next episode
-            perception_failures.append(f"seed {seed}: {e}")
-            continue
-        runner.rng = np.random.default_rng(seed)
-        decisions, taken, done = 0, 0, False
-        while not done and len(pset) < config.states:
-            if not runner.queue:  # a decision point
-                due = decisions % config.decision_stride == config.decision_stride - 1
-                if due and taken < config.states_per_episode:
-                    _collect_state(env, runner, pset, config, horizon, seed)
-                    taken += 1
+        need = -(-(config.states - len(pset)) // config.states_per_episode)
+        wave = list(range(config.seed + episodes, config.seed + episodes + max(need, executor.workers)))
+        episodes += len(wave)
+        jobs = parallel.imap(_init_worker, (work_spec, config, budget), _run_episode, wave, executor, budget.threads)
+        for seed, states, failure in jobs:
+            waiting[seed] = (states, failure)
+            while config.seed + stored in waiting and len(pset) < config.states:
+                states, failure = waiting.pop(config.seed + stored)
+                stored += 1
+                if failure:
+                    perception_failures.append(failure)
+                for state in states[: config.states - len(pset)]:
+                    pset.add_state(**state)
                     bar.update(1)
-                decisions += 1
-            action = runner.act(env)
-            step = env.step(action) if command is None else env.step_pose(*command(env, action))
-            done = step[2] or step[3]
     bar.close()
-    env.close()
     return {
         "out": str(Path(out).absolute()),
         "states": len(pset),
-        "episodes": episode,
+        "episodes": stored,
         "labels": pset.label_counts(),
         "goals": "truth (upper bound)" if spec.goals == "truth" else "perceived",
         "perception_failures": perception_failures,
         "threads": budget.to_dict(),
+        "executor": executor.to_dict(),
     }
 
 
-def _collect_state(env, runner, pset: PreferenceSet, config: CollectConfig, horizon: int, seed: int) -> None:
+_WORKER: dict = {}
+
+
+def _init_worker(spec, config: CollectConfig, budget) -> None:
+    from fmb_core import threads as thread_budget
+
+    thread_budget.apply_threads(budget)  # before build(): torch starts with it
+    _WORKER["env"], _WORKER["runner"] = spec.build()
+    _WORKER["config"] = config
+
+
+def _run_episode(seed: int) -> tuple[int, list[dict], str]:
+    """(seed, the states its episode yields (`PreferenceSet.add_state` arguments, in order), the
+    perception failure that ended it at its start or "")."""
+    env, runner, config = _WORKER["env"], _WORKER["runner"], _WORKER["config"]
+    horizon = runner.action_horizon + config.continue_steps
+    command = getattr(runner, "command", None)  # --goals perceived: the safety filter's target
+    env.reset(seed=seed)
+    runner.rng = np.random.default_rng(seed)
+    try:
+        runner.reset(env)
+    except EpisodeAborted as e:  # --goals perceived: the goal's object was not found; next episode
+        return seed, [], f"seed {seed}: {e}"
+    runner.rng = np.random.default_rng(seed)
+    states: list[dict] = []
+    decisions, done = 0, False
+    while not done and len(states) < config.states_per_episode:
+        if not runner.queue:  # a decision point
+            if decisions % config.decision_stride == config.decision_stride - 1:
+                states.append(_collect_state(env, runner, config, horizon, seed))
+            decisions += 1
+        action = runner.act(env)
+        step = env.step(action) if command is None else env.step_pose(*command(env, action))
+        done = step[2] or step[3]
+    return seed, states, ""
+
+
+def _collect_state(env, runner, config: CollectConfig, horizon: int, seed: int) -> dict:
+    """One state of the episode: the candidates drawn here, each rolled out from it, labelled;
+    the `PreferenceSet.add_state` arguments. The episode goes on from the restored state."""
     obs = env.last_observation
     if runner.goal_pose is not None:
         obs = {**obs, GOAL_POSE: runner.goal_pose}
@@ -229,13 +271,13 @@ def _collect_state(env, runner, pset: PreferenceSet, config: CollectConfig, hori
     results = [rollout_candidate(env, runner, snap, c, horizon, draw) for c in candidates]
     env.restore(snap)
     outcomes = [r[0] for r in results]
-    pset.add_state(
-        [_stored_observation(h) for h in history],
-        candidates,
-        np.stack([r[1] for r in results]),
-        outcomes,
-        label_pairs(outcomes, config.tie_tolerance),
-        source="sim",
-        episode_seed=int(seed),
-        step=int(env.steps),
-    )
+    return {
+        "history": [_stored_observation(h) for h in history],
+        "candidates": candidates,
+        "paths": np.stack([r[1] for r in results]),
+        "outcomes": outcomes,
+        "pairs": label_pairs(outcomes, config.tie_tolerance),
+        "source": "sim",
+        "episode_seed": int(seed),
+        "step": int(env.steps),
+    }

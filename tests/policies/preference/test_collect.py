@@ -45,3 +45,22 @@ def test_collect_with_perceived_goals(tiny_run, tmp_path):
     summary = collect_preferences(spec, config, tmp_path / "prefs", progress=False)
     assert summary["states"] == 1 and summary["goals"] == "perceived" and summary["perception_failures"] == []
     assert PreferenceSet.open(tmp_path / "prefs").index["collect"]["goals"] == "perceived"
+
+
+@pytest.mark.slow
+def test_collection_on_two_workers_stores_what_one_stores(tiny_run, tmp_path):
+    """Episodes on two worker processes come back in any order; the folder holds the same states
+    in the same order as a run in this process (each episode's seed decides its states)."""
+    from sim.parallel import Executor
+
+    spec = PolicyRunSpec(str(tiny_run), "insert", families=("rectangle",), device="cpu")
+    config = CollectConfig(states=3, candidates=2, continue_steps=2, decision_stride=1, states_per_episode=1)
+    one = collect_preferences(spec, config, tmp_path / "one", progress=False)
+    two = collect_preferences(spec, config, tmp_path / "two", progress=False, executor=Executor("local", 2))
+    assert one["states"] == two["states"] == 3 and one["episodes"] == two["episodes"] == 3
+    assert two["executor"]["workers"] == 2
+    a, b = PreferenceSet.open(tmp_path / "one"), PreferenceSet.open(tmp_path / "two")
+    assert [s["episode_seed"] for s in a.states] == [s["episode_seed"] for s in b.states] == [200000, 200001, 200002]
+    for i in range(3):
+        assert a.states[i]["pairs"] == b.states[i]["pairs"] and a.states[i]["outcomes"] == b.states[i]["outcomes"]
+        np.testing.assert_array_equal(a.load_state(i)["candidates"], b.load_state(i)["candidates"])
