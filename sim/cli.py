@@ -112,6 +112,13 @@ def _common(p) -> None:
         help="depth camera model of sim.sensor for the recorded images and clouds: exact or default (D415-like) "
         "(default exact)",
     )
+    p.add_argument(
+        "--hand-eye",
+        choices=("on", "off"),
+        default="on",
+        help="with --sensor default, fuse the recorded cloud as the robot does: each side camera's calibration "
+        "refined on the hand first (sim.perception.hand_eye); off: the cameras as calibrated (default on)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -150,6 +157,7 @@ def _spec(args, cameras=(), image_size=128, point_cloud=0):
         sensor=args.sensor,
         action_delay=args.action_delay,
         expert_modes=args.expert_modes,
+        hand_eye=args.hand_eye == "on",
     )
     spec.build()  # validate names (families, sizes, cameras) before any work starts
     return spec

@@ -44,6 +44,9 @@ class RunSpec:
             0 = none), the latency of a real arm's network and driver.
         expert_modes: how the expert picks among equivalent ways (`sim.experts.Expert.MODES`):
             "nearest" (default) or "all" (one at random per episode: multimodal demonstrations).
+        hand_eye: with a sensor other than "exact", fuse the recorded cloud as the robot fuses it
+            (`fmb_sim_robot`, `fmb_cloud_fusion`, `fmb eval --goals perceived`): each side camera's
+            calibration refined on the hand first (`sim.perception.hand_eye`).
     """
 
     task: str = "insert"
@@ -61,11 +64,13 @@ class RunSpec:
     sensor: str = "exact"
     action_delay: int = 0
     expert_modes: str = "nearest"
+    hand_eye: bool = True
 
     def build(self):
         from sim.env import make_env
         from sim.experts import make_expert
         from sim.objects import ObjectPool
+        from sim.perception.hand_eye import HandEyeConfig
         from sim.sensor import make_sensor
 
         pool = ObjectPool.of_split(self.split, self.side, families=self.families, sizes=self.sizes)
@@ -78,6 +83,7 @@ class RunSpec:
             point_cloud=self.point_cloud,
             placement=self.placement,
             sensor=make_sensor(self.sensor),
+            hand_eye=HandEyeConfig(enabled=self.hand_eye and self.sensor != "exact" and self.point_cloud > 0),
         )
         expert = make_expert(
             self.task, noise=self.noise, dart=self.dart, action_delay=self.action_delay, modes=self.expert_modes
@@ -170,6 +176,7 @@ def collect(
             "image_size": list(spec.image_size),
             "point_cloud": spec.point_cloud,
             "sensor": spec.sensor,
+            "hand_eye": spec.hand_eye and spec.sensor != "exact" and spec.point_cloud > 0,
             "expert_modes": spec.expert_modes,
             "source": "fmb scripted expert",
             "split": {"name": spec.split, "side": spec.side},
