@@ -10,6 +10,7 @@ Example:
 """
 
 from cad.assembly import Assembly, make_bridge_assembly
+from cad.assembly_boards import ASSEMBLY_BOARDS, make_assembly
 from cad.board import BoardSpec, Hole, fmb_board_spec, make_board
 from cad.exceptions import CadError, DecompositionError, PrintabilityError, TilingError, UnknownShapeError
 from cad.fixture import FixtureSpec, make_fixture
@@ -21,6 +22,7 @@ from cad.shapes import FMB_SHAPES
 from cad.splits import SPLITS, get_split
 
 __all__ = [
+    "ASSEMBLY_BOARDS",
     "FMB_SHAPES",
     "SHAPES",
     "SPLITS",
@@ -43,6 +45,7 @@ __all__ = [
     "fmb_board_spec",
     "get_shape",
     "get_split",
+    "make_assembly",
     "make_board",
     "make_bridge_assembly",
     "make_fixture",

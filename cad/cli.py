@@ -17,7 +17,7 @@ def register(sub) -> None:
     cad = sub.add_parser("cad", help="generate printable FMB objects (STL/3MF/STEP) and sim assets")
     cad_sub = cad.add_subparsers(dest="cad_command", metavar="CAD_COMMAND", required=True)
 
-    p = cad_sub.add_parser("set", help="the standard FMB set: 54 pegs, 3 boards, fixture, bridge assembly")
+    p = cad_sub.add_parser("set", help="the standard FMB set: 54 pegs, 3 boards, fixture, 3 assemblies")
     _common_output(p)
     p.add_argument("--seed", type=int, default=0, help="seed recorded in the manifest (the FMB set is fixed) [int]")
     p.add_argument("--preview", action="store_true", help="also render OUT/preview.png")

@@ -12,7 +12,8 @@ import re
 
 import numpy as np
 
-from cad.assembly import Assembly, make_bridge_assembly
+from cad.assembly import Assembly
+from cad.assembly_boards import ASSEMBLY_BOARDS, make_assembly
 from cad.board import DEFAULT_CLEARANCE, BoardSpec, Hole, fmb_board_spec, make_board
 from cad.fixture import make_fixture
 from cad.fmb_reference import BOARD_PITCH, LENGTHS, SIZE_FACTORS
@@ -48,7 +49,8 @@ class ObjectSet:
 
 
 def standard_set(clearance: float = DEFAULT_CLEARANCE) -> ObjectSet:
-    """FMB's single-object set (54 pegs, 3 boards, the fixture) plus the bridge assembly."""
+    """FMB's single-object set (54 pegs, 3 boards, the fixture) plus the three assemblies
+    (`cad.assembly_boards.ASSEMBLY_BOARDS`: bridge, tower, comb)."""
     specs = [
         PegSpec(get_shape(shape), size=size, length=length)
         for size in SIZE_FACTORS
@@ -57,9 +59,10 @@ def standard_set(clearance: float = DEFAULT_CLEARANCE) -> ObjectSet:
     ]
     pegs = [make_peg(s) for s in specs]
     boards = [make_board(fmb_board_spec(size, clearance=clearance)) for size in SIZE_FACTORS]
-    assembly = make_bridge_assembly(clearance=clearance)
-    parts = (*pegs, *boards, make_fixture(), assembly.board, *assembly.parts)
-    return ObjectSet(parts, (assembly,), None, clearance, {p.name: s for p, s in zip(pegs, specs)})
+    assemblies = tuple(make_assembly(name, clearance) for name in ASSEMBLY_BOARDS)
+    assembly_parts = [part for a in assemblies for part in (a.board, *a.parts)]
+    parts = (*pegs, *boards, make_fixture(), *assembly_parts)
+    return ObjectSet(parts, assemblies, None, clearance, {p.name: s for p, s in zip(pegs, specs)})
 
 
 def single_part(shape: str, size: str, length: str, clearance: float = DEFAULT_CLEARANCE) -> ObjectSet:

@@ -71,6 +71,8 @@ TASK_NAMES = (
     "vertical_chain",
     "horizontal_chain",
     "assemble",
+    "assemble_tower",
+    "assemble_comb",
 )
 """For --help only (the parser is built without importing the simulator); a test keeps it in sync."""
 

@@ -1,11 +1,13 @@
-"""Scripted assembly: for each part in order, pick it from the top, carry it over its place at a
-safe height, lower it in, let go, back off.
+"""Scripted assembly (every board of `sim.tasks.assembly`): for each part in order, pick it from the
+top, carry it over its place at a safe height, lower it in, let go, back off.
 
-The grasp closes across each part's narrow side, 15 mm below its top (8 mm for the flat bridge),
-turned by 0 or 180 deg about the hand axis, whichever keeps the hand's x axis forward. The part's
+The grasp closes across each part's narrow side, 15 mm below its top (less for flat parts, as the
+episode's `grasp_below_top` says), turned by 0 or 180 deg about the hand axis, whichever keeps the
+hand's x axis forward; the lift waits until the fingers have stopped on the part. The part's
 pose in the hand is measured after closing, so a part that shifted in the fingers still lands on
 its target. Noise: jitter of up to 2 mm and 1 deg per step at noise=1 on the approach and carry,
-fading within 2 cm of the goal.
+fading within 2 cm of the goal. A part that stops more than 2 mm short of its goal (caught on a
+socket's rim) is lifted back over the goal and lowered again, up to MAX_RETRIES times.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from sim.experts.base import Expert, near, register_expert, servo
 from sim.spatial import compose, inverse, pose
 from sim.tasks.geometry import TCP_DOWN
 
-GRASP_BELOW_TOP = {"bridge": 0.008}
+GRASP_BELOW_TOP = {"bridge": 0.008}  # for episodes recorded before `grasp_below_top` was in their info
 DEFAULT_BELOW_TOP = 0.015
-CARRY_HEIGHT = 0.14  # [m] TCP height for moves: the parts' bottoms clear the pillars' tops
+CARRY_HEIGHT = 0.14  # [m] lowest TCP height for moves
+MAX_RETRIES = 2  # times a part stuck on the way in is lifted back over its goal and lowered again
+CLEAR_HEIGHT = 0.12  # [m] what carried parts' bottoms clear when the episode does not say (the bridge's)
 
 
 @register_expert
@@ -35,6 +39,8 @@ class AssembleExpert(Expert):
         self.count = 0
         self.grasp_in_part = None
         self.part_in_tcp = None
+        self.retries = 0
+        self.width = float("inf")
 
     def act(self, env) -> np.ndarray:
         info = env.episode.info
@@ -46,7 +52,7 @@ class AssembleExpert(Expert):
         part = env.object_pose(key)
         goal = np.asarray(info["targets"][key])
         if self.grasp_in_part is None:
-            below = GRASP_BELOW_TOP.get(key, DEFAULT_BELOW_TOP)
+            below = info.get("grasp_below_top", GRASP_BELOW_TOP).get(key, DEFAULT_BELOW_TOP)
             plain = pose([0.0, 0.0, info["heights"][key] - below], TCP_DOWN)
             turned = compose(plain, pose([0, 0, 0], [0.0, 0.0, 1.0, 0.0]))
             self.grasp_in_part = max(
@@ -54,6 +60,8 @@ class AssembleExpert(Expert):
             )
         close, limit = True, 0.05
         grasp = compose(part, self.grasp_in_part)
+        clear = float(info.get("clear_height", CLEAR_HEIGHT))
+        retreat = max(CARRY_HEIGHT, clear + 0.02)  # open fingers clear the tallest placed part
         if self.phase == "approach":
             target, close = grasp.copy(), False
             target[2] += 0.08
@@ -66,7 +74,10 @@ class AssembleExpert(Expert):
         if self.phase == "close":
             target = grasp
             self.count += 1
-            if self.count >= 3:
+            width, self.width = self.width, env.gripper_width()
+            # Lift once the fingers have stopped on the part (a thin part takes longer to reach
+            # than the three periods that used to be waited: it slipped away below the fingers).
+            if self.count >= 3 and (abs(width - self.width) < 0.0005 or self.count >= 10):
                 self.phase, self.count = "lift", 0
                 self.part_in_tcp = compose(inverse(tcp), part)
                 self.hang = float(tcp[2] - part[2])  # TCP height above the part's bottom
@@ -78,9 +89,9 @@ class AssembleExpert(Expert):
             above = goal.copy()
             above[2] += 0.05
             over = compose(above, inverse(self.part_in_tcp))
-            # High enough that the part's bottom clears everything already placed (the pillar
-            # tops, 95 mm above the board's base) with a margin.
-            carry = max(CARRY_HEIGHT, over[2], 0.12 + self.hang)
+            # High enough that the part's bottom clears everything already placed (the bridge's
+            # pillar tops, 95 mm above the board's base) with a margin.
+            carry = max(CARRY_HEIGHT, over[2], clear + self.hang)
         if self.phase == "lift":
             target = tcp.copy()
             target[2] = carry
@@ -100,6 +111,8 @@ class AssembleExpert(Expert):
             self.count += 1
             if part[2] - goal[2] < 0.002 or self.count > 20:
                 self.phase, self.count = "release", 0
+                if part[2] - goal[2] >= 0.002 and self.retries < MAX_RETRIES:  # stuck on the way in
+                    self.phase, self.retries = "carry", self.retries + 1  # back up over the goal, again
         if self.phase == "release":
             target, close = tcp, False
             self.count += 1
@@ -107,8 +120,8 @@ class AssembleExpert(Expert):
                 self.phase, self.count = "retreat", 0
         if self.phase == "retreat":
             target, close = tcp.copy(), False
-            target[2] = CARRY_HEIGHT
-            if tcp[2] >= CARRY_HEIGHT - 0.02:
+            target[2] = retreat
+            if tcp[2] >= retreat - 0.02:
                 self.index += 1
                 self._next_part()
         norm = float(np.linalg.norm(target[:3] - tcp[:3]))
@@ -116,3 +129,13 @@ class AssembleExpert(Expert):
         if self.phase in ("approach", "carry"):
             self.jitter(delta, float(np.clip((norm - 0.02) / 0.05, 0.0, 1.0)))
         return delta
+
+
+@register_expert
+class AssembleTowerExpert(AssembleExpert):
+    task = "assemble_tower"
+
+
+@register_expert
+class AssembleCombExpert(AssembleExpert):
+    task = "assemble_comb"

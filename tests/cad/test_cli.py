@@ -175,9 +175,9 @@ def test_bench_cad_json():
     proc = run_cli("bench", "cad", "--repeats", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["parts"] == 63 and result["pegs"] == 54 and result["boards"] == 3
+    assert result["parts"] == 74 and result["pegs"] == 54 and result["boards"] == 3
     assert result["set_seconds_median"] > 0 and result["part_seconds_median"] > 0
-    assert result["collision_pieces"] > 63
+    assert result["collision_pieces"] > 74
 
 
 @pytest.mark.slow
@@ -186,7 +186,7 @@ def test_quickstart_writes_the_set_and_preview(tmp_path):
     assert proc.returncode == 0, proc.stderr
     objects = tmp_path / "qs" / "objects"
     assert (objects / "preview.png").is_file()
-    assert len(json.loads((objects / "manifest.json").read_text())["parts"]) == 63
+    assert len(json.loads((objects / "manifest.json").read_text())["parts"]) == 74
     assert str(objects / "preview.png") in proc.stdout
     # Running it again replaces the earlier run.
     assert run_cli("quickstart", "--out", str(tmp_path / "qs"), "--objects-only", "--quiet").returncode == 0

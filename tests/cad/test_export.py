@@ -18,13 +18,16 @@ def test_standard_set_contents(exported_set):
     out, manifest = exported_set
     kinds = [p["kind"] for p in manifest["parts"]]
     assert kinds.count("peg") == 54 and kinds.count("board") == 3 and kinds.count("fixture") == 1
-    assert kinds.count("assembly_part") == 4 and kinds.count("assembly_board") == 1
+    assert kinds.count("assembly_part") == 4 + 4 + 5 and kinds.count("assembly_board") == 3
+    assert [a["name"] for a in manifest["assemblies"]] == ["bridge", "tower", "comb"]
     assert manifest["assemblies"][0]["order"] == [
         "bridge_base",
         "bridge_pillar_square",
         "bridge_pillar_round",
         "bridge_bridge",
     ]
+    pegs = ["comb_peg_oval", "comb_peg_rectangle", "comb_peg_arch"]
+    assert manifest["assemblies"][2]["requires"]["comb_lock"] == pegs
     assert json.loads((out / "manifest.json").read_text()) == manifest
     for entry in manifest["parts"]:
         for key in ("stl", "3mf", "mjcf", "urdf", "collision_obj"):

@@ -163,4 +163,4 @@ def test_no_collision_piece_enters_any_clearance(standard_objects):
         for i in tree.query(ko.region.buffer(2 * clearance)):
             assert polys[i].distance(ko.region) >= clearance - 1e-9, part.name
         checked += 1
-    assert checked == 6  # 3 boards, assembly board, base, bridge
+    assert checked == 12  # 3 boards; bridge board, base, bridge; tower board, base, cap; comb board, rail, lock

@@ -1,4 +1,4 @@
-"""The bridge assembly task: its success check and expert, MuJoCo."""
+"""The assembly tasks (bridge, tower, comb): their success checks and expert, MuJoCo."""
 
 from __future__ import annotations
 
@@ -41,3 +41,47 @@ def test_expert_places_parts_in_order(env):
     assert result.success and m["placed"] == 4.0 and "unstable" not in result.info
     for key in ("base", "pillar_square", "pillar_round", "bridge"):
         assert m[f"error_{key}"] <= 0.003
+
+
+@pytest.mark.parametrize("task,parts", [("assemble_tower", 4), ("assemble_comb", 5)])
+def test_new_boards_check_fires_only_when_every_part_is_in_place(task, parts):
+    e = make_env(task)
+    try:
+        _, info = e.reset(seed=0)
+        assert not info["success"] and e.episode.info["board"] == task.removeprefix("assemble_")
+        assert len(e.episode.info["order"]) == parts
+        targets = {k: np.asarray(v) for k, v in e.episode.info["targets"].items()}
+        poses = {**e.episode.object_poses, **targets}
+        e.backend.reset(panda.HOME_Q, panda.GRIPPER_OPEN, poses)  # the finished assembly
+        evaluation = e.task.evaluate(e, e.episode)
+        assert evaluation.success and evaluation.metrics["placed"] == float(parts)
+        last = e.episode.info["order"][-1]
+        shifted = dict(poses, **{last: targets[last] + np.r_[0.01, 0, 0, 0, 0, 0, 0]})
+        e.backend.reset(panda.HOME_Q, panda.GRIPPER_OPEN, shifted)
+        evaluation = e.task.evaluate(e, e.episode)
+        assert not evaluation.success and evaluation.metrics["placed"] == float(parts - 1)
+    finally:
+        e.close()
+
+
+def test_unknown_board_names_the_known_ones():
+    from fmb_core.errors import ParameterError
+    from sim.tasks.assembly import AssembleTask
+
+    with pytest.raises(ParameterError, match="unknown assembly board 'castle'; known: bridge, tower, comb"):
+        AssembleTask(board="castle")
+    assert AssembleTask().board == "bridge"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task,seeds", [("assemble_tower", (1, 2)), ("assemble_comb", (1,))])
+def test_expert_solves_the_new_boards(task, seeds):
+    e = make_env(task)
+    try:
+        for seed in seeds:
+            result = run_episode(e, make_expert(task, seed=seed), seed)
+            m = result.info["metrics"]
+            assert result.success and m["placed"] == len(e.episode.info["order"]), (seed, m)
+            assert "unstable" not in result.info
+    finally:
+        e.close()
