@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cad.assembly_boards import ASSEMBLY_BOARDS
+from cad.assembly_boards import make_assembly
 from cad.board import BoardSpec, Hole, make_board
 from cad.fixture import FixtureSpec, make_fixture
 from cad.part import Part
@@ -66,12 +66,7 @@ def part_from_entry(entry: dict) -> Part:
             )
         )
     if kind in ("assembly_board", "assembly_part"):
-        name = p["assembly"]
-        if name not in ASSEMBLY_BOARDS:
-            raise ParameterError(
-                f"manifest entry {entry.get('name')!r}: unknown assembly {name!r}; known: {', '.join(ASSEMBLY_BOARDS)}"
-            )
-        assembly = ASSEMBLY_BOARDS[name](clearance=p["clearance"], prefix=name)
+        assembly = make_assembly(p["assembly"], clearance=p["clearance"])
         for part in (assembly.board, *assembly.parts):
             if part.name == entry["name"]:
                 return part

@@ -73,6 +73,7 @@ TASK_NAMES = (
     "assemble",
     "assemble_tower",
     "assemble_comb",
+    "assemble_procedural",
 )
 """For --help only (the parser is built without importing the simulator); a test keeps it in sync."""
 

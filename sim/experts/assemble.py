@@ -139,3 +139,8 @@ class AssembleTowerExpert(AssembleExpert):
 @register_expert
 class AssembleCombExpert(AssembleExpert):
     task = "assemble_comb"
+
+
+@register_expert
+class AssembleProceduralExpert(AssembleExpert):
+    task = "assemble_procedural"

@@ -1,11 +1,14 @@
 """Assemble: build a multi-object assembly (FMB's multi-object tasks) from a staging area, part by
-part, in the assembly's insertion order. Three boards (`cad.assembly_boards.ASSEMBLY_BOARDS`):
+part, in the assembly's insertion order. FMB's three boards (`cad.assembly_boards`) and
+procedural ones (`cad.assembly_procedural`):
 
-    assemble          the bridge: base -> square pillar -> round pillar -> bridge (4 parts)
-    assemble_tower    the tower: base -> hexagon post -> cap -> round pin (4 parts)
-    assemble_comb     the comb: rail -> oval, rectangle, arch pegs -> lock bar (5 parts)
+    assemble             the bridge: base -> square pillar -> round pillar -> bridge (4 parts)
+    assemble_tower       the tower: base -> hexagon post -> cap -> round pin (4 parts)
+    assemble_comb        the comb: rail -> oval, rectangle, arch pegs -> lock bar (5 parts)
+    assemble_procedural  a procedural member per episode: rail -> 2-4 pegs (-> lock bar)
 
-`AssembleTask(board=...)` picks a board in code; the registered names pick it on the command line.
+`AssembleTask(board=...)` picks a board in code ("procedural_<seed>" included); the registered
+names pick one on the command line.
 
 Start: the assembly board's centre within +-2 cm of (0.55, -0.20) m, +-10 deg yaw; each part
 stands on its base in its own staging spot (+-1.5 cm, +-10 deg about the board's yaw); the
@@ -16,7 +19,7 @@ its orientation (round parts' yaw is free: only their tilt counts). Progress: pl
 plus a quarter of the next part's closeness (0 beyond 30 cm). Step limit: 400 for four parts,
 600 for the comb's five (FMB's long-horizon limit is 300 for one peg; one pick-and-place move at
 the speed FMB's clipped impedance allows, about 16 cm/s, takes 80-100 steps, and the comb's lock
-may need a second try over its three pegs).
+may need a second try over its three pegs); 700 for a procedural member's up to six.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import functools
 
 import numpy as np
 
+from cad.assembly_procedural import is_procedural
+from fmb_core.errors import ParameterError
 from sim import panda
 from sim.scene import SceneObject
 from sim.spatial import axis_angle_between, compose, pose, quat_from_yaw, rotation_error
@@ -81,7 +86,16 @@ LAYOUTS: dict[str, Layout] = {
 """Board name -> layout; the names are `cad.assembly_boards.ASSEMBLY_BOARDS`'."""
 
 
-@functools.lru_cache(maxsize=8)
+def procedural_layout(keys: list[str]) -> Layout:
+    """The layout of a procedural member (`cad.assembly_procedural`): rail, pegs left to right in a
+    row 15 cm out, the lock (if any) beyond them; round pegs' yaw free."""
+    pegs = [k for k in keys if k.startswith("peg_")]
+    staging = {"rail": (0.44, 0.02), "lock": (0.50, 0.26)}
+    staging.update({k: (0.38 + 0.10 * i, 0.15) for i, k in enumerate(pegs)})
+    return Layout(staging, tuple(k for k in pegs if k == "peg_round"), {"lock": 0.008})
+
+
+@functools.lru_cache(maxsize=64)
 def board_assembly(board: str, clearance: float):
     """The cad assembly called `board` at `clearance` [m] (built once per process)."""
     from cad.assembly_boards import make_assembly
@@ -96,22 +110,29 @@ def part_keys(assembly) -> list[str]:
 
 @register_task
 class AssembleTask(Task):
-    """See module docstring. `board`: "bridge" (default), "tower" or "comb"."""
+    """See module docstring. `board`: "bridge" (default), "tower", "comb" or "procedural_<seed>"."""
 
     name = "assemble"
     max_steps = 400
     board = "bridge"
 
     def __init__(self, pool=None, placement: str = "train", board: str | None = None):
-        from fmb_core.errors import check_choice
-
         super().__init__(pool, placement)
-        self.board = check_choice("assembly board", board or type(self).board, LAYOUTS)
+        board = board or type(self).board
+        if board not in LAYOUTS and not is_procedural(board):
+            known = ", ".join([*LAYOUTS, "procedural_<seed>"])
+            raise ParameterError(f"unknown assembly board {board!r}; known: {known}", "board", board)
+        self.board = board
+
+    def _board(self, rng: np.random.Generator) -> str:
+        """The board of the next episode."""
+        return self.board
 
     def start(self, rng: np.random.Generator) -> EpisodeStart:
-        assembly = board_assembly(self.board, self.pool.clearance)
-        layout = LAYOUTS[self.board]
+        board = self._board(rng)
+        assembly = board_assembly(board, self.pool.clearance)
         keys = part_keys(assembly)
+        layout = LAYOUTS.get(board) or procedural_layout(keys)
         board_yaw = rng.uniform(-1, 1) * np.radians(10.0)
         xy = BOARD_CENTRE + rng.uniform(-0.02, 0.02, 2)
         board_pose = pose([xy[0], xy[1], 0.0], quat_from_yaw(board_yaw))
@@ -132,7 +153,7 @@ class AssembleTask(Task):
             "family": f"{assembly.name}_assembly",
             "size": "-",
             "length": "-",
-            "board": self.board,
+            "board": board,
             "order": keys,
             "requires": {k: [r.removeprefix(f"{assembly.name}_") for r in v] for k, v in assembly.requires.items()},
             "heights": heights,
@@ -180,3 +201,25 @@ class AssembleCombTask(AssembleTask):
     name = "assemble_comb"
     max_steps = 600
     board = "comb"
+
+
+@register_task
+class AssembleProceduralTask(AssembleTask):
+    """`assemble` on a procedural member (`cad.assembly_procedural`), a new one each episode: a
+    training seed, or a held-out one when the object pool is the test side of the `procedural` split
+    (`--split procedural --side test`). Up to six parts: 700 steps."""
+
+    name = "assemble_procedural"
+    max_steps = 700
+    board = "procedural_1"
+
+    def _board(self, rng: np.random.Generator) -> str:
+        from cad.assembly_procedural import split_seeds
+
+        held_out = any(spec.size == "custom" for spec in self.pool.pegs)  # the pool of sampled members
+        seeds = split_seeds("test" if held_out else "train", PROCEDURAL_SEEDS)
+        return f"procedural_{seeds[int(rng.integers(len(seeds)))]}"
+
+
+PROCEDURAL_SEEDS = 50
+"""Members each side of the split that `assemble_procedural` draws from."""

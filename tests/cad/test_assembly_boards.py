@@ -1,4 +1,5 @@
-"""The three assembly boards: order, print checks, fits at the clearance (2D), exact collision pieces."""
+"""The assembly boards (FMB's three and procedural members): order, print checks, fits at the
+clearance (2D), exact collision pieces; the procedural generator's determinism and split."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shapely
 from shapely.geometry import Polygon
 
 from cad.assembly_boards import ASSEMBLY_BOARDS, make_assembly
+from cad.assembly_procedural import make_procedural_assembly, side, split_seeds
 from cad.exceptions import ParameterError
 from cad.printability import check_part
 from cad.profile import CHORD_TOLERANCE, translate
@@ -17,7 +19,8 @@ from cad.units import mm
 CLEARANCE = mm(0.5)
 
 
-@pytest.fixture(scope="module", params=sorted(ASSEMBLY_BOARDS))
+# Two procedural members: 0 (held out, with a lock bar) and 6 (training, four pegs and a lock bar).
+@pytest.fixture(scope="module", params=[*sorted(ASSEMBLY_BOARDS), "procedural_0", "procedural_6"])
 def assembly(request):
     return make_assembly(request.param, CLEARANCE)
 
@@ -41,7 +44,7 @@ def _gap(a, b) -> float:
 
 
 def test_order_respects_requires(assembly):
-    assert 3 <= len(assembly.parts) <= 5
+    assert 3 <= len(assembly.parts) <= 6
     order = assembly.order
     for i, name in enumerate(order):
         assert all(order.index(r) < i for r in assembly.requires[name]), name
@@ -51,7 +54,8 @@ def test_order_respects_requires(assembly):
 def test_every_part_passes_the_print_checks(assembly):
     for part in (assembly.board, *assembly.parts):
         assert check_part(part).watertight, part.name
-        assert max(part.mesh().extents[:2]) <= mm(230.0) + 1e-9, part.name
+        limit = mm(230.0) if assembly.name == "bridge" else mm(180.0)  # the others print whole on 180 mm
+        assert max(part.mesh().extents[:2]) <= limit + 1e-9, part.name
 
 
 def test_parts_fit_their_cavities_at_the_clearance(assembly):
@@ -79,5 +83,24 @@ def test_collision_pieces_are_exact(assembly):
 
 
 def test_unknown_board_names_the_known_ones():
-    with pytest.raises(ParameterError, match="unknown assembly board 'castle'; known: bridge, tower, comb"):
+    with pytest.raises(
+        ParameterError, match="unknown assembly board 'castle'; known: bridge, tower, comb, procedural_"
+    ):
         make_assembly("castle")
+    with pytest.raises(ParameterError, match="seed"):
+        make_procedural_assembly(-1)
+
+
+@pytest.mark.slow
+def test_procedural_members_are_seeded_and_split():
+    a, b = make_procedural_assembly(5), make_procedural_assembly(5)
+    assert a.order == b.order and a.targets == b.targets
+    assert [p.mesh().volume for p in a.parts] == pytest.approx([p.mesh().volume for p in b.parts])
+    assert make_procedural_assembly(7).order != a.order
+    train, test = split_seeds("train", 30), split_seeds("test", 10)
+    assert not set(train) & set(test) and all(side(s) == "test" for s in test)
+    for seed in range(12):  # every member prints, fits a 180 mm bed, and has its parts in order
+        m = make_procedural_assembly(seed)
+        assert 3 <= len(m.parts) <= 6 and m.order[0].endswith("_rail")
+        assert all(check_part(p).watertight for p in (m.board, *m.parts))
+        assert max(m.board.mesh().extents[:2]) <= mm(180.0) + 1e-9

@@ -1,4 +1,4 @@
-"""The assembly tasks (bridge, tower, comb): their success checks and expert, MuJoCo."""
+"""The assembly tasks (bridge, tower, comb, procedural): their success checks and expert, MuJoCo."""
 
 from __future__ import annotations
 
@@ -83,5 +83,28 @@ def test_expert_solves_the_new_boards(task, seeds):
             m = result.info["metrics"]
             assert result.success and m["placed"] == len(e.episode.info["order"]), (seed, m)
             assert "unstable" not in result.info
+    finally:
+        e.close()
+
+
+def test_procedural_task_draws_its_side_of_the_split():
+    from cad.assembly_procedural import side
+    from sim.objects import ObjectPool
+    from sim.tasks.assembly import AssembleProceduralTask
+
+    rng = np.random.default_rng(0)
+    for pool, want in ((None, "train"), (ObjectPool.of_split("procedural", "test"), "test")):
+        task = AssembleProceduralTask(pool)
+        for _ in range(3):
+            board = task.start(rng).info["board"]
+            assert side(int(board.removeprefix("procedural_"))) == want, board
+
+
+@pytest.mark.slow
+def test_expert_solves_a_procedural_board():
+    e = make_env("assemble_procedural")
+    try:
+        result = run_episode(e, make_expert("assemble_procedural", seed=0), 0)
+        assert result.success, result.info["metrics"]
     finally:
         e.close()
