@@ -158,9 +158,13 @@ class PolicyRunSpec:
 
     def _env(self, task: str, obs: dict):
         """The environment of `task` with the observation `obs` (a checkpoint's "observation":
-        cameras, image size, point cloud) and this spec's objects, placement and sensor."""
+        cameras, image size, point cloud) and this spec's objects, placement and sensor. With
+        perceived goals the policy's own cloud is fused as the robot fuses it (`fmb_sim_robot`,
+        `fmb_cloud_fusion`): each side camera's calibration refined on the hand first, when
+        perception refines it (`perception.hand_eye`)."""
         from sim.env import make_env
         from sim.objects import ObjectPool
+        from sim.perception.hand_eye import HandEyeConfig
         from sim.sensor import SENSORS
 
         pool = ObjectPool.of_split(self.split, self.side, families=self.families)
@@ -174,6 +178,7 @@ class PolicyRunSpec:
             placement=self.placement,
             max_steps=self.max_steps,
             sensor=SENSORS[self.sensor_name],
+            hand_eye=self.perception.hand_eye if self.goals == "perceived" else HandEyeConfig(enabled=False),
         )
 
     def _build_chain(self):

@@ -248,6 +248,41 @@ def test_truth_goals_keep_todays_runner(goal_run):
     assert "safety" not in result["episodes"][0]
 
 
+def test_the_policys_own_cloud_is_fused_as_the_robot_fuses_it():
+    """With perceived goals the policy's cloud is fused from each side camera's pose refined on the
+    hand (as `fmb_sim_robot` and `fmb_cloud_fusion` publish it), nearer the camera's true pose than
+    the calibration it starts from; with truth goals, or with the refinement off, as calibrated."""
+    from sim.perception import pose_to_matrix
+    from sim.perception.hand_eye import HandEyeConfig, table_centre
+
+    observation = {"cameras": ["side_1", "side_2"], "image_size": [256, 256], "point_cloud": 2048}
+    spec = PolicyRunSpec("unused", families=("rectangle",))
+    assert spec.goals == "perceived" and spec.sensor_name == "default"
+    env = spec._env("insert", observation)
+    assert env.config.hand_eye.enabled
+    env.reset(seed=3)
+    specs = {c.name: c for c in env.config.camera_specs()}
+    centre = np.array([*table_centre(env.config.workspace), 1.0])
+    moved = 0
+    for name, used in env.fused_camera_poses.items():
+        true = pose_to_matrix(env.backend.camera_pose(specs[name]))
+        seen = np.linalg.inv(true) @ centre  # the table centre in the camera's frame
+
+        def error(pose, seen=seen):  # where a pose puts what the camera sees at the table centre [m]
+            return np.linalg.norm((pose_to_matrix(pose) @ seen)[:3] - centre[:3])
+
+        believed = env.calibrated_camera_pose(name)
+        assert error(used) <= error(believed) + 1e-6, (name, error(used), error(believed))
+        moved += not np.allclose(used, believed)
+    assert moved >= 1
+    env.close()
+    for other in (dataclasses.replace(spec, goals="truth"),
+                  dataclasses.replace(spec, perception=PerceivedGoalConfig(hand_eye=HandEyeConfig(enabled=False)))):
+        env = other._env("insert", observation)
+        assert not env.config.hand_eye.enabled
+        env.close()
+
+
 def test_goal_noise_changes_only_the_goal_features(state_store, goal_run):
     from policies.cli import parse_goal_noise
     from policies.runtime.policy import Policy
