@@ -179,7 +179,7 @@ def run(args) -> int:
     if not args.objects_only:
         check_reusable(cfg, out)
     objects_dir = out / "objects"
-    print(f"[1/{stages}] generating the FMB object set (54 pegs, 3 boards, fixture, bridge assembly)", flush=True)
+    print(f"[1/{stages}] generating the FMB object set (54 pegs, 3 boards, fixture, 3 assembly boards)", flush=True)
     objects = standard_set()
     manifest = export_set(objects, objects_dir, progress=progress, force=False)
     preview = render_contact_sheet(list(objects.parts), objects_dir / "preview.png", title="FMB object set")
