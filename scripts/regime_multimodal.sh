@@ -8,7 +8,7 @@
 # The unimodal reference (`--expert-modes nearest`) is the quickstart's. Each training seed is its
 # own ablation folder ($OUT/seed_K); every stage is reused by a rerun.
 # Usage: scripts/regime_multimodal.sh [OUT] [EPISODES] [SEEDS] [VARIANTS]
-#        (one seed, plain + bc: about 45 min on 2 idle cores)
+#        (one seed, plain + bc: about an hour on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-runs/regime_multimodal}"
