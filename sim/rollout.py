@@ -39,7 +39,10 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
     """Reset `env` with `seed`, act with `controller` until termination or the step limit.
 
     The recorded "action" is what the controller returned, or its `label` where it has one (a
-    sim.experts.DartExpert executes a noisy action and labels the step with the expert's own).
+    sim.experts.DartExpert executes a noisy action and labels the step with the expert's own),
+    as the action space executes it: each delta component clipped to the action limits
+    (`sim.limits`; a scripted expert may ask for more, e.g. the whole rotation to its goal, and
+    the arm moves the limit), the gripper as given. A policy learns the commands the arm ran.
 
     Args:
         env: an FmbEnv.
@@ -82,7 +85,7 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
             for key, value in obs.items():
                 rows.setdefault(f"obs/{key}", []).append(value)
             label = getattr(controller, "label", None)  # DART: the expert's action, not the noisy one
-            rows.setdefault("action", []).append(action if label is None else np.asarray(label, np.float32))
+            rows.setdefault("action", []).append(executable(env, action if label is None else label))
             if stage is not None:
                 rows.setdefault("stage", []).append(np.int16(stage))
             planning = getattr(controller, "planning", None)
@@ -96,6 +99,16 @@ def run_episode(env, controller, seed: int, record: bool = False, render_camera=
             frames.append(env.backend.render(render_camera)[0])
     data = {k: np.stack(v) for k, v in rows.items()} if record and rows else None
     return EpisodeResult(bool(info["success"]), env.steps, info, data, frames)
+
+
+def executable(env, action) -> np.ndarray:
+    """(7,) float32: `action` with its delta clipped per component as `env`'s action space executes
+    it (`sim.controller.ActionSpec.parse`), the gripper value as given; an action the arm refuses
+    (NaN: a safety filter held the arm instead) as it was."""
+    a = np.asarray(action, dtype=np.float32)
+    if a.shape != (7,) or not np.all(np.isfinite(a)):
+        return a
+    return np.append(env.config.actions.parse(a).delta, a[6]).astype(np.float32)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -278,3 +278,33 @@ def test_insert_check_takes_any_fitting_turn():
         e.backend.reset(panda.HOME_Q, panda.GRIPPER_OPEN, {**e.episode.object_poses, "peg": peg})
         assert bool(e.task.evaluate(e, e.episode).success) == ok
     e.close()
+
+
+def test_demonstrations_record_the_actions_the_arm_executed():
+    """A scripted expert may ask for more than one action moves (the grasp expert asks for the
+    whole turn of the hand to its grasp at once): the demonstration records each delta component
+    clipped to the action limits, as the arm executed it, so that a policy learns commands it can
+    run; the gripper channel as given."""
+    from sim.limits import DEFAULT_ACTION_LIMITS
+
+    env = make_env("grasp", objects=ObjectPool.fmb(families=("rectangle",)), seed=0)
+    try:
+        expert = make_expert("grasp")
+        asked = []
+        act = expert.act
+        expert.act = lambda e: asked.append(np.asarray(act(e), float)) or asked[-1]
+        for seed in range(4):
+            expert.rng = np.random.default_rng(seed)
+            asked.clear()
+            result = run_episode(env, expert, seed, record=True)
+            recorded, asked_ = result.data["action"], np.asarray(asked)
+            limits = DEFAULT_ACTION_LIMITS.high()
+            assert np.all(np.abs(recorded[:, :6]) <= limits + 1e-6)
+            np.testing.assert_allclose(recorded[:, :6], np.clip(asked_[:, :6], -limits, limits), atol=1e-6)
+            np.testing.assert_array_equal(recorded[:, 6], asked_[:, 6].astype(np.float32))
+            if (np.abs(asked_[:, 3:6]) > limits[3:] + 1e-6).any():
+                break
+        else:
+            pytest.fail("no episode asked for more than one action turns; the test shows nothing")
+    finally:
+        env.close()
