@@ -9,8 +9,9 @@ Example:
     0.15
 """
 
+from cad.assemblies import make_assembly
 from cad.assembly import Assembly, make_bridge_assembly
-from cad.assembly_boards import ASSEMBLY_BOARDS, make_assembly
+from cad.assembly_boards import ASSEMBLY_BOARDS
 from cad.board import BoardSpec, Hole, fmb_board_spec, make_board
 from cad.exceptions import CadError, DecompositionError, PrintabilityError, TilingError, UnknownShapeError
 from cad.fixture import FixtureSpec, make_fixture

@@ -45,7 +45,7 @@ from cad.assembly import Assembly, _chamfered_cavity_slabs, _coarse, make_bridge
 from cad.part import Frame, Part, Slab, stepped_slabs
 from cad.shape_family import get_shape
 from cad.units import mm
-from fmb_core.errors import ParameterError, check_length_mm
+from fmb_core.errors import check_length_mm
 
 SECTION_SCALE = {"hexagon": 0.75, "round": 0.7, "oval": 0.7, "rectangle": 0.7, "arch": 0.7}
 """Scale of FMB's size-M section for each entering part's footprint (assumed)."""
@@ -225,16 +225,3 @@ def make_comb_assembly(
 
 ASSEMBLY_BOARDS = {"bridge": make_bridge_assembly, "tower": make_tower_assembly, "comb": make_comb_assembly}
 """Assembly name -> builder (clearance [m] as first argument)."""
-
-
-def make_assembly(name: str, clearance: float = mm(0.5)) -> Assembly:
-    """The assembly called `name` at `clearance` [m] per side: one of ASSEMBLY_BOARDS, or a
-    procedural member `procedural_<seed>` (`cad.assembly_procedural`)."""
-    from cad.assembly_procedural import is_procedural, procedural_from_name
-
-    if is_procedural(name):
-        return procedural_from_name(name, clearance)
-    if name not in ASSEMBLY_BOARDS:
-        known = ", ".join([*ASSEMBLY_BOARDS, "procedural_<seed>"])
-        raise ParameterError(f"unknown assembly board {name!r}; known: {known}", "assembly board", name)
-    return ASSEMBLY_BOARDS[name](clearance=clearance)

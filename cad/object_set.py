@@ -12,8 +12,9 @@ import re
 
 import numpy as np
 
+from cad.assemblies import make_assembly
 from cad.assembly import Assembly
-from cad.assembly_boards import ASSEMBLY_BOARDS, make_assembly
+from cad.assembly_boards import ASSEMBLY_BOARDS
 from cad.board import DEFAULT_CLEARANCE, BoardSpec, Hole, fmb_board_spec, make_board
 from cad.fixture import make_fixture
 from cad.fmb_reference import BOARD_PITCH, LENGTHS, SIZE_FACTORS

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cad.assembly_boards import make_assembly
+from cad.assemblies import make_assembly
 from cad.board import BoardSpec, Hole, make_board
 from cad.fixture import FixtureSpec, make_fixture
 from cad.part import Part

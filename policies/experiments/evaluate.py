@@ -21,6 +21,16 @@ DEFAULT_SENSORS = {"truth": "exact", "perceived": "default"}
 a robot's cameras are not exact; truth runs keep the exact depth of earlier results."""
 
 
+def _runner(policy, config: RunnerConfig, skill: str):
+    """`make_runner`'s runner, or with `select` "oracle" the simulator-only OracleRunner (the bound
+    of selection: each candidate tried in the simulator, `policies.preference.oracle`)."""
+    if config.select == "oracle":
+        from policies.preference.oracle import OracleRunner
+
+        return OracleRunner(policy, config, skill=skill)
+    return make_runner(policy, config, skill=skill)
+
+
 @dataclasses.dataclass(frozen=True)
 class PolicyRunSpec:
     """What every evaluation worker builds: an environment like the training data's and a runner.
@@ -149,7 +159,7 @@ class PolicyRunSpec:
         if policy.skills and task not in policy.skills:
             raise ParameterError(f"--task {task!r}: the policy was trained for {', '.join(policy.skills)}")
         env = self._env(task, policy.meta.get("observation", {}))
-        runner = make_runner(policy, self.runner, skill=task)
+        runner = _runner(policy, self.runner, task)
         if self.goals == "perceived":
             from policies.runtime.perceived import RobotLoopRunner
 
@@ -203,7 +213,7 @@ class PolicyRunSpec:
                     f"stage {skill!r} of {self.task}: the policy at {source} was trained for "
                     f"{', '.join(policy.skills)}, not {skill}"
                 )
-            controllers[skill] = make_runner(policy, self.runner, skill=skill)
+            controllers[skill] = _runner(policy, self.runner, skill)
             if perceived:
                 from policies.runtime.perceived import RobotLoopRunner
 

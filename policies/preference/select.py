@@ -134,8 +134,8 @@ def make_selector(policy, select: str = "none", reward_path: str = "", task: str
     reward = None
     if select == "oracle":
         raise ParameterError(
-            "--select oracle is not a reward: it tries every candidate in the simulator (policies.runtime.make_runner "
-            "builds it for fmb eval and the ablation; a robot has no simulator to try them in)"
+            "--select oracle is not a reward: it tries every candidate in the simulator (fmb eval and the ablation "
+            "build a policies.preference.oracle.OracleRunner; a robot has no simulator to try them in)"
         )
     if select != "none":
         if not reward_path:

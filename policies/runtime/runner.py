@@ -50,7 +50,8 @@ class RunnerConfig:
         select: how a candidate is picked ("none": the first; "implicit" or "explicit": the safe
             candidate the preference reward at `reward` scores best, policies.preference.select;
             "oracle": the one whose simulated rollout ends best, the bound of any reward, in
-            simulation only, policies.preference.oracle).
+            simulation only: `fmb eval` builds a policies.preference.oracle.OracleRunner for it,
+            `make_runner` refuses it).
         reward: reward model folder (fmb prefs train) for `select` implicit or explicit.
     """
 
@@ -88,10 +89,6 @@ def make_runner(policy: Policy, config: RunnerConfig = RunnerConfig(), *, skill:
     """The runner every shell builds: `config`'s selection resolved into a selector (the reward
     model at `config.reward`, checked against the policy and `skill`), wrapped by `wrap(selector)`
     when given (a recorder of the candidates, the ROS markers)."""
-    if config.select == "oracle":
-        from policies.preference.oracle import OracleRunner
-
-        return OracleRunner(policy, config, skill=skill)
     selector = None
     if config.select != "none":
         from policies.preference.select import make_selector

@@ -425,11 +425,11 @@ class ChainExpert(ChainController, Expert):
 
     stages: tuple[str, ...] = ()
 
-    def __init__(self, noise: float = 1.0, rng: np.random.Generator | None = None):
+    def __init__(self, noise: float = 1.0, rng: np.random.Generator | None = None, modes: str = "nearest"):
         retreat = tuple(s for s in RETREATED if s in self.stages)
         approach = tuple(s for s in EXPERT_APPROACHED if s in self.stages)
         ChainController.__init__(self, self._experts(noise, rng), self.stages, approach=approach, retreat=retreat)
-        Expert.__init__(self, noise, rng)
+        Expert.__init__(self, noise, rng, modes)
 
     def _experts(self, noise: float, rng) -> dict:
         return {name: EXPERTS[name](noise=noise, rng=rng) for name in self.stages}

@@ -98,7 +98,7 @@ def procedural_layout(keys: list[str]) -> Layout:
 @functools.lru_cache(maxsize=64)
 def board_assembly(board: str, clearance: float):
     """The cad assembly called `board` at `clearance` [m] (built once per process)."""
-    from cad.assembly_boards import make_assembly
+    from cad.assemblies import make_assembly
 
     return make_assembly(board, clearance)
 

@@ -9,7 +9,8 @@ import pytest
 import shapely
 from shapely.geometry import Polygon
 
-from cad.assembly_boards import ASSEMBLY_BOARDS, make_assembly
+from cad.assemblies import make_assembly
+from cad.assembly_boards import ASSEMBLY_BOARDS
 from cad.assembly_procedural import make_procedural_assembly, side, split_seeds
 from cad.exceptions import ParameterError
 from cad.printability import check_part

@@ -53,7 +53,9 @@ def test_the_oracle_is_refused_where_there_is_no_simulator(tiny_policy):
     snapshots refuse `oracle` by name."""
     with pytest.raises(ParameterError, match="oracle"):
         make_selector(tiny_policy, "oracle")
-    runner = make_runner(tiny_policy, RunnerConfig(num_samples=2, select="oracle"))
+    with pytest.raises(ParameterError, match="oracle"):
+        make_runner(tiny_policy, RunnerConfig(num_samples=2, select="oracle"))  # what the ROS skill server builds
+    runner = OracleRunner(tiny_policy, RunnerConfig(num_samples=2, select="oracle"))
 
     class World:  # what a ROS world mirror offers a runner: observations, no snapshot
         last_observation = {}
