@@ -9,6 +9,7 @@ def register(sub) -> None:
     """Add the `bench` command group to the `fmb` subparsers."""
     from fmb_core.threads import add_threads_flag
     from policies.flags import add_hand_eye_flag
+    from sim.parallel import add_executor_flags
 
     bench = sub.add_parser("bench", help="benchmarks (timings, counts) as JSON")
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
@@ -95,6 +96,7 @@ def register(sub) -> None:
     p.add_argument("--extrinsic-rotation", type=float, help="per-episode camera orientation error [deg]")
     p.add_argument("--extrinsic-translation", type=float, help="per-episode camera position error [m]")
     add_hand_eye_flag(p)
+    add_executor_flags(p, "scenes")
     p.add_argument("--per-scene", action="store_true", help="also list every scene's errors")
     p.add_argument("--json", action="store_true", help="JSON only on stdout (default: also a summary on stderr)")
     p.set_defaults(handler=_cmd_perception)
@@ -231,6 +233,7 @@ def _cmd_perception(args) -> int:
     import math
     import sys
 
+    from sim.parallel import executor_from_args
     from sim.perception.evaluate import evaluate_perception
     from sim.sensor import make_sensor
 
@@ -256,6 +259,7 @@ def _cmd_perception(args) -> int:
         noise=args.noise,
         progress=not args.json,
         hand_eye=args.hand_eye == "on",
+        executor=executor_from_args(args),
     )
     if not args.per_scene:
         result.pop("per_scene")

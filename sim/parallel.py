@@ -261,8 +261,12 @@ def _ray_started(ray, address: str, num_cpus: int):
     else:
         from fmb_core.threads import usable_cores
 
-        # "local": a new instance, even where RAY_ADDRESS names a cluster
-        ray.init(address="local", num_cpus=max(num_cpus, usable_cores()), **quiet)
+        # "local": a new instance, even where RAY_ADDRESS names a cluster. Its workers run at the
+        # command's own priority (Ray's default lowers theirs to nice 15, which starves them beside
+        # any other work on the machine, e.g. another test process).
+        ray.init(
+            address="local", num_cpus=max(num_cpus, usable_cores()), _system_config={"worker_niceness": 0}, **quiet
+        )
     try:
         yield ray
     finally:
@@ -334,3 +338,117 @@ def _ray_imap(init, init_args, work, jobs, executor: Executor, threads: int, on_
         finally:
             for actor in actors:
                 ray.kill(actor, no_restart=True)
+
+
+# -- stage graphs ---------------------------------------------------------------------------------
+# A study (the ablation) is a graph of stages (trainings, collections, evaluation cells) that share
+# files in one folder: each stage reads what its dependencies wrote, and finds its own output there
+# when a rerun reaches it (it then returns at once). `run_stages` runs the graph in this process, in
+# order, or as Ray tasks, each started when its dependencies are done, so that independent stages
+# run at once on the cluster's nodes. On a cluster the folder must be one every node sees.
+
+PIPELINES = ("serial", "ray")
+"""How a stage graph runs: in this process, one stage at a time, or as Ray tasks."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One stage of a study.
+
+    Attributes:
+        name: unique in its graph, e.g. "train/plain" or "eval/implicit/seen".
+        run: a picklable callable without arguments (a module-level function or a
+            functools.partial of one); its return value must be picklable and small.
+        deps: names of the stages that must finish before this one starts (all earlier in the list).
+        cpus, gpus: what the stage reserves as a Ray task.
+    """
+
+    name: str
+    run: Callable[[], object]
+    deps: tuple[str, ...] = ()
+    cpus: float = 1.0
+    gpus: float = 0.0
+
+
+class StageFailed(FmbError, RuntimeError):
+    """A stage of a graph raised: names it; the stages that finished keep their output."""
+
+
+def _timed(run: Callable[[], object], *_deps_done) -> dict:
+    """Run one stage; the finished dependencies' results arrive as arguments only to order it."""
+    import time
+
+    start = time.time()
+    result = run()
+    return {"result": result, "start": start, "end": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def check_stages(stages: list[Stage]) -> None:
+    """ParameterError unless the names are unique and every dependency is an earlier stage."""
+    seen: set[str] = set()
+    for stage in stages:
+        if stage.name in seen:
+            raise ParameterError(f"stage {stage.name!r} appears twice")
+        missing = [d for d in stage.deps if d not in seen]
+        if missing:
+            raise ParameterError(f"stage {stage.name!r} depends on {', '.join(missing)}, not an earlier stage")
+        seen.add(stage.name)
+
+
+def run_stages(
+    stages: list[Stage], pipeline: str = "serial", address: str = "", log: Callable[[str], None] | None = None
+) -> dict[str, dict]:
+    """Run a stage graph; returns {name: {"result", "start", "end", "host", "pid"}} (times in s
+    since the epoch) for every stage, in the graph's order.
+
+    Args:
+        pipeline: "serial" (this process, in list order) or "ray" (one Ray task per stage, on the
+            cluster at `address` or on a local instance started for the run).
+        log: called with a line as each stage finishes.
+
+    Raises:
+        StageFailed: naming the first stage that raised (Ray: the others still running are
+            cancelled); what finished before keeps its files.
+    """
+    check_choice("pipeline", pipeline, PIPELINES)
+    check_stages(stages)
+    log = log or (lambda line: None)
+    done: dict[str, dict] = {}
+    if pipeline == "serial":
+        for stage in stages:
+            try:
+                done[stage.name] = _timed(stage.run)
+            except FmbError:
+                raise
+            except Exception as e:
+                raise StageFailed(f"stage {stage.name} failed: {type(e).__name__}: {e}") from e
+            log(_finished(stage.name, done[stage.name]))
+        return done
+    with ray_session(address) as ray:
+        task = ray.remote(_timed)
+        refs: dict[str, object] = {}
+        for stage in stages:  # dependencies first: their references order the tasks
+            options = {"num_cpus": stage.cpus, "num_gpus": stage.gpus, "max_retries": 0, "name": stage.name}
+            refs[stage.name] = task.options(**options).remote(stage.run, *(refs[d] for d in stage.deps))
+        names = {ref: name for name, ref in refs.items()}
+        pending = list(refs.values())
+        try:
+            while pending:
+                (ref,), pending = ray.wait(pending, num_returns=1)
+                try:
+                    done[names[ref]] = ray.get(ref)
+                except ray.exceptions.RayTaskError as e:
+                    cause = e.cause if isinstance(e.cause, BaseException) else e.as_instanceof_cause()
+                    if isinstance(cause, FmbError):
+                        raise cause from None
+                    # the remote traceback stays attached, as the serial run's does
+                    raise StageFailed(f"stage {names[ref]} failed: {type(cause).__name__}: {cause}") from e
+                log(_finished(names[ref], done[names[ref]]))
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+    return {stage.name: done[stage.name] for stage in stages}
+
+
+def _finished(name: str, record: dict) -> str:
+    return f"{name} done in {record['end'] - record['start']:.1f} s ({record['host']}, pid {record['pid']})"

@@ -18,19 +18,25 @@ on three object sets: seen families, held-out families (the split's test side) a
 placements (seen families, the board outside the demonstrations' randomisation box). Preferences
 are collected automatically in simulation with each reference policy (`fmb prefs collect`) and
 the rewards trained on them (`fmb prefs train`). Every stage is kept in `out` and reused by a
-rerun with the same settings, like the quickstart. Writes `out/ablation.json`, `out/ablation.md`
-and `out/ablation.png` (success with 95 % intervals per variant and object set).
+rerun with the same settings, like the quickstart. The stages form a graph (`ablation_stages`)
+that runs here one after the other, or with `--pipeline ray` as Ray tasks on a cluster, independent
+trainings and evaluation cells at once (`sim.parallel.run_stages`). Writes `out/ablation.json`, `out/ablation.md`
+and `out/ablation.png` (success with 95 % intervals per variant and object set), and
+`out/pipeline.json` (each stage's start, end, host and process).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
 from fmb_core import threads as thread_budget
 from fmb_core.errors import ParameterError, check_choice, check_range
+from sim.parallel import PIPELINES
 from sim.perceived_goals import DEFAULT_GOAL_SOURCE, GOAL_SOURCES
 
 VARIANTS = ("plain", "bc", "implicit", "explicit", "oracle", "gravmap", "both")
@@ -71,7 +77,12 @@ class AblationConfig:
         workers: worker processes (or Ray actors) for preference collection and evaluation.
         executor: where evaluation episodes run (`sim.parallel.make_executor`): "auto" (Ray when
             `ray_address` or RAY_ADDRESS is set, else local processes), "local" or "ray".
-        ray_address: Ray cluster for the evaluations ("" = none; RAY_ADDRESS is read with "auto").
+        ray_address: Ray cluster for the evaluations, or for the stages with `pipeline` "ray" ("" =
+            none; RAY_ADDRESS is read with "auto" or `pipeline` "ray").
+        pipeline: how the stages run (`sim.parallel.run_stages`): "serial" (this process, one after
+            the other) or "ray" (Ray tasks, independent stages at once; each stage's episodes then run
+            in `workers` local processes on its node, so `executor` must not be "ray").
+        train_gpus: GPUs each training stage reserves with `pipeline` "ray" (0: train on CPU).
         threads: CPU threads per process (0 = the stack's budget for each stage, fmb_core.threads).
         goals: the skills' goals in preference collection and evaluation: "truth" (the simulator's,
             an upper bound) or "perceived" (perception + safety filter, `PolicyRunSpec.goals`).
@@ -100,6 +111,8 @@ class AblationConfig:
     workers: int = 2
     executor: str = "auto"
     ray_address: str = ""
+    pipeline: str = "serial"
+    train_gpus: float = 0.0
     threads: int = 0
     goals: str = DEFAULT_GOAL_SOURCE
     max_steps: int = 0
@@ -122,6 +135,15 @@ class AblationConfig:
         check_range("episodes", self.episodes, 1, 100_000)
         check_range("workers", self.workers, 1, 1024)
         check_choice("executor", self.executor, ("auto", "local", "ray"))
+        check_choice("pipeline", self.pipeline, PIPELINES)
+        check_range("train_gpus", self.train_gpus, 0.0, 64.0)
+        if self.pipeline == "ray" and self.executor == "ray":
+            raise ParameterError(
+                "--pipeline ray runs each stage as a Ray task whose episodes run in local processes on its node; "
+                "leave --executor out (or pass local)"
+            )
+        if self.train_gpus and self.pipeline != "ray":
+            raise ParameterError("--train-gpus reserves GPUs for Ray tasks: it needs --pipeline ray")
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown or not self.variants:
             raise ParameterError(f"--variants {','.join(self.variants)}: choose from {', '.join(VARIANTS)}")
@@ -148,7 +170,11 @@ HELP = {
     "variants": f"comma-separated, from {','.join(VARIANTS)} (default: all but bc and oracle)",
     "workers": "worker processes (or Ray actors) for preference collection and evaluation",
     "executor": "where evaluation episodes run: auto (ray with --ray-address or RAY_ADDRESS), local or ray",
-    "ray_address": "Ray cluster HOST:PORT for the evaluations (empty: RAY_ADDRESS, else none)",
+    "ray_address": "Ray cluster HOST:PORT for the evaluations, or for every stage with --pipeline ray "
+    "(empty: RAY_ADDRESS, else none)",
+    "pipeline": "serial: the stages one after the other here; ray: each stage a Ray task, independent ones at once "
+    "(--out must be a folder every node sees)",
+    "train_gpus": "GPUs each training stage reserves with --pipeline ray (0: CPU)",
     "threads": "CPU threads per process, 0 = the stack's budget for each stage (fmb_core.threads)",
     "goals": f"skill goals from {' or '.join(GOAL_SOURCES)} (perceived: perception + safety filter)",
     "max_steps": "step limit of every episode (0 = the task's)",
@@ -157,21 +183,21 @@ HELP = {
 
 def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
     """Train, collect, fit rewards and evaluate as the module docstring says; returns the
-    results {variant: {object set: evaluation}} with the settings."""
-    from policies.common import checkpoint
-    from policies.common.checkpoint import trained_to
-    from policies.config import preset
-    from policies.experiments.evaluate import PolicyRunSpec, earlier_result, evaluate
-    from policies.preference.collect import CollectConfig, collect_preferences
-    from policies.preference.train import RewardTrainConfig, train_reward
-    from policies.runtime.policy import Policy
-    from policies.runtime.runner import RunnerConfig
-    from policies.train import train
-    from sim.parallel import check_reachable, make_executor
+    results {variant: {object set: evaluation}} with the settings.
 
-    executor = make_executor(cfg.executor, cfg.workers, cfg.ray_address)
-    if executor.address:
-        check_reachable(executor.address)  # before hours of training, not after
+    The work is a graph of stages (`ablation_stages`) run by `sim.parallel.run_stages`: one after
+    the other here (`cfg.pipeline` "serial"), or as Ray tasks (`cfg.pipeline` "ray"), each started
+    when the stages it needs are done, so independent trainings and evaluation cells run at once.
+    Every stage finds its output in `out` when a rerun reaches it, and returns at once.
+    """
+    from sim.parallel import RAY_ADDRESS_ENV, check_reachable, make_executor, run_stages
+
+    if cfg.pipeline == "ray":  # the stages' cluster
+        address = cfg.ray_address or os.environ.get(RAY_ADDRESS_ENV, "").strip()
+    else:  # the evaluations' cluster, if any
+        address = make_executor(cfg.executor, cfg.workers, cfg.ray_address).address
+    if address:
+        check_reachable(address)  # before hours of training, not after
     t0 = time.perf_counter()
     out = Path(out).absolute()
     data = Path(cfg.data)
@@ -182,123 +208,198 @@ def run_ablation(cfg: AblationConfig, out: Path, progress: bool = True) -> dict:
     def say(text: str) -> None:
         print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {text}", flush=True)
 
-    policies = {"plain": out / "policy_plain"}
-    if "bc" in cfg.variants:
-        policies["bc"] = out / "policy_bc"
-    if {"gravmap", "both"} & set(cfg.variants):
-        policies["gravmap"] = out / "policy_gravmap"
-    for name, run_dir in policies.items():
-        steps = cfg.bc_steps if name == "bc" else cfg.steps
-        if trained_to(run_dir) >= steps:
-            say(f"{run_dir.name}: trained to {steps} steps already")
-            continue
-        say(f"training {run_dir.name} ({steps} steps)")
-        extra = {"conditioners": ("gravmap",)} if name == "gravmap" else {}
-        extra |= {"policy_type": "bc"} if name == "bc" else {}
-        policy, training = preset(cfg.config, goal=cfg.goal, **extra)
-        training = dataclasses.replace(training, steps=steps, checkpoint_every=steps, device="auto", seed=cfg.seed)
-        train([data], run_dir, policy, training, resume=trained_to(run_dir) > 0, progress=progress, threads=cfg.threads)
-
-    # Rewards: (reference policy, kind) for every selecting variant.
-    needs = {"implicit": ("plain", "implicit"), "explicit": ("plain", "explicit"), "both": ("gravmap", "implicit")}
-    rewards: dict[tuple[str, str], Path] = {}
-    accuracy: dict[str, dict] = {}
-    for variant in cfg.variants:
-        if variant not in needs:
-            continue
-        ref, kind = needs[variant]
-        prefs = out / f"prefs_{ref}"
-        if not (prefs / "DONE").exists():
-            say(f"collecting preferences with {ref}: {cfg.prefs_states} states x {cfg.prefs_candidates} candidates")
-            if prefs.exists():
-                import shutil
-
-                shutil.rmtree(prefs)  # an interrupted collection: start it again
-            spec = PolicyRunSpec(
-                str(policies[ref]),
-                task=cfg.task,
-                split=cfg.split,
-                side="train",
-                runner=RunnerConfig(action_horizon=cfg.action_horizon),  # the states the evaluated runner visits
-                goals=cfg.goals,
-                max_steps=cfg.max_steps,
-            )
-            collect_preferences(
-                spec,
-                CollectConfig(
-                    states=cfg.prefs_states,
-                    candidates=cfg.prefs_candidates,
-                    tie_tolerance=cfg.prefs_tie_tolerance,
-                    temperature=cfg.prefs_temperature,
-                ),
-                prefs,
-                progress,
-                threads=cfg.threads,
-                executor=executor,
-            )
-            (prefs / "DONE").write_text("")
-        reward = out / f"reward_{ref}_{kind}"
-        summary_file = reward / "summary.json"
-        if not summary_file.exists():
-            say(f"training the {kind} reward for {ref}")
-            thread_budget.configure("training", threads=cfg.threads, log=say)
-            policy = Policy.load(policies[ref], "cpu")
-            summary = train_reward(
-                prefs,
-                policy,
-                reward,
-                RewardTrainConfig(model=kind, steps=cfg.reward_steps, seed=cfg.seed),
-                progress,
-                policy_path=str(checkpoint.resolve(policies[ref])),
-            )
-            summary_file.write_text(json.dumps(summary, indent=1, default=str))
-        accuracy[f"{ref}/{kind}"] = json.loads(summary_file.read_text())
-        rewards[(ref, kind)] = reward
-
+    where = "in this process" if cfg.pipeline == "serial" else "as Ray tasks on " + (address or "a local Ray instance")
+    stages = ablation_stages(cfg, out, progress and cfg.pipeline == "serial")
+    say(f"{len(stages)} stages, {where}")
+    done = run_stages(stages, cfg.pipeline, address, log=say if cfg.pipeline == "ray" else None)
+    (out / "pipeline.json").write_text(
+        json.dumps({name: {k: v for k, v in r.items() if k != "result"} for name, r in done.items()}, indent=1)
+    )
+    accuracy = {name.split("/", 1)[1]: r["result"] for name, r in done.items() if name.startswith("reward/")}
     results: dict[str, dict[str, dict]] = {}
     for variant in cfg.variants:
-        ref, kind = needs.get(variant, (variant if variant in ("gravmap", "bc") else "plain", "none"))
-        kind = "oracle" if variant == "oracle" else kind
-        results[variant] = {}
-        for label, (side, placement) in OBJECT_SETS.items():
-            folder = out / "eval" / f"{variant}_{label.replace(' ', '_')}"
-            spec = PolicyRunSpec(
-                str(policies[ref]),
-                task=cfg.task,
-                split=cfg.split,
-                side=side,
-                runner=RunnerConfig(
-                    num_samples=cfg.candidates if kind != "none" else 1,
-                    action_horizon=cfg.action_horizon,
-                    temperature=cfg.temperature if kind != "none" else 1.0,
-                    select=kind,
-                    reward=str(rewards.get((ref, kind), "")),
-                ),
-                placement=placement,
-                goals=cfg.goals,
-                max_steps=cfg.max_steps,
-            )
-            runner = {
-                "candidates": spec.runner.num_samples,
-                "action_horizon": spec.runner.action_horizon,
-                "select": kind,
-                "temperature": spec.runner.temperature,
-                "goals": spec.goals,
-                "sensor": spec.sensor_name,
-            }
-            result = earlier_result(folder, policies[ref], cfg.episodes, runner, cfg.max_steps)
-            if result is None:
-                say(f"evaluating {variant} on {label} ({cfg.episodes} episodes)")
-                result = evaluate(
-                    spec, cfg.episodes, out=folder, progress=progress, threads=cfg.threads, executor=executor
-                )
-            results[variant][label] = result
+        results[variant] = {label: done[f"eval/{variant}/{label}"]["result"] for label in OBJECT_SETS}
     summary = {"config": dataclasses.asdict(cfg), "reward_accuracy": accuracy, "results": results}
     (out / "ablation.json").write_text(json.dumps(summary, indent=1, default=str))
     plot_ablation(results, out / "ablation.png")
     (out / "ablation.md").write_text(ablation_table(results, accuracy))
     say(f"done: {out / 'ablation.md'}")
     return summary
+
+
+REWARD_OF = {"implicit": ("plain", "implicit"), "explicit": ("plain", "explicit"), "both": ("gravmap", "implicit")}
+"""The selecting variants: (reference policy, reward kind)."""
+
+
+def _policy_of(variant: str) -> str:
+    """The policy a variant runs: its reward's reference, else its own (gravmap, bc), else plain."""
+    return REWARD_OF[variant][0] if variant in REWARD_OF else variant if variant in ("gravmap", "bc") else "plain"
+
+
+def ablation_stages(cfg: AblationConfig, out: Path, progress: bool = False) -> list:
+    """The ablation as a stage graph (`sim.parallel.Stage`), dependencies first:
+
+        train/<policy>            plain; bc and gravmap when a variant needs them
+        prefs/<policy>            preferences collected with a selecting variant's reference policy
+        reward/<policy>/<kind>    its reward model
+        eval/<variant>/<object set>
+
+    Stages share files in `out` (which, on a cluster, every node must see). With
+    `cfg.pipeline` "ray", a stage's episodes run in `cfg.workers` local processes of the node it
+    lands on (the stage reserves that many CPUs, and `cfg.train_gpus` GPUs for a training).
+    """
+    from functools import partial
+
+    from sim.parallel import Executor, Stage, make_executor
+
+    executor = make_executor(cfg.executor, cfg.workers, cfg.ray_address)
+    if cfg.pipeline == "ray":
+        executor = Executor("local", cfg.workers)
+    cpus = float(cfg.workers)
+    policies = ["plain"] + [p for p in ("bc", "gravmap") if any(_policy_of(v) == p for v in cfg.variants)]
+    stages = [
+        Stage(f"train/{p}", partial(_train_stage, cfg, out, p, progress), cpus=cpus, gpus=cfg.train_gpus)
+        for p in policies
+    ]
+    for ref, kind in dict.fromkeys(REWARD_OF[v] for v in cfg.variants if v in REWARD_OF):
+        if not any(s.name == f"prefs/{ref}" for s in stages):
+            run = partial(_prefs_stage, cfg, out, ref, progress, executor)
+            stages.append(Stage(f"prefs/{ref}", run, deps=(f"train/{ref}",), cpus=cpus))
+        run = partial(_reward_stage, cfg, out, ref, kind, progress)
+        stages.append(Stage(f"reward/{ref}/{kind}", run, deps=(f"prefs/{ref}",), cpus=cpus, gpus=cfg.train_gpus))
+    for variant in cfg.variants:
+        ref = _policy_of(variant)
+        deps = (f"train/{ref}",) + ((f"reward/{'/'.join(REWARD_OF[variant])}",) if variant in REWARD_OF else ())
+        for label in OBJECT_SETS:
+            run = partial(_eval_stage, cfg, out, variant, label, progress, executor)
+            stages.append(Stage(f"eval/{variant}/{label}", run, deps=deps, cpus=cpus))
+    return stages
+
+
+def _say(text: str) -> None:
+    print(f"  {text}", flush=True)
+
+
+def _policy_dir(out: Path, name: str) -> Path:
+    return out / f"policy_{name}"
+
+
+def _train_stage(cfg: AblationConfig, out: Path, name: str, progress: bool) -> str:
+    """Train policy `name` (plain, bc, gravmap) unless it is trained already; returns its folder."""
+    from policies.common.checkpoint import trained_to
+    from policies.config import preset
+    from policies.train import train
+
+    run_dir = _policy_dir(out, name)
+    steps = cfg.bc_steps if name == "bc" else cfg.steps
+    if trained_to(run_dir) >= steps:
+        _say(f"{run_dir.name}: trained to {steps} steps already")
+        return str(run_dir)
+    _say(f"training {run_dir.name} ({steps} steps)")
+    extra = {"conditioners": ("gravmap",)} if name == "gravmap" else {}
+    extra |= {"policy_type": "bc"} if name == "bc" else {}
+    policy, training = preset(cfg.config, goal=cfg.goal, **extra)
+    training = dataclasses.replace(training, steps=steps, checkpoint_every=steps, device="auto", seed=cfg.seed)
+    resume = trained_to(run_dir) > 0
+    train([Path(cfg.data)], run_dir, policy, training, resume=resume, progress=progress, threads=cfg.threads)
+    return str(run_dir)
+
+
+def _prefs_stage(cfg: AblationConfig, out: Path, ref: str, progress: bool, executor) -> str:
+    """Collect preferences with policy `ref` unless a finished collection is there."""
+    from policies.experiments.evaluate import PolicyRunSpec
+    from policies.preference.collect import CollectConfig, collect_preferences
+    from policies.runtime.runner import RunnerConfig
+
+    prefs = out / f"prefs_{ref}"
+    if (prefs / "DONE").exists():
+        return str(prefs)
+    _say(f"collecting preferences with {ref}: {cfg.prefs_states} states x {cfg.prefs_candidates} candidates")
+    if prefs.exists():
+        shutil.rmtree(prefs)  # an interrupted collection: start it again
+    spec = PolicyRunSpec(
+        str(_policy_dir(out, ref)),
+        task=cfg.task,
+        split=cfg.split,
+        side="train",
+        runner=RunnerConfig(action_horizon=cfg.action_horizon),  # the states the evaluated runner visits
+        goals=cfg.goals,
+        max_steps=cfg.max_steps,
+    )
+    collect = CollectConfig(
+        states=cfg.prefs_states,
+        candidates=cfg.prefs_candidates,
+        tie_tolerance=cfg.prefs_tie_tolerance,
+        temperature=cfg.prefs_temperature,
+    )
+    collect_preferences(spec, collect, prefs, progress, threads=cfg.threads, executor=executor)
+    (prefs / "DONE").write_text("")
+    return str(prefs)
+
+
+def _reward_stage(cfg: AblationConfig, out: Path, ref: str, kind: str, progress: bool) -> dict:
+    """Train the `kind` reward of policy `ref` unless it is trained; returns its summary."""
+    from policies.common import checkpoint
+    from policies.preference.train import RewardTrainConfig, train_reward
+    from policies.runtime.policy import Policy
+
+    reward = out / f"reward_{ref}_{kind}"
+    summary_file = reward / "summary.json"
+    if not summary_file.exists():
+        _say(f"training the {kind} reward for {ref}")
+        thread_budget.configure("training", threads=cfg.threads, log=_say)
+        policy = Policy.load(_policy_dir(out, ref), "cpu")
+        summary = train_reward(
+            out / f"prefs_{ref}",
+            policy,
+            reward,
+            RewardTrainConfig(model=kind, steps=cfg.reward_steps, seed=cfg.seed),
+            progress,
+            policy_path=str(checkpoint.resolve(_policy_dir(out, ref))),
+        )
+        summary_file.write_text(json.dumps(summary, indent=1, default=str))
+    return json.loads(summary_file.read_text())
+
+
+def _eval_stage(cfg: AblationConfig, out: Path, variant: str, label: str, progress: bool, executor) -> dict:
+    """Evaluate `variant` on object set `label` unless an evaluation with these settings is there."""
+    from policies.experiments.evaluate import PolicyRunSpec, earlier_result, evaluate
+    from policies.runtime.runner import RunnerConfig
+
+    ref = _policy_of(variant)
+    kind = "oracle" if variant == "oracle" else REWARD_OF[variant][1] if variant in REWARD_OF else "none"
+    reward = out / f"reward_{ref}_{kind}" if variant in REWARD_OF else ""
+    side, placement = OBJECT_SETS[label]
+    folder = out / "eval" / f"{variant}_{label.replace(' ', '_')}"
+    spec = PolicyRunSpec(
+        str(_policy_dir(out, ref)),
+        task=cfg.task,
+        split=cfg.split,
+        side=side,
+        runner=RunnerConfig(
+            num_samples=cfg.candidates if kind != "none" else 1,
+            action_horizon=cfg.action_horizon,
+            temperature=cfg.temperature if kind != "none" else 1.0,
+            select=kind,
+            reward=str(reward),
+        ),
+        placement=placement,
+        goals=cfg.goals,
+        max_steps=cfg.max_steps,
+    )
+    runner = {
+        "candidates": spec.runner.num_samples,
+        "action_horizon": spec.runner.action_horizon,
+        "select": kind,
+        "temperature": spec.runner.temperature,
+        "goals": spec.goals,
+        "sensor": spec.sensor_name,
+    }
+    result = earlier_result(folder, _policy_dir(out, ref), cfg.episodes, runner, cfg.max_steps)
+    if result is None:
+        _say(f"evaluating {variant} on {label} ({cfg.episodes} episodes)")
+        result = evaluate(spec, cfg.episodes, out=folder, progress=progress, threads=cfg.threads, executor=executor)
+    return result
 
 
 def ablation_table(results: dict[str, dict[str, dict]], accuracy: dict[str, dict] | None = None) -> str:

@@ -1,6 +1,7 @@
 """`fmb bench ablation` end to end at toy sizes: every variant trains, collects, scores and is
-evaluated on the three object sets; the table, plot and JSON agree; a rerun reuses every stage,
-and a folder made with other settings or another regime of demonstrations is refused."""
+evaluated on the three object sets, its stages run as Ray tasks on a real local Ray instance
+(`--pipeline ray`); the table, plot and JSON agree; a serial rerun reuses every stage, and a folder
+made with other settings or another regime of demonstrations is refused."""
 
 import json
 import shutil
@@ -51,7 +52,8 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
         "2",
         "--quiet",
     ]
-    assert main(argv) == 0
+    pytest.importorskip("ray")
+    assert main([*argv[:-1], "--pipeline", "ray", "--quiet"]) == 0
     summary = json.loads((out / "ablation.json").read_text())
     results = summary["results"]
     assert list(results) == ["plain", "bc", "implicit", "explicit", "oracle", "gravmap", "both"]
@@ -70,6 +72,14 @@ def test_ablation_at_toy_sizes(cloud_store, tmp_path, capsys):
     assert checkpoint.load_meta(checkpoint.resolve(out / "policy_bc"))["policy"]["policy_type"] == "bc"
     assert results["plain"]["novel placement"]["placement"] == "novel"
     assert set(results["plain"]["held-out"]["per_family"]) <= {"hexagon", "star"}
+    # The stages ran as Ray tasks, each after the stages it needs, independent ones at once.
+    stages = json.loads((out / "pipeline.json").read_text())
+    assert len(stages) == 3 + 2 + 3 + 7 * 3 and {"train/plain", "prefs/gravmap", "eval/both/seen"} <= set(stages)
+    assert stages["prefs/plain"]["start"] >= stages["train/plain"]["end"]
+    assert stages["eval/both/seen"]["start"] >= stages["reward/gravmap/implicit"]["end"]
+    assert len({r["pid"] for r in stages.values()}) >= 2
+    spans = sorted((r["start"], r["end"]) for r in stages.values())
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), "no two stages ran at once"
     table = (out / "ablation.md").read_text()
     assert table.count("| ") >= 5 * 4 and "novel placement" in table
     assert (out / "ablation.png").stat().st_size > 1000

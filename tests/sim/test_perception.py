@@ -115,6 +115,24 @@ def test_fmb_bench_perception_reports_errors_per_object(capsys):
     assert regrasp["pocket"]["translation_mm"]["median"] < 1.0 and regrasp["peg"]["translation_mm"]["median"] < 3.0
 
 
+def test_bench_perception_on_two_worker_processes_equals_the_serial_run_scene_for_scene(capsys):
+    import json
+
+    from fmb.cli import main
+
+    argv = ["bench", "perception", "--scenes", "2", "--seed", "4", "--image-size", "128", "--points", "8000"]
+    runs = []
+    for workers in ("1", "2"):
+        assert main([*argv, "--workers", workers, "--per-scene", "--json"]) == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    serial, parallel = runs
+    assert serial["executor"] == "this process" and parallel["executor"] == "2 local worker processes"
+    timed = ("seconds", "update_seconds")
+    rows = [[{k: v for k, v in row.items() if k not in timed} for row in r["per_scene"]] for r in runs]
+    assert [row["seed"] for row in rows[1]] == [4, 5] and rows[0] == rows[1]
+    assert serial["peg"] == parallel["peg"] and serial["end_flips"] == parallel["end_flips"]
+
+
 def _peg_truth(info):
     from sim.objects import ObjectPool
 
