@@ -91,6 +91,20 @@ def _episode_keys(store) -> set[str]:
         return set(z.files)
 
 
+def stored_inputs(config: PolicyConfig) -> list[str]:
+    """The episode store keys a policy with `config` reads its observations from (sorted)."""
+    keys = [store_key(k) for k in config.state_keys if k != "goal"]
+    if config.goal:
+        keys.append(store_key(TCP_POSE))
+    if config.points:
+        keys += [store_key(POINTS), store_key(TCP_POSE)]
+    if config.image_key:
+        keys.append(store_key(config.image_key))
+    for conditioner in conditioners_of(config):
+        keys += list(conditioner.data_keys)
+    return sorted(set(keys))
+
+
 class SequenceDataset:
     """Windows of (observation history, action chunk) from one or more episode stores.
 
@@ -110,17 +124,8 @@ class SequenceDataset:
         Set by training (`TrainConfig.goal_noise_position`, `goal_noise_rotation`)."""
         self._goal_columns: slice | None = None  # the goal features' columns in "state"
         rng = np.random.default_rng(seed)
-        obs_keys = [store_key(k) for k in config.state_keys if k != "goal"]
-        if config.goal:
-            obs_keys.append(store_key(TCP_POSE))
-        if config.points:
-            obs_keys += [store_key(POINTS), store_key(TCP_POSE)]
-        if config.image_key:
-            obs_keys.append(store_key(config.image_key))
         self.conditioners = conditioners = conditioners_of(config)  # built once: windows use them per batch
-        for conditioner in conditioners:
-            obs_keys += list(conditioner.data_keys)
-        keys = sorted(set(obs_keys)) + ["action"]
+        keys = stored_inputs(config) + ["action"]
         load_config = dataclasses.replace(config, points=POINT_POOL * config.points)
         self.episodes: list[dict] = []
         self.families: list[str] = []

@@ -1,4 +1,4 @@
-"""`fmb prefs collect | label | train`: preference data, labels and reward models."""
+"""`fmb prefs collect | from-episodes | label | train`: preference data, labels and reward models."""
 
 from __future__ import annotations
 
@@ -37,6 +37,20 @@ def register(sub) -> None:
     add_threads_flag(p, "rollout")
     add_executor_flags(p)
     p.set_defaults(handler=_cmd_collect)
+
+    p = cmds.add_parser(
+        "from-episodes", help="unlabelled states from recorded episodes (a robot's), for fmb prefs label"
+    )
+    p.add_argument("store", type=Path, help="episode store (fmb_recorder, fmb data import-*, fmb sim collect)")
+    p.add_argument("--policy", type=Path, required=True, help="policy proposing the candidates: run or checkpoint")
+    p.add_argument("--out", type=Path, required=True, help="new preference folder")
+    p.add_argument("--states", type=int, default=40, help="states to take (default 40)")
+    p.add_argument("--candidates", type=int, default=4, help="candidates per state, K (default 4)")
+    p.add_argument("--stride", type=int, default=10, help="steps between two states of an episode (default 10)")
+    p.add_argument("--temperature", type=float, default=1.0, help="initial-noise scale of the candidates (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the candidates' sampling (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_from_episodes)
 
     p = cmds.add_parser("label", help="rank candidates by hand (terminal or local web page)")
     p.add_argument("dir", type=Path, help="preference folder")
@@ -92,6 +106,21 @@ def _cmd_collect(args) -> int:
     summary = collect_preferences(
         spec, config, args.out, progress=not args.quiet, threads=args.threads, executor=executor_from_args(args)
     )
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _cmd_from_episodes(args) -> int:
+    from policies.preference.recorded import RecordedStatesConfig, states_from_episodes
+
+    config = RecordedStatesConfig(
+        states=args.states,
+        candidates=args.candidates,
+        stride=args.stride,
+        temperature=args.temperature,
+        seed=args.seed,
+    )
+    summary = states_from_episodes(args.store, args.policy, args.out, config, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
     return 0
 
