@@ -58,6 +58,12 @@ def register(sub) -> None:
 
     add_flags(p)
     p.set_defaults(handler=run)
+    p = bench_sub.add_parser("import", help="fmb data import-fmb on 1000 synthetic FMB-format steps with 4 cameras")
+    from sim.datasets.bench import add_flags as import_flags
+    from sim.datasets.bench import run as import_run
+
+    import_flags(p)
+    p.set_defaults(handler=import_run)
     p = bench_sub.add_parser(
         "load", help="decision latency, training speed, ROS loop and eval scaling, idle and beside a competing load"
     )

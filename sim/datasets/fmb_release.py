@@ -323,3 +323,39 @@ def object_labels(raw: dict, path: Path, object_id: int | None) -> dict:
 
 def _text(x) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def synthetic_trajectory(primitives: list[str], seed: int = 0, side: int = 256, object_id=None) -> dict:
+    """One trajectory dict in FMB's release format (module docstring), with made-up values: for
+    tests and `fmb bench import`. Images are camera-like (a smooth scene, a few flat parts and
+    2-level sensor noise, which is what makes real frames compress poorly), depth in mm."""
+    rng = np.random.default_rng(seed)
+    n = len(primitives)
+    quat = Rotation.from_euler("xyz", [np.pi, 0, np.pi / 2]).as_quat()  # FMB's reset orientation, xyzw
+    raw = {
+        "obs/tcp_pose": np.concatenate([rng.uniform(0.3, 0.6, (n, 3)), np.tile(quat, (n, 1))], axis=1),
+        "obs/tcp_vel": rng.normal(0, 0.05, (n, 6)),
+        "obs/tcp_force": rng.normal(0, 2, (n, 3)),
+        "obs/tcp_torque": rng.normal(0, 0.2, (n, 3)),
+        "obs/q": rng.uniform(-1, 1, (n, 7)),
+        "obs/dq": rng.normal(0, 0.1, (n, 7)),
+        "obs/jacobian": rng.normal(size=(n, 6, 7)),
+        "obs/gripper_pose": (np.arange(n) >= n // 2).astype(np.float64),
+        "actions": np.concatenate([rng.uniform(-1, 1, (n, 6)), (np.arange(n) >= n // 2)[:, None]], axis=1),
+        "primitive": np.array(primitives),
+    }
+    yy, xx = np.mgrid[0:side, 0:side] * (256.0 / side)
+    for camera in CAMERAS:
+        scene = np.stack([0.4 * xx + 0.3 * yy, 0.6 * xx, 90 + 0.5 * yy], axis=-1)
+        for _ in range(3):  # flat parts (the board, a peg)
+            x0, y0, w = rng.integers(0, side, 3)
+            scene[y0 : y0 + w // 3, x0 : x0 + w // 3] = rng.uniform(0, 255, 3)
+        noise = rng.normal(0, 2.0, (n, side, side, 3))
+        raw[f"obs/{camera}"] = (scene[None] + noise).clip(0, 255).astype(np.uint8)
+        depth = 600 + 0.8 * xx + rng.normal(0, 1.5, (n, side, side))
+        raw[f"obs/{camera}_depth"] = depth.astype(np.uint16)
+    if object_id is None:
+        raw["object_info"] = {"shape": 3, "color": 2, "length": "L", "size": "M"}
+    else:
+        raw["object_id"] = np.asarray(object_id)
+    return raw

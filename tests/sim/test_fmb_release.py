@@ -12,12 +12,12 @@ from scipy.spatial.transform import Rotation
 from fmb.cli import main
 from sim.datasets.fmb_import import import_fmb
 from sim.datasets.fmb_release import (
-    CAMERAS,
     GRIPPER_OPEN,
     FmbImportConfig,
     convert_actions,
     load_fmb_file,
     segments,
+    synthetic_trajectory,
 )
 from sim.exceptions import DataFormatError
 from sim.store import EpisodeStore
@@ -26,30 +26,8 @@ SIDE = 8  # image side [px] (FMB's are 256; tiny here)
 
 
 def fmb_trajectory(primitives: list[str], seed: int = 0, side: int = SIDE, object_id=None) -> dict:
-    """One trajectory dict in FMB's release format (module docstring of sim.datasets.fmb_release)."""
-    rng = np.random.default_rng(seed)
-    n = len(primitives)
-    quat = Rotation.from_euler("xyz", [np.pi, 0, np.pi / 2]).as_quat()  # FMB's reset orientation, xyzw
-    raw = {
-        "obs/tcp_pose": np.concatenate([rng.uniform(0.3, 0.6, (n, 3)), np.tile(quat, (n, 1))], axis=1),
-        "obs/tcp_vel": rng.normal(0, 0.05, (n, 6)),
-        "obs/tcp_force": rng.normal(0, 2, (n, 3)),
-        "obs/tcp_torque": rng.normal(0, 0.2, (n, 3)),
-        "obs/q": rng.uniform(-1, 1, (n, 7)),
-        "obs/dq": rng.normal(0, 0.1, (n, 7)),
-        "obs/jacobian": rng.normal(size=(n, 6, 7)),
-        "obs/gripper_pose": (np.arange(n) >= n // 2).astype(np.float64),
-        "actions": np.concatenate([rng.uniform(-1, 1, (n, 6)), (np.arange(n) >= n // 2)[:, None]], axis=1),
-        "primitive": np.array(primitives),
-    }
-    for camera in CAMERAS:
-        raw[f"obs/{camera}"] = rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8)
-        raw[f"obs/{camera}_depth"] = rng.integers(200, 1500, (n, side, side), dtype=np.uint16)
-    if object_id is None:
-        raw["object_info"] = {"shape": 3, "color": 2, "length": "L", "size": "M"}
-    else:
-        raw["object_id"] = np.asarray(object_id)
-    return raw
+    """One trajectory dict in FMB's release format (`synthetic_trajectory`), tiny images."""
+    return synthetic_trajectory(primitives, seed, side, object_id)
 
 
 CHAIN = ["grasp"] * 4 + ["rotate"] * 3 + ["insert"] * 5
@@ -213,3 +191,14 @@ def test_data_info_and_contact_sheet(release, tmp_path, capsys):
     }
     assert info["keys"]["action"] == {"shape": [7], "dtype": "float32"} and info["length_steps"]["max"] == 4
     assert sheet.stat().st_size > 2000 and sheet.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_import_times_an_import_of_synthetic_release_files(capsys):
+    import json
+
+    assert main(["bench", "import", "--steps", "30", "--files", "2", "--image-size", "32", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["steps"] == 30 and result["files"] == 2 and result["seconds"]["median"] > 0
+    assert result["store_mb"] > 30 * 4 * 32 * 32 * 3 / 1e6 * 0.5  # four cameras' frames are in the stores
+    assert main(["bench", "import", "--steps", "1", "--files", "2", "--json"]) == 2
+    assert "steps=1 is out of range" in capsys.readouterr().err
