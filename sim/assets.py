@@ -2,11 +2,15 @@
 
 `part_assets(part)` returns the MJCF and URDF files of a part, writing them (with the STL visual
 mesh) under `$FMB_CACHE` (default `~/.cache/fmb`) in a folder named by the part's name and a hash
-of its parameters. Writes are atomic, so parallel workers can share the cache.
+of its parameters and of the source of the `cad` package, which generates them (a part's
+dimensions are not all in its parameters: a board's layout lives in module constants, so a change
+to the code must not find the old geometry in the cache). Writes are atomic, so parallel workers
+can share the cache.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -33,9 +37,27 @@ def cache_root() -> Path:
     return Path(os.environ.get("FMB_CACHE", Path.home() / ".cache" / "fmb")).expanduser()
 
 
-def part_key(part: Part) -> str:
-    """Folder name for a part: its name and a hash of its parameters."""
+def source_fingerprint(package: Path) -> str:
+    """A hash of the Python source under `package` (file names and contents)."""
+    digest = hashlib.sha256()
+    for file in sorted(package.rglob("*.py")):
+        digest.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.cache
+def cad_fingerprint() -> str:
+    """`source_fingerprint` of the installed `cad` package (computed once per process)."""
+    import cad
+
+    return source_fingerprint(Path(cad.__file__).parent)
+
+
+def part_key(part: Part, code: str | None = None) -> str:
+    """Folder name for a part: its name and a hash of its parameters and of the code that generates
+    its assets (`code`, default `cad_fingerprint()`)."""
     blob = json.dumps(part.params, sort_keys=True, default=str).encode()
+    blob += (cad_fingerprint() if code is None else code).encode()
     return f"{part.name}-{hashlib.sha256(blob).hexdigest()[:12]}"
 
 
