@@ -51,8 +51,9 @@ SECTION_SCALE = {"hexagon": 0.75, "round": 0.7, "oval": 0.7, "rectangle": 0.7, "
 """Scale of FMB's size-M section for each entering part's footprint (assumed)."""
 
 REVISION = 4
-"""Design revision of the tower and comb, recorded in each part's params: simulator assets are
-cached by a hash of the params, so a change of any dimension here must raise it."""
+"""Design revision of the tower and comb, recorded in each part's params (a file's provenance;
+the simulator's asset cache keys on the params and on the cad package's source, so a changed
+dimension regenerates the assets whether or not this is raised)."""
 
 _BOARD_HEIGHT = mm(30.0)
 _BOARD_FLOOR = mm(10.0)
