@@ -4,9 +4,11 @@ Writes `files` synthetic trajectories in FMB's format (`fmb_release.synthetic_tr
 camera-like 256 px frames from the four cameras, depth, the state keys; a vertical peg's
 grasp -> rotate -> insert), `steps` steps in all, into a temporary folder, imports them with the
 default settings (the four cameras, no depth) or `--depth`, and reports the wall time of the
-import alone (the files are written before the clock starts), steps per second and the store's
-size. Synthetic frames are noisier than none and smoother than a real camera's: their
-compression, which dominates the import, is of the same order as real frames'.
+import alone (the files are written before the clock starts), its CPU time (user + system, of this
+process: on a shared machine the wall time also counts the wait for a core, the CPU time much
+less), steps per second and the store's size. Synthetic frames are noisier than none and
+smoother than a real camera's: their compression, which dominates the import, is of the same
+order as real frames'.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def run(args) -> int:
     print(json.dumps(result, indent=1))
     if not args.json:
         print(
-            f"imported {result['steps']} steps in {result['seconds']['median']:.1f} s (median of {args.repeats}): "
+            f"imported {result['steps']} steps in {result['seconds']['median']:.1f} s "
+            f"({result['cpu_seconds']['median']:.1f} s CPU; median of {args.repeats}): "
             f"{result['steps_per_second']:.0f} steps/s, store {result['store_mb']:.0f} MB",
             file=sys.stderr,
         )
@@ -54,7 +57,9 @@ def bench_import(steps: int = 1000, files: int = 10, image_size: int = 256, dept
     check_range("steps", steps, files, 1_000_000)
     check_range("image_size", image_size, 8, 1024, unit="px")
     check_range("repeats", repeats, 1, 100)
-    seconds, size = [], 0
+    import resource
+
+    seconds, cpu, size = [], [], 0
     with tempfile.TemporaryDirectory(prefix="fmb_bench_import_") as tmp:
         src = Path(tmp) / "release" / "single_object_manipulation"
         src.mkdir(parents=True)
@@ -66,9 +71,11 @@ def bench_import(steps: int = 1000, files: int = 10, image_size: int = 256, dept
             np.save(src / f"3_M_L_2_vertical_n_{k}.npy", synthetic_trajectory(primitives, k, image_size))
         for r in range(repeats):
             out = Path(tmp) / f"stores_{r}"
-            t0 = time.perf_counter()
+            t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
             import_fmb(src.parent, out, FmbImportConfig(depth=depth), progress=False)
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
             seconds.append(time.perf_counter() - t0)
+            cpu.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
             size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     median = float(np.median(seconds))
     return {
@@ -78,6 +85,7 @@ def bench_import(steps: int = 1000, files: int = 10, image_size: int = 256, dept
         "cameras": 4,
         "depth": depth,
         "seconds": {"median": round(median, 2), "all": [round(s, 2) for s in seconds]},
+        "cpu_seconds": {"median": round(float(np.median(cpu)), 2), "all": [round(s, 2) for s in cpu]},
         "steps_per_second": round(steps / median, 1),
         "store_mb": round(size / 1e6, 1),
     }

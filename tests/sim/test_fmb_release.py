@@ -199,6 +199,7 @@ def test_bench_import_times_an_import_of_synthetic_release_files(capsys):
     assert main(["bench", "import", "--steps", "30", "--files", "2", "--image-size", "32", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["steps"] == 30 and result["files"] == 2 and result["seconds"]["median"] > 0
+    assert 0 < result["cpu_seconds"]["median"] < 10 * result["seconds"]["median"]
     assert result["store_mb"] > 30 * 4 * 32 * 32 * 3 / 1e6 * 0.5  # four cameras' frames are in the stores
     assert main(["bench", "import", "--steps", "1", "--files", "2", "--json"]) == 2
     assert "steps=1 is out of range" in capsys.readouterr().err
