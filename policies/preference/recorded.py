@@ -105,26 +105,31 @@ def states_from_episodes(
         },
     )
     to = policy.config.obs_horizon
-    loaded: dict[int, tuple[dict, dict]] = {}
-    for n, (position, step) in enumerate(tqdm(points, desc="prefs from episodes", unit="state", disable=not progress)):
-        index = indices[position]
-        if index not in loaded:
-            loaded.clear()  # states are interleaved over episodes: keep one in memory
-            loaded[index] = _episode_observations(store, index, policy, target)
-        obs, meta = loaded[index]
-        history = [{k: v[t] for k, v in obs.items()} for t in range(max(0, step - to + 1), step + 1)]
-        candidates = policy.predict(
-            history,
-            config.candidates,
-            seed=config.seed + n,
-            skill=task,
-            family=meta.get("family", ""),
-            temperature=config.temperature,
-        )
+    # Each episode is loaded once (states are made episode by episode) and the states are stored
+    # in the interleaved order of `points`; state n draws its candidates with seed + n.
+    made: dict[int, tuple[list[dict], np.ndarray]] = {}
+    bar = tqdm(total=len(points), desc="prefs from episodes", unit="state", disable=not progress)
+    for position in sorted({p for p, _ in points}):
+        obs, meta = _episode_observations(store, indices[position], policy, target)
+        for n, (_, step) in ((n, p) for n, p in enumerate(points) if p[0] == position):
+            history = [{k: v[t] for k, v in obs.items()} for t in range(max(0, step - to + 1), step + 1)]
+            candidates = policy.predict(
+                history,
+                config.candidates,
+                seed=config.seed + n,
+                skill=task,
+                family=meta.get("family", ""),
+                temperature=config.temperature,
+            )
+            made[n] = (history, candidates)
+            bar.update(1)
+    bar.close()
+    for n, (position, step) in enumerate(points):
+        history, candidates = made[n]
         pset.add_state(
             history=history,
             candidates=candidates,
-            episode_index=int(index),
+            episode_index=int(indices[position]),
             step=int(step),
             source="recorded",
         )
